@@ -1,0 +1,142 @@
+"""Every span attribute and metric name this package emits or reads, in one place.
+
+These names are a public contract: dashboards, alert rules, the session processor,
+the ledger and users' own queries depend on them. The ``gen_ai.*`` names follow the
+OpenTelemetry GenAI semantic conventions; ``llm_cost.*`` names are ours. Change a
+name here and every consumer follows; never spell one of these strings elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- GenAI semantic conventions: request / response --------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_SYSTEM: Final = "gen_ai.system"  # older name, still read from foreign spans
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
+GEN_AI_OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"  # only with content capture on
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"  # only with content capture on
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+ERROR_TYPE: Final = "error.type"
+
+# --- GenAI semantic conventions: usage -------------------------------------------
+#: All input tokens, cache reads and cache writes included (OpenAI's counting).
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+#: All output tokens, reasoning included.
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+#: Cost in USD as a double: the attribute OpenLIT and Langfuse already read.
+GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
+
+# Spelled by the Anthropic SDK's own spans (Anthropic counting: input excludes cache).
+ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+ANTHROPIC_USAGE_CACHE_WRITE_5M: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
+ANTHROPIC_USAGE_CACHE_WRITE_1H: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
+
+# --- General attributes ------------------------------------------------------------
+SESSION_ID: Final = "session.id"
+USER_ID: Final = "user.id"
+
+# --- otel-llm-cost span attributes --------------------------------------------------
+#: The exact cost as a decimal string (``"0.00034"``); absent when unknown.
+LLM_COST_USD: Final = "llm_cost.usd"
+#: ``priced`` | ``unknown_model`` | ``no_usage``
+LLM_COST_STATUS: Final = "llm_cost.status"
+#: ``reported`` | ``estimated``
+LLM_COST_USAGE_SOURCE: Final = "llm_cost.usage_source"
+#: The catalog key the model resolved to.
+LLM_COST_MODEL: Final = "llm_cost.model"
+#: Catalog version, or the override file that supplied the price.
+LLM_COST_CATALOG: Final = "llm_cost.catalog"
+#: Set (True) when a stream ended before its usage arrived: the numbers are partial.
+LLM_COST_PARTIAL: Final = "llm_cost.partial"
+#: 1-hour cache writes (a subset of gen_ai.usage.cache_creation.input_tokens).
+LLM_COST_CACHE_CREATION_1H_TOKENS: Final = "llm_cost.usage.cache_creation_1h.input_tokens"
+#: Per-component exact cost: ``llm_cost.usd.<component>`` as a decimal string.
+LLM_COST_COMPONENT_PREFIX: Final = "llm_cost.usd."
+#: Service tier used for pricing (``default``, ``batch``, ``priority``, ``flex``).
+LLM_COST_SERVICE_TIER: Final = "llm_cost.service_tier"
+
+STATUS_PRICED: Final = "priced"
+STATUS_UNKNOWN_MODEL: Final = "unknown_model"
+STATUS_NO_USAGE: Final = "no_usage"
+SOURCE_REPORTED: Final = "reported"
+SOURCE_ESTIMATED: Final = "estimated"
+
+#: Cost components, in the order they are reported.
+COMPONENTS: Final = ("input", "cache_read", "cache_write", "output", "reasoning")
+
+# --- Budget span event --------------------------------------------------------------
+BUDGET_EVENT: Final = "llm_cost.budget.crossed"
+LLM_COST_BUDGET_SCOPE: Final = "llm_cost.budget.scope"  # session | user
+LLM_COST_BUDGET_THRESHOLD: Final = "llm_cost.budget.threshold"  # 0.5, 0.8, 1.0 …
+LLM_COST_BUDGET_USD: Final = "llm_cost.budget.usd"
+
+# --- Metric attributes --------------------------------------------------------------
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # input | output
+LLM_COST_COMPONENT: Final = "llm_cost.component"
+
+# --- Metrics (name, unit) -----------------------------------------------------------
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+UNIT_TOKEN: Final = "{token}"
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+UNIT_SECONDS: Final = "s"
+METRIC_SPEND: Final = "llm_cost.spend"
+UNIT_USD: Final = "USD"
+METRIC_CALLS: Final = "llm_cost.calls"
+UNIT_CALL: Final = "{call}"
+METRIC_SESSION_COST: Final = "llm_cost.session.cost"
+METRIC_SESSION_TOKENS: Final = "llm_cost.session.tokens"
+METRIC_SESSION_CALLS: Final = "llm_cost.session.calls"
+METRIC_SESSIONS_ACTIVE: Final = "llm_cost.sessions.active"
+UNIT_SESSION: Final = "{session}"
+METRIC_BUDGET_CROSSINGS: Final = "llm_cost.budget.crossings"
+UNIT_CROSSING: Final = "{crossing}"
+
+#: Semantic-convention advice for gen_ai.client.token.usage.
+TOKEN_USAGE_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)
+#: Semantic-convention advice for gen_ai.client.operation.duration.
+DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)
+#: Money buckets for llm_cost.session.cost, USD 0.0001 … 100.
+SESSION_COST_BUCKETS: Final = (
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 50, 100,
+)
+SESSION_CALLS_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+# --- Instrumentation scope ----------------------------------------------------------
+SCOPE_NAME: Final = "otel_llm_cost"
+#: Scope of the Anthropic SDK's built-in tracing.
+ANTHROPIC_SDK_SCOPE: Final = "com.anthropic.sdk.python"
+
+# --- Environment variables ----------------------------------------------------------
+ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_PRICES_FILE: Final = "OTEL_LLM_COST_PRICES_FILE"
+ENV_MODEL_ALIASES: Final = "OTEL_LLM_COST_MODEL_ALIASES"
+ENV_METRIC_ATTRIBUTES: Final = "OTEL_LLM_COST_METRIC_ATTRIBUTES"
+ENV_INCLUDE_USAGE: Final = "OTEL_LLM_COST_OPENAI_INCLUDE_USAGE"
+ENV_TIKTOKEN_DIR: Final = "OTEL_LLM_COST_TIKTOKEN_DIR"
+ENV_LEDGER_PATH: Final = "OTEL_LLM_COST_LEDGER_PATH"
