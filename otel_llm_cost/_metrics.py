@@ -1,0 +1,95 @@
+"""The per-call metrics: created once per meter provider, recorded once per LLM call.
+
+Both our own instrumentations and the session processor (for priced foreign spans)
+record through :class:`CallMetrics`, so a call is counted in one place by one rule.
+Metric attributes stay low-cardinality: provider, model, operation, component,
+status — plus only the span attributes a user allow-lists in
+``OTEL_LLM_COST_METRIC_ATTRIBUTES`` (e.g. ``user.id,tenant``). Never ids or text.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from opentelemetry import metrics
+
+from . import __version__, semconv
+from .cost import Cost
+from .usage import Usage
+
+__all__ = ["CallMetrics", "allowed_metric_attributes"]
+
+
+def allowed_metric_attributes() -> tuple[str, ...]:
+    raw = os.environ.get(semconv.ENV_METRIC_ATTRIBUTES, "")
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+class CallMetrics:
+    """The instruments of one meter provider, and the rule for recording a call."""
+
+    def __init__(self, meter_provider: metrics.MeterProvider | None = None) -> None:
+        meter = metrics.get_meter(semconv.SCOPE_NAME, __version__, meter_provider)
+        self.token_usage = meter.create_histogram(
+            semconv.METRIC_TOKEN_USAGE,
+            unit=semconv.UNIT_TOKEN,
+            description="Number of input and output tokens used per LLM call.",
+            explicit_bucket_boundaries_advisory=list(semconv.TOKEN_USAGE_BUCKETS),
+        )
+        self.duration = meter.create_histogram(
+            semconv.METRIC_OPERATION_DURATION,
+            unit=semconv.UNIT_SECONDS,
+            description="Duration of LLM client operations.",
+            explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
+        )
+        self.spend = meter.create_counter(
+            semconv.METRIC_SPEND, unit=semconv.UNIT_USD, description="Exact spend on LLM calls, by cost component."
+        )
+        self.calls = meter.create_counter(
+            semconv.METRIC_CALLS, unit=semconv.UNIT_CALL,
+            description="LLM calls, by pricing status and usage source.",
+        )
+        self.extra_keys = allowed_metric_attributes()
+
+    def record(
+        self,
+        span_attributes: Mapping[str, Any],
+        usage: Usage | None,
+        cost: Cost,
+        duration_s: float | None,
+    ) -> None:
+        """Record one finished call, described by its span attributes."""
+        base = {
+            semconv.GEN_AI_PROVIDER_NAME: span_attributes.get(semconv.GEN_AI_PROVIDER_NAME)
+            or span_attributes.get(semconv.GEN_AI_SYSTEM) or "unknown",
+            semconv.GEN_AI_OPERATION_NAME: span_attributes.get(semconv.GEN_AI_OPERATION_NAME) or "unknown",
+            semconv.GEN_AI_REQUEST_MODEL: span_attributes.get(semconv.GEN_AI_REQUEST_MODEL) or "unknown",
+        }
+        for key in self.extra_keys:
+            value = span_attributes.get(key)
+            if isinstance(value, (str, bool, int, float)):
+                base[key] = value
+        error_type = span_attributes.get(semconv.ERROR_TYPE)
+        timing = dict(base)
+        if span_attributes.get(semconv.GEN_AI_RESPONSE_MODEL):
+            timing[semconv.GEN_AI_RESPONSE_MODEL] = span_attributes[semconv.GEN_AI_RESPONSE_MODEL]
+        if error_type:
+            timing[semconv.ERROR_TYPE] = error_type
+        if duration_s is not None:
+            self.duration.record(duration_s, timing)
+        if usage is not None:
+            self.token_usage.record(usage.input_tokens, {**timing, semconv.GEN_AI_TOKEN_TYPE: "input"})
+            self.token_usage.record(usage.output_tokens, {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"})
+        status = {
+            **base,
+            semconv.LLM_COST_STATUS: cost.status,
+            semconv.LLM_COST_USAGE_SOURCE: usage.source if usage is not None else semconv.SOURCE_REPORTED,
+        }
+        if error_type:
+            status[semconv.ERROR_TYPE] = error_type
+        self.calls.add(1, status)
+        for component, usd in cost.components.items():
+            if usd:
+                # The counter API takes a float; the exact value lives on the span.
+                self.spend.add(float(usd), {**base, semconv.LLM_COST_COMPONENT: component})

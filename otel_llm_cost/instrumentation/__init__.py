@@ -1,0 +1,1 @@
+"""Provider instrumentations: one ``BaseInstrumentor`` per SDK, sharing :mod:`._shared`."""
