@@ -103,6 +103,8 @@ METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 UNIT_SECONDS: Final = "s"
 METRIC_SPEND: Final = "llm_cost.spend"
 UNIT_USD: Final = "USD"
+#: What cache reads saved versus the input rate (USD), by provider and model.
+METRIC_CACHE_SAVINGS: Final = "llm_cost.cache.savings"
 METRIC_CALLS: Final = "llm_cost.calls"
 UNIT_CALL: Final = "{call}"
 METRIC_SESSION_COST: Final = "llm_cost.session.cost"
