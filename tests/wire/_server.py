@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import traceback
 from collections import deque
@@ -114,9 +115,9 @@ class WireServer:
         with self._lock:
             self._requests.append(req)
             seq = len(self._requests)
-            for reply in self._queue:
+            for i, reply in enumerate(self._queue):
                 if reply.path_contains is None or reply.path_contains in full:
-                    self._queue.remove(reply)
+                    del self._queue[i]  # by position: equal dataclasses are distinct replies
                     return reply, seq
         return Reply(), seq
 
@@ -137,6 +138,11 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False  # so server_close() joins handler threads: no leaks
     block_on_close = True
     wire: WireServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (timeouts, dropped streams) are expected, not errors."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -242,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)  # mid-body: no terminating chunk
             return
         if reply.failure == "malformed_json":
-            self._chunk(b'data: {"wire": malformed\n\n')
+            self._chunk(out.malformed_frame)
         else:
             for frame in out.error_frames:
                 self._chunk(frame)
