@@ -139,6 +139,12 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = True
     wire: WireServer
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Register the socket before its thread starts, so stop() can always cut it."""
+        with self.wire._lock:
+            self.wire._conns.add(request)
+        super().process_request(request, client_address)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up (timeouts, dropped streams) are expected, not errors."""
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -149,11 +155,6 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive + chunked streams, as SDKs expect
     server: _HTTPServer
     timeout = 30  # idle keep-alive connections end on their own
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.wire._lock:
-            self.server.wire._conns.add(self.connection)
 
     def finish(self) -> None:
         with self.server.wire._lock:

@@ -325,6 +325,16 @@ def test_custom_error_body_and_retry_after(wire: WireServer) -> None:
     assert info.value.code == "rate_limit_exceeded"
 
 
+def test_reply_fields_and_unknown_route(wire: WireServer) -> None:
+    wire.enqueue(Reply(finish_reason="length", response_id="chatcmpl-fixed", headers={"x-wire": "1"}))
+    raw = oai(wire).chat.completions.with_raw_response.create(model="m", messages=MSGS)
+    resp = raw.parse()
+    assert (resp.id, resp.choices[0].finish_reason, raw.headers["x-wire"]) == ("chatcmpl-fixed", "length", "1")
+    single = httpx2.post(wire.base_url + "/v1beta/models/text-embedding-004:embedContent", json={})
+    assert len(single.json()["embedding"]["values"]) == 8
+    assert httpx2.post(wire.base_url + "/v2/nothing", json={}).status_code == 404
+
+
 def test_delay_causes_client_timeout(wire: WireServer) -> None:
     wire.enqueue(Reply(delay=0.5))
     with pytest.raises(openai.APITimeoutError):
