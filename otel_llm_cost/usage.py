@@ -24,20 +24,24 @@ from typing import Any, Mapping
 
 from . import semconv
 
-__all__ = ["Usage", "to_int"]
+__all__ = ["Usage", "to_int", "MAX_TOKENS"]
+
+#: Larger counts are clamped: they are corrupt, and an OpenTelemetry int attribute is
+#: a signed 64-bit integer (a bigger one fails the export of the whole span).
+MAX_TOKENS = 2**63 - 1
 
 
 def to_int(value: Any) -> int:
     """A token count from anything: ints pass, bools/None/junk/negatives become 0."""
     if type(value) is int:
-        return value if value > 0 else 0
+        return min(value, MAX_TOKENS) if value > 0 else 0
     if isinstance(value, bool) or value is None:
         return 0
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):
         return 0
-    return number if number > 0 else 0
+    return min(number, MAX_TOKENS) if number > 0 else 0
 
 
 def _get(obj: Any, name: str) -> Any:
