@@ -55,6 +55,7 @@ ANTHROPIC_USAGE_CACHE_WRITE_1H: Final = "anthropic.usage.cache_creation.ephemera
 
 # --- General attributes ------------------------------------------------------------
 SESSION_ID: Final = "session.id"
+SERVICE_NAME: Final = "service.name"  # a resource attribute
 USER_ID: Final = "user.id"
 
 # --- otel-llm-cost span attributes --------------------------------------------------
