@@ -21,7 +21,7 @@ __all__ = ["render", "cost_text", "bar"]
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 _BAR_WIDTH = 40
 #: The chart shows at most this many (most recent) buckets.
-_MAX_BUCKETS = 48
+_MAX_BUCKETS = 31
 _HEADS = {"model": "model", "provider": "provider", "user": "user", "session": "session",
           "day": "day (UTC)"}
 
@@ -71,8 +71,8 @@ def _table(report: Report) -> str:
     rule = "  ".join("─" * w for w in widths[:-1])
     out += [line(head), rule, *(line(r) for r in rows), rule, line(total)]
     if report.total.unpriced:
-        out += ["", f"{report.total.unpriced} call(s) have no price (unknown model or no usage "
-                    "reported): they are not in the totals, which are lower bounds. Add prices with "
+        out += ["", f"{report.total.unpriced} call(s) have no price (unknown model, or a failed "
+                    "call that reported no usage): they are not in the totals, which are lower bounds. Add prices with "
                     f"{semconv.ENV_PRICES_FILE}."]
     if report.total.estimated:
         out += ["", f"{report.total.estimated} call(s) reported no usage: their tokens and cost "

@@ -189,11 +189,11 @@ _DAY_NS = 24 * _HOUR_NS
 
 
 def _timeline(times: list[tuple[int, Decimal | None]]) -> tuple[str, list[tuple[datetime, Decimal]]]:
-    """Spend per hour (calls within two days) or per day, gaps included as zero."""
+    """Spend per hour (calls within one day) or per day, gaps included as zero."""
     if not times:
         return "hour", []
     first, last = times[0][0], times[-1][0]
-    size, bucket = (_HOUR_NS, "hour") if last - first <= 2 * _DAY_NS else (_DAY_NS, "day")
+    size, bucket = (_HOUR_NS, "hour") if last - first < _DAY_NS else (_DAY_NS, "day")
     start = first // size
     spend = [Decimal(0)] * (last // size - start + 1)
     for end, cost in times:
