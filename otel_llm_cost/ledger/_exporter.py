@@ -3,7 +3,8 @@
 It sits in the ordinary export pipeline (``OTEL_TRACES_EXPORTER=otlp,llm_cost_ledger``
 or ``BatchSpanProcessor(LedgerSpanExporter())``), so it sees exactly the spans the
 rest of the telemetry sees, after the cost attributes were set. Only LLM spans (those
-with ``gen_ai.operation.name``) are kept; everything else is skipped.
+with ``gen_ai.operation.name``, except agent and tool operations) are kept; everything
+else is skipped.
 
 One export batch is one transaction of ``INSERT OR IGNORE`` rows keyed by
 (trace_id, span_id): a batch the SDK retries, or a span exported twice, is stored once.
@@ -118,7 +119,10 @@ class LedgerSpanExporter(SpanExporter):
 
 def _is_llm_span(span: ReadableSpan) -> bool:
     attrs = span.attributes
-    return bool(attrs) and semconv.GEN_AI_OPERATION_NAME in attrs
+    if not attrs:
+        return False
+    operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
+    return operation is not None and operation not in semconv.NON_MODEL_OPERATIONS
 
 
 def _iso(unix_nano: int) -> str:

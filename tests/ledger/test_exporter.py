@@ -38,6 +38,9 @@ def test_one_row_per_llm_span_with_every_field(tmp_path: Path) -> None:
              end_ns=1_741_600_800_123_456_789)
     with tracer.start_as_current_span("GET /"):  # not an LLM span: skipped
         pass
+    with tracer.start_as_current_span("execute_tool search", attributes={  # a GenAI span, not a model call
+            s.GEN_AI_OPERATION_NAME: "execute_tool"}):
+        pass
     provider.shutdown()
 
     [row] = _rows(path)
