@@ -188,11 +188,11 @@ def _model(call: LLMCall) -> str | None:
 class Request:
     """What a call's spec keeps from the request for the end of the call."""
 
-    __slots__ = ("prompt", "responses_api")
+    __slots__ = ("prompt", "stream")
 
-    def __init__(self, prompt: Any, responses_api: bool) -> None:
+    def __init__(self, prompt: Any, stream: bool) -> None:
         self.prompt = prompt
-        self.responses_api = responses_api
+        self.stream = stream
 
 
 class ChatStream:

@@ -101,7 +101,7 @@ class _Spec:
             attrs[semconv.GEN_AI_INPUT_MESSAGES] = input_messages_json(prompt)
         model = kwargs.get("model")
         call = LLMCall(telemetry, self.operation, provider, model if isinstance(model, str) else None, attrs)
-        call.state = Request(prompt, self.responses_api)
+        call.state = Request(prompt, kwargs.get("stream") is True)
         if self.include_usage and kwargs.get("stream") is True and not isinstance(
                 kwargs.get("stream_options"), dict):
             # Opted in via OTEL_LLM_COST_OPENAI_INCLUDE_USAGE: ask for the usage chunk.
@@ -130,7 +130,7 @@ class _Spec:
 
     def _raw(self, call: LLMCall, raw: Any) -> Any:
         """``.with_raw_response``: the SDK caches ``parse()``, so reading it is free."""
-        if getattr(raw, "_stream", False):
+        if call.state.stream:
             return _StreamingResponse(raw, call, self)
         parsed = safely("raw response parse", raw.parse)
         if parsed is not None:
@@ -199,7 +199,7 @@ class _StreamingResponse(wrapt.ObjectProxy):
         if call is None:
             return
         self._self_call = None
-        if not getattr(self.__wrapped__, "_stream", True):
+        if not call.state.stream:
             body = safely("response body", _body_json, self.__wrapped__)
             if body is not None:
                 safely("response read", read_response, call, body)
@@ -211,7 +211,7 @@ class _StreamingResponse(wrapt.ObjectProxy):
 
     def json(self, *args: Any, **kwargs: Any) -> Any:
         value = self.__wrapped__.json(*args, **kwargs)
-        safely("response end", self._self_end)
+        safely("response json", self._self_adopt, value)
         return value
 
     def close(self) -> Any:
@@ -233,7 +233,7 @@ class _AsyncStreamingResponse(_StreamingResponse):
 
     async def json(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         value = await self.__wrapped__.json(*args, **kwargs)
-        safely("response end", self._self_end)
+        safely("response json", self._self_adopt, value)
         return value
 
     async def close(self) -> Any:  # type: ignore[override]
