@@ -69,13 +69,16 @@ class Telemetry:
         self.tracer = trace.get_tracer(semconv.SCOPE_NAME, __version__, tracer_provider)
         self.metrics = CallMetrics(meter_provider)
         self.capture_content = capture_content
+        #: Cleared by ``uninstrument()``: SDK objects that cached a bound wrapper before
+        #: then (e.g. ``client.chat.completions.with_raw_response``) stop tracing too.
+        self.active = True
 
 
 class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("telemetry", "span", "attributes", "usage", "partial", "_start", "_ended",
-                 "service_tier", "_estimate")
+                 "service_tier", "_estimate", "state")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -99,6 +102,8 @@ class LLMCall:
         self.service_tier: str | None = None
         #: Called at the end when no usage was reported: returns an estimated Usage.
         self._estimate: Callable[[], Usage | None] | None = None
+        #: Whatever the provider spec keeps between ``start`` and ``result`` (the prompt …).
+        self.state: Any = None
         self._start = time.perf_counter()
         self._ended = False
 
@@ -123,8 +128,12 @@ class LLMCall:
         self._estimate = estimator
 
     def fail(self, exc: BaseException) -> None:
-        self.attributes[semconv.ERROR_TYPE] = _error_type(exc)
-        self.span.set_status(Status(StatusCode.ERROR, str(exc)[:500]))
+        self.fail_with(_error_type(exc), str(exc))
+
+    def fail_with(self, error_type: str, message: str = "") -> None:
+        """Mark the call failed without an exception (e.g. an error event inside a stream)."""
+        self.attributes[semconv.ERROR_TYPE] = error_type
+        self.span.set_status(Status(StatusCode.ERROR, message[:500]))
 
     def end(self) -> None:
         """End the span once: price, set attributes, record metrics. Safe to call again."""
@@ -334,7 +343,7 @@ class CallSpec(Protocol):
 
 def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwargs: dict):
     """Decide whether to trace this call; returns (call, context token) or (None, None)."""
-    if not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL):
+    if not telemetry.active or not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL):
         return None, None
     _hooks.before_call()  # may raise BudgetExceeded on purpose: before anything is sent
     call = safely("span start", spec.start, telemetry, instance, args, kwargs)
