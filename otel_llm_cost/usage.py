@@ -201,15 +201,9 @@ class Usage:
         ``gen_ai.usage.cache_write.input_tokens`` and the 1-hour share is
         ``anthropic.usage.cache_creation.ephemeral_1h_input_tokens``.
         """
-        inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
-        out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
-        if inp is None and out is None:
-            return None
-        return cls(
-            input_tokens=to_int(inp),
-            output_tokens=to_int(out),
-            cache_read_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
-            cache_write_tokens=to_int(attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS)),
-            cache_write_1h_tokens=to_int(attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_1H)),
-            reasoning_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
-        )
+        return cls.from_span_attributes({
+            **attrs,
+            semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS:
+                attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS),
+            semconv.LLM_COST_CACHE_CREATION_1H_TOKENS: attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_1H),
+        })

@@ -20,7 +20,8 @@ Both end the span exactly once, through :class:`~._shared.LLMCall`.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -46,6 +47,18 @@ class _ManagerBase(wrapt.ObjectProxy):
         self._self_call = call
         self._self_on_enter = on_enter
 
+    @contextmanager
+    def _sending(self) -> Iterator[None]:
+        """The request is sent in our span's context; a failure there ends the call."""
+        token = _attach(self._self_call)
+        try:
+            yield
+        except BaseException as exc:
+            _failed(self._self_call, exc)
+            raise
+        finally:
+            otel_context.detach(token)
+
     def _entered(self, value: Any) -> Any:
         return safely("stream start", self._self_on_enter, self._self_call, value, default=value)
 
@@ -60,14 +73,8 @@ class StreamManagerProxy(_ManagerBase):
     """A sync stream manager whose ``__enter__`` sends the request."""
 
     def __enter__(self) -> Any:
-        token = _attach(self._self_call)
-        try:
+        with self._sending():
             value = self.__wrapped__.__enter__()
-        except BaseException as exc:
-            _failed(self._self_call, exc)
-            raise
-        finally:
-            otel_context.detach(token)
         return self._entered(value)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
@@ -81,14 +88,8 @@ class AsyncStreamManagerProxy(_ManagerBase):
     """An async stream manager whose ``__aenter__`` sends the request."""
 
     async def __aenter__(self) -> Any:
-        token = _attach(self._self_call)
-        try:
+        with self._sending():
             value = await self.__wrapped__.__aenter__()
-        except BaseException as exc:
-            _failed(self._self_call, exc)
-            raise
-        finally:
-            otel_context.detach(token)
         return self._entered(value)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:

@@ -13,14 +13,13 @@ adds them. In a stream, ``message_start`` carries the input usage and every
 
 from __future__ import annotations
 
-from typing import Any, Collection
+import importlib
+from typing import Any, Collection, Iterator
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from wrapt import wrap_function_wrapper
-
-from .. import foreign_spans, semconv
+from .. import semconv
 from ..usage import Usage
 from ._deferred import AsyncStreamManagerProxy, StreamManagerProxy, is_raw_response, raw_response_result
+from ._instrumentor import LLMInstrumentor, Target
 from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
 
 __all__ = ["AnthropicInstrumentor"]
@@ -152,38 +151,22 @@ _RESOURCES = (
 )
 
 
-class AnthropicInstrumentor(BaseInstrumentor):
+class AnthropicInstrumentor(LLMInstrumentor):
     """Traces and prices ``anthropic`` Messages calls (sync, async, streams, beta)."""
+
+    provider_key = PROVIDER
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("anthropic >= 0.40",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        import importlib
-        import os
-
-        capture = os.environ.get(semconv.ENV_CAPTURE_CONTENT, "").lower() == "true"
-        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
-        self._wrapped: list[tuple[Any, str]] = []
+    def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
         for module_name, class_name, is_async in _RESOURCES:
             try:
                 cls = getattr(importlib.import_module(module_name), class_name)
             except (ImportError, AttributeError):
-                continue
+                continue  # an SDK version without beta messages, say
             call_wrapper = async_wrapper if is_async else sync_wrapper
             manager = AsyncStreamManagerProxy if is_async else StreamManagerProxy
-            specs = {"create": call_wrapper(telemetry, _Create()), "parse": call_wrapper(telemetry, _Create()),
-                     "stream": sync_wrapper(telemetry, _Stream(manager))}
-            for method, wrapper in specs.items():
-                if method in vars(cls):
-                    wrap_function_wrapper(cls, method, wrapper)
-                    self._wrapped.append((cls, method))
-        foreign_spans.mark_provider_instrumented(PROVIDER, True)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        from opentelemetry.instrumentation.utils import unwrap
-
-        for cls, method in getattr(self, "_wrapped", ()):
-            unwrap(cls, method)
-        self._wrapped = []
-        foreign_spans.mark_provider_instrumented(PROVIDER, False)
+            yield cls, "create", call_wrapper(telemetry, _Create())
+            yield cls, "parse", call_wrapper(telemetry, _Create())
+            yield cls, "stream", sync_wrapper(telemetry, _Stream(manager))

@@ -12,13 +12,11 @@ the SDK returns the last response's usage, which is what the span reports.
 
 from __future__ import annotations
 
-from typing import Any, Collection
+from typing import Any, Collection, Iterator
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from wrapt import wrap_function_wrapper
-
-from .. import foreign_spans, semconv
+from .. import semconv
 from ..usage import Usage
+from ._instrumentor import LLMInstrumentor, Target
 from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
 
 __all__ = ["GeminiInstrumentor"]
@@ -96,31 +94,17 @@ _METHODS = {
 }
 
 
-class GeminiInstrumentor(BaseInstrumentor):
+class GeminiInstrumentor(LLMInstrumentor):
     """Traces and prices ``google-genai`` content generation and embeddings."""
+
+    provider_key = PROVIDER
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("google-genai >= 1.0",)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        import os
-
+    def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
         from google.genai import models
 
-        capture = os.environ.get(semconv.ENV_CAPTURE_CONTENT, "").lower() == "true"
-        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
-        self._wrapped: list[tuple[Any, str]] = []
         for cls, wrapper in ((models.Models, sync_wrapper), (models.AsyncModels, async_wrapper)):
             for method, operation in _METHODS.items():
-                if method in vars(cls):
-                    wrap_function_wrapper(cls, method, wrapper(telemetry, _Call(operation)))
-                    self._wrapped.append((cls, method))
-        foreign_spans.mark_provider_instrumented(PROVIDER, True)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        from opentelemetry.instrumentation.utils import unwrap
-
-        for cls, method in getattr(self, "_wrapped", ()):
-            unwrap(cls, method)
-        self._wrapped = []
-        foreign_spans.mark_provider_instrumented(PROVIDER, False)
+                yield cls, method, wrapper(telemetry, _Call(operation))

@@ -71,21 +71,22 @@ def otel() -> Otel:
     return Otel()
 
 
-@pytest.fixture
-def anthropic_on(otel: Otel) -> Iterator[Otel]:
-    """Our Anthropic instrumentation, on ``otel``'s providers, for the test."""
-    inst = AnthropicInstrumentor()
+def _instrumented(otel: Otel, instrumentor_cls: type) -> Iterator[Otel]:
+    inst = instrumentor_cls()
     inst.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
     yield otel
     inst.uninstrument()
+
+
+@pytest.fixture
+def anthropic_on(otel: Otel) -> Iterator[Otel]:
+    """Our Anthropic instrumentation, on ``otel``'s providers, for the test."""
+    yield from _instrumented(otel, AnthropicInstrumentor)
 
 
 @pytest.fixture
 def gemini_on(otel: Otel) -> Iterator[Otel]:
-    inst = GeminiInstrumentor()
-    inst.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
-    yield otel
-    inst.uninstrument()
+    yield from _instrumented(otel, GeminiInstrumentor)
 
 
 def anthropic_client(wire: Any, otel: Otel | None = None, *, is_async: bool = False,
