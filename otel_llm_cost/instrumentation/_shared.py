@@ -44,6 +44,7 @@ __all__ = [
     "sync_wrapper",
     "async_wrapper",
     "safely",
+    "proxy_stream",
 ]
 
 _log = logging.getLogger("otel_llm_cost")
@@ -331,6 +332,13 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         _StreamState.end(self, completed=False)
 
 
+def proxy_stream(stream: Any, call: LLMCall, accumulator: StreamAccumulator) -> Any:
+    """The right proxy for an SDK stream: async when it iterates asynchronously."""
+    if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
+        return AsyncStreamProxy(stream, call, accumulator)
+    return StreamProxy(stream, call, accumulator)
+
+
 class CallSpec(Protocol):
     """What a provider module says about one wrapped method."""
 
@@ -349,7 +357,18 @@ def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwa
     call = safely("span start", spec.start, telemetry, instance, args, kwargs)
     if call is None:
         return None, None
-    return call, otel_context.attach(otel_context.set_value(_IN_CALL, True))
+    return call, _attach(call)
+
+
+def _attach(call: LLMCall) -> object:
+    """Make ``call`` current while the SDK sends its request.
+
+    Spans started inside (HTTP client spans, an SDK's own tracing such as the Anthropic
+    SDK's ``com.anthropic.sdk.python`` spans) become children of our LLM span, and a
+    nested SDK method that is wrapped too produces no second span.
+    """
+    ctx = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(call.span))
+    return otel_context.attach(ctx)
 
 
 def _failed(call: LLMCall, exc: BaseException) -> None:
