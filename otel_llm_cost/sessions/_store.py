@@ -51,7 +51,7 @@ class Session:
     """
 
     __slots__ = ("kind", "id", "user_id", "attributes", "budget", "thresholds", "hard", "on_budget",
-                 "crossed", "chain", "priced", "reserved", "calls", "unpriced", "estimated", "errors",
+                 "crossed", "user", "priced", "reserved", "calls", "unpriced", "estimated", "errors",
                  "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
                  "ended_after", "open_blocks", "__weakref__")
 
@@ -66,7 +66,8 @@ class Session:
         self.hard = False
         self.on_budget: Callable[[Any], None] | None = None
         self.crossed: set[Decimal] | None = None
-        self.chain: tuple[Session, ...] = (self,)
+        #: The user's tally (sessions with a user id only).
+        self.user: Session | None = None
         self.priced = _ZERO
         self.reserved = _ZERO
         self.calls = self.unpriced = self.estimated = self.errors = 0
@@ -78,6 +79,12 @@ class Session:
         self.ended = False
         self.ended_after: float | None = None
         self.open_blocks = 0
+
+    @property
+    def chain(self) -> tuple[Session, ...]:
+        """This tally and its user's: what a call in this session alone counts in."""
+        user = self.user
+        return (self,) if user is None else (self, user)
 
     # --- reading -------------------------------------------------------------------
 
@@ -149,8 +156,10 @@ class Session:
             self.errors += 1
         rows = self.by_model
         if rows is None:
+            row = None
             rows = self.by_model = {}
-        row = rows.get(model)
+        else:
+            row = rows.get(model)
         if row is None:
             row = rows[model] = [0, _ZERO, 0, [0, 0, 0, 0, 0, 0]]
         row[0] += 1
@@ -159,15 +168,14 @@ class Session:
         else:
             row[2] += 1
         if usage is not None:
-            if usage.estimated:
+            if usage.source != "reported":
                 self.estimated += 1
-            for tokens in (self.tokens, row[3]):
-                tokens[_IN] += usage.input_tokens
-                tokens[_OUT] += usage.output_tokens
-                tokens[_CR] += usage.cache_read_tokens
-                tokens[_CW] += usage.cache_write_tokens
-                tokens[_CW1H] += usage.cache_write_1h_tokens
-                tokens[_REASON] += usage.reasoning_tokens
+            i, o, cr = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens
+            cw, cw1, r = usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.reasoning_tokens
+            t = self.tokens
+            t[0] += i; t[1] += o; t[2] += cr; t[3] += cw; t[4] += cw1; t[5] += r  # noqa: E702
+            t = row[3]
+            t[0] += i; t[1] += o; t[2] += cr; t[3] += cw; t[4] += cw1; t[5] += r  # noqa: E702
 
 
 class SessionStore:
@@ -213,7 +221,7 @@ class SessionStore:
                 session = Session(KIND_SESSION, sid, user_id, attributes)
                 self.sessions[sid] = session
                 if user_id:
-                    session.chain = (session, self._user(user_id, now))
+                    session.user = self._user(user_id, now)
                 ended.extend(self._evict_over_cap())
             else:
                 self.sessions.move_to_end(sid)
