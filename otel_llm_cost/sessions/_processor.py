@@ -25,6 +25,7 @@ from opentelemetry.trace import StatusCode
 from .. import semconv
 from .._metrics import CallMetrics
 from ..cost import Cost, price_usage
+from ..foreign_spans import should_count, usage_from_foreign_span
 from ..usage import Usage
 from ._budget import announce
 from ._context import _KEY
@@ -42,28 +43,17 @@ _MAX_PENDING = 100_000
 
 
 def _should_count(span: ReadableSpan) -> bool:
-    """Is this ended span one LLM call to add to sessions?
-
-    Ours always are; a foreign span is when it names a GenAI operation and reports
-    usage. Stand-in for ``foreign_spans.should_count`` (branch ``providers``), which
-    also decides how to avoid counting a call twice when the Anthropic SDK's own
-    tracing and our instrumentation are both on; swap it in here.
-    """
+    """Is this ended span one LLM call to add to sessions? (The rule lives in foreign_spans.)"""
     attrs = span.attributes
     if not attrs or _OPERATION not in attrs:
         return False
-    scope = span.instrumentation_scope
-    if scope is not None and scope.name == semconv.SCOPE_NAME:
-        return True
-    return _INPUT in attrs or _OUTPUT in attrs
+    return should_count(span)
 
 
 def _foreign_usage(span: ReadableSpan, attrs: Any) -> Usage | None:
-    """Usage of a foreign span (stand-in for ``foreign_spans.usage_from_foreign_span``)."""
+    """Usage of another tool's span, read in that tool's counting convention."""
     scope = span.instrumentation_scope
-    if scope is not None and scope.name == semconv.ANTHROPIC_SDK_SCOPE:
-        return Usage.from_anthropic_span_attributes(attrs)
-    return Usage.from_span_attributes(attrs)
+    return usage_from_foreign_span(scope.name if scope is not None else None, attrs)
 
 
 def _model(attrs: Any) -> str | None:
