@@ -12,6 +12,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import Any, Iterable
 
+import httpx
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.output_parsers import StrOutputParser
@@ -60,8 +61,10 @@ def _join(docs: list[Document]) -> str:
 
 def rag_chain(openai_base_url: str) -> Runnable:
     """question -> condense (LLM) -> retrieve -> answer (streamed LLM) -> str."""
+    # An httpx client of its own: langchain-openai otherwise shares a cached one per
+    # base URL, which another test's asyncio.run() may have tied to a closed loop.
     common = dict(model="gpt-4o", base_url=openai_base_url, api_key="test", max_retries=0,
-                  stream_usage=True)
+                  stream_usage=True, http_async_client=httpx.AsyncClient(timeout=30))
     condense = (ChatPromptTemplate.from_messages([("user", "Rewrite as one question: {question}")])
                 | ChatOpenAI(**common) | StrOutputParser())
     answer = (ChatPromptTemplate.from_messages(

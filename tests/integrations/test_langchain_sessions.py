@@ -12,6 +12,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any, Iterator
 
+import httpx
 import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage
@@ -46,7 +47,8 @@ def fresh(wire, telemetry):
 def chat(kind: str, wire, streaming: bool) -> Any:
     if kind == "openai":
         return ChatOpenAI(model="gpt-4o", base_url=wire.openai_base_url, api_key="test", max_retries=0,
-                          streaming=streaming, stream_usage=True)
+                          streaming=streaming, stream_usage=True,
+                          http_async_client=httpx.AsyncClient())  # not the shared cached one
     return ChatAnthropic(model="claude-sonnet-4-20250514", base_url=wire.base_url, api_key="test",
                          max_retries=0, streaming=streaming)
 
