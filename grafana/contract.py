@@ -27,7 +27,7 @@ _BASE = {
     s.GEN_AI_OPERATION_NAME: "chat",
 }
 #: Optional allow-listed attributes (OTEL_LLM_COST_METRIC_ATTRIBUTES) we show on the
-#: spend counter so their Prometheus label names are verified too.
+#: spend and cache-savings counters so their Prometheus label names are verified too.
 _ALLOW_LISTED = {s.USER_ID: "u-1", "tenant": "acme"}
 
 
@@ -53,6 +53,7 @@ def render_exposition() -> str:
         meter.create_counter(s.METRIC_SPEND, unit=s.UNIT_USD).add(
             0.5, {**_BASE, s.LLM_COST_COMPONENT: "cache_read", **_ALLOW_LISTED}
         )
+        meter.create_counter(s.METRIC_CACHE_SAVINGS, unit=s.UNIT_USD).add(0.25, {**_BASE, **_ALLOW_LISTED})
         meter.create_counter(s.METRIC_CALLS, unit=s.UNIT_CALL).add(
             1,
             {
