@@ -48,12 +48,14 @@ from otel_llm_cost import semconv
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.pricing import get_catalog
+from otel_llm_cost.sessions import SessionSpanProcessor, end_session, session
 from tests.dashboards._prometheus import Prometheus
 from tests.wire import Reply, WireServer
 
 JOB = "llm-app"
 SONNET = "claude-sonnet-4-5-20250929"
 UNPRICED = "e2e-unpriced-model"
+OPEN_SESSION = "e2e-open"
 USER = [{"role": "user", "content": "how much does this cost"}]
 RULES = Path(queries.RULES)
 
@@ -94,12 +96,15 @@ def _rules_every_second(tmp: Path) -> Path:
     return path
 
 
-def _round(wire: WireServer, oai: openai.OpenAI, claude: anthropic.Anthropic) -> None:
+def _round(wire: WireServer, oai: openai.OpenAI, claude: anthropic.Anthropic, n: int) -> None:
     """One round of traffic: the mix every panel and alert needs."""
-    wire.enqueue(Reply(usage=OPENAI_USAGE))
-    oai.chat.completions.create(model="gpt-4o", messages=USER)
-    wire.enqueue(Reply(usage=ANTHROPIC_USAGE))
-    claude.messages.create(model=SONNET, max_tokens=64, messages=USER)
+    # A session of a known user with a 10 USD budget: the two big calls cost over
+    # 60 USD, so it crosses 0.5, 0.8 and 1.0 of the budget and ends above 5 USD.
+    with session(session_id=f"e2e-round-{n}", user_id="e2e-user", budget_usd=10):
+        wire.enqueue(Reply(usage=OPENAI_USAGE))
+        oai.chat.completions.create(model="gpt-4o", messages=USER)
+        wire.enqueue(Reply(usage=ANTHROPIC_USAGE))
+        claude.messages.create(model=SONNET, max_tokens=64, messages=USER)
     oai.chat.completions.create(model=UNPRICED, messages=USER)  # no price: unknown_model
     for _ in range(2):  # no stream_options.include_usage: usage estimated locally
         wire.enqueue(Reply(text="a streamed answer", chunks=3))
@@ -108,9 +113,6 @@ def _round(wire: WireServer, oai: openai.OpenAI, claude: anthropic.Anthropic) ->
     wire.enqueue(Reply(status=400))
     with pytest.raises(openai.BadRequestError):
         oai.chat.completions.create(model="gpt-4o", messages=USER)
-
-
-_TMP_SESSION = {"LLMSessionCostHigh", "LLMBudgetExhausted"}  # TEMP until sessions merge
 
 
 def _calls_seen(prom: Prometheus, n: int) -> None:
@@ -124,7 +126,7 @@ def _alerts_active(prom: Prometheus, timeout: float = 15.0) -> None:
     while time.monotonic() < deadline:
         groups = prom.api("rules", type="alert")["groups"]
         states = {r["name"]: r["state"] for g in groups for r in g["rules"]}
-        if states and all(s in ("pending", "firing") for n, s in states.items() if n not in _TMP_SESSION):
+        if states and all(s in ("pending", "firing") for s in states.values()):
             return
         time.sleep(0.2)
     raise AssertionError(f"alerts not all active after round 2: {states}")
@@ -139,6 +141,7 @@ def run(wire_server: WireServer, tmp_path_factory) -> Iterator[Run]:
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    tracer_provider.add_span_processor(SessionSpanProcessor(meter_provider))
     httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     prom = Prometheus(tmp, f"127.0.0.1:{httpd.server_port}", JOB, [_rules_every_second(tmp)])
     instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
@@ -151,14 +154,17 @@ def run(wire_server: WireServer, tmp_path_factory) -> Iterator[Run]:
         wire_server.reset()
         oai = openai.OpenAI(base_url=wire_server.openai_base_url, api_key="test", max_retries=0)
         claude = anthropic.Anthropic(base_url=wire_server.base_url, api_key="test", max_retries=0)
-        _round(wire_server, oai, claude)
+        _round(wire_server, oai, claude, 1)
         _calls_seen(prom, CALLS_PER_ROUND)
-        _round(wire_server, oai, claude)
+        with session(session_id=OPEN_SESSION, end=False):  # still live when queried
+            pass
+        _round(wire_server, oai, claude, 2)
         _calls_seen(prom, 2 * CALLS_PER_ROUND)
         _alerts_active(prom)
         results = {i: prom.query(q.expr) for i, q in enumerate(ALL)}
         yield Run(prom, list(spans.get_finished_spans()), results)
     finally:
+        end_session(OPEN_SESSION)
         prom.stop()
         for inst in instrumentors:
             if inst.is_instrumented_by_opentelemetry:
@@ -218,6 +224,24 @@ def test_calls_by_status_and_source(run):
               f'sum by (llm_cost_status, llm_cost_usage_source) (llm_cost_calls_total{{job="{JOB}"}})')}
     assert by == {("priced", "reported"): 4, ("priced", "estimated"): 4,
                   ("unknown_model", "reported"): 2, ("no_usage", "reported"): 2}
+
+
+def test_session_figures(run):
+    """Session cost in Prometheus is the exact cost of the sessions' calls; crossings counted."""
+    in_sessions = [s for s in run.spans if str(s.attributes.get(semconv.SESSION_ID, "")).startswith("e2e-round-")]
+    assert len(in_sessions) == 4
+    exact = sum((Decimal(s.attributes[semconv.LLM_COST_USD]) for s in in_sessions), Decimal(0))
+    prom = run.prometheus
+    assert prom.value(f'sum(llm_cost_session_cost_USD_sum{{job="{JOB}"}})') == pytest.approx(float(exact), rel=1e-9)
+    assert prom.value(f'sum(llm_cost_session_cost_USD_count{{job="{JOB}"}})') == 2
+    assert prom.value(f'sum(llm_cost_session_calls_sum{{job="{JOB}"}})') == 4
+    assert prom.value(f'sum(llm_cost_sessions_active{{job="{JOB}"}})') == 1
+    crossings = {m["metric"]["llm_cost_budget_threshold"]: float(m["value"][1]) for m in prom.query(
+        f'sum by (llm_cost_budget_threshold) (llm_cost_budget_crossings_total{{job="{JOB}", '
+        f'llm_cost_budget_scope="session"}})')}
+    assert crossings == {"0.5": 2, "0.8": 2, "1.0": 2}
+    users = prom.query(f'sum by (user_id) (llm_cost_spend_USD_total{{job="{JOB}", user_id!=""}})')
+    assert [u["metric"]["user_id"] for u in users] == ["e2e-user"]
 
 
 def test_every_alert_is_active_after_round_two(run):
