@@ -250,3 +250,15 @@ def test_every_alert_is_active_after_round_two(run):
     shipped = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r}
     assert set(states) == shipped
     assert all(s in ("pending", "firing") for s in states.values()), states
+
+
+def test_real_series_are_the_documented_ones(run):
+    """What Prometheus scraped from real traffic is exactly the docs/metrics.md table."""
+    from grafana.contract import known_labels, known_series
+
+    series = run.prometheus.api("series", **{"match[]": f'{{job="{JOB}", otel_scope_name="{semconv.SCOPE_NAME}"}}'})
+    names = {s["__name__"] for s in series}
+    assert names == known_series()
+    extra = {"__name__", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
+    labels = {k for s in series for k in s} - extra
+    assert labels <= known_labels(), labels - known_labels()
