@@ -1,0 +1,77 @@
+"""What ``otel-llm-cost demo`` prints, read from the spans the instrumentation produced.
+
+The demo shows what the telemetry recorded, not what it expected: every per-call
+number comes from the call's ended span (its ``gen_ai.usage.*`` and ``llm_cost.*``
+attributes), so a wrong attribute would show up on screen.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Mapping
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from . import semconv
+
+__all__ = ["CallLog", "call_record", "call_line"]
+
+
+class CallLog(SpanProcessor):
+    """Keeps each of our LLM spans as it ends (``on_end`` runs inside ``span.end()``)."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+        self._lock = threading.Lock()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        scope = span.instrumentation_scope
+        if scope is not None and scope.name == semconv.SCOPE_NAME:
+            with self._lock:
+                self.spans.append(span)
+
+
+def call_record(turn: Any, span: ReadableSpan | None) -> dict[str, Any]:
+    """One call as plain data (tokens as ints, cost as exact decimal text or None)."""
+    attrs: Mapping[str, Any] = (span.attributes or {}) if span is not None else {}
+    return {
+        "sdk": turn.sdk,
+        "model": turn.model,
+        "shows": turn.shows,
+        "span": span is not None,
+        "input_tokens": int(attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS, 0)),
+        "cache_read_tokens": int(attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0)),
+        "cache_write_tokens": int(attrs.get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, 0)),
+        "output_tokens": int(attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, 0)),
+        "usage_source": attrs.get(semconv.LLM_COST_USAGE_SOURCE),
+        "status": attrs.get(semconv.LLM_COST_STATUS),
+        "cost_usd": attrs.get(semconv.LLM_COST_USD),
+        "session_id": attrs.get(semconv.SESSION_ID),
+    }
+
+
+def _tokens(record: Mapping[str, Any]) -> str:
+    cache = []
+    if record["cache_read_tokens"]:
+        cache.append(f"{record['cache_read_tokens']} cached")
+    if record["cache_write_tokens"]:
+        cache.append(f"{record['cache_write_tokens']} cache write")
+    detail = f" ({', '.join(cache)})" if cache else ""
+    return f"{record['input_tokens']:>4} in{detail}, {record['output_tokens']} out"
+
+
+def _cost(record: Mapping[str, Any]) -> str:
+    if not record["span"]:
+        return "no span recorded"
+    if record["cost_usd"] is None:
+        if record["status"] == semconv.STATUS_UNKNOWN_MODEL:
+            return "cost unknown: no price for this model"
+        return f"cost unknown ({record['status']})"
+    suffix = "  (estimated: no usage reported)" if record["usage_source"] == semconv.SOURCE_ESTIMATED else ""
+    return f"{record['cost_usd']} USD{suffix}"
+
+
+def call_line(n: int, total: int, record: Mapping[str, Any]) -> str:
+    """``[2/6] openai  gpt-4o-mini  stream + usage …  84 in (40 cached), 27 out  0.0000… USD``"""
+    head = f"  [{n}/{total}] {record['sdk']:<9} {record['model']:<17} {record['shows']:<29}"
+    return f"{head} {_tokens(record):<36} {_cost(record)}"
