@@ -13,8 +13,9 @@ from typing import Any, Mapping
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from . import semconv
+from .cost import format_usd
 
-__all__ = ["CallLog", "call_record", "call_line"]
+__all__ = ["CallLog", "call_record", "call_line", "session_lines"]
 
 
 class CallLog(SpanProcessor):
@@ -75,3 +76,33 @@ def call_line(n: int, total: int, record: Mapping[str, Any]) -> str:
     """``[2/6] openai  gpt-4o-mini  stream + usage …  84 in (40 cached), 27 out  0.0000… USD``"""
     head = f"  [{n}/{total}] {record['sdk']:<9} {record['model']:<17} {record['shows']:<29}"
     return f"{head} {_tokens(record):<36} {_cost(record)}"
+
+
+def session_lines(summary: Any) -> list[str]:
+    """The session roll-up: calls, tokens, and an honest total.
+
+    ``summary`` is a :class:`~otel_llm_cost.sessions.SessionSummary`. Its ``cost`` is
+    None when a call had no price; then the priced part is shown as a lower bound with
+    the number of unpriced calls, never as the whole.
+    """
+    u = summary.usage
+    notes = [f"{summary.unpriced_calls} unpriced"] if summary.unpriced_calls else []
+    if summary.estimated_calls:
+        notes.append(f"{summary.estimated_calls} estimated")
+    if summary.errors:
+        notes.append(f"{summary.errors} failed")
+    user = f", user {summary.user_id}" if summary.user_id else ""
+    head = f"Session {summary.session_id}{user}: {summary.calls} calls in {summary.duration_s:.2f}s"
+    if notes:
+        head += f" ({', '.join(notes)})"
+    tokens = (f"  tokens  {u.input_tokens:,} in ({u.cache_read_tokens:,} cache read, "
+              f"{u.cache_write_tokens:,} cache write), {u.output_tokens:,} out")
+    priced = format_usd(summary.priced_cost)
+    if summary.cost is not None:
+        cost = f"  cost    {priced} USD (exact)"
+    else:
+        cost = (f"  cost    ≥ {priced} USD ({summary.unpriced_calls} unpriced): a lower bound, "
+                f"{summary.unpriced_reason or 'some calls have no price'}")
+    models = " · ".join(f"{name} {'unknown' if m.cost is None else format_usd(m.cost)}"
+                        for name, m in summary.by_model.items())
+    return [head, tokens, cost, f"  models  {models}"] if models else [head, tokens, cost]
