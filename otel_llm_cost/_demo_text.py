@@ -85,6 +85,8 @@ def session_lines(summary: Any) -> list[str]:
     None when a call had no price; then the priced part is shown as a lower bound with
     the number of unpriced calls, never as the whole.
     """
+    if summary is None:  # only if the session was evicted before it ended
+        return ["Session: no summary (the session was no longer live when the demo ended)"]
     u = summary.usage
     notes = [f"{summary.unpriced_calls} unpriced"] if summary.unpriced_calls else []
     if summary.estimated_calls:
@@ -101,8 +103,8 @@ def session_lines(summary: Any) -> list[str]:
     if summary.cost is not None:
         cost = f"  cost    {priced} USD (exact)"
     else:
-        cost = (f"  cost    ≥ {priced} USD ({summary.unpriced_calls} unpriced): a lower bound, "
-                f"{summary.unpriced_reason or 'some calls have no price'}")
+        cost = (f"  cost    ≥ {priced} USD ({summary.unpriced_calls} unpriced) — a lower bound "
+                f"({summary.unpriced_reason or 'some calls have no price'})")
     models = " · ".join(f"{name} {'unknown' if m.cost is None else format_usd(m.cost)}"
                         for name, m in summary.by_model.items())
     return [head, tokens, cost, f"  models  {models}"] if models else [head, tokens, cost]

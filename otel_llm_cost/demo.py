@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 import tempfile
 import time
@@ -30,7 +31,6 @@ __all__ = ["add_command", "run", "SCRIPT", "SYSTEM_PROMPT", "Turn"]
 
 SYSTEM_PROMPT = ("You are a terse assistant for an online bookshop. Answer in two sentences. "
                  "Catalogue policy: prices include VAT; shipping is free above 30 EUR; returns within 30 days.")
-SESSION_ID = "demo-session"
 USER_ID = "demo-user"
 
 
@@ -103,10 +103,12 @@ class _Telemetry:
         from .instrumentation.anthropic import AnthropicInstrumentor
         from .instrumentation.openai import OpenAIInstrumentor
         from .ledger import LedgerSpanExporter
+        from .sessions import SessionSpanProcessor
 
         self.metrics = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.metrics])
         self.tracer_provider = TracerProvider(resource=Resource.create({"service.name": "otel-llm-cost-demo"}))
+        self.tracer_provider.add_span_processor(SessionSpanProcessor(self.meter_provider))
         self.calls = text.CallLog()
         self.tracer_provider.add_span_processor(self.calls)
         self.tracer_provider.add_span_processor(BatchSpanProcessor(LedgerSpanExporter(ledger)))
@@ -154,18 +156,23 @@ def run(ledger: Path, fmt: str = "table", out: TextIO = sys.stdout, err: TextIO 
     """Run the demo, writing the ledger at ``ledger``; ``fmt`` is ``table`` or ``json``."""
     from .ledger._render import render
     from .ledger._report import ReportError, load_report
+    from .sessions import end_session, session
 
     # In JSON mode stdout carries one document; the progress lines go to stderr.
     progress = out if fmt == "table" else err
     started = time.perf_counter()
     since = datetime.now(timezone.utc).replace(microsecond=0)
+    session_id = f"demo-{since:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     telemetry = _Telemetry(ledger)
     try:
         with Simulator() as sim:
             print(f"Local LLM SIMULATOR on {sim.base_url} — canned replies, made-up token counts, no real "
                   f"model, no API key.\nReal openai/anthropic SDKs, instrumented; ledger: {ledger}\n",
                   file=progress, flush=True)
-            calls = _converse(sim, telemetry.calls, progress)
+            # end=False: the session outlives the block so end_session() hands back its summary.
+            with session(session_id, user_id=USER_ID, end=False):
+                calls = _converse(sim, telemetry.calls, progress)
+            summary = end_session(session_id)
     finally:
         telemetry.close()
     try:
@@ -175,10 +182,11 @@ def run(ledger: Path, fmt: str = "table", out: TextIO = sys.stdout, err: TextIO 
         return 1
     elapsed = time.perf_counter() - started
     if fmt == "json":
-        out.write(json.dumps({"ledger": str(ledger), "calls": calls, "seconds": round(elapsed, 3),
+        out.write(json.dumps({"ledger": str(ledger), "calls": calls, "session": summary and summary.as_dict(),
+                              "seconds": round(elapsed, 3),
                               "report": json.loads(render(report, "json"))}, indent=2) + "\n")
         return 0
-    out.write("\n" + render(report, "table"))
+    out.write("\n" + "\n".join(text.session_lines(summary)) + "\n\n" + render(report, "table"))
     print(f"\nDone in {elapsed:.2f}s. The calls are in {ledger}; explore them with\n"
           f"  otel-llm-cost report --db {ledger} --by session", file=out)
     return 0

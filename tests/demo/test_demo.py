@@ -132,6 +132,17 @@ def test_demo_table_output_and_ledger(tmp_path: Path) -> None:
             assert f" {_fmt(call['cost'])} USD" in line
         assert ("estimated" in line.split("USD")[-1]) == call["estimated"]
 
+    # The session roll-up: exact priced total, shown as a lower bound because of the unpriced call.
+    head = re.search(r"^Session (demo-\S+), user demo-user: 6 calls in [\d.]+s \(1 unpriced, 1 estimated\)$",
+                     out, re.M)
+    assert head, out
+    session_id = head.group(1)
+    tokens = {k: sum(c[k] for c in EXPECTED) for k in ("input", "read", "write", "output")}
+    assert (f"  tokens  {tokens['input']:,} in ({tokens['read']:,} cache read, {tokens['write']:,} cache write), "
+            f"{tokens['output']:,} out") in out
+    assert f"  cost    ≥ {_fmt(PRICED_TOTAL)} USD (1 unpriced) — a lower bound" in out
+    assert "sim-unpriced-1 unknown" in out
+
     # The report over the run, rendered by the report module.
     assert f"Ledger {ledger}" in out and "by model" in out
     total_line = next(line for line in out.splitlines() if line.startswith("TOTAL"))
@@ -148,6 +159,7 @@ def test_demo_table_output_and_ledger(tmp_path: Path) -> None:
     ledger_sum = sum((Decimal(r["cost_usd"]) for r in rows if r["cost_usd"] is not None), Decimal(0))
     assert ledger_sum == PRICED_TOTAL
     assert [r["usage_source"] for r in rows].count("estimated") == 1
+    assert {(r["session_id"], r["user_id"]) for r in rows} == {(session_id, "demo-user")}
 
 
 def test_demo_json_uses_a_fresh_temp_ledger_by_default(tmp_path: Path) -> None:
@@ -165,6 +177,11 @@ def test_demo_json_uses_a_fresh_temp_ledger_by_default(tmp_path: Path) -> None:
 
     assert [c["cost_usd"] for c in data["calls"]] == [
         None if c["cost"] is None else _fmt(c["cost"]) for c in EXPECTED]
+    session = data["session"]
+    assert (session["cost_usd"], session["priced_cost_usd"], session["calls"], session["unpriced_calls"],
+            session["estimated_calls"], session["user_id"]) == (
+        None, _fmt(PRICED_TOTAL), len(demo.SCRIPT), 1, 1, "demo-user")
+    assert session["by_model"]["sim-unpriced-1"]["cost_usd"] is None
     total = data["report"]["total"]
     assert (total["cost_usd"], total["cost_complete"], total["unpriced_calls"], total["calls"]) == (
         _fmt(PRICED_TOTAL), False, 1, len(demo.SCRIPT))
