@@ -119,15 +119,7 @@ def test_session_cost_of_a_streamed_chain(fresh, telemetry, kind, rates):
     assert final.usage_metadata["output_tokens"] == last["gen_ai.usage.output_tokens"]
 
 
-#: The Anthropic instrumentation (branch providers) does not await
-#: ``AsyncAPIResponse.parse()`` for async ``with_raw_response`` calls, which is what
-#: ChatAnthropic's ainvoke/astream use: those spans end without usage. Strict, so
-#: this fails as soon as the fix lands and the mark must go.
-_ANTHROPIC_ASYNC_RAW = pytest.mark.xfail(strict=True, reason="async raw-response parse not awaited")
-
-
-@pytest.mark.parametrize("kind,rates", [("openai", GPT4O),
-                                        pytest.param("anthropic", SONNET, marks=_ANTHROPIC_ASYNC_RAW)])
+@pytest.mark.parametrize("kind,rates", [("openai", GPT4O), ("anthropic", SONNET)])
 def test_session_cost_async_and_concurrent_sessions(fresh, telemetry, kind, rates):
     model = chat(kind, fresh, streaming=False)
 
