@@ -46,6 +46,10 @@ class CallMetrics:
         self.spend = meter.create_counter(
             semconv.METRIC_SPEND, unit=semconv.UNIT_USD, description="Exact spend on LLM calls, by cost component."
         )
+        self.cache_savings = meter.create_counter(
+            semconv.METRIC_CACHE_SAVINGS, unit=semconv.UNIT_USD,
+            description="What cache reads saved against the input rate.",
+        )
         self.calls = meter.create_counter(
             semconv.METRIC_CALLS, unit=semconv.UNIT_CALL,
             description="LLM calls, by pricing status and usage source.",
@@ -93,3 +97,5 @@ class CallMetrics:
             if usd:
                 # The counter API takes a float; the exact value lives on the span.
                 self.spend.add(float(usd), {**base, semconv.LLM_COST_COMPONENT: component})
+        if cost.cache_savings:
+            self.cache_savings.add(float(cost.cache_savings), base)

@@ -142,7 +142,9 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
 
 #: (module, function) pairs that add sub-commands; imported lazily so a missing
 #: optional dependency of one command never breaks the others.
-_COMMANDS: list[tuple[str, str]] = []
+_COMMANDS: list[tuple[str, str]] = [
+    (".ledger._report", "add_command"),
+]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otel-llm-cost", description=__doc__.splitlines()[0])
@@ -161,4 +163,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
-_ = Decimal  # re-exported type used in docs

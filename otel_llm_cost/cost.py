@@ -39,6 +39,8 @@ class Cost:
     catalog: str | None = None
     #: Why there is no price (``unknown_model: 'my-model'``), for humans.
     reason: str | None = None
+    #: What cache reads saved against paying the input rate for them (USD, exact).
+    cache_savings: Decimal = _ZERO
 
     @property
     def priced(self) -> bool:
@@ -60,8 +62,10 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
                     reason=f"{semconv.STATUS_NO_USAGE}: the provider reported no usage")
     rates = price.rates_for(usage.input_tokens, service_tier)
     components = {"input": _times(usage.uncached_input_tokens, rates.input)}
+    savings = _ZERO
     if usage.cache_read_tokens:
         components["cache_read"] = _times(usage.cache_read_tokens, rates.cache_read)
+        savings = _CTX.subtract(_times(usage.cache_read_tokens, rates.input), components["cache_read"])
     if usage.cache_write_tokens:
         write_5m = usage.cache_write_tokens - usage.cache_write_1h_tokens
         components["cache_write"] = _CTX.add(
@@ -75,7 +79,8 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
     total = _ZERO
     for value in components.values():
         total = _CTX.add(total, value)
-    return Cost(semconv.STATUS_PRICED, total, components, model=price.key, catalog=price.origin)
+    return Cost(semconv.STATUS_PRICED, total, components, model=price.key, catalog=price.origin,
+                cache_savings=savings)
 
 
 def price_usage(model: str | None, usage: Usage | None, *, provider: str | None = None,

@@ -33,6 +33,8 @@ GEN_AI_OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
 GEN_AI_OPENAI_RESPONSE_SERVICE_TIER: Final = "openai.response.service_tier"
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"  # only with content capture on
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"  # only with content capture on
+#: Operation names of GenAI spans that are not model calls (agents, tools): no cost row.
+NON_MODEL_OPERATIONS: Final = frozenset({"execute_tool", "invoke_agent", "create_agent"})
 SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
@@ -55,6 +57,7 @@ ANTHROPIC_USAGE_CACHE_WRITE_1H: Final = "anthropic.usage.cache_creation.ephemera
 
 # --- General attributes ------------------------------------------------------------
 SESSION_ID: Final = "session.id"
+SERVICE_NAME: Final = "service.name"  # a resource attribute
 USER_ID: Final = "user.id"
 
 # --- otel-llm-cost span attributes --------------------------------------------------
@@ -103,6 +106,8 @@ METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
 UNIT_SECONDS: Final = "s"
 METRIC_SPEND: Final = "llm_cost.spend"
 UNIT_USD: Final = "USD"
+#: What cache reads saved versus the input rate (USD), by provider and model.
+METRIC_CACHE_SAVINGS: Final = "llm_cost.cache.savings"
 METRIC_CALLS: Final = "llm_cost.calls"
 UNIT_CALL: Final = "{call}"
 METRIC_SESSION_COST: Final = "llm_cost.session.cost"

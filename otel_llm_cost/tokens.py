@@ -62,6 +62,7 @@ _SPECIAL = {
 _O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "gpt-oss")
 # OpenAI's chat format: tokens around each message, and priming of the reply.
 _TOKENS_PER_MESSAGE = 3
+_TOKENS_PER_NAME = 1
 _REPLY_PRIMING = 3
 
 _load_lock = threading.Lock()
@@ -69,6 +70,8 @@ _load_lock = threading.Lock()
 
 def encoding_name_for_model(model: str | None) -> str:
     name = (model or "").lower().rsplit("/", 1)[-1]
+    if name.startswith("ft:"):  # fine-tuned: ft:gpt-4o-mini-2024-07-18:org::id
+        name = name[3:]
     return "o200k_base" if name.startswith(_O200K_PREFIXES) else "cl100k_base"
 
 
@@ -142,9 +145,10 @@ def count_messages(messages: Any, model: str | None) -> int:
     for message in messages:
         total += _TOKENS_PER_MESSAGE
         if isinstance(message, dict):
-            for key in ("role", "name"):
-                if isinstance(message.get(key), str):
-                    total += count_tokens(message[key], model)
+            if isinstance(message.get("role"), str):
+                total += count_tokens(message["role"], model)
+            if isinstance(message.get("name"), str):
+                total += count_tokens(message["name"], model) + _TOKENS_PER_NAME
             for text in _content_text(message.get("content")):
                 total += count_tokens(text, model)
         elif isinstance(message, str):

@@ -24,20 +24,24 @@ from typing import Any, Mapping
 
 from . import semconv
 
-__all__ = ["Usage", "to_int"]
+__all__ = ["Usage", "to_int", "MAX_TOKENS"]
+
+#: Larger counts are clamped: they are corrupt, and an OpenTelemetry int attribute is
+#: a signed 64-bit integer (a bigger one fails the export of the whole span).
+MAX_TOKENS = 2**63 - 1
 
 
 def to_int(value: Any) -> int:
     """A token count from anything: ints pass, bools/None/junk/negatives become 0."""
     if type(value) is int:
-        return value if value > 0 else 0
+        return min(value, MAX_TOKENS) if value > 0 else 0
     if isinstance(value, bool) or value is None:
         return 0
     try:
         number = int(value)
     except (TypeError, ValueError, OverflowError):
         return 0
-    return number if number > 0 else 0
+    return min(number, MAX_TOKENS) if number > 0 else 0
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -174,8 +178,7 @@ class Usage:
     def from_span_attributes(cls, attrs: Mapping[str, Any]) -> Usage | None:
         """Usage from a span's ``gen_ai.usage.*`` attributes (ours or another tool's).
 
-        Spans from the Anthropic SDK's own tracing use Anthropic's counting (input
-        excludes the cache, writes as ``gen_ai.usage.cache_write.input_tokens``); the
+        Spans from the Anthropic SDK's own tracing spell cache writes differently; the
         caller says so with :func:`from_anthropic_span_attributes` instead.
         """
         inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
@@ -194,25 +197,17 @@ class Usage:
 
     @classmethod
     def from_anthropic_span_attributes(cls, attrs: Mapping[str, Any]) -> Usage | None:
-        """Usage from a span written by the Anthropic SDK's own tracing (cache excluded)."""
-        inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
-        out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
-        if inp is None and out is None:
-            return None
-        write_1h = attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_1H)
-        return cls.from_anthropic(
-            {
-                "input_tokens": inp,
-                "output_tokens": out,
-                "cache_read_input_tokens": attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
-                "cache_creation_input_tokens": attrs.get(
-                    semconv.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS
-                ),
-                "cache_creation": None
-                if write_1h is None
-                else {
-                    "ephemeral_5m_input_tokens": attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_5M),
-                    "ephemeral_1h_input_tokens": write_1h,
-                },
-            }
-        )
+        """Usage from a span written by the Anthropic SDK's own tracing.
+
+        Checked against ``anthropic`` 2.12 (``lib/_tracing/_response.py``): its
+        ``gen_ai.usage.input_tokens`` is ``input_tokens`` *plus* cache reads and writes
+        (our convention), but cache writes are spelled
+        ``gen_ai.usage.cache_write.input_tokens`` and the 1-hour share is
+        ``anthropic.usage.cache_creation.ephemeral_1h_input_tokens``.
+        """
+        return cls.from_span_attributes({
+            **attrs,
+            semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS:
+                attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS),
+            semconv.LLM_COST_CACHE_CREATION_1H_TOKENS: attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_1H),
+        })

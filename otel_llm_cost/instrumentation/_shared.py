@@ -44,6 +44,7 @@ __all__ = [
     "sync_wrapper",
     "async_wrapper",
     "safely",
+    "proxy_stream",
 ]
 
 _log = logging.getLogger("otel_llm_cost")
@@ -69,13 +70,16 @@ class Telemetry:
         self.tracer = trace.get_tracer(semconv.SCOPE_NAME, __version__, tracer_provider)
         self.metrics = CallMetrics(meter_provider)
         self.capture_content = capture_content
+        #: Cleared by ``uninstrument()``: SDK objects that cached a bound wrapper before
+        #: then (e.g. ``client.chat.completions.with_raw_response``) stop tracing too.
+        self.active = True
 
 
 class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("telemetry", "span", "attributes", "usage", "partial", "_start", "_ended",
-                 "service_tier", "_estimate")
+                 "service_tier", "_estimate", "state")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -99,6 +103,8 @@ class LLMCall:
         self.service_tier: str | None = None
         #: Called at the end when no usage was reported: returns an estimated Usage.
         self._estimate: Callable[[], Usage | None] | None = None
+        #: Whatever the provider spec keeps between ``start`` and ``result`` (the prompt …).
+        self.state: Any = None
         self._start = time.perf_counter()
         self._ended = False
 
@@ -123,8 +129,12 @@ class LLMCall:
         self._estimate = estimator
 
     def fail(self, exc: BaseException) -> None:
-        self.attributes[semconv.ERROR_TYPE] = _error_type(exc)
-        self.span.set_status(Status(StatusCode.ERROR, str(exc)[:500]))
+        self.fail_with(_error_type(exc), str(exc))
+
+    def fail_with(self, error_type: str, message: str = "") -> None:
+        """Mark the call failed without an exception (e.g. an error event inside a stream)."""
+        self.attributes[semconv.ERROR_TYPE] = error_type
+        self.span.set_status(Status(StatusCode.ERROR, message[:500]))
 
     def end(self) -> None:
         """End the span once: price, set attributes, record metrics. Safe to call again."""
@@ -322,6 +332,13 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         _StreamState.end(self, completed=False)
 
 
+def proxy_stream(stream: Any, call: LLMCall, accumulator: StreamAccumulator) -> Any:
+    """The right proxy for an SDK stream: async when it iterates asynchronously."""
+    if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
+        return AsyncStreamProxy(stream, call, accumulator)
+    return StreamProxy(stream, call, accumulator)
+
+
 class CallSpec(Protocol):
     """What a provider module says about one wrapped method."""
 
@@ -334,13 +351,24 @@ class CallSpec(Protocol):
 
 def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwargs: dict):
     """Decide whether to trace this call; returns (call, context token) or (None, None)."""
-    if not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL):
+    if not telemetry.active or not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL):
         return None, None
     _hooks.before_call()  # may raise BudgetExceeded on purpose: before anything is sent
     call = safely("span start", spec.start, telemetry, instance, args, kwargs)
     if call is None:
         return None, None
-    return call, otel_context.attach(otel_context.set_value(_IN_CALL, True))
+    return call, _attach(call)
+
+
+def _attach(call: LLMCall) -> object:
+    """Make ``call`` current while the SDK sends its request.
+
+    Spans started inside (HTTP client spans, an SDK's own tracing such as the Anthropic
+    SDK's ``com.anthropic.sdk.python`` spans) become children of our LLM span, and a
+    nested SDK method that is wrapped too produces no second span.
+    """
+    ctx = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(call.span))
+    return otel_context.attach(ctx)
 
 
 def _failed(call: LLMCall, exc: BaseException) -> None:

@@ -79,7 +79,13 @@ def _from_environment() -> Catalog:
     aliases = _parse_alias_env(os.environ.get(semconv.ENV_MODEL_ALIASES, ""))
     if aliases:
         catalog = catalog.merged((), aliases=aliases)
+        _warn_unresolved(catalog)
     return catalog
+
+
+def _warn_unresolved(catalog: Catalog) -> None:
+    for alias, target in catalog.unresolved_aliases.items():
+        _log.warning("model alias %r -> %r: no such model in the catalog; alias ignored", alias, target)
 
 
 def get_catalog() -> Catalog:
@@ -115,6 +121,7 @@ def load_prices(path: str | os.PathLike[str]) -> Catalog:
 def add_aliases(aliases: Mapping[str, str]) -> Catalog:
     """Map extra names (Azure deployments, gateway names) to catalog models."""
     catalog = get_catalog().merged((), aliases={k.strip().lower(): v for k, v in aliases.items()})
+    _warn_unresolved(catalog)
     set_catalog(catalog)
     return catalog
 

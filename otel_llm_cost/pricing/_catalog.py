@@ -80,7 +80,7 @@ class Catalog:
         aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.version = version
-        self._cache: dict[tuple[str, str | None], ModelPrice | None] = {}
+        self._cache: dict[str, ModelPrice | None] = {}
         self._lock = threading.Lock()
         self._entries: dict[str, ModelPrice] = {}
         self._lookup: dict[str, ModelPrice] = {}
@@ -91,10 +91,23 @@ class Catalog:
                 self._lookup.setdefault(alias, entry)
         self._lookup.update(self._entries)
         self._aliases = dict(aliases or {})
-        for alias, target in (aliases or {}).items():
-            resolved = self.resolve(target)
-            if resolved is not None:
-                self._lookup[alias.strip().lower()] = resolved
+        # An alias may name another alias ("prod" -> "my-deployment" -> "gpt-4o"), in
+        # any order: resolve until nothing changes. Resolving fills the cache, so it is
+        # cleared afterwards; otherwise a name looked up before its own alias was added
+        # would stay cached as unknown.
+        pending = {alias.strip().lower(): target for alias, target in self._aliases.items()}
+        while pending:
+            done = {alias: found for alias, target in pending.items()
+                    if (found := self.resolve(target)) is not None}
+            if not done:
+                break
+            for alias, found in done.items():
+                self._lookup[alias] = found
+                del pending[alias]
+            self._cache.clear()
+        self._cache.clear()
+        #: User aliases whose target is in no catalog entry (reported, not fatal).
+        self.unresolved_aliases = dict(pending)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -109,7 +122,10 @@ class Catalog:
         """The entry for ``model`` (any decorated form), or None when it is unknown."""
         if not model or not isinstance(model, str):
             return None
-        key = (model, provider)
+        # Resolution does not depend on ``provider`` (model names are unique across the
+        # catalog), so it is not part of the key: a caller-controlled provider string
+        # must not multiply or enlarge cache entries.
+        key = model
         try:
             return self._cache[key]
         except KeyError:

@@ -97,6 +97,8 @@ def _price(value: Any, where: str, problems: _Problems, *, scale: int = 0) -> De
         problems.add(where, f"price must be finite, got {value!r}")
         return None
     number = number.scaleb(scale)
+    if number.is_zero():
+        number = Decimal(0)  # "-0" would print as a negative zero cost
     if number < 0:
         problems.add(where, f"price must not be negative, got {value!r}")
         return None
@@ -222,6 +224,8 @@ def _parse_ours(data: Mapping[str, Any], origin: str, problems: _Problems,
                 base: Mapping[str, ModelPrice]) -> PriceFile:
     for unknown in sorted(set(data) - _TOP_FIELDS):
         problems.add("(top level)", f"unknown field {unknown!r}")
+    if "schema" in data and (type(data["schema"]) is not int or data["schema"] != 1):
+        problems.add("schema", f"unsupported schema {data['schema']!r} (this version reads schema 1)")
     if data.get("currency", "USD") != "USD":
         problems.add("currency", "only USD is supported")
     if data.get("unit", "per_1m_tokens") != "per_1m_tokens":
@@ -299,8 +303,11 @@ def parse_price_data(data: Any, origin: str, base: Mapping[str, ModelPrice] | No
     return result
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a valid price")
+def _constant(name: str) -> float:
+    # NaN / Infinity / -Infinity are not JSON, but Python's parser accepts them. Decode
+    # them to non-finite floats so validation reports each one with its entry, next to
+    # every other problem, instead of failing the whole file on the first one.
+    return float(name.lower().replace("infinity", "inf"))
 
 
 def read_price_file(path: str | os.PathLike[str], base: Mapping[str, ModelPrice] | None = None) -> PriceFile:
@@ -311,7 +318,7 @@ def read_price_file(path: str | os.PathLike[str], base: Mapping[str, ModelPrice]
         if size > MAX_FILE_BYTES:
             raise PriceFileError(path, [("(file)", f"{size} bytes is larger than the {MAX_FILE_BYTES} byte limit")])
         with open(path, "rb") as fh:
-            data = json.loads(fh.read(), parse_constant=_reject_constant)
+            data = json.loads(fh.read(), parse_constant=_constant)
     except PriceFileError:
         raise
     except OSError as exc:

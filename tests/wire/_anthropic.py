@@ -103,4 +103,5 @@ def handle(req: RecordedRequest, reply: Reply, seq: int) -> WireResponse:
           usage={"output_tokens": full["output_tokens"]})
     event("message_stop")
     return WireResponse(headers={"content-type": "text/event-stream", **headers}, frames=frames,
-                        error_frames=[sse(error_body(reply), "error")])
+                        error_frames=[sse(error_body(reply), "error")],
+                        malformed_frame=b'event: content_block_delta\ndata: {"type": malformed\n\n')

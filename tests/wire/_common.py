@@ -114,6 +114,9 @@ class WireResponse:
     frames: list[Frame] | None = None
     #: The provider's in-stream error event, for failure="error_event".
     error_frames: list[bytes] = field(default_factory=list)
+    #: The non-JSON event for failure="malformed_json" (Anthropic needs an
+    #: `event:` line, or its SDK skips the event unparsed).
+    malformed_frame: bytes = b'data: {"wire": malformed\n\n'
 
 
 def dumps(obj: Any) -> bytes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import traceback
 from collections import deque
@@ -114,9 +115,9 @@ class WireServer:
         with self._lock:
             self._requests.append(req)
             seq = len(self._requests)
-            for reply in self._queue:
+            for i, reply in enumerate(self._queue):
                 if reply.path_contains is None or reply.path_contains in full:
-                    self._queue.remove(reply)
+                    del self._queue[i]  # by position: equal dataclasses are distinct replies
                     return reply, seq
         return Reply(), seq
 
@@ -138,16 +139,22 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = True
     wire: WireServer
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Register the socket before its thread starts, so stop() can always cut it."""
+        with self.wire._lock:
+            self.wire._conns.add(request)
+        super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (timeouts, dropped streams) are expected, not errors."""
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive + chunked streams, as SDKs expect
     server: _HTTPServer
     timeout = 30  # idle keep-alive connections end on their own
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.wire._lock:
-            self.server.wire._conns.add(self.connection)
 
     def finish(self) -> None:
         with self.server.wire._lock:
@@ -242,7 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)  # mid-body: no terminating chunk
             return
         if reply.failure == "malformed_json":
-            self._chunk(b'data: {"wire": malformed\n\n')
+            self._chunk(out.malformed_frame)
         else:
             for frame in out.error_frames:
                 self._chunk(frame)

@@ -1,0 +1,285 @@
+"""How to read the OpenAI SDK's requests, responses and stream items.
+
+Kept apart from :mod:`.openai` (what to wrap) so each stays small. Readers accept the
+SDK's pydantic objects and, for the rare paths where only the JSON is at hand
+(``with_streaming_response`` + ``.json()``), plain dicts; a field that is missing or
+of an odd type is skipped, never raised on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from .. import semconv
+from ..tokens import estimate_usage
+from ..usage import Usage
+from ._shared import LLMCall
+
+# Request keyword -> span attribute, for numbers passed straight through.
+_NUMBER_PARAMS = (
+    ("temperature", semconv.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", semconv.GEN_AI_REQUEST_TOP_P),
+    ("frequency_penalty", semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", semconv.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("seed", semconv.GEN_AI_REQUEST_SEED),
+    ("n", semconv.GEN_AI_REQUEST_CHOICE_COUNT),
+)
+_MAX_TOKENS_PARAMS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+#: Response ``service_tier`` values billed at a published non-standard rate.
+_PRICED_TIERS = frozenset({"flex", "priority", "batch"})
+
+
+def field(obj: Any, name: str) -> Any:
+    """Attribute or key ``name`` of an SDK object or dict; None when absent."""
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Span attributes for the request parameters the caller gave.
+
+    SDK helpers forward every parameter, the unset ones as the ``omit`` sentinel, so
+    only values of the documented types count.
+    """
+    attrs: dict[str, Any] = {}
+    for key, name in _NUMBER_PARAMS:
+        value = kwargs.get(key)
+        if _is_number(value):
+            attrs[name] = value
+    for key in _MAX_TOKENS_PARAMS:
+        value = kwargs.get(key)
+        if _is_number(value):
+            attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = value
+            break
+    stop = kwargs.get("stop")
+    if isinstance(stop, str):
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    tier = kwargs.get("service_tier")
+    if isinstance(tier, str):
+        attrs[semconv.GEN_AI_OPENAI_REQUEST_SERVICE_TIER] = tier
+    encoding = kwargs.get("encoding_format")
+    if isinstance(encoding, str):
+        attrs[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
+    return attrs
+
+
+def server_attributes(client: Any) -> dict[str, Any]:
+    """``server.address``/``server.port`` from the client's base URL."""
+    url = getattr(client, "base_url", None)
+    host = getattr(url, "host", None)
+    if not host:
+        return {}
+    port = getattr(url, "port", None) or (443 if getattr(url, "scheme", "") == "https" else 80)
+    return {semconv.SERVER_ADDRESS: host, semconv.SERVER_PORT: port}
+
+
+def prompt_of(kwargs: Mapping[str, Any]) -> Any:
+    """The request's prompt in a shape :func:`tokens.count_messages` understands."""
+    messages = kwargs.get("messages")
+    if isinstance(messages, (list, tuple)):
+        return messages
+    prompt = kwargs.get("input", kwargs.get("prompt"))
+    if not isinstance(prompt, (str, list, tuple)):
+        prompt = []
+    instructions = kwargs.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        items = [prompt] if isinstance(prompt, str) else list(prompt)
+        return [{"role": "system", "content": instructions}, *items]
+    return prompt
+
+
+def input_messages_json(prompt: Any) -> str:
+    """``gen_ai.input.messages`` (content capture on): role + text parts per message."""
+    if isinstance(prompt, str):
+        prompt = [{"role": "user", "content": prompt}]
+    out = []
+    for message in prompt if isinstance(prompt, (list, tuple)) else ():
+        if isinstance(message, str):
+            message = {"role": "user", "content": message}
+        if not isinstance(message, Mapping):
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            parts: Any = [{"type": "text", "content": content}]
+        else:
+            parts = content
+        out.append({"role": message.get("role", "user"), "parts": parts})
+    return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def output_messages_json(texts: list[str], finish_reasons: list[str] | None) -> str:
+    """``gen_ai.output.messages`` (content capture on)."""
+    reason = finish_reasons[0] if finish_reasons else None
+    return json.dumps(
+        [{"role": "assistant", "parts": [{"type": "text", "content": t}], "finish_reason": reason}
+         for t in texts],
+        ensure_ascii=False,
+    )
+
+
+def set_service_tier(call: LLMCall, tier: Any) -> None:
+    """Record the tier the response says was used; price with it where it has a rate."""
+    if isinstance(tier, str) and tier:
+        call.set(semconv.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER, tier)
+        if tier in _PRICED_TIERS:
+            call.service_tier = tier
+
+
+def _responses_finish(response: Any) -> list[str]:
+    status = field(response, "status")
+    if status == "completed":
+        return ["stop"]
+    if status == "incomplete":
+        return [str(field(field(response, "incomplete_details"), "reason") or "incomplete")]
+    return [status] if isinstance(status, str) else []
+
+
+def _output_texts(obj: Any) -> list[str]:
+    """Generated text of a non-stream response, per choice (or Responses output)."""
+    if field(obj, "object") == "response":
+        texts = []
+        for item in field(obj, "output") or ():
+            for part in field(item, "content") or ():
+                text = field(part, "text")
+                if isinstance(text, str):
+                    texts.append(text)
+        return ["".join(texts)]
+    out = []
+    for choice in field(obj, "choices") or ():
+        message = field(choice, "message")
+        text = field(message, "content") if message is not None else field(choice, "text")
+        if isinstance(text, str):
+            out.append(text)
+    return out
+
+
+def read_response(call: LLMCall, obj: Any) -> None:
+    """Everything a complete (non-stream) response says: ids, usage, finish reasons."""
+    if field(obj, "object") == "response":
+        finish = _responses_finish(obj)
+    else:
+        finish = [r for r in (field(c, "finish_reason") for c in field(obj, "choices") or ()) if r]
+    usage = Usage.from_openai(field(obj, "usage"))
+    call.set_response(model=field(obj, "model"), response_id=field(obj, "id"), finish_reasons=finish,
+                      usage=usage)
+    set_service_tier(call, field(obj, "service_tier"))
+    request = call.state
+    if usage is None and request is not None and call.attributes.get(
+            semconv.GEN_AI_OPERATION_NAME) != "embeddings":
+        texts = _output_texts(obj)
+        call.estimate_with(lambda: estimate_usage(_model(call), request.prompt, "".join(texts)))
+    if call.telemetry.capture_content:
+        call.set(semconv.GEN_AI_OUTPUT_MESSAGES, output_messages_json(_output_texts(obj), finish))
+
+
+def _model(call: LLMCall) -> str | None:
+    attrs = call.attributes
+    return attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL)
+
+
+class Request:
+    """What a call's spec keeps from the request for the end of the call."""
+
+    __slots__ = ("prompt", "stream")
+
+    def __init__(self, prompt: Any, stream: bool) -> None:
+        self.prompt = prompt
+        self.stream = stream
+
+
+class ChatStream:
+    """Follows a Chat Completions (or legacy Completions) chunk stream.
+
+    Usage: the last usage block seen (the ``include_usage`` chunk), never a sum. Text
+    is kept only while no usage has arrived, to estimate from if none ever does.
+    """
+
+    __slots__ = ("request", "usage", "model", "id", "reasons", "texts", "tier", "capture")
+
+    def __init__(self, request: Request, capture: bool) -> None:
+        self.request = request
+        self.usage: Any = None
+        self.model = self.id = self.tier = None
+        self.reasons: list[str] = []
+        self.texts: list[str] = []
+        self.capture = capture
+
+    def on_item(self, chunk: Any) -> None:
+        if self.id is None:
+            self.id = chunk.id
+            self.model = chunk.model
+            self.tier = getattr(chunk, "service_tier", None)
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
+        for choice in chunk.choices:
+            if choice.finish_reason:
+                self.reasons.append(choice.finish_reason)
+            if self.usage is None or self.capture:
+                delta = getattr(choice, "delta", None)
+                text = delta.content if delta is not None else getattr(choice, "text", None)
+                if text:
+                    self.texts.append(text)
+
+    def finish(self, call: LLMCall, completed: bool) -> None:
+        call.set_response(model=self.model, response_id=self.id, finish_reasons=self.reasons,
+                          usage=Usage.from_openai(self.usage))
+        set_service_tier(call, self.tier)
+        _conclude(call, self.request, self.texts, self.usage, self.capture, self.reasons)
+
+
+def _conclude(call: LLMCall, request: Request, texts: list[str], usage: Any, capture: bool,
+              finish: list[str]) -> None:
+    if usage is None:
+        call.estimate_with(lambda: estimate_usage(_model(call), request.prompt, "".join(texts)))
+    if capture:
+        call.set(semconv.GEN_AI_OUTPUT_MESSAGES, output_messages_json(["".join(texts)], finish))
+
+
+class ResponsesStream:
+    """Follows a Responses API event stream: usage from ``response.completed``."""
+
+    __slots__ = ("request", "response", "usage", "texts", "error", "capture")
+
+    def __init__(self, request: Request, capture: bool) -> None:
+        self.request = request
+        self.response: Any = None
+        self.usage: Any = None
+        self.texts: list[str] = []
+        self.error: tuple[str, str] | None = None
+        self.capture = capture
+
+    def on_item(self, event: Any) -> None:
+        kind = event.type
+        if kind == "response.output_text.delta":
+            if self.usage is None or self.capture:
+                self.texts.append(event.delta)
+        elif kind in ("response.created", "response.completed", "response.incomplete", "response.failed"):
+            self.response = event.response
+            if event.response.usage is not None:
+                self.usage = event.response.usage
+            if kind == "response.failed" and self.error is None:
+                err = event.response.error
+                self.error = (str(getattr(err, "code", None) or "response.failed"),
+                              str(getattr(err, "message", "")))
+        elif kind == "error":
+            self.error = (str(getattr(event, "code", None) or "error"), str(getattr(event, "message", "")))
+
+    def finish(self, call: LLMCall, completed: bool) -> None:
+        response = self.response
+        done = response is not None and field(response, "status") != "in_progress"
+        reasons = _responses_finish(response) if done else []
+        call.set_response(model=field(response, "model"), response_id=field(response, "id"),
+                          finish_reasons=reasons, usage=Usage.from_openai(self.usage))
+        set_service_tier(call, field(response, "service_tier"))
+        if self.error is not None:
+            call.fail_with(*self.error)
+        _conclude(call, self.request, self.texts, self.usage, self.capture, reasons)

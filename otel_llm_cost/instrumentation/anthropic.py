@@ -1,0 +1,172 @@
+"""Instrumentation of the ``anthropic`` SDK: what to wrap and how to read its objects.
+
+Covered: ``messages.create`` (plain and ``stream=True``), ``messages.stream`` (the
+stream manager, which sends its own request), ``messages.parse``, their async and
+``beta.messages`` twins, and ``with_raw_response`` (it calls the wrapped ``create``).
+``AnthropicBedrock`` / ``AnthropicVertex`` use the same resource classes; the client
+class decides ``gen_ai.provider.name``.
+
+Anthropic's ``input_tokens`` excludes cache reads and writes; :meth:`Usage.from_anthropic`
+adds them. In a stream, ``message_start`` carries the input usage and every
+``message_delta`` the *cumulative* output count: the latest value is kept, never a sum.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Collection, Iterator
+
+from .. import semconv
+from ..usage import Usage
+from ._deferred import AsyncStreamManagerProxy, StreamManagerProxy, is_raw_response, raw_response_result
+from ._instrumentor import LLMInstrumentor, Target
+from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
+
+__all__ = ["AnthropicInstrumentor"]
+
+PROVIDER = "anthropic"
+_OPERATION = "chat"
+#: A base class of the client -> gen_ai.provider.name (checked by name: no boto3/google import).
+_CLIENT_PROVIDERS = {"BaseBedrockClient": "aws.bedrock", "BaseVertexClient": "gcp.vertex_ai"}
+_REQUEST_ATTRIBUTES = {
+    "max_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": semconv.GEN_AI_REQUEST_TOP_P,
+    "top_k": semconv.GEN_AI_REQUEST_TOP_K,
+    "stop_sequences": semconv.GEN_AI_REQUEST_STOP_SEQUENCES,
+}
+#: Usage fields a ``message_delta`` may correct (a gateway may send 0 on message_start).
+_INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+_USAGE_FIELDS = (*_INPUT_FIELDS, "output_tokens", "cache_creation")
+
+
+def _provider(instance: Any) -> str:
+    client = getattr(instance, "_client", None)
+    for cls in type(client).__mro__:
+        if cls.__name__ in _CLIENT_PROVIDERS:
+            return _CLIENT_PROVIDERS[cls.__name__]
+    return PROVIDER
+
+
+def _server(instance: Any) -> dict[str, Any]:
+    url = getattr(getattr(instance, "_client", None), "base_url", None)
+    host = getattr(url, "host", None)
+    if not host:
+        return {}
+    return {semconv.SERVER_ADDRESS: host, semconv.SERVER_PORT: getattr(url, "port", None)}
+
+
+def _start(telemetry: Telemetry, instance: Any, kwargs: dict) -> LLMCall:
+    attrs = {key: kwargs.get(arg) for arg, key in _REQUEST_ATTRIBUTES.items()}
+    attrs.update(_server(instance))
+    model = kwargs.get("model")
+    return LLMCall(telemetry, _OPERATION, _provider(instance), model if isinstance(model, str) else None, attrs)
+
+
+def _usage_dict(usage: Any) -> dict[str, Any]:
+    return {name: getattr(usage, name, None) for name in _USAGE_FIELDS}
+
+
+class _Events:
+    """Follows the raw SSE events of one streamed message."""
+
+    def __init__(self) -> None:
+        self.usage: dict[str, Any] | None = None
+        self.model = self.response_id = self.stop_reason = None
+
+    def on_item(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            message = event.message
+            self.model, self.response_id = message.model, message.id
+            self.usage = _usage_dict(message.usage)
+        elif kind == "message_delta":
+            self.stop_reason = getattr(event.delta, "stop_reason", None) or self.stop_reason
+            delta = _usage_dict(event.usage)
+            usage = self.usage if self.usage is not None else {}
+            if delta["output_tokens"] is not None:
+                usage["output_tokens"] = delta["output_tokens"]  # cumulative: latest wins
+            for name in _INPUT_FIELDS:
+                if delta[name]:
+                    usage[name] = delta[name]
+            self.usage = usage
+
+    def finish(self, call: LLMCall, completed: bool) -> None:
+        call.set_response(model=self.model, response_id=self.response_id,
+                          finish_reasons=[self.stop_reason] if self.stop_reason else None,
+                          usage=Usage.from_anthropic(self.usage))
+
+
+def _read(call: LLMCall, value: Any) -> Any:
+    """A spec's ``result``: a Message, a stream of raw events, or a raw response."""
+    if is_raw_response(value):
+        return raw_response_result(call, value, _read)
+    if hasattr(value, "usage") and hasattr(value, "content"):
+        stop = getattr(value, "stop_reason", None)
+        call.set_response(model=getattr(value, "model", None), response_id=getattr(value, "id", None),
+                          finish_reasons=[stop] if stop else None, usage=Usage.from_anthropic(value.usage))
+        call.end()
+        return value
+    if hasattr(value, "__iter__") or hasattr(value, "__aiter__"):
+        return proxy_stream(value, call, _Events())
+    call.end()
+    return value
+
+
+def _follow_helper_stream(call: LLMCall, message_stream: Any) -> Any:
+    """``MessageStream``: every reader (iteration, text_stream, get_final_message,
+    until_done) pulls from its ``_raw_stream``, so that is what we follow; the caller
+    keeps the SDK's own MessageStream object."""
+    raw = getattr(message_stream, "_raw_stream", None)
+    if raw is not None:
+        message_stream._raw_stream = proxy_stream(raw, call, _Events())
+    return message_stream
+
+
+class _Create:
+    """``create`` / ``parse``: the result is a Message, a stream or a raw response."""
+
+    def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
+        return _start(telemetry, instance, kwargs)
+
+    result = staticmethod(_read)
+
+
+class _Stream(_Create):
+    """``stream``: the request is sent when the returned manager is entered."""
+
+    def __init__(self, manager_proxy: type) -> None:
+        self.manager_proxy = manager_proxy
+
+    def result(self, call: LLMCall, value: Any) -> Any:
+        return self.manager_proxy(value, call, _follow_helper_stream)
+
+
+#: (module, class) pairs holding the Messages resources, stable and beta.
+_RESOURCES = (
+    ("anthropic.resources.messages.messages", "Messages", False),
+    ("anthropic.resources.messages.messages", "AsyncMessages", True),
+    ("anthropic.resources.beta.messages.messages", "Messages", False),
+    ("anthropic.resources.beta.messages.messages", "AsyncMessages", True),
+)
+
+
+class AnthropicInstrumentor(LLMInstrumentor):
+    """Traces and prices ``anthropic`` Messages calls (sync, async, streams, beta)."""
+
+    provider_key = PROVIDER
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("anthropic >= 0.40",)
+
+    def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
+        for module_name, class_name, is_async in _RESOURCES:
+            try:
+                cls = getattr(importlib.import_module(module_name), class_name)
+            except (ImportError, AttributeError):
+                continue  # an SDK version without beta messages, say
+            call_wrapper = async_wrapper if is_async else sync_wrapper
+            manager = AsyncStreamManagerProxy if is_async else StreamManagerProxy
+            yield cls, "create", call_wrapper(telemetry, _Create())
+            yield cls, "parse", call_wrapper(telemetry, _Create())
+            yield cls, "stream", sync_wrapper(telemetry, _Stream(manager))

@@ -1,0 +1,110 @@
+"""Instrumentation of ``google-genai``: what to wrap and how to read its objects.
+
+Covered: ``models.generate_content``, ``models.generate_content_stream`` (a generator;
+on ``client.aio`` an ``async def`` returning an async generator) and
+``models.embed_content``, sync and async. Gemini repeats the *cumulative*
+``usage_metadata`` on every stream chunk, so the last one is kept, never a sum; the
+catalog picks the context-length price tier from the prompt size.
+
+One public call may send several requests (automatic function calling, continuation);
+the SDK returns the last response's usage, which is what the span reports.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Collection, Iterator
+
+from .. import semconv
+from ..usage import Usage
+from ._instrumentor import LLMInstrumentor, Target
+from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
+
+__all__ = ["GeminiInstrumentor"]
+
+#: Our provider key (see :mod:`otel_llm_cost.foreign_spans`) and the semconv provider names.
+PROVIDER = "google_genai"
+_GEMINI_API = "gcp.gemini"
+_VERTEX_AI = "gcp.vertex_ai"
+_CONFIG_ATTRIBUTES = {
+    "max_output_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": semconv.GEN_AI_REQUEST_TOP_P,
+    "top_k": semconv.GEN_AI_REQUEST_TOP_K,
+    "stop_sequences": semconv.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "seed": semconv.GEN_AI_REQUEST_SEED,
+    "candidate_count": semconv.GEN_AI_REQUEST_CHOICE_COUNT,
+}
+
+
+def _field(obj: Any, name: str) -> Any:
+    """A config may be a pydantic model or a plain dict."""
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+class _Call:
+    """One ``Models``/``AsyncModels`` method; ``operation`` names the span."""
+
+    def __init__(self, operation: str) -> None:
+        self.operation = operation
+
+    def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
+        config = kwargs.get("config")
+        attrs = {key: _field(config, name) for name, key in _CONFIG_ATTRIBUTES.items()} if config else {}
+        vertex = getattr(getattr(instance, "_api_client", None), "vertexai", False)
+        model = kwargs.get("model")
+        return LLMCall(telemetry, self.operation, _VERTEX_AI if vertex else _GEMINI_API,
+                       model if isinstance(model, str) else None, attrs)
+
+    def result(self, call: LLMCall, value: Any) -> Any:
+        if hasattr(value, "usage_metadata"):
+            _Chunks().read(value).finish(call, True)
+            call.end()
+            return value
+        return proxy_stream(value, call, _Chunks())
+
+
+class _Chunks:
+    """Follows a response or stream chunks: later chunks replace earlier values."""
+
+    def __init__(self) -> None:
+        self.usage = self.model = self.response_id = None
+        self.finish_reasons: list[str] = []
+
+    def read(self, response: Any) -> _Chunks:
+        self.on_item(response)
+        return self
+
+    def on_item(self, chunk: Any) -> None:
+        self.usage = getattr(chunk, "usage_metadata", None) or self.usage
+        self.model = getattr(chunk, "model_version", None) or self.model
+        self.response_id = getattr(chunk, "response_id", None) or self.response_id
+        reasons = [getattr(c.finish_reason, "name", c.finish_reason)
+                   for c in getattr(chunk, "candidates", None) or () if c.finish_reason]
+        self.finish_reasons = [str(r).lower() for r in reasons] or self.finish_reasons
+
+    def finish(self, call: LLMCall, completed: bool) -> None:
+        call.set_response(model=self.model, response_id=self.response_id, finish_reasons=self.finish_reasons,
+                          usage=Usage.from_gemini(self.usage))
+
+
+_METHODS = {
+    "generate_content": "chat",
+    "generate_content_stream": "chat",
+    "embed_content": "embeddings",
+}
+
+
+class GeminiInstrumentor(LLMInstrumentor):
+    """Traces and prices ``google-genai`` content generation and embeddings."""
+
+    provider_key = PROVIDER
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("google-genai >= 1.0",)
+
+    def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
+        from google.genai import models
+
+        for cls, wrapper in ((models.Models, sync_wrapper), (models.AsyncModels, async_wrapper)):
+            for method, operation in _METHODS.items():
+                yield cls, method, wrapper(telemetry, _Call(operation))

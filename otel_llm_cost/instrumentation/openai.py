@@ -1,0 +1,317 @@
+"""OpenAI auto-instrumentation: one CLIENT span with usage and exact cost per call.
+
+What is wrapped, and why exactly these methods (read from the SDK's source):
+
+* ``chat.completions.create``, ``responses.create``, ``embeddings.create`` and the legacy
+  ``completions.create`` send their request themselves;
+* ``chat.completions.parse`` and ``responses.parse`` post directly too (not via create);
+* the ``.stream(...)`` helpers call ``create(stream=True)``, so they are covered by it
+  and are *not* wrapped again; only their streams' ``close()`` is watched, because the
+  helpers close the HTTP response behind our stream proxy's back;
+* ``.with_raw_response`` / ``.with_streaming_response`` call the same class methods with
+  an ``X-Stainless-Raw-Response`` header and get a raw response object back, which is
+  read (or proxied) here.
+
+Methods are wrapped on the classes, so every client — ``OpenAI``, ``AzureOpenAI``, sync
+and async, made before or after ``instrument()`` — is covered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Collection
+
+import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+
+from .. import semconv
+from ._openai_read import (
+    ChatStream,
+    Request,
+    ResponsesStream,
+    input_messages_json,
+    prompt_of,
+    read_response,
+    request_attributes,
+    server_attributes,
+)
+from ._shared import (
+    AsyncStreamProxy,
+    LLMCall,
+    StreamProxy,
+    Telemetry,
+    async_wrapper,
+    safely,
+    sync_wrapper,
+)
+
+__all__ = ["OpenAIInstrumentor"]
+
+PROVIDER_OPENAI = "openai"
+PROVIDER_AZURE = "azure.ai.openai"
+
+# (module, class, method, operation, responses API?)
+_METHODS = (
+    ("openai.resources.chat.completions", "Completions", "create", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "create", "chat", False),
+    ("openai.resources.chat.completions", "Completions", "parse", "chat", False),
+    ("openai.resources.chat.completions", "AsyncCompletions", "parse", "chat", False),
+    ("openai.resources.responses", "Responses", "create", "chat", True),
+    ("openai.resources.responses", "AsyncResponses", "create", "chat", True),
+    ("openai.resources.responses", "Responses", "parse", "chat", True),
+    ("openai.resources.responses", "AsyncResponses", "parse", "chat", True),
+    ("openai.resources.embeddings", "Embeddings", "create", "embeddings", False),
+    ("openai.resources.embeddings", "AsyncEmbeddings", "create", "embeddings", False),
+    ("openai.resources.completions", "Completions", "create", "text_completion", False),
+    ("openai.resources.completions", "AsyncCompletions", "create", "text_completion", False),
+)
+# Helper streams that close the HTTP response directly instead of our proxy.
+_HELPER_STREAMS = (
+    ("openai.lib.streaming.chat", "ChatCompletionStream", False),
+    ("openai.lib.streaming.chat", "AsyncChatCompletionStream", True),
+    ("openai.lib.streaming.responses", "ResponseStream", False),
+    ("openai.lib.streaming.responses", "AsyncResponseStream", True),
+)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class _Spec:
+    """How one wrapped method's call is traced (see ``_shared.CallSpec``)."""
+
+    __slots__ = ("operation", "responses_api", "include_usage", "types")
+
+    def __init__(self, operation: str, responses_api: bool, include_usage: bool, types: Any) -> None:
+        self.operation = operation
+        self.responses_api = responses_api
+        self.include_usage = include_usage and not responses_api and operation != "embeddings"
+        self.types = types
+
+    def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
+        client = getattr(instance, "_client", None)
+        provider = PROVIDER_AZURE if isinstance(client, self.types.azure) else PROVIDER_OPENAI
+        attrs = request_attributes(kwargs)
+        attrs.update(server_attributes(client))
+        prompt = prompt_of(kwargs)
+        if telemetry.capture_content:
+            attrs[semconv.GEN_AI_INPUT_MESSAGES] = input_messages_json(prompt)
+        model = kwargs.get("model")
+        call = LLMCall(telemetry, self.operation, provider, model if isinstance(model, str) else None, attrs)
+        call.state = Request(prompt, kwargs.get("stream") is True)
+        if self.include_usage and kwargs.get("stream") is True and not isinstance(
+                kwargs.get("stream_options"), dict):
+            # Opted in via OTEL_LLM_COST_OPENAI_INCLUDE_USAGE: ask for the usage chunk.
+            kwargs["stream_options"] = {"include_usage": True}
+        return call
+
+    def accumulator(self, call: LLMCall) -> Any:
+        cls = ResponsesStream if self.responses_api else ChatStream
+        return cls(call.state, call.telemetry.capture_content)
+
+    def result(self, call: LLMCall, value: Any) -> Any:
+        types = self.types
+        if isinstance(value, types.stream):
+            return StreamProxy(value, call, self.accumulator(call))
+        if isinstance(value, types.async_stream):
+            return AsyncStreamProxy(value, call, self.accumulator(call))
+        if isinstance(value, types.legacy_response):
+            return self._raw(call, value)
+        if isinstance(value, types.api_response):
+            return _StreamingResponse(value, call, self)
+        if isinstance(value, types.async_api_response):
+            return _AsyncStreamingResponse(value, call, self)
+        read_response(call, value)
+        call.end()
+        return value
+
+    def _raw(self, call: LLMCall, raw: Any) -> Any:
+        """``.with_raw_response``: the SDK caches ``parse()``, so reading it is free."""
+        if call.state.stream:
+            return _StreamingResponse(raw, call, self)
+        parsed = safely("raw response parse", raw.parse)
+        if parsed is not None:
+            read_response(call, parsed)
+        call.end()
+        return raw
+
+
+class _SDKTypes:
+    """The SDK classes the spec tells apart, imported once at ``instrument()``."""
+
+    def __init__(self) -> None:
+        import openai
+        from openai import _legacy_response, _response
+
+        self.azure = (openai.AzureOpenAI, openai.AsyncAzureOpenAI)
+        self.stream = openai.Stream
+        self.async_stream = openai.AsyncStream
+        self.legacy_response = _legacy_response.LegacyAPIResponse
+        self.api_response = _response.APIResponse
+        self.async_api_response = _response.AsyncAPIResponse
+
+
+def _body_json(response: Any) -> Any:
+    """The JSON body of an already-read raw response, else None (never reads the network)."""
+    try:
+        return json.loads(response.http_response.content)  # raises if the body was never read
+    except Exception:  # noqa: BLE001 - unread, not JSON: there is just no usage
+        return None
+
+
+class _StreamingResponse(wrapt.ObjectProxy):
+    """A raw response whose body is read later (``with_streaming_response``, raw streams).
+
+    ``parse()`` returning a stream hands the span to a stream proxy; a parsed body ends
+    it at once; otherwise ``close()`` or garbage collection ends it with what was read.
+    """
+
+    def __init__(self, wrapped: Any, call: LLMCall, spec: _Spec) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_spec = spec
+        self._self_stream: tuple[Any, Any] | None = None
+
+    def _self_adopt(self, value: Any) -> Any:
+        call = self._self_call
+        if self._self_stream is not None and value is self._self_stream[0]:
+            return self._self_stream[1]
+        if call is None:
+            return value
+        self._self_call = None
+        types = self._self_spec.types
+        if isinstance(value, types.stream):
+            proxy = StreamProxy(value, call, self._self_spec.accumulator(call))
+        elif isinstance(value, types.async_stream):
+            proxy = AsyncStreamProxy(value, call, self._self_spec.accumulator(call))
+        else:
+            safely("response read", read_response, call, value)
+            safely("span end", call.end)
+            return value
+        self._self_stream = (value, proxy)
+        return proxy
+
+    def _self_end(self) -> None:
+        call = self._self_call
+        if call is None:
+            return
+        self._self_call = None
+        if not call.state.stream:
+            body = safely("response body", _body_json, self.__wrapped__)
+            if body is not None:
+                safely("response read", read_response, call, body)
+        safely("span end", call.end)
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        value = self.__wrapped__.parse(*args, **kwargs)
+        return safely("response parse", self._self_adopt, value, default=value)
+
+    def json(self, *args: Any, **kwargs: Any) -> Any:
+        value = self.__wrapped__.json(*args, **kwargs)
+        safely("response json", self._self_adopt, value)
+        return value
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            safely("response end", self._self_end)
+
+    def __del__(self) -> None:
+        safely("response end", self._self_end)
+
+
+class _AsyncStreamingResponse(_StreamingResponse):
+    """The async client's ``with_streaming_response`` object (awaitable methods)."""
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        value = await self.__wrapped__.parse(*args, **kwargs)
+        return safely("response parse", self._self_adopt, value, default=value)
+
+    async def json(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        value = await self.__wrapped__.json(*args, **kwargs)
+        safely("response json", self._self_adopt, value)
+        return value
+
+    async def close(self) -> Any:  # type: ignore[override]
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            safely("response end", self._self_end)
+
+
+def _end_helper_stream(instance: Any) -> None:
+    raw = getattr(instance, "_raw_stream", None)
+    if isinstance(raw, (StreamProxy, AsyncStreamProxy)) and raw._self_call is not None:
+        from ._shared import _StreamState
+
+        _StreamState.end(raw, completed=False)
+
+
+def _helper_close(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        safely("helper stream close", _end_helper_stream, instance)
+
+
+async def _async_helper_close(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        safely("helper stream close", _end_helper_stream, instance)
+
+
+class OpenAIInstrumentor(BaseInstrumentor):
+    """Traces the ``openai`` SDK (>= 1.40): one span per LLM call, with exact cost.
+
+    Settings, read once at ``instrument()``:
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` records prompts and
+    completions; ``OTEL_LLM_COST_OPENAI_INCLUDE_USAGE=true`` adds
+    ``stream_options={"include_usage": True}`` to streamed chat/completions requests that
+    set no ``stream_options``, so streams report exact usage instead of an estimate.
+    """
+
+    _telemetry: Telemetry | None = None
+    _wrapped: list[tuple[Any, str]] = []
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("openai >= 1.40",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        import importlib
+
+        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"),
+                              capture_content=_env_flag(semconv.ENV_CAPTURE_CONTENT))
+        include_usage = _env_flag(semconv.ENV_INCLUDE_USAGE)
+        types = _SDKTypes()
+        wrapped: list[tuple[Any, str]] = []
+        for module_name, class_name, method, operation, responses_api in _METHODS:
+            cls = getattr(importlib.import_module(module_name), class_name, None)
+            if cls is None or not hasattr(cls, method):
+                continue  # an older SDK without this endpoint
+            spec = _Spec(operation, responses_api, include_usage, types)
+            is_async = class_name.startswith("Async")
+            wrapper = (async_wrapper if is_async else sync_wrapper)(telemetry, spec)
+            wrapt.wrap_function_wrapper(cls, method, wrapper)
+            wrapped.append((cls, method))
+        for module_name, class_name, is_async in _HELPER_STREAMS:
+            try:
+                cls = getattr(importlib.import_module(module_name), class_name)
+            except (ImportError, AttributeError):
+                continue
+            wrapt.wrap_function_wrapper(cls, "close", _async_helper_close if is_async else _helper_close)
+            wrapped.append((cls, "close"))
+        self._telemetry = telemetry
+        self._wrapped = wrapped
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._telemetry is not None:
+            self._telemetry.active = False
+        for cls, method in self._wrapped:
+            unwrap(cls, method)
+        self._wrapped = []
+        self._telemetry = None

@@ -1,0 +1,184 @@
+"""A span exporter that keeps one SQLite row per LLM call: a cost ledger with no backend.
+
+It sits in the ordinary export pipeline (``OTEL_TRACES_EXPORTER=otlp,llm_cost_ledger``
+or ``BatchSpanProcessor(LedgerSpanExporter())``), so it sees exactly the spans the
+rest of the telemetry sees, after the cost attributes were set. Only LLM spans (those
+with ``gen_ai.operation.name``, except agent and tool operations) are kept; everything
+else is skipped.
+
+One export batch is one transaction of ``INSERT OR IGNORE`` rows keyed by
+(trace_id, span_id): a batch the SDK retries, or a span exported twice, is stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Sequence
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .. import semconv
+from ..cost import format_usd
+from ..usage import Usage
+from ._schema import COLUMNS, connect, resolve_path
+
+__all__ = ["LedgerSpanExporter"]
+
+_log = logging.getLogger("otel_llm_cost")
+
+_INSERT = (f"INSERT OR IGNORE INTO llm_calls ({', '.join(COLUMNS)}) "
+           f"VALUES ({', '.join('?' * len(COLUMNS))})")
+
+
+class LedgerSpanExporter(SpanExporter):
+    """Append LLM spans to the SQLite ledger at ``path``.
+
+    ``path`` defaults to ``OTEL_LLM_COST_LEDGER_PATH``, then
+    ``$XDG_DATA_HOME/otel-llm-cost/ledger.db``. The file is opened on the first export,
+    not here, so building the exporter (e.g. at ``opentelemetry-instrument`` start-up)
+    never fails, and a forked worker opens its own connection.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path: Path = resolve_path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._failing = False
+        self._shutdown = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        try:
+            rows = [row_for(span) for span in spans if _is_llm_span(span)]
+            if not rows:
+                return SpanExportResult.SUCCESS
+            with self._lock:
+                conn = self._connection()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(_INSERT, rows)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        except Exception as exc:  # noqa: BLE001 - an exporter must never raise into the app
+            self._fail(exc)
+            return SpanExportResult.FAILURE
+        self._failing = False
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._shutdown = True
+            self._close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True  # every export commits before returning; nothing is buffered here
+
+    def _connection(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        if self._conn is not None and self._pid != pid:
+            # Inherited across fork(): a SQLite connection must not be shared; drop it
+            # without closing (closing would touch the parent's file state).
+            self._conn = None
+        if self._conn is None:
+            self._conn = connect(self.path)
+            self._pid = pid
+        return self._conn
+
+    def _close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+        self._conn = None
+
+    def _fail(self, exc: Exception) -> None:
+        # Log the first failure of a run of failures loudly (with the path at fault),
+        # then quietly: an unwritable ledger must not flood the application's log.
+        if not self._failing:
+            self._failing = True
+            _log.error("otel_llm_cost: cannot write the cost ledger %s: %s "
+                       "(LLM calls are not recorded until it is writable; set %s to change it)",
+                       self.path, exc, semconv.ENV_LEDGER_PATH)
+        else:
+            _log.debug("otel_llm_cost: ledger %s still failing: %s", self.path, exc)
+        with self._lock:
+            self._close()
+
+
+def _is_llm_span(span: ReadableSpan) -> bool:
+    attrs = span.attributes
+    if not attrs:
+        return False
+    operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
+    return operation is not None and operation not in semconv.NON_MODEL_OPERATIONS
+
+
+def _iso(unix_nano: int) -> str:
+    seconds, nanos = divmod(unix_nano, 1_000_000_000)
+    moment = datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=nanos // 1000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _exact_cost(value: Any) -> str | None:
+    """The ``llm_cost.usd`` string, checked and canonical; None when absent or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return format_usd(number) if number.is_finite() else None
+
+
+def row_for(span: ReadableSpan) -> tuple[Any, ...]:
+    """The ledger row of one LLM span, in :data:`COLUMNS` order."""
+    attrs = span.attributes or {}
+    scope = span.instrumentation_scope
+    if scope is not None and scope.name == semconv.ANTHROPIC_SDK_SCOPE:
+        usage = Usage.from_anthropic_span_attributes(attrs)
+    else:
+        usage = Usage.from_span_attributes(attrs)
+    usage = usage or Usage(source="")
+    end = span.end_time or span.start_time or 0
+    ctx = span.context
+    resource = span.resource.attributes if span.resource is not None else {}
+    return (
+        _iso(end),
+        end,
+        _text(resource.get(semconv.SERVICE_NAME)),
+        _text(attrs.get(semconv.GEN_AI_PROVIDER_NAME) or attrs.get(semconv.GEN_AI_SYSTEM)),
+        _text(attrs.get(semconv.GEN_AI_REQUEST_MODEL)),
+        _text(attrs.get(semconv.GEN_AI_RESPONSE_MODEL)),
+        _text(attrs.get(semconv.LLM_COST_MODEL)),
+        _text(attrs.get(semconv.GEN_AI_OPERATION_NAME)),
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.cache_write_1h_tokens,
+        usage.reasoning_tokens,
+        _exact_cost(attrs.get(semconv.LLM_COST_USD)),
+        _text(attrs.get(semconv.LLM_COST_STATUS)),
+        _text(attrs.get(semconv.LLM_COST_USAGE_SOURCE)) or _text(usage.source),
+        _text(attrs.get(semconv.ERROR_TYPE)),
+        _text(attrs.get(semconv.SESSION_ID)),
+        _text(attrs.get(semconv.USER_ID)),
+        format(ctx.trace_id, "032x") if ctx is not None else "0" * 32,
+        format(ctx.span_id, "016x") if ctx is not None else "0" * 16,
+    )

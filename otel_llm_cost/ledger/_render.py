@@ -1,0 +1,149 @@
+"""Turning a :class:`~._report.Report` into a table (with a spend chart), JSON or CSV.
+
+Every cost is printed as exact decimal text (never a float), so a JSON or CSV consumer
+can sum the numbers again and get the same total to the last digit.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from decimal import Decimal
+
+from .. import semconv
+from ..cost import format_usd
+from ._report import TOKEN_KINDS, Group, Report
+
+__all__ = ["render", "cost_text", "bar"]
+
+#: Eighth-blocks, for bars with sub-character resolution.
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+_BAR_WIDTH = 40
+#: The chart shows at most this many (most recent) buckets.
+_MAX_BUCKETS = 31
+_HEADS = {"model": "model", "provider": "provider", "user": "user", "session": "session",
+          "day": "day (UTC)"}
+
+
+def render(report: Report, fmt: str) -> str:
+    return {"table": _table, "json": _json, "csv": _csv}[fmt](report)
+
+
+def cost_text(group: Group) -> str:
+    """``0.0123``, or ``≥ 0.0123 (2 unpriced)`` when some calls have no price."""
+    usd = format_usd(group.cost)
+    return f"≥ {usd} ({group.unpriced} unpriced)" if group.unpriced else usd
+
+
+def _notes(group: Group) -> str:
+    parts = []
+    if group.estimated:
+        parts.append(f"{group.estimated} estimated")
+    if group.failed:
+        parts.append(f"{group.failed} failed")
+    return ", ".join(parts)
+
+
+def _since_text(report: Report) -> str:
+    if report.since is None:
+        return "all recorded calls"
+    return "calls since " + report.since.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _table(report: Report) -> str:
+    out = [f"Ledger {report.path} — {_since_text(report)}, by {report.by}", ""]
+    if not report.total.calls:
+        out.append("No LLM calls recorded in this period.")
+        return "\n".join(out) + "\n"
+    head = (_HEADS[report.by], "calls", "input", "output", "cache read", "cache write",
+            "reasoning", "cost (USD)", "notes")
+    rows = [_cells(g) for g in report.groups]
+    total = _cells(report.total)
+    widths = [max(len(r[i]) for r in (head, total, *rows)) for i in range(len(head))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        text = [cells[0].ljust(widths[0])]
+        text += [c.rjust(w) for c, w in zip(cells[1:-1], widths[1:-1])]
+        text.append(cells[-1])
+        return "  ".join(text).rstrip()
+
+    rule = "  ".join("─" * w for w in widths[:-1])
+    out += [line(head), rule, *(line(r) for r in rows), rule, line(total)]
+    if report.total.unpriced:
+        out += ["", f"{report.total.unpriced} call(s) have no price (unknown model, or a failed "
+                    "call that reported no usage): they are not in the totals, which are lower bounds. Add prices with "
+                    f"{semconv.ENV_PRICES_FILE}."]
+    if report.total.estimated:
+        out += ["", f"{report.total.estimated} call(s) reported no usage: their tokens and cost "
+                    "were estimated with a tokenizer."]
+    out += ["", *_chart(report)]
+    return "\n".join(out) + "\n"
+
+
+def _cells(group: Group) -> tuple[str, ...]:
+    return (group.key, f"{group.calls:,}", *(f"{group.tokens[k]:,}" for k in TOKEN_KINDS),
+            cost_text(group), _notes(group))
+
+
+def bar(value: Decimal, top: Decimal, width: int = _BAR_WIDTH) -> str:
+    """A bar of ``value / top`` of ``width`` characters, in eighths of a character."""
+    if top <= 0 or value <= 0:
+        return ""
+    eighths = int(value * width * 8 / top)
+    eighths = max(eighths, 1)  # anything spent is visible
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_BLOCKS[rest] if rest else "")
+
+
+def _chart(report: Report) -> list[str]:
+    points = report.timeline
+    shown = points[-_MAX_BUCKETS:]
+    title = f"Spend per {report.bucket} (UTC)"
+    if len(shown) < len(points):
+        title += f", last {len(shown)} of {len(points)} {report.bucket}s"
+    fmt = "%Y-%m-%d %H:00" if report.bucket == "hour" else "%Y-%m-%d"
+    top = max((v for _, v in shown), default=Decimal(0))
+    lines = [title + ":"]
+    for start, value in shown:
+        lines.append(f"  {start.strftime(fmt)}  {bar(value, top).ljust(_BAR_WIDTH)}  {format_usd(value)}")
+    return lines
+
+
+def _group_dict(group: Group) -> dict:
+    return {
+        "calls": group.calls,
+        "tokens": dict(group.tokens),
+        "cost_usd": format_usd(group.cost),
+        "cost_complete": group.unpriced == 0,
+        "unpriced_calls": group.unpriced,
+        "estimated_calls": group.estimated,
+        "failed_calls": group.failed,
+    }
+
+
+def _json(report: Report) -> str:
+    data = {
+        "ledger": str(report.path),
+        "by": report.by,
+        "since": None if report.since is None else report.since.isoformat(),
+        "groups": [{report.by: g.key, **_group_dict(g)} for g in report.groups],
+        "total": _group_dict(report.total),
+        "spend_over_time": {
+            "bucket": report.bucket,
+            "points": [{"start": s.isoformat(), "cost_usd": format_usd(v)} for s, v in report.timeline],
+        },
+    }
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _csv(report: Report) -> str:
+    """One row per group (no total row: a consumer summing the column would count it twice)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([report.by, "calls", *(f"{k}_tokens" for k in TOKEN_KINDS), "cost_usd",
+                     "unpriced_calls", "estimated_calls", "failed_calls"])
+    for g in report.groups:
+        writer.writerow([g.key, g.calls, *(g.tokens[k] for k in TOKEN_KINDS), format_usd(g.cost),
+                         g.unpriced, g.estimated, g.failed])
+    return buf.getvalue()

@@ -1,0 +1,188 @@
+"""The ledger's SQLite schema, its version history, and opening a database safely.
+
+The ledger outlives any one version of this package: a database written by an old
+release must keep working after an upgrade. The schema version lives in
+``PRAGMA user_version``; :func:`migrate` walks a database from whatever version it is
+at up to :data:`CURRENT_VERSION`, one recorded step at a time, inside one write
+transaction so two processes opening the same new file cannot both migrate it.
+
+Several processes (a web server's workers, a batch job) may append at once: the
+database runs in WAL mode (readers never block the writer) with a busy timeout so a
+writer waits for the lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from .. import semconv
+
+__all__ = [
+    "CURRENT_VERSION",
+    "SCHEMA_V1",
+    "LedgerError",
+    "connect",
+    "default_path",
+    "migrate",
+    "resolve_path",
+]
+
+#: How long a writer waits for another process's transaction before giving up.
+BUSY_TIMEOUT_MS = 10_000
+
+#: Version 1: the first released layout. Kept verbatim: migrations start from it.
+SCHEMA_V1 = """
+CREATE TABLE llm_calls (
+    id                  INTEGER PRIMARY KEY,
+    end_time            TEXT    NOT NULL,
+    end_time_unix_nano  INTEGER NOT NULL,
+    service             TEXT,
+    provider            TEXT,
+    model               TEXT,
+    response_model      TEXT,
+    operation           TEXT,
+    input_tokens        INTEGER NOT NULL DEFAULT 0,
+    output_tokens       INTEGER NOT NULL DEFAULT 0,
+    cache_read_tokens   INTEGER NOT NULL DEFAULT 0,
+    cache_write_tokens  INTEGER NOT NULL DEFAULT 0,
+    cost_usd            TEXT,
+    status              TEXT,
+    usage_source        TEXT,
+    error_type          TEXT,
+    session_id          TEXT,
+    trace_id            TEXT    NOT NULL,
+    span_id             TEXT    NOT NULL,
+    UNIQUE (trace_id, span_id)
+);
+"""
+
+#: Version 2 adds the catalog model, 1-hour cache writes, reasoning tokens, the user,
+#: and the time index reports filter on.
+_V1_TO_V2 = """
+ALTER TABLE llm_calls ADD COLUMN catalog_model TEXT;
+ALTER TABLE llm_calls ADD COLUMN cache_write_1h_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llm_calls ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE llm_calls ADD COLUMN user_id TEXT;
+CREATE INDEX IF NOT EXISTS llm_calls_end_time ON llm_calls (end_time_unix_nano);
+"""
+
+#: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
+_STEPS: tuple[str, ...] = (_V1_TO_V2,)
+CURRENT_VERSION = 1 + len(_STEPS)
+
+#: Every column of the current schema, in insert order (``id`` excluded).
+COLUMNS: tuple[str, ...] = (
+    "end_time", "end_time_unix_nano", "service", "provider", "model", "response_model",
+    "catalog_model", "operation", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "status",
+    "usage_source", "error_type", "session_id", "user_id", "trace_id", "span_id",
+)
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used; the message names the file."""
+
+
+def default_path() -> Path:
+    """``$XDG_DATA_HOME/otel-llm-cost/ledger.db`` (``~/.local/share`` when unset)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "otel-llm-cost" / "ledger.db"
+
+
+def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The argument, else ``OTEL_LLM_COST_LEDGER_PATH``, else :func:`default_path`."""
+    if path:
+        return Path(path).expanduser()
+    env = os.environ.get(semconv.ENV_LEDGER_PATH)
+    return Path(env).expanduser() if env else default_path()
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating if needed) the ledger at ``path`` for writing, migrated to current.
+
+    Autocommit mode (``isolation_level=None``): transactions are explicit, so a batch is
+    exactly one ``BEGIN IMMEDIATE … COMMIT`` and nothing is left open between exports.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _enable_wal(conn)
+        # In WAL mode NORMAL is durable against application crashes, and much faster.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _enable_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL (persistent in the file), waiting out other processes doing the same.
+
+    Changing the journal mode needs an exclusive lock and SQLite does not run the busy
+    handler for it, so processes creating the same new ledger at once see "database is
+    locked" here; retry until the busy timeout instead.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
+    """Bring the database to :data:`CURRENT_VERSION`; returns the version it was at.
+
+    A fresh file gets version 1 and then every step, so new and upgraded ledgers are
+    built by the same statements and cannot drift apart.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == CURRENT_VERSION:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Re-read under the write lock: another process may have migrated meanwhile.
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > CURRENT_VERSION:
+            raise LedgerError(
+                f"{path}: ledger schema version {version} is newer than this otel-llm-cost "
+                f"understands ({CURRENT_VERSION}); upgrade otel-llm-cost")
+        if version == 0:
+            if _has_table(conn):
+                raise LedgerError(f"{path}: has an llm_calls table but no schema version; "
+                                  "not an otel-llm-cost ledger")
+            _run(conn, SCHEMA_V1)
+            start = 1
+        else:
+            start = version
+        for step in _STEPS[start - 1:]:
+            _run(conn, step)
+        conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version
+
+
+def _has_table(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'llm_calls'")
+    return row.fetchone() is not None
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT our transaction first; run statement by statement.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)

@@ -1,0 +1,14 @@
+"""Every core test starts from the bundled catalog with no environment overrides."""
+import pytest
+
+from otel_llm_cost import semconv
+from otel_llm_cost.pricing import reset_catalog
+
+
+@pytest.fixture(autouse=True)
+def clean_catalog(monkeypatch):
+    for name in (semconv.ENV_PRICES_FILE, semconv.ENV_MODEL_ALIASES, semconv.ENV_TIKTOKEN_DIR):
+        monkeypatch.delenv(name, raising=False)
+    reset_catalog()
+    yield
+    reset_catalog()

@@ -1,0 +1,36 @@
+"""Fixtures for instrumentation tests; reusable by every provider's tests."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import pytest
+
+from ._helpers import Instrumented
+
+
+@pytest.fixture
+def instrumented() -> Iterator[Callable[..., Instrumented]]:
+    """Factory: ``instrumented(InstrumentorCls)`` -> an instrumented ``Instrumented``.
+
+    Everything it made is uninstrumented at the end of the test, whatever happened.
+    """
+    made: list[Instrumented] = []
+
+    def make(instrumentor_cls: type, **kwargs) -> Instrumented:
+        inst = Instrumented(instrumentor_cls, **kwargs)
+        made.append(inst)
+        return inst
+
+    yield make
+    for inst in made:
+        if inst.instrumentor.is_instrumented_by_opentelemetry:
+            inst.uninstrument()
+
+
+@pytest.fixture
+def otel(instrumented) -> Instrumented:
+    """The OpenAI instrumentor on fresh in-memory providers."""
+    from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
+
+    return instrumented(OpenAIInstrumentor)

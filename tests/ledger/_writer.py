@@ -1,0 +1,39 @@
+"""One writer process of the concurrency test (importable, so ``spawn`` can run it)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_llm_cost import semconv as s
+from otel_llm_cost.ledger import LedgerSpanExporter
+
+
+def cost_of(process: int, index: int) -> Decimal:
+    """A distinct, many-digit cost per span: a float sum of these would not be exact."""
+    return Decimal(f"0.{process}{index:04d}0000017")
+
+
+def write(path: str, process: int, count: int, barrier) -> None:
+    provider = TracerProvider(resource=Resource.create({s.SERVICE_NAME: f"worker-{process}"}))
+    # Small batches and a short delay: many interleaved transactions from every process.
+    provider.add_span_processor(BatchSpanProcessor(
+        LedgerSpanExporter(path), max_export_batch_size=25, schedule_delay_millis=5))
+    tracer = provider.get_tracer("writer")
+    barrier.wait()
+    for index in range(count):
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+            s.GEN_AI_OPERATION_NAME: "chat",
+            s.GEN_AI_PROVIDER_NAME: "openai",
+            s.GEN_AI_REQUEST_MODEL: "gpt-4o",
+            s.GEN_AI_USAGE_INPUT_TOKENS: index + 1,
+            s.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
+            s.LLM_COST_USD: str(cost_of(process, index)),
+            s.LLM_COST_STATUS: s.STATUS_PRICED,
+            s.SESSION_ID: f"p{process}",
+        }):
+            pass
+    provider.shutdown()
