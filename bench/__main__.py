@@ -1,7 +1,7 @@
 """``python -m bench``: overhead side by side with the peers, micro-benchmarks, memory.
 
     python -m bench                      # everything (creates the peers' venvs on first run)
-    python -m bench overhead [--rounds 15] [--scale 1] [--impls ours openllmetry openai-v2]
+    python -m bench overhead [--rounds 30] [--scale 1] [--impls ours openllmetry openai-v2]
     python -m bench micro
     python -m bench memory [--sessions 1000000] [--tracemalloc]
     python -m bench profile [--workload chat]   # pyinstrument of our instrumented calls
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="?", default="all", choices=["all", "overhead", "micro", "memory", "profile"])
     parser.add_argument("--impls", nargs="*", default=list(IMPLS), choices=IMPLS)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply calls per round")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
     parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"])
