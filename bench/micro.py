@@ -139,6 +139,35 @@ def _session_on_end(results: dict[str, Any], number: int) -> None:
         results["session_processor_on_start_end"] = _measure(start_and_end, number=number)
 
 
+def _call_lifecycle(results: dict[str, Any], number: int) -> None:
+    """One whole ``LLMCall`` (span start, response, pricing, attributes, metrics, end)."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_llm_cost import semconv
+    from otel_llm_cost.cost import price_usage
+    from otel_llm_cost.instrumentation._shared import LLMCall, Telemetry
+    from otel_llm_cost.usage import Usage
+
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[InMemoryMetricReader()]))
+    usage = Usage(28, 20)
+    request = {semconv.GEN_AI_REQUEST_MAX_TOKENS: 200, "server.address": "api.openai.com", "server.port": 443}
+
+    def lifecycle() -> None:
+        call = LLMCall(telemetry, "chat", "openai", "gpt-4o-mini", request)
+        call.set_response(model="gpt-4o-mini-2024-07-18", response_id="chatcmpl-1", finish_reasons=["stop"],
+                          usage=usage)
+        call.end()
+
+    attrs = {semconv.GEN_AI_PROVIDER_NAME: "openai", semconv.GEN_AI_OPERATION_NAME: "chat",
+             semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18"}
+    cost = price_usage("gpt-4o-mini-2024-07-18", usage)
+    results["llm_call_lifecycle"] = _measure(lifecycle, number=number)
+    results["call_metrics_record"] = _measure(lambda: telemetry.metrics.record(attrs, usage, cost, 0.5),
+                                              number=number)
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     """All micro-benchmarks; ``quick`` uses tiny counts (for the smoke test)."""
     from otel_llm_cost.cost import compute_cost, price_usage
@@ -168,6 +197,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     results["count_tokens_1k"] = _measure(lambda: count_tokens(_TEXT_1K, "gpt-4o-mini"), number=n(300))
     results["count_tokens_1k_tokens"] = count_tokens(_TEXT_1K, "gpt-4o-mini")
     _stream_chunks(objs, results, number_chunks=n(20_000) if not quick else 200)
+    _call_lifecycle(results, n(20_000))
     _session_on_end(results, n(50_000))
     results["targets"] = {
         name: {"limit_us": limit, "median_us": results[name]["median_us"],
