@@ -25,7 +25,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import semconv
-from ..cost import format_usd
+from ..cost import format_usd, price_usage
+from ..foreign_spans import should_count, usage_from_foreign_span
 from ..usage import Usage
 from ._schema import COLUMNS, connect, resolve_path
 
@@ -122,7 +123,10 @@ def _is_llm_span(span: ReadableSpan) -> bool:
     if not attrs:
         return False
     operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
-    return operation is not None and operation not in semconv.NON_MODEL_OPERATIONS
+    if operation is None or operation in semconv.NON_MODEL_OPERATIONS:
+        return False
+    # One row per call: an SDK's own span is skipped while ours covers the same call.
+    return should_count(span)
 
 
 def _iso(unix_nano: int) -> str:
@@ -149,11 +153,19 @@ def _exact_cost(value: Any) -> str | None:
 def row_for(span: ReadableSpan) -> tuple[Any, ...]:
     """The ledger row of one LLM span, in :data:`COLUMNS` order."""
     attrs = span.attributes or {}
-    scope = span.instrumentation_scope
-    if scope is not None and scope.name == semconv.ANTHROPIC_SDK_SCOPE:
-        usage = Usage.from_anthropic_span_attributes(attrs)
-    else:
+    scope = span.instrumentation_scope.name if span.instrumentation_scope is not None else None
+    cost_text = _exact_cost(attrs.get(semconv.LLM_COST_USD))
+    status = _text(attrs.get(semconv.LLM_COST_STATUS))
+    if scope == semconv.SCOPE_NAME:
         usage = Usage.from_span_attributes(attrs)
+    else:
+        # Another tool's span (e.g. the Anthropic SDK's own): read in its counting, and price it.
+        usage = usage_from_foreign_span(scope, attrs)
+        if cost_text is None and usage is not None:
+            cost = price_usage(attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL),
+                               usage)
+            cost_text = None if cost.usd is None else format_usd(cost.usd)
+            status = status or cost.status
     usage = usage or Usage(source="")
     end = span.end_time or span.start_time or 0
     ctx = span.context
@@ -173,8 +185,8 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         usage.cache_write_tokens,
         usage.cache_write_1h_tokens,
         usage.reasoning_tokens,
-        _exact_cost(attrs.get(semconv.LLM_COST_USD)),
-        _text(attrs.get(semconv.LLM_COST_STATUS)),
+        cost_text,
+        status,
         _text(attrs.get(semconv.LLM_COST_USAGE_SOURCE)) or _text(usage.source),
         _text(attrs.get(semconv.ERROR_TYPE)),
         _text(attrs.get(semconv.SESSION_ID)),

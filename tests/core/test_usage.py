@@ -106,7 +106,9 @@ def test_span_attributes_round_trip_and_anthropic_span_convention():
     attrs = {semconv.GEN_AI_USAGE_INPUT_TOKENS: 100, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 10,
              semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 40}
     assert Usage.from_span_attributes(attrs) == Usage(100, 10, 40)
-    assert Usage.from_anthropic_span_attributes(attrs) == Usage(140, 10, 40)
+    # anthropic 2.12's own spans already count the cache in gen_ai.usage.input_tokens
+    # (anthropic/lib/_tracing/_response.py); only the cache-write name differs.
+    assert Usage.from_anthropic_span_attributes(attrs) == Usage(100, 10, 40)
     assert Usage.from_span_attributes({}) is None
     assert Usage.from_anthropic_span_attributes({}) is None
 

@@ -22,7 +22,7 @@ def write(path: str, process: int, count: int, barrier) -> None:
     # Small batches and a short delay: many interleaved transactions from every process.
     provider.add_span_processor(BatchSpanProcessor(
         LedgerSpanExporter(path), max_export_batch_size=25, schedule_delay_millis=5))
-    tracer = provider.get_tracer("writer")
+    tracer = provider.get_tracer("otel_llm_cost")
     barrier.wait()
     for index in range(count):
         with tracer.start_as_current_span("chat gpt-4o", attributes={

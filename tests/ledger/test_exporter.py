@@ -31,7 +31,7 @@ def _rows(path: Path) -> list[dict]:
 def test_one_row_per_llm_span_with_every_field(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path), service="checkout")
-    tracer = provider.get_tracer("t")
+    tracer = provider.get_tracer("otel_llm_cost")
     llm_span(tracer, model="claude-sonnet-4-5", provider="anthropic", cost="0.0127500",
              inp=2000, out=300, cache_read=100, cache_write=1000, cache_write_1h=400, reasoning=20,
              session="sess-1", user="alice", catalog_model="claude-sonnet-4-5",
@@ -64,7 +64,7 @@ def test_one_row_per_llm_span_with_every_field(tmp_path: Path) -> None:
 def test_unknown_or_malformed_cost_is_null_not_zero(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
-    tracer = provider.get_tracer("t")
+    tracer = provider.get_tracer("otel_llm_cost")
     llm_span(tracer, model="my-own-model", inp=10, out=5)  # unknown_model: no llm_cost.usd
     llm_span(tracer, model="gpt-4o", inp=None, error="APITimeoutError", status=s.STATUS_NO_USAGE)
     llm_span(tracer, model="gpt-4o", cost="not-a-number", inp=1, out=1)
@@ -77,27 +77,31 @@ def test_unknown_or_malformed_cost_is_null_not_zero(tmp_path: Path) -> None:
             failed["error_type"]) == (0, 0, None, "APITimeoutError")
 
 
-def test_anthropic_sdk_spans_are_normalised_to_input_including_cache(tmp_path: Path) -> None:
+def test_anthropic_sdk_spans_are_read_in_their_counting_and_priced(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
     tracer = provider.get_tracer(s.ANTHROPIC_SDK_SCOPE)
     with tracer.start_as_current_span("chat", attributes={
         s.GEN_AI_OPERATION_NAME: "chat", s.GEN_AI_SYSTEM: "anthropic",
-        s.GEN_AI_USAGE_INPUT_TOKENS: 100, s.GEN_AI_USAGE_OUTPUT_TOKENS: 7,
+        s.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-20250514",
+        s.GEN_AI_USAGE_INPUT_TOKENS: 180, s.GEN_AI_USAGE_OUTPUT_TOKENS: 7,
         s.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 50,
         s.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS: 30,
     }):
         pass
     provider.shutdown()
     [row] = _rows(path)
+    # anthropic 2.12's own span counts the cache inside input_tokens already (180 = 100 + 50 + 30).
     assert (row["provider"], row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (
         "anthropic", 180, 50, 30)
+    # priced by us: 100 x 3.00 + 50 x 0.30 + 30 x 3.75 + 7 x 15.00 per 1M
+    assert (row["cost_usd"], row["status"]) == ("0.0005325", "priced")
 
 
 def test_a_retried_export_is_stored_once(tmp_path: Path) -> None:
     memory = InMemorySpanExporter()
     provider = provider_with(memory)
-    tracer = provider.get_tracer("t")
+    tracer = provider.get_tracer("otel_llm_cost")
     for i in range(3):
         llm_span(tracer, model="gpt-4o", cost=f"0.00{i}1", inp=i, out=1)
     spans = memory.get_finished_spans()
@@ -116,7 +120,7 @@ def test_unwritable_path_fails_the_export_and_logs_once_with_the_path(tmp_path: 
     blocker.write_text("not a directory")
     ledger = LedgerSpanExporter(blocker / "ledger.db")
     memory = InMemorySpanExporter()
-    llm_span(provider_with(memory).get_tracer("t"), model="gpt-4o", cost="0.1", inp=1, out=1)
+    llm_span(provider_with(memory).get_tracer("otel_llm_cost"), model="gpt-4o", cost="0.1", inp=1, out=1)
     with caplog.at_level(logging.DEBUG, logger="otel_llm_cost"):
         results = [ledger.export(memory.get_finished_spans()) for _ in range(3)]
     assert results == [SpanExportResult.FAILURE] * 3
@@ -149,7 +153,7 @@ def test_v1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     conn.close()
 
     provider = provider_with(LedgerSpanExporter(path))
-    llm_span(provider.get_tracer("t"), model="o3", cost="0.0082", inp=100, out=1000, reasoning=800,
+    llm_span(provider.get_tracer("otel_llm_cost"), model="o3", cost="0.0082", inp=100, out=1000, reasoning=800,
              user="bob")
     provider.shutdown()
     old, new = _rows(path)
@@ -170,7 +174,7 @@ def test_a_ledger_from_a_newer_version_is_refused_not_damaged(tmp_path: Path, ca
     conn.close()
     ledger = LedgerSpanExporter(path)
     memory = InMemorySpanExporter()
-    llm_span(provider_with(memory).get_tracer("t"), model="gpt-4o", cost="0.1", inp=1, out=1)
+    llm_span(provider_with(memory).get_tracer("otel_llm_cost"), model="gpt-4o", cost="0.1", inp=1, out=1)
     with caplog.at_level(logging.ERROR, logger="otel_llm_cost"):
         assert ledger.export(memory.get_finished_spans()) is SpanExportResult.FAILURE
     assert "newer than this otel-llm-cost" in caplog.text and str(path) in caplog.text

@@ -35,7 +35,7 @@ def ledger(tmp_path_factory) -> Path:
     """Six calls over three days: priced, estimated, unknown model, a failure, reasoning."""
     path = tmp_path_factory.mktemp("report") / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
-    t = provider.get_tracer("t")
+    t = provider.get_tracer("otel_llm_cost")
     llm_span(t, model="gpt-4o", cost="0.00405", inp=1000, out=200, cache_read=400,
              user="alice", session="s1", end_ns=_at(10))
     llm_span(t, model="gpt-4o", cost="0.00175", inp=500, out=50, source=s.SOURCE_ESTIMATED,
@@ -152,7 +152,7 @@ def test_table_by(by: str, ledger: Path, capsys) -> None:
 def test_hour_buckets_within_a_day_and_the_chart_keeps_the_last_31(tmp_path: Path, capsys) -> None:
     path = tmp_path / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
-    t = provider.get_tracer("t")
+    t = provider.get_tracer("otel_llm_cost")
     for hour, cost in ((1, "0.002"), (1.5, "0.002"), (3, "0.001")):
         llm_span(t, model="gpt-4o", cost=cost, inp=1, out=1, end_ns=_at(hour))
     provider.shutdown()
@@ -163,7 +163,7 @@ def test_hour_buckets_within_a_day_and_the_chart_keeps_the_last_31(tmp_path: Pat
                      f"  2025-03-10 03:00  {'█' * 10}{' ' * 30}  0.001"]
 
     provider = provider_with(LedgerSpanExporter(path))
-    llm_span(provider.get_tracer("t"), model="gpt-4o", cost="0.01", inp=1, out=1, end_ns=_at(24 * 40))
+    llm_span(provider.get_tracer("otel_llm_cost"), model="gpt-4o", cost="0.01", inp=1, out=1, end_ns=_at(24 * 40))
     provider.shutdown()
     out = _run(capsys, "--db", str(path))
     assert "Spend per day (UTC), last 31 of 41 days:" in out
@@ -174,7 +174,7 @@ def test_hour_buckets_within_a_day_and_the_chart_keeps_the_last_31(tmp_path: Pat
 def test_day_buckets_when_calls_span_more_than_two_days(tmp_path: Path, capsys) -> None:
     path = tmp_path / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
-    t = provider.get_tracer("t")
+    t = provider.get_tracer("otel_llm_cost")
     for day, cost in ((0, "0.5"), (1, "0.25"), (4, "1")):
         llm_span(t, model="gpt-4o", cost=cost, inp=1, out=1, end_ns=_at(24 * day + 12))
     provider.shutdown()
@@ -190,7 +190,7 @@ def test_day_buckets_when_calls_span_more_than_two_days(tmp_path: Path, capsys) 
 def test_since_filters_relative_and_iso(tmp_path: Path, capsys) -> None:
     path = tmp_path / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
-    t = provider.get_tracer("t")
+    t = provider.get_tracer("otel_llm_cost")
     now = datetime.now(timezone.utc)
     for hours_ago, cost in ((2, "0.001"), (30, "0.02"), (24 * 10, "0.3")):
         llm_span(t, model="gpt-4o", cost=cost, inp=1, out=1,
