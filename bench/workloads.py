@@ -133,7 +133,7 @@ def _ours(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
     try:
         from otel_llm_cost import sessions
 
-        tracer_provider.add_span_processor(sessions.SessionSpanProcessor())
+        tracer_provider.add_span_processor(sessions.SessionSpanProcessor(kwargs["meter_provider"]))
         scope = _session_scope(sessions)
     except (ImportError, AttributeError):
         pass
