@@ -194,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the raw results here")
     args = parser.parse_args(argv)
     report: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                          "platform": platform.platform()}}
+                                          "platform": platform.platform(),
+                                          "load_average_at_start": os.getloadavg()}}
     print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
     if args.what == "profile":
         print(profile(args))
@@ -212,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
 
         report["memory"] = run_memory(args.sessions, trace_python=args.tracemalloc)
         print(format_memory(report["memory"]), flush=True)
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+    print(f"load average (1, 5, 15 min): start {report['machine']['load_average_at_start']}, "
+          f"end {report['machine']['load_average_at_end']}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
