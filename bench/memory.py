@@ -37,11 +37,16 @@ def _rss_kib() -> dict[str, int]:
     return out
 
 
-def run(sessions_total: int = 1_000_000, checkpoints: int = 10, trace_python: bool = False) -> dict[str, Any]:
+def run(sessions_total: int = 1_000_000, checkpoints: int = 10, trace_python: bool = False,
+        cap: int | None = None) -> dict[str, Any]:
+    """``cap`` lowers the live-session cap (default: the library's), for quick runs."""
     from opentelemetry.sdk.trace import TracerProvider
 
     from otel_llm_cost import semconv, sessions
     from otel_llm_cost.sessions._store import STORE
+
+    if cap is not None:
+        sessions.set_limits(max_sessions=cap)
 
     provider = TracerProvider()
     provider.add_span_processor(sessions.SessionSpanProcessor())

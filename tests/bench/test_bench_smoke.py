@@ -58,3 +58,14 @@ def test_micro_benchmarks_report_every_figure_and_the_targets() -> None:
     assert set(result["targets"]) == {"stream_chunk_added", "price_resolve_cached"}
     for target in result["targets"].values():
         assert target["met"] == (target["median_us"] <= target["limit_us"])
+
+
+def test_memory_benchmark_keeps_live_sessions_at_the_cap() -> None:
+    result = _run("-c", "import json; from bench.memory import run; "
+                        "print(json.dumps(run(4000, checkpoints=4, cap=1000)))")
+    assert result["live_session_cap"] == 1000
+    assert [row["sessions"] for row in result["checkpoints"]] == [1000, 2000, 3000, 4000]
+    # Every session was opened and never ended; the store still holds only the cap.
+    assert [row["live_sessions"] for row in result["checkpoints"]] == [1000, 1000, 1000, 1000]
+    assert result["steady_state"]["from_sessions"] == 2000
+    assert result["peak_rss_mib"] > 0
