@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from typing import Any, Iterable, Mapping
 
 from opentelemetry import metrics
@@ -32,6 +33,10 @@ _MAX_ATTRIBUTE_SETS = 2000
 _OVERFLOW = (("otel.metric.overflow", True),)
 
 
+_SUMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SUMS_LOCK = threading.Lock()
+
+
 class _Sum:
     """A monotonic counter summed in-process and handed to the SDK when it collects.
 
@@ -43,12 +48,30 @@ class _Sum:
     past ``_MAX_ATTRIBUTE_SETS`` sets, new ones go to ``otel.metric.overflow=true``.
     """
 
-    __slots__ = ("_lock", "_totals")
+    __slots__ = ("_lock", "_totals", "__weakref__")
 
     def __init__(self, meter: Any, name: str, unit: str, description: str) -> None:
         self._lock = threading.Lock()
         self._totals: dict[tuple, list] = {}
         meter.create_observable_counter(name, callbacks=[self._observe], unit=unit, description=description)
+
+    @classmethod
+    def counter(cls, meter: Any, name: str, unit: str, description: str) -> Any:
+        """The meter's one summed counter ``name`` (or a plain ``Counter`` off the SDK).
+
+        A meter keeps only the first callback registered under a name, so every
+        ``CallMetrics`` on one SDK meter (the instrumentors', the session
+        processor's) must share one ``_Sum``, as they would share one ``Counter``.
+        The API's proxy meters (used before a global provider is set) are new
+        objects on every ``get_meter`` and cannot be shared: they keep ``Counter``.
+        """
+        if not type(meter).__module__.startswith("opentelemetry.sdk."):
+            return meter.create_counter(name, unit=unit, description=description)
+        with _SUMS_LOCK:
+            sums = _SUMS.setdefault(meter, {})
+            if name not in sums:
+                sums[name] = cls(meter, name, unit, description)
+            return sums[name]
 
     def add(self, amount: float, attributes: Mapping[str, Any]) -> None:
         # Our attribute dicts are built in a fixed key order, so the items are the key.
@@ -86,12 +109,12 @@ class CallMetrics:
             description="Duration of LLM client operations.",
             explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS),
         )
-        self.spend = _Sum(meter, semconv.METRIC_SPEND, semconv.UNIT_USD,
-                          "Exact spend on LLM calls, by cost component.")
-        self.cache_savings = _Sum(meter, semconv.METRIC_CACHE_SAVINGS, semconv.UNIT_USD,
-                                  "What cache reads saved against the input rate.")
-        self.calls = _Sum(meter, semconv.METRIC_CALLS, semconv.UNIT_CALL,
-                          "LLM calls, by pricing status and usage source.")
+        self.spend = _Sum.counter(meter, semconv.METRIC_SPEND, semconv.UNIT_USD,
+                                  "Exact spend on LLM calls, by cost component.")
+        self.cache_savings = _Sum.counter(meter, semconv.METRIC_CACHE_SAVINGS, semconv.UNIT_USD,
+                                          "What cache reads saved against the input rate.")
+        self.calls = _Sum.counter(meter, semconv.METRIC_CALLS, semconv.UNIT_CALL,
+                                  "LLM calls, by pricing status and usage source.")
         self.extra_keys = allowed_metric_attributes()
 
     def record(

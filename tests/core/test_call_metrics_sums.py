@@ -74,3 +74,31 @@ def test_attribute_sets_past_the_cap_fold_into_the_overflow_point(monkeypatch) -
     calls = _points(reader, semconv.METRIC_CALLS)[1]
     assert sorted(value for _, value in calls) == [1, 1, 2]
     assert ({"otel.metric.overflow": True}, 2) in calls
+
+
+def test_every_call_metrics_on_one_provider_counts_into_the_same_series() -> None:
+    # The instrumentors and the session processor each build a CallMetrics on the
+    # same provider; a meter keeps one callback per name, so they must share sums.
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    first, second = CallMetrics(provider), CallMetrics(provider)
+    usage = Usage(input_tokens=10, output_tokens=5)
+    cost = price_usage("gpt-4o-mini", usage)
+    first.record(_ATTRS, usage, cost, 0.1)
+    second.record(_ATTRS, usage, cost, 0.1)
+    second.record(_ATTRS, usage, cost, 0.1)
+    assert [v for _, v in _points(reader, semconv.METRIC_CALLS)[1]] == [3]
+    # A separate provider has its own series.
+    other_reader = InMemoryMetricReader()
+    CallMetrics(MeterProvider(metric_readers=[other_reader])).record(_ATTRS, usage, cost, 0.1)
+    assert [v for _, v in _points(other_reader, semconv.METRIC_CALLS)[1]] == [1]
+    assert [v for _, v in _points(reader, semconv.METRIC_CALLS)[1]] == [3]
+
+
+def test_off_the_sdk_the_counters_are_plain_counters() -> None:
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    metrics = CallMetrics(NoOpMeterProvider())
+    assert not isinstance(metrics.calls, _metrics._Sum)
+    usage = Usage(input_tokens=10, output_tokens=5)
+    metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), 0.1)  # no error, nothing kept
