@@ -49,6 +49,7 @@ __all__ = [
 
 _log = logging.getLogger("otel_llm_cost")
 _IN_CALL = otel_context.create_key("otel_llm_cost.in_llm_call")
+_UNSET = object()
 
 
 def safely(what: str, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
@@ -79,7 +80,7 @@ class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("telemetry", "span", "attributes", "usage", "partial", "_start", "_ended",
-                 "service_tier", "_estimate", "state")
+                 "service_tier", "_estimate", "state", "_sent")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -96,6 +97,9 @@ class LLMCall:
         for key, value in _hooks.span_attributes().items():
             attrs.setdefault(key, value)
         self.attributes = attrs
+        #: What the span got at start: the end sets only what is new or changed since
+        #: (the SDK re-validates every attribute it is given).
+        self._sent = dict(attrs)
         name = f"{operation} {request_model}" if request_model else operation
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
         self.usage: Usage | None = None
@@ -186,7 +190,8 @@ class LLMCall:
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
         _hooks.before_end(self.span, attrs, cost)
-        self.span.set_attributes(attrs)
+        sent = self._sent
+        self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, _UNSET) is not v})
         self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start)
 
 
