@@ -116,6 +116,7 @@ class CallMetrics:
         self.calls = _Sum.counter(meter, semconv.METRIC_CALLS, semconv.UNIT_CALL,
                                   "LLM calls, by pricing status and usage source.")
         self.extra_keys = allowed_metric_attributes()
+        self._sets: dict[tuple, _AttributeSets] = {}
 
     def record(
         self,
@@ -125,38 +126,86 @@ class CallMetrics:
         duration_s: float | None,
     ) -> None:
         """Record one finished call, described by its span attributes."""
-        base = {
-            semconv.GEN_AI_PROVIDER_NAME: span_attributes.get(semconv.GEN_AI_PROVIDER_NAME)
-            or span_attributes.get(semconv.GEN_AI_SYSTEM) or "unknown",
-            semconv.GEN_AI_OPERATION_NAME: span_attributes.get(semconv.GEN_AI_OPERATION_NAME) or "unknown",
-            semconv.GEN_AI_REQUEST_MODEL: span_attributes.get(semconv.GEN_AI_REQUEST_MODEL) or "unknown",
-        }
-        for key in self.extra_keys:
-            value = span_attributes.get(key)
-            if isinstance(value, (str, bool, int, float)):
-                base[key] = value
-        error_type = span_attributes.get(semconv.ERROR_TYPE)
-        timing = dict(base)
-        if span_attributes.get(semconv.GEN_AI_RESPONSE_MODEL):
-            timing[semconv.GEN_AI_RESPONSE_MODEL] = span_attributes[semconv.GEN_AI_RESPONSE_MODEL]
-        if error_type:
-            timing[semconv.ERROR_TYPE] = error_type
+        get = span_attributes.get
+        source = usage.source if usage is not None else semconv.SOURCE_REPORTED
+        key = (
+            get(semconv.GEN_AI_PROVIDER_NAME) or get(semconv.GEN_AI_SYSTEM) or "unknown",
+            get(semconv.GEN_AI_OPERATION_NAME) or "unknown",
+            get(semconv.GEN_AI_REQUEST_MODEL) or "unknown",
+            get(semconv.GEN_AI_RESPONSE_MODEL) or None,
+            get(semconv.ERROR_TYPE) or None,
+            cost.status,
+            source,
+        )
+        sets = self._sets.get(key) if not self.extra_keys and _plain(key) else None
+        if sets is None:
+            sets = _AttributeSets(key, span_attributes, self.extra_keys)
+            if not self.extra_keys and _plain(key):
+                if len(self._sets) >= _MAX_CACHED_SETS:
+                    self._sets.clear()
+                self._sets[key] = sets
         if duration_s is not None:
-            self.duration.record(duration_s, timing)
+            self.duration.record(duration_s, sets.timing)
         if usage is not None:
-            self.token_usage.record(usage.input_tokens, {**timing, semconv.GEN_AI_TOKEN_TYPE: "input"})
-            self.token_usage.record(usage.output_tokens, {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"})
-        status = {
-            **base,
-            semconv.LLM_COST_STATUS: cost.status,
-            semconv.LLM_COST_USAGE_SOURCE: usage.source if usage is not None else semconv.SOURCE_REPORTED,
-        }
-        if error_type:
-            status[semconv.ERROR_TYPE] = error_type
-        self.calls.add(1, status)
+            self.token_usage.record(usage.input_tokens, sets.input)
+            self.token_usage.record(usage.output_tokens, sets.output)
+        self.calls.add(1, sets.status)
         for component, usd in cost.components.items():
             if usd:
                 # The counter API takes a float; the exact value lives on the span.
-                self.spend.add(float(usd), {**base, semconv.LLM_COST_COMPONENT: component})
+                self.spend.add(float(usd), sets.component(component))
         if cost.cache_savings:
-            self.cache_savings.add(float(cost.cache_savings), base)
+            self.cache_savings.add(float(cost.cache_savings), sets.base)
+
+
+#: Distinct (provider, operation, model, … status) combinations whose dicts are kept.
+_MAX_CACHED_SETS = 1024
+
+
+def _plain(key: tuple) -> bool:
+    """Cacheable: every part a str or None (no unhashable values, no ``1 == True`` clash)."""
+    for part in key:
+        if part is not None and type(part) is not str:
+            return False
+    return True
+
+
+class _AttributeSets:
+    """The metric attribute dicts of one kind of call, built once and reused.
+
+    Metric attributes are low-cardinality by design, so the same few dicts serve every
+    call of a kind; the dicts are never mutated after they are built.
+    """
+
+    __slots__ = ("base", "timing", "input", "output", "status", "_components")
+
+    def __init__(self, key: tuple, span_attributes: Mapping[str, Any], extra_keys: tuple[str, ...]) -> None:
+        provider, operation, model, response_model, error_type, status, source = key
+        base = {
+            semconv.GEN_AI_PROVIDER_NAME: provider,
+            semconv.GEN_AI_OPERATION_NAME: operation,
+            semconv.GEN_AI_REQUEST_MODEL: model,
+        }
+        for extra in extra_keys:
+            value = span_attributes.get(extra)
+            if isinstance(value, (str, bool, int, float)):
+                base[extra] = value
+        timing = dict(base)
+        if response_model:
+            timing[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+        if error_type:
+            timing[semconv.ERROR_TYPE] = error_type
+        self.base = base
+        self.timing = timing
+        self.input = {**timing, semconv.GEN_AI_TOKEN_TYPE: "input"}
+        self.output = {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"}
+        self.status = {**base, semconv.LLM_COST_STATUS: status, semconv.LLM_COST_USAGE_SOURCE: source}
+        if error_type:
+            self.status[semconv.ERROR_TYPE] = error_type
+        self._components: dict[str, dict[str, Any]] = {}
+
+    def component(self, component: str) -> dict[str, Any]:
+        attrs = self._components.get(component)
+        if attrs is None:
+            attrs = self._components[component] = {**self.base, semconv.LLM_COST_COMPONENT: component}
+        return attrs
