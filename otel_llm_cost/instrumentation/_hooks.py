@@ -15,7 +15,7 @@ _log = logging.getLogger("otel_llm_cost")
 
 _before_call: tuple[Callable[[], None], ...] = ()
 _span_attributes: tuple[Callable[[], Mapping[str, Any]], ...] = ()
-_before_end: tuple[Callable[[Any, dict, Any], None], ...] = ()
+_before_end: tuple[Callable[[Any, dict, Any, Any], None], ...] = ()
 
 
 class BudgetExceeded(RuntimeError):
@@ -24,7 +24,7 @@ class BudgetExceeded(RuntimeError):
 
 def register(*, before_call: Callable[[], None] | None = None,
              span_attributes: Callable[[], Mapping[str, Any]] | None = None,
-             before_end: Callable[[Any, dict, Any], None] | None = None) -> None:
+             before_end: Callable[[Any, dict, Any, Any], None] | None = None) -> None:
     """Add hooks (idempotent per function object)."""
     global _before_call, _span_attributes, _before_end
     if before_call is not None and before_call not in _before_call:
@@ -59,10 +59,10 @@ def span_attributes() -> dict[str, Any]:
     return out
 
 
-def before_end(span: Any, attributes: dict, cost: Any) -> None:
-    """Run on a live span right before it ends, with its final attributes and cost."""
+def before_end(span: Any, attributes: dict, cost: Any, usage: Any) -> None:
+    """Run on a live span right before it ends, with its final attributes, cost and usage."""
     for hook in _before_end:
         try:
-            hook(span, attributes, cost)
+            hook(span, attributes, cost, usage)
         except Exception:  # noqa: BLE001
             _log.exception("otel_llm_cost: error in a before-end hook (ignored)")

@@ -189,7 +189,7 @@ class LLMCall:
                 attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
-        _hooks.before_end(self.span, attrs, cost)
+        _hooks.before_end(self.span, attrs, cost, usage)
         sent = self._sent
         self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, _UNSET) is not v})
         self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start)

@@ -56,13 +56,18 @@ def announce(crossings: list[tuple[Session, Decimal]], span: Any = None) -> None
                 _log.exception("otel_llm_cost: error in an on_budget callback (ignored)")
 
 
-def _before_end(span: Any, attributes: dict, cost: Any) -> None:
-    """Hook on our live span: reserve its cost in its sessions and mark crossings on it."""
-    usd = getattr(cost, "usd", None)
-    if usd is None:
-        return
+def _before_end(span: Any, attributes: dict, cost: Any, usage: Any) -> None:
+    """Hook on our live span: reserve its cost in its sessions and mark crossings on it.
+
+    Also hands the call's usage and cost text to the processor's ``on_end`` (in the
+    span's pending entry), which then need not rebuild them from the span attributes.
+    """
     entry = STORE.pending.get(span.get_span_context().span_id)
-    if entry is None or entry[1] is not None:
+    if entry is None:
+        return
+    entry[2] = (usage, cost, attributes.get(semconv.LLM_COST_USD))
+    usd = getattr(cost, "usd", None)
+    if usd is None or entry[1] is not None:
         return
     entry[1] = usd
     crossings = STORE.reserve(entry[0], usd)

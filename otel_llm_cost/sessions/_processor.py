@@ -92,7 +92,7 @@ class SessionSpanProcessor(SpanProcessor):
             pending = STORE.pending
             if len(pending) >= _MAX_PENDING:
                 del pending[next(iter(pending))]
-            pending[span.context.span_id] = [chain, None]
+            pending[span.context.span_id] = [chain, None, None]
         except Exception:  # noqa: BLE001
             _log.exception("otel_llm_cost: error in the session processor (ignored)")
 
@@ -109,8 +109,9 @@ class SessionSpanProcessor(SpanProcessor):
     def _count(self, span: ReadableSpan, entry: list | None) -> None:
         attrs = span.attributes
         ours = span.instrumentation_scope is not None and span.instrumentation_scope.name == semconv.SCOPE_NAME
+        known = None
         if entry is not None:
-            chain, reserved = entry
+            chain, reserved, known = entry
         else:
             sid = attrs.get(semconv.SESSION_ID)
             if not sid:
@@ -121,16 +122,21 @@ class SessionSpanProcessor(SpanProcessor):
             chain, reserved = STORE.lookup(str(sid), str(uid) if uid else None), None
         error = semconv.ERROR_TYPE in attrs or span.status.status_code is StatusCode.ERROR
         if ours:
-            usage = Usage.from_span_attributes(attrs) if (_INPUT in attrs or _OUTPUT in attrs) else None
-            text = attrs.get(semconv.LLM_COST_USD)
+            if known is not None:  # handed over by our before-end hook: the same figures
+                usage, cost, text = known
+                status, model = cost.status, cost.model
+            else:
+                usage = Usage.from_span_attributes(attrs) if (_INPUT in attrs or _OUTPUT in attrs) else None
+                text = attrs.get(semconv.LLM_COST_USD)
+                status, model = attrs.get(semconv.LLM_COST_STATUS), attrs.get(semconv.LLM_COST_MODEL)
             usd = None
             if text is not None:
                 try:
                     usd = Decimal(text)
                 except (InvalidOperation, TypeError):
                     usd = None
-            model = attrs.get(semconv.LLM_COST_MODEL) or _model(attrs) or "unknown"
-            reason = None if usd is not None else f"{attrs.get(semconv.LLM_COST_STATUS)}: {model}"
+            model = model or _model(attrs) or "unknown"
+            reason = None if usd is not None else f"{status}: {model}"
         else:
             usage, cost = self._record_foreign(span, attrs)
             usd, reason = cost.usd, cost.reason

@@ -188,7 +188,8 @@ class SessionStore:
         self.idle_timeout_s = idle_timeout_s
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self.users: OrderedDict[str, Session] = OrderedDict()
-        #: span_id -> [chain, reserved USD or None], from span start to span end.
+        #: span_id -> [chain, reserved USD or None, (usage, cost, USD text) of our call or None],
+        #: from span start to span end.
         self.pending: dict[int, list] = {}
         #: Session metrics of the installed processor (see ``_metrics.SessionMetrics``).
         self.metrics: Any = None
