@@ -45,29 +45,56 @@ def to_int(value: Any) -> int:
     return min(number, MAX_TOKENS) if number > 0 else 0
 
 
-_NOT_PYDANTIC = object()
+_MISSING = object()
+#: How to read each class seen: 0 a Mapping, 1 a pydantic v2 model, 2 anything else.
+_KINDS: dict[type, int] = {}
+
+
+def _kind(cls: type) -> int:
+    kind = 0 if issubclass(cls, Mapping) else 1 if hasattr(cls, "__pydantic_extra__") else 2
+    if len(_KINDS) < 512:  # SDK classes are few; never grow without bound
+        _KINDS[cls] = kind
+    return kind
 
 
 def _get(obj: Any, name: str) -> Any:
     """Attribute or key ``name`` of an SDK object or a dict; None when absent.
 
-    Hot path (several reads per call), so SDK objects — pydantic v2 models — are read
+    Hot path (a dozen reads per call), so SDK objects — pydantic v2 models — are read
     without pydantic's ``__getattr__``: a field is an instance ``__dict__`` entry, and a
     name that is neither a field, an extra nor a class attribute is absent (going through
     ``getattr`` would raise and catch an ``AttributeError`` inside pydantic: ~2 µs).
     """
     if obj is None:
         return None
-    if isinstance(obj, Mapping):  # collections.abc: typing.Mapping's check costs 3x more
+    cls = type(obj)
+    kind = 0 if cls is dict else _KINDS.get(cls)
+    if kind is None:
+        kind = _kind(cls)
+    if kind == 0:
         return obj.get(name)
-    try:
-        return obj.__dict__[name]
-    except (AttributeError, KeyError):
-        pass
-    extra = getattr(obj, "__pydantic_extra__", _NOT_PYDANTIC)
-    if extra is not _NOT_PYDANTIC and name[:1] != "_" and not hasattr(type(obj), name):
-        return extra.get(name) if extra else None
+    if kind == 1:
+        value = obj.__dict__.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        if name[:1] != "_" and not _on_class(cls, name):
+            extra = obj.__pydantic_extra__
+            return extra.get(name) if extra else None
     return getattr(obj, name, None)
+
+
+#: (class, name) -> whether the class itself has that attribute (pydantic's metaclass
+#: answers a miss with a Python-level ``__getattr__`` raising: worth remembering).
+_ON_CLASS: dict[tuple[type, str], bool] = {}
+
+
+def _on_class(cls: type, name: str) -> bool:
+    found = _ON_CLASS.get((cls, name))
+    if found is None:
+        found = hasattr(cls, name)
+        if len(_ON_CLASS) < 4096:
+            _ON_CLASS[(cls, name)] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)
