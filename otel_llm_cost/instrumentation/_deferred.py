@@ -20,6 +20,8 @@ Both end the span exactly once, through :class:`~._shared.LLMCall`.
 
 from __future__ import annotations
 
+import inspect
+import json
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -28,7 +30,14 @@ from opentelemetry import context as otel_context
 
 from ._shared import LLMCall, _attach, _failed, safely
 
-__all__ = ["StreamManagerProxy", "AsyncStreamManagerProxy", "is_raw_response", "raw_response_result"]
+__all__ = [
+    "StreamManagerProxy",
+    "AsyncStreamManagerProxy",
+    "DeferredResponse",
+    "AsyncDeferredResponse",
+    "is_raw_response",
+    "raw_response_result",
+]
 
 #: ``on_enter(call, entered) -> what the caller gets``: proxy the stream, or return it as is.
 OnEnter = Callable[[LLMCall, Any], Any]
@@ -109,36 +118,110 @@ def _is_streamed(raw: Any) -> bool:
     return "text/event-stream" in str(headers.get("content-type", ""))
 
 
-class _RawStreamResponse(wrapt.ObjectProxy):
-    """A raw response to a streamed request: the stream from ``parse()`` is followed."""
+def _body_json(raw: Any) -> Any:
+    """The JSON body of an already-read raw response, else None (never reads the network)."""
+    try:
+        return json.loads(raw.http_response.content)  # raises if the body was never read
+    except Exception:  # noqa: BLE001 - unread, not JSON: there is just no usage
+        return None
 
-    def __init__(self, wrapped: Any, call: LLMCall, read: Callable[[LLMCall, Any], Any]) -> None:
+
+#: ``adopt(call, parsed) -> what the caller gets``: a spec's ``result`` — proxies a
+#: stream, or reads a complete response and ends the call.
+Adopt = Callable[[LLMCall, Any], Any]
+
+
+class DeferredResponse(wrapt.ObjectProxy):
+    """A raw response whose typed result comes later, from ``parse()`` or ``json()``.
+
+    The first result is handed to ``adopt`` (which proxies a stream or reads usage and
+    ends the span); the SDK caches ``parse()``, so a second call gets the same object —
+    and from us the same proxy. A response nobody parses ends its span on ``close()``
+    or garbage collection, with whatever body was already read.
+    """
+
+    def __init__(self, wrapped: Any, call: LLMCall, adopt: Adopt) -> None:
         super().__init__(wrapped)
         self._self_call = call
-        self._self_read = read
-        self._self_parsed: tuple[Any, Any] | None = None
+        self._self_adopt_fn = adopt
+        self._self_seen: tuple[Any, Any] | None = None
+
+    def _self_adopt(self, value: Any) -> Any:
+        seen = self._self_seen
+        if seen is not None and value is seen[0]:
+            return seen[1]
+        call = self._self_call
+        if call is None:
+            return value
+        self._self_call = None
+        out = safely("response read", self._self_adopt_fn, call, value, default=value)
+        self._self_seen = (value, out)
+        return out
+
+    def _self_end(self) -> None:
+        call = self._self_call
+        if call is None:
+            return
+        self._self_call = None
+        if not _is_streamed(self.__wrapped__):
+            body = _body_json(self.__wrapped__)
+            if isinstance(body, dict):
+                safely("response read", self._self_adopt_fn, call, body)
+        _end_open(call)
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         value = self.__wrapped__.parse(*args, **kwargs)
-        seen = self._self_parsed
-        if seen is not None:  # the SDK caches parse(): hand out the same proxy again
-            return seen[1] if seen[0] is value else value
-        out = safely("response read", self._self_read, self._self_call, value, default=value)
-        self._self_parsed = (value, out)
-        return out
+        return safely("response parse", self._self_adopt, value, default=value)
+
+    def json(self, *args: Any, **kwargs: Any) -> Any:
+        value = self.__wrapped__.json(*args, **kwargs)
+        safely("response json", self._self_adopt, value)
+        return value
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            safely("response end", self._self_end)
 
     def __del__(self) -> None:
-        if self._self_parsed is None:
-            _end_open(self._self_call)
+        safely("response end", self._self_end)
 
 
-def raw_response_result(call: LLMCall, raw: Any, read: Callable[[LLMCall, Any], Any]) -> Any:
-    """Read a raw response with ``read(call, parsed)`` (a spec's ``result``); return what the caller gets."""
-    if _is_streamed(raw):
-        return _RawStreamResponse(raw, call, read)
+class AsyncDeferredResponse(DeferredResponse):
+    """The async clients' raw response: the same, with awaitable methods."""
+
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        value = await self.__wrapped__.parse(*args, **kwargs)
+        return safely("response parse", self._self_adopt, value, default=value)
+
+    async def json(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        value = await self.__wrapped__.json(*args, **kwargs)
+        safely("response json", self._self_adopt, value)
+        return value
+
+    async def close(self) -> Any:  # type: ignore[override]
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            safely("response end", self._self_end)
+
+
+def raw_response_result(call: LLMCall, raw: Any, adopt: Adopt, *, streamed: bool | None = None) -> Any:
+    """What the caller of ``.with_raw_response`` / ``.with_streaming_response`` gets.
+
+    A complete body with a synchronous ``parse()`` is read at once (the SDK caches the
+    result, so nothing is taken from the caller) and the raw object is returned as is;
+    anything else — a stream, a body not yet read, an awaitable ``parse()`` — is
+    proxied so the span ends when the caller reads it, closes it, or drops it.
+    """
+    if inspect.iscoroutinefunction(raw.parse):
+        return AsyncDeferredResponse(raw, call, adopt)
+    if (_is_streamed(raw) if streamed is None else streamed) or _body_json(raw) is None:
+        return DeferredResponse(raw, call, adopt)
     parsed = safely("raw response parse", raw.parse)
     if parsed is None:
-        safely("span end", call.end)
+        _end_open(call)
     else:
-        read(call, parsed)
+        safely("response read", adopt, call, parsed)
     return raw

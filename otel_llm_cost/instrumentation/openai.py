@@ -18,7 +18,6 @@ and async, made before or after ``instrument()`` — is covered.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Collection
 
@@ -37,6 +36,7 @@ from ._openai_read import (
     request_attributes,
     server_attributes,
 )
+from ._deferred import raw_response_result
 from ._shared import (
     AsyncStreamProxy,
     LLMCall,
@@ -118,25 +118,12 @@ class _Spec:
             return StreamProxy(value, call, self.accumulator(call))
         if isinstance(value, types.async_stream):
             return AsyncStreamProxy(value, call, self.accumulator(call))
-        if isinstance(value, types.legacy_response):
-            return self._raw(call, value)
-        if isinstance(value, types.api_response):
-            return _StreamingResponse(value, call, self)
-        if isinstance(value, types.async_api_response):
-            return _AsyncStreamingResponse(value, call, self)
+        if isinstance(value, types.raw_responses):
+            # .with_raw_response / .with_streaming_response: the typed result comes later.
+            return raw_response_result(call, value, self.result, streamed=bool(call.state.stream))
         read_response(call, value)
         call.end()
         return value
-
-    def _raw(self, call: LLMCall, raw: Any) -> Any:
-        """``.with_raw_response``: the SDK caches ``parse()``, so reading it is free."""
-        if call.state.stream:
-            return _StreamingResponse(raw, call, self)
-        parsed = safely("raw response parse", raw.parse)
-        if parsed is not None:
-            read_response(call, parsed)
-        call.end()
-        return raw
 
 
 class _SDKTypes:
@@ -149,98 +136,9 @@ class _SDKTypes:
         self.azure = (openai.AzureOpenAI, openai.AsyncAzureOpenAI)
         self.stream = openai.Stream
         self.async_stream = openai.AsyncStream
-        self.legacy_response = _legacy_response.LegacyAPIResponse
-        self.api_response = _response.APIResponse
-        self.async_api_response = _response.AsyncAPIResponse
-
-
-def _body_json(response: Any) -> Any:
-    """The JSON body of an already-read raw response, else None (never reads the network)."""
-    try:
-        return json.loads(response.http_response.content)  # raises if the body was never read
-    except Exception:  # noqa: BLE001 - unread, not JSON: there is just no usage
-        return None
-
-
-class _StreamingResponse(wrapt.ObjectProxy):
-    """A raw response whose body is read later (``with_streaming_response``, raw streams).
-
-    ``parse()`` returning a stream hands the span to a stream proxy; a parsed body ends
-    it at once; otherwise ``close()`` or garbage collection ends it with what was read.
-    """
-
-    def __init__(self, wrapped: Any, call: LLMCall, spec: _Spec) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        self._self_spec = spec
-        self._self_stream: tuple[Any, Any] | None = None
-
-    def _self_adopt(self, value: Any) -> Any:
-        call = self._self_call
-        if self._self_stream is not None and value is self._self_stream[0]:
-            return self._self_stream[1]
-        if call is None:
-            return value
-        self._self_call = None
-        types = self._self_spec.types
-        if isinstance(value, types.stream):
-            proxy = StreamProxy(value, call, self._self_spec.accumulator(call))
-        elif isinstance(value, types.async_stream):
-            proxy = AsyncStreamProxy(value, call, self._self_spec.accumulator(call))
-        else:
-            safely("response read", read_response, call, value)
-            safely("span end", call.end)
-            return value
-        self._self_stream = (value, proxy)
-        return proxy
-
-    def _self_end(self) -> None:
-        call = self._self_call
-        if call is None:
-            return
-        self._self_call = None
-        if not call.state.stream:
-            body = safely("response body", _body_json, self.__wrapped__)
-            if body is not None:
-                safely("response read", read_response, call, body)
-        safely("span end", call.end)
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        value = self.__wrapped__.parse(*args, **kwargs)
-        return safely("response parse", self._self_adopt, value, default=value)
-
-    def json(self, *args: Any, **kwargs: Any) -> Any:
-        value = self.__wrapped__.json(*args, **kwargs)
-        safely("response json", self._self_adopt, value)
-        return value
-
-    def close(self) -> Any:
-        try:
-            return self.__wrapped__.close()
-        finally:
-            safely("response end", self._self_end)
-
-    def __del__(self) -> None:
-        safely("response end", self._self_end)
-
-
-class _AsyncStreamingResponse(_StreamingResponse):
-    """The async client's ``with_streaming_response`` object (awaitable methods)."""
-
-    async def parse(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        value = await self.__wrapped__.parse(*args, **kwargs)
-        return safely("response parse", self._self_adopt, value, default=value)
-
-    async def json(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        value = await self.__wrapped__.json(*args, **kwargs)
-        safely("response json", self._self_adopt, value)
-        return value
-
-    async def close(self) -> Any:  # type: ignore[override]
-        try:
-            return await self.__wrapped__.close()
-        finally:
-            safely("response end", self._self_end)
+        self.raw_responses = (
+            _legacy_response.LegacyAPIResponse, _response.APIResponse, _response.AsyncAPIResponse,
+        )
 
 
 def _end_helper_stream(instance: Any) -> None:

@@ -200,6 +200,29 @@ def test_with_raw_response_plain_and_streamed(wire, anthropic_on):
     assert [s.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] for s in anthropic_on.spans()] == [2, 3]
 
 
+def test_async_raw_and_streaming_responses(wire, anthropic_on):
+    """The async client's raw responses have an awaitable parse(): read when awaited."""
+    client = anthropic_client(wire, is_async=True)
+
+    async def run():
+        wire.enqueue(Reply(text="a b"))
+        raw = await client.messages.with_raw_response.create(model=SONNET, max_tokens=5, messages=USER)
+        assert (await raw.parse()).usage.output_tokens == 2
+        wire.enqueue(Reply(text="a b c"))
+        raw = await client.messages.with_raw_response.create(
+            model=SONNET, max_tokens=5, messages=USER, stream=True)
+        assert [e.type async for e in await raw.parse()][-1] == "message_stop"
+        wire.enqueue(Reply(text="a b c d"))
+        async with client.messages.with_streaming_response.create(
+                model=SONNET, max_tokens=5, messages=USER) as response:
+            assert (await response.parse()).usage.output_tokens == 4
+
+    asyncio.run(run())
+    spans = anthropic_on.spans()
+    assert [s.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] for s in spans] == [2, 3, 4]
+    assert [usd(s) for s in spans] == [sonnet_cost(13, n) for n in (2, 3, 4)]
+
+
 def test_beta_messages_and_parse(wire, anthropic_on):
     from pydantic import BaseModel
 
