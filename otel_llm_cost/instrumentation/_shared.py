@@ -156,8 +156,10 @@ class LLMCall:
         if usage is None and semconv.ERROR_TYPE in attrs:
             cost = Cost(semconv.STATUS_NO_USAGE, None, reason="the call failed before usage was reported")
         else:
-            cost = price_usage(model, usage, provider=attrs.get(semconv.GEN_AI_PROVIDER_NAME),
-                               service_tier=self.service_tier)
+            # A pricing failure (a bug of ours, a broken custom catalog) must not lose the
+            # call: it is still counted, with its tokens, and its cost marked unknown.
+            cost = safely("pricing", _pricing, model, usage, attrs.get(semconv.GEN_AI_PROVIDER_NAME),
+                          self.service_tier, default=None) or _UNPRICEABLE
         # A failed attempt that reported nothing costs nothing, and says so honestly.
         if usage is not None:
             attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
@@ -188,6 +190,13 @@ class LLMCall:
         _hooks.before_end(self.span, attrs, cost)
         self.span.set_attributes(attrs)
         self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start)
+
+
+_UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
+
+
+def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any) -> Cost:
+    return price_usage(model, usage, provider=provider, service_tier=service_tier)
 
 
 def _error_type(exc: BaseException) -> str:
