@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from typing import Any, Collection
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from .. import foreign_spans, semconv
