@@ -27,7 +27,7 @@ _BASE = {
     s.GEN_AI_OPERATION_NAME: "chat",
 }
 #: Optional allow-listed attributes (OTEL_LLM_COST_METRIC_ATTRIBUTES) we show on the
-#: spend counter so their Prometheus label names are verified too.
+#: spend and cache-savings counters so their Prometheus label names are verified too.
 _ALLOW_LISTED = {s.USER_ID: "u-1", "tenant": "acme"}
 
 
@@ -53,6 +53,7 @@ def render_exposition() -> str:
         meter.create_counter(s.METRIC_SPEND, unit=s.UNIT_USD).add(
             0.5, {**_BASE, s.LLM_COST_COMPONENT: "cache_read", **_ALLOW_LISTED}
         )
+        meter.create_counter(s.METRIC_CACHE_SAVINGS, unit=s.UNIT_USD).add(0.25, {**_BASE, **_ALLOW_LISTED})
         meter.create_counter(s.METRIC_CALLS, unit=s.UNIT_CALL).add(
             1,
             {
@@ -65,15 +66,16 @@ def render_exposition() -> str:
         meter.create_histogram(
             s.METRIC_TOKEN_USAGE, unit=s.UNIT_TOKEN,
             explicit_bucket_boundaries_advisory=s.TOKEN_USAGE_BUCKETS,
-        ).record(100, {**_BASE, s.GEN_AI_TOKEN_TYPE: "input"})
+        ).record(100, {**_BASE, s.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06", s.ERROR_TYPE: "timeout",
+                    s.GEN_AI_TOKEN_TYPE: "input"})
         meter.create_histogram(
             s.METRIC_OPERATION_DURATION, unit=s.UNIT_SECONDS,
             explicit_bucket_boundaries_advisory=s.DURATION_BUCKETS,
-        ).record(1.5, _BASE)
+        ).record(1.5, {**_BASE, s.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06", s.ERROR_TYPE: "timeout"})
         meter.create_histogram(
             s.METRIC_SESSION_COST, unit=s.UNIT_USD,
             explicit_bucket_boundaries_advisory=s.SESSION_COST_BUCKETS,
-        ).record(0.02)
+        ).record(0.02, {s.LLM_COST_STATUS: s.STATUS_PRICED})
         meter.create_histogram(
             s.METRIC_SESSION_TOKENS, unit=s.UNIT_TOKEN,
             explicit_bucket_boundaries_advisory=s.TOKEN_USAGE_BUCKETS,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SPEND = "llm_cost_spend_USD_total"
+SAVINGS = "llm_cost_cache_savings_USD_total"
 CALLS = "llm_cost_calls_total"
 TOKENS = "gen_ai_client_token_usage"
 DURATION = "gen_ai_client_operation_duration_seconds"
@@ -110,7 +111,7 @@ OVERVIEW = Dashboard(
                      f" / sum(increase({c(SPEND, _INPUT_SIDE)}[$__range]))", instant=True),
                   width=6, height=4,
                   description="USD paid for cache reads ÷ USD paid for input, cache reads and "
-                              "cache writes. There is no savings metric (see docs/metrics.md)."),
+                              "cache writes. What the reads saved is in \"What cache reads saved\"."),
             Panel("Spend rate by provider / model (USD/h)", "timeseries", "currencyUSD",
                   _q(f"sum by (gen_ai_provider_name, gen_ai_request_model) (rate({c(SPEND)}{_RATE_H}",
                      "{{gen_ai_provider_name}} {{gen_ai_request_model}}"), stack=True),
@@ -125,6 +126,11 @@ OVERVIEW = Dashboard(
                   _q(f"sum by (gen_ai_request_model) "
                      f'(rate({c(SPEND, _CACHE_READ)}{_RATE_H}',
                      "{{gen_ai_request_model}}")),
+            Panel("What cache reads saved", "timeseries", "currencyUSD",
+                  _q(f"sum by (gen_ai_provider_name, gen_ai_request_model) (rate({c(SAVINGS)}{_RATE_H}",
+                     "{{gen_ai_provider_name}} {{gen_ai_request_model}}"), width=24, stack=True,
+                  description="USD/h not paid thanks to cache reads: cache-read tokens × "
+                              "(input price − cache-read price), exact per call (llm_cost.cache.savings)."),
         )),
         ("Top spenders", (
             Panel("Top models by spend", "bargauge", "currencyUSD",

@@ -8,6 +8,16 @@ from .cost import Cost, format_usd, price_usage  # noqa: E402
 from .instrumentation._hooks import BudgetExceeded  # noqa: E402
 from .pricing import add_aliases, get_catalog, load_prices  # noqa: E402
 from .usage import Usage  # noqa: E402
+from .sessions import (  # noqa: E402
+    Session,
+    SessionSummary,
+    UsageSummary,
+    configure,
+    current_usage,
+    end_session,
+    session,
+    track,
+)
 
 __all__ = [
     "__version__",
@@ -19,4 +29,12 @@ __all__ = [
     "get_catalog",
     "load_prices",
     "add_aliases",
+    "session",
+    "track",
+    "end_session",
+    "current_usage",
+    "configure",
+    "Session",
+    "SessionSummary",
+    "UsageSummary",
 ]

@@ -83,6 +83,8 @@ LLM_COST_SERVICE_TIER: Final = "llm_cost.service_tier"
 STATUS_PRICED: Final = "priced"
 STATUS_UNKNOWN_MODEL: Final = "unknown_model"
 STATUS_NO_USAGE: Final = "no_usage"
+#: On session metrics only: some calls of the session were unpriced (cost = priced part).
+STATUS_INCOMPLETE: Final = "incomplete"
 SOURCE_REPORTED: Final = "reported"
 SOURCE_ESTIMATED: Final = "estimated"
 

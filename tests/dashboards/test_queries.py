@@ -67,7 +67,7 @@ def test_dashboards_cover_the_brief():
     """The panels the issue asks for exist (guards against silent removal)."""
     exprs = "\n".join(q.raw for q in queries.dashboard_queries())
     for needle in (
-        'llm_cost_component="cache_read"', "llm_cost_session_cost_USD_bucket",
+        'llm_cost_component="cache_read"', "llm_cost_cache_savings_USD_total", "llm_cost_session_cost_USD_bucket",
         "topk(10, sum by (user_id)", "topk(10, sum by (gen_ai_provider_name, gen_ai_request_model)",
         "gen_ai_client_token_usage_sum", "gen_ai_client_operation_duration_seconds_bucket",
         'llm_cost_status!="priced"', 'llm_cost_usage_source="estimated"',

@@ -1,0 +1,234 @@
+"""Which sessions are open in the current context, and the ``session()`` / ``track()`` scopes.
+
+The innermost open session lives in the OpenTelemetry context (itself a contextvar),
+so it follows the code the way a parent span does: into asyncio tasks created inside
+the block, into threads given the context (``contextvars.copy_context().run``, or the
+OTel threading instrumentation), and into explicit ``context=`` arguments. It carries
+its chain — itself, the sessions it is nested in, and their users — so a call is
+counted in every open session around it: a parent's total includes its children.
+
+While a session is open its id and user id are also W3C baggage, so
+``opentelemetry.propagate.inject`` carries them to the next service, whose LLM spans
+then carry ``session.id`` / ``user.id`` and are tallied under the same id there.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
+
+from .. import semconv
+from ..instrumentation._hooks import BudgetExceeded
+from ._store import KIND_COLLECTOR, KIND_SESSION, KIND_USER, STORE, Session
+from ._summary import UsageSummary
+
+__all__ = ["session", "track", "current_session", "current_chain", "current_usage", "end_session"]
+
+_KEY = otel_context.create_key("otel_llm_cost.session")
+
+
+def current_session(context: otel_context.Context | None = None) -> Session | None:
+    """The innermost open session or collector of ``context`` (default: the current one)."""
+    chain = otel_context.get_value(_KEY, context)
+    return chain[0] if chain else None
+
+
+def current_chain(context: otel_context.Context | None = None) -> tuple[Session, ...] | None:
+    """Every tally a call made in ``context`` counts in, innermost first (None: no session)."""
+    return otel_context.get_value(_KEY, context)
+
+
+def current_usage() -> UsageSummary:
+    """Usage and cost recorded so far by the innermost open session or ``track()`` scope.
+
+    With nothing open this is an empty summary (zero calls): open ``track()`` (or the
+    ASGI ``UsageMiddleware``) around a request to collect it.
+    """
+    tally = current_session()
+    if tally is None:
+        return Session(KIND_COLLECTOR, None).summary()
+    with STORE.lock:
+        return tally.summary()
+
+
+def end_session(session_id: str):
+    """End a live session by id: records its metrics once, returns its summary (None if not live)."""
+    return STORE.end(session_id)
+
+
+def _to_decimal(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+class _Scope:
+    """A ``with`` block (sync or async) or decorator that opens a session or collector."""
+
+    def __init__(self, *, collector: bool, session_id: str | None = None, user_id: str | None = None,
+                 budget_usd: Any = None, user_budget_usd: Any = None, thresholds: Any = None,
+                 hard: bool = False, on_budget: Callable[[Any], None] | None = None,
+                 attributes: Mapping[str, Any] | None = None, end: bool = True) -> None:
+        self._collector = collector
+        self._session_id = session_id
+        self._user_id = user_id
+        self._budget = _to_decimal(budget_usd)
+        self._user_budget = _to_decimal(user_budget_usd)
+        self._thresholds = tuple(sorted(_to_decimal(t) for t in thresholds)) if thresholds else None
+        self._hard = hard
+        self._on_budget = on_budget
+        self._attributes = dict(attributes or {})
+        self._end = end
+        self._tokens: list[tuple[object, Session, bool]] = []
+
+    # --- opening / closing ------------------------------------------------------------
+
+    def _open(self) -> Session:
+        parent_chain = current_chain() or ()
+        if self._collector:
+            tally = Session(KIND_COLLECTOR, None)
+            created = True
+        else:
+            user_id = self._user_id or next((t.user_id for t in parent_chain if t.user_id), None)
+            attrs = {k: v for k, v in self._attributes.items() if isinstance(v, (str, bool, int, float))}
+            tally, created = STORE.open(self._session_id, user_id, attrs)
+            if attrs and not created:
+                tally.attributes = {**(tally.attributes or {}), **attrs}
+        self._configure_budgets(tally)
+        # Nested: counted here and in every enclosing session (and their users), once each.
+        chain = tuple(t for t in tally.chain if t not in parent_chain) + parent_chain
+        if chain[0] is not tally:  # re-entering a session already open further out
+            chain = (tally,) + tuple(t for t in chain if t is not tally)
+        ctx = otel_context.set_value(_KEY, chain)
+        if not self._collector:
+            ctx = baggage.set_baggage(semconv.SESSION_ID, tally.id, ctx)
+            if tally.user_id:
+                ctx = baggage.set_baggage(semconv.USER_ID, tally.user_id, ctx)
+        with STORE.lock:
+            tally.open_blocks += 1
+        self._tokens.append((otel_context.attach(ctx), tally, created))
+        return tally
+
+    def _configure_budgets(self, tally: Session) -> None:
+        if self._budget is not None:
+            tally.budget = self._budget
+            tally.hard = self._hard
+            tally.on_budget = self._on_budget
+            if self._thresholds:
+                tally.thresholds = self._thresholds
+        if self._user_budget is not None and tally.user_id:
+            user = next((t for t in tally.chain if t.kind == KIND_USER), None)
+            if user is not None:
+                user.budget = self._user_budget
+                user.hard = self._hard
+                user.on_budget = self._on_budget
+                if self._thresholds:
+                    user.thresholds = self._thresholds
+
+    def _close(self) -> None:
+        token, tally, created = self._tokens.pop()
+        otel_context.detach(token)
+        with STORE.lock:
+            tally.open_blocks -= 1
+            last = tally.open_blocks == 0
+        if last and self._end and not self._collector:
+            STORE.end_session(tally)
+
+    def __enter__(self) -> Session:
+        return self._open()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._close()
+
+    async def __aenter__(self) -> Session:
+        return self._open()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._close()
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Decorate ``fn``: each call runs in a fresh scope with these settings."""
+        make = functools.partial(_Scope, collector=self._collector, session_id=self._session_id,
+                                 user_id=self._user_id, budget_usd=self._budget,
+                                 user_budget_usd=self._user_budget, thresholds=self._thresholds,
+                                 hard=self._hard, on_budget=self._on_budget,
+                                 attributes=self._attributes, end=self._end)
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def async_run(*args: Any, **kwargs: Any) -> Any:
+                async with make():
+                    return await fn(*args, **kwargs)
+            return async_run
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with make():
+                return fn(*args, **kwargs)
+        return run
+
+
+def session(session_id: str | None = None, user_id: str | None = None, budget_usd: Any = None, *,
+            user_budget_usd: Any = None, thresholds: Any = None, hard: bool = False,
+            on_budget: Callable[[Any], None] | None = None,
+            attributes: Mapping[str, Any] | None = None, end: bool = True) -> _Scope:
+    """Open a session: a context manager (sync/async) or decorator yielding a :class:`Session`.
+
+    ``session_id`` defaults to a random id; an id already live is joined, not reset.
+    ``budget_usd``/``user_budget_usd`` set soft thresholds (``thresholds``, default
+    0.5, 0.8, 1.0 of the budget); ``hard=True`` also refuses new calls once over.
+    ``attributes`` go on every LLM span of the session, and those allow-listed in
+    ``OTEL_LLM_COST_METRIC_ATTRIBUTES`` on its metrics. With ``end=False`` the session
+    outlives the block until :func:`end_session` or the idle timeout.
+    """
+    return _Scope(collector=False, session_id=session_id, user_id=user_id, budget_usd=budget_usd,
+                  user_budget_usd=user_budget_usd, thresholds=thresholds, hard=hard,
+                  on_budget=on_budget, attributes=attributes, end=end)
+
+
+def track() -> _Scope:
+    """Collect the usage of a block (e.g. one HTTP request) for :func:`current_usage`.
+
+    Unlike a session it has no id: it adds nothing to spans or baggage, records no
+    session metrics and is not registered anywhere; it dies with its block.
+    """
+    return _Scope(collector=True)
+
+
+# --- hooks the instrumentations call --------------------------------------------------
+
+def _span_attributes() -> Mapping[str, Any]:
+    """session.id / user.id (and session attributes) for the LLM span being started."""
+    chain = otel_context.get_value(_KEY)
+    tally = next((t for t in chain if t.kind == KIND_SESSION), None) if chain else None
+    if tally is not None:
+        out: dict[str, Any] = {semconv.SESSION_ID: tally.id}
+        if tally.user_id:
+            out[semconv.USER_ID] = tally.user_id
+        if tally.attributes:
+            out.update(tally.attributes)
+        return out
+    sid = baggage.get_baggage(semconv.SESSION_ID)
+    if not sid:
+        return {}
+    out = {semconv.SESSION_ID: str(sid)}
+    uid = baggage.get_baggage(semconv.USER_ID)
+    if uid:
+        out[semconv.USER_ID] = str(uid)
+    return out
+
+
+def _before_call() -> None:
+    """Refuse a call, before anything is sent, in a session already over a hard budget."""
+    chain = otel_context.get_value(_KEY)
+    if not chain:
+        return
+    for t in chain:
+        if t.hard and t.budget is not None and t.priced + t.reserved >= t.budget:
+            raise BudgetExceeded(
+                f"{t.kind} {t.id!r} has spent {t.priced + t.reserved} USD of its {t.budget} USD budget"
+            )

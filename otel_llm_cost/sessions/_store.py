@@ -1,0 +1,374 @@
+"""Running session tallies, and the bounded, thread-safe registry that holds them.
+
+Every counted LLM call is added here by the span processor, under one lock, to each
+tally of the chain it belongs to (the open sessions of its context, innermost first,
+then their users). Memory is bounded whatever the traffic: live sessions are capped
+(least recently active evicted first) and end after an idle timeout; ending a session
+records its metrics once and drops it from the registry. Tallies use ``__slots__``
+and create their per-model table only when a call arrives, because a million
+sessions pass through a long-running server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+from ..usage import Usage
+from ._summary import ModelUsage, SessionSummary
+
+__all__ = ["Session", "SessionStore", "STORE"]
+
+_log = logging.getLogger("otel_llm_cost")
+_ZERO = Decimal(0)
+DEFAULT_MAX_SESSIONS = 100_000
+DEFAULT_IDLE_TIMEOUT_S = 1800.0
+DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1"))
+
+# Indexes into Session.tokens (a list keeps the tally to one slot for six numbers).
+_IN, _OUT, _CR, _CW, _CW1H, _REASON = range(6)
+
+KIND_SESSION = "session"
+KIND_USER = "user"
+KIND_COLLECTOR = "collector"
+
+
+def _usage_of(tokens: list[int], estimated: bool) -> Usage:
+    return Usage(tokens[_IN], tokens[_OUT], tokens[_CR], tokens[_CW], tokens[_CW1H], tokens[_REASON],
+                 "estimated" if estimated else "reported")
+
+
+class Session:
+    """The running tally of one session, user or request collector.
+
+    Read it while it runs (``cost``, ``priced_cost``, ``usage``, ``calls``) or take a
+    frozen :meth:`summary`. Numbers change only through the store, under its lock.
+    """
+
+    __slots__ = ("kind", "id", "user_id", "attributes", "budget", "thresholds", "hard", "on_budget",
+                 "crossed", "user", "priced", "reserved", "calls", "unpriced", "estimated", "errors",
+                 "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
+                 "ended_after", "open_blocks", "__weakref__")
+
+    def __init__(self, kind: str, session_id: str | None, user_id: str | None = None,
+                 attributes: Mapping[str, Any] | None = None) -> None:
+        self.kind = kind
+        self.id = session_id
+        self.user_id = user_id
+        self.attributes = attributes or None
+        self.budget: Decimal | None = None
+        self.thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS
+        self.hard = False
+        self.on_budget: Callable[[Any], None] | None = None
+        self.crossed: set[Decimal] | None = None
+        #: The user's tally (sessions with a user id only).
+        self.user: Session | None = None
+        self.priced = _ZERO
+        self.reserved = _ZERO
+        self.calls = self.unpriced = self.estimated = self.errors = 0
+        self.unpriced_reason: str | None = None
+        self.tokens = [0, 0, 0, 0, 0, 0]
+        self.by_model: dict[str, list] | None = None
+        self.started_at = time.time()
+        self._t0 = self.last_seen = time.monotonic()
+        self.ended = False
+        self.ended_after: float | None = None
+        self.open_blocks = 0
+
+    @property
+    def chain(self) -> tuple[Session, ...]:
+        """This tally and its user's: what a call in this session alone counts in."""
+        user = self.user
+        return (self,) if user is None else (self, user)
+
+    # --- reading -------------------------------------------------------------------
+
+    @property
+    def cost(self) -> Decimal | None:
+        """Exact running total; None once any call in it could not be priced."""
+        return None if self.unpriced else self.priced
+
+    @property
+    def priced_cost(self) -> Decimal:
+        return self.priced
+
+    @property
+    def usage(self) -> Usage:
+        return _usage_of(self.tokens, self.estimated > 0)
+
+    @property
+    def duration_s(self) -> float:
+        return self.ended_after if self.ended_after is not None else time.monotonic() - self._t0
+
+    def summary(self) -> SessionSummary:
+        by_model = {
+            name: ModelUsage(row[0], row[1], row[2], _usage_of(row[3], False))
+            for name, row in (self.by_model or {}).items()
+        }
+        return SessionSummary(
+            cost=self.cost, priced_cost=self.priced, unpriced_reason=self.unpriced_reason,
+            usage=self.usage, calls=self.calls, unpriced_calls=self.unpriced,
+            estimated_calls=self.estimated, errors=self.errors, by_model=by_model,
+            session_id=self.id, user_id=self.user_id, duration_s=self.duration_s,
+            started_at=self.started_at, ended=self.ended,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Session {self.kind} id={self.id!r} calls={self.calls} cost={self.cost}>"
+
+    # --- writing (store lock held) -----------------------------------------------------
+
+    def _cross(self, usd: Decimal) -> list[Decimal]:
+        """Thresholds that spending ``usd`` more crosses for the first time (marks them)."""
+        budget = self.budget
+        if budget is None or not usd:
+            return []
+        before = self.priced + self.reserved
+        after = before + usd
+        out = []
+        for fraction in self.thresholds:
+            limit = fraction * budget
+            if before < limit <= after:
+                crossed = self.crossed
+                if crossed is None:
+                    crossed = self.crossed = set()
+                if fraction not in crossed:
+                    crossed.add(fraction)
+                    out.append(fraction)
+        return out
+
+    def _add(self, usd: Decimal | None, usage: Usage | None, model: str, error: bool,
+             reason: str | None, now: float) -> None:
+        self.calls += 1
+        self.last_seen = now
+        if usd is not None:
+            self.priced += usd
+        else:
+            self.unpriced += 1
+            if self.unpriced_reason is None:
+                self.unpriced_reason = reason or "unpriced call"
+        if error:
+            self.errors += 1
+        rows = self.by_model
+        if rows is None:
+            row = None
+            rows = self.by_model = {}
+        else:
+            row = rows.get(model)
+        if row is None:
+            row = rows[model] = [0, _ZERO, 0, [0, 0, 0, 0, 0, 0]]
+        row[0] += 1
+        if usd is not None:
+            row[1] += usd
+        else:
+            row[2] += 1
+        if usage is not None:
+            if usage.source != "reported":
+                self.estimated += 1
+            i, o, cr = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens
+            cw, cw1, r = usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.reasoning_tokens
+            t = self.tokens
+            t[0] += i; t[1] += o; t[2] += cr; t[3] += cw; t[4] += cw1; t[5] += r  # noqa: E702
+            t = row[3]
+            t[0] += i; t[1] += o; t[2] += cr; t[3] += cw; t[4] += cw1; t[5] += r  # noqa: E702
+
+
+class SessionStore:
+    """Live sessions and users by id, plus the chains of spans in flight."""
+
+    def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS,
+                 idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> None:
+        self.lock = threading.Lock()
+        self.max_sessions = max_sessions
+        self.idle_timeout_s = idle_timeout_s
+        self.sessions: OrderedDict[str, Session] = OrderedDict()
+        self.users: OrderedDict[str, Session] = OrderedDict()
+        #: span_id -> [chain, reserved USD or None], from span start to span end.
+        self.pending: dict[int, list] = {}
+        #: Session metrics of the installed processor (see ``_metrics.SessionMetrics``).
+        self.metrics: Any = None
+
+    def set_limits(self, max_sessions: int | None = None, idle_timeout_s: float | None = None) -> None:
+        if max_sessions is not None:
+            self.max_sessions = max(1, int(max_sessions))
+        if idle_timeout_s is not None:
+            self.idle_timeout_s = float(idle_timeout_s)
+
+    def reset(self) -> None:
+        """Forget every session and user without recording anything (tests, forks)."""
+        with self.lock:
+            self.sessions.clear()
+            self.users.clear()
+            self.pending.clear()
+
+    # --- sessions ----------------------------------------------------------------------
+
+    def open(self, session_id: str | None, user_id: str | None,
+             attributes: Mapping[str, Any] | None = None) -> tuple[Session, bool]:
+        """The live session ``session_id`` (created if needed); returns (session, created)."""
+        sid = session_id or uuid.uuid4().hex
+        with self.lock:
+            now = time.monotonic()
+            ended = self._sweep(now)
+            session = self.sessions.get(sid)
+            created = session is None
+            if created:
+                session = Session(KIND_SESSION, sid, user_id, attributes)
+                self.sessions[sid] = session
+                if user_id:
+                    session.user = self._user(user_id, now)
+                ended.extend(self._evict_over_cap())
+            else:
+                self.sessions.move_to_end(sid)
+                session.last_seen = now
+        self._ended(ended)
+        if created and self.metrics is not None:
+            self.metrics.session_started(session)
+        return session, created
+
+    def lookup(self, session_id: str, user_id: str | None) -> tuple[Session, ...]:
+        """The chain for a span that names its session only by attribute (baggage, foreign)."""
+        return self.open(session_id, user_id)[0].chain
+
+    def end(self, session_id: str) -> SessionSummary | None:
+        with self.lock:
+            session = self.sessions.pop(session_id, None)
+            if session is not None:
+                self._close(session, time.monotonic())
+        if session is None:
+            return None
+        self._ended([session])
+        return session.summary()
+
+    def end_session(self, session: Session) -> None:
+        """End ``session`` if it is still the live one under its id."""
+        with self.lock:
+            if self.sessions.get(session.id) is not session:
+                return
+            del self.sessions[session.id]
+            self._close(session, time.monotonic())
+        self._ended([session])
+
+    def user(self, user_id: str) -> Session:
+        with self.lock:
+            return self._user(user_id, time.monotonic())
+
+    def _user(self, user_id: str, now: float) -> Session:
+        user = self.users.get(user_id)
+        if user is None:
+            user = self.users[user_id] = Session(KIND_USER, user_id, user_id)
+            while len(self.users) > self.max_sessions:
+                self.users.popitem(last=False)
+        else:
+            self.users.move_to_end(user_id)
+        user.last_seen = now
+        return user
+
+    # --- calls -----------------------------------------------------------------------
+
+    def reserve(self, chain: tuple[Session, ...], usd: Decimal) -> list[tuple[Session, Decimal]]:
+        """Hold ``usd`` against ``chain`` for a call about to end; returns budget crossings.
+
+        Our own spans are announced here (from the before-end hook, on the live span)
+        so the crossing event can go on the call that crossed; :meth:`add` then turns
+        the reservation into spend. Concurrent calls see each other's reservations.
+        """
+        crossings = []
+        with self.lock:
+            for tally in chain:
+                if tally.budget is not None:
+                    crossings.extend((tally, f) for f in tally._cross(usd))
+                tally.reserved += usd
+        return crossings
+
+    def release(self, chain: tuple[Session, ...], usd: Decimal) -> None:
+        with self.lock:
+            for tally in chain:
+                tally.reserved -= usd
+
+    def add(self, chain: tuple[Session, ...], usd: Decimal | None, usage: Usage | None, model: str,
+            error: bool, reason: str | None, reserved: Decimal | None) -> list[tuple[Session, Decimal]]:
+        """Count one finished call in every tally of ``chain``; returns budget crossings.
+
+        Crossings are detected here only for calls without a reservation (foreign spans).
+        """
+        crossings = []
+        with self.lock:
+            now = time.monotonic()
+            for tally in chain:
+                if reserved is None and usd and tally.budget is not None:
+                    crossings.extend((tally, f) for f in tally._cross(usd))
+                tally._add(usd, usage, model, error, reason, now)
+                if reserved is not None:
+                    tally.reserved -= reserved
+                if tally.kind == KIND_SESSION and not tally.ended:
+                    sid = tally.id
+                    if self.sessions.get(sid) is tally:
+                        self.sessions.move_to_end(sid)
+                elif tally.kind == KIND_USER and self.users.get(tally.id) is tally:
+                    self.users.move_to_end(tally.id)
+            ended = self._sweep(now)
+        if ended:
+            self._ended(ended)
+        return crossings
+
+    # --- bounds (lock held) -------------------------------------------------------------
+
+    def _sweep(self, now: float) -> list[Session]:
+        """End sessions idle past the timeout; the registry is ordered by activity."""
+        ended: list[Session] = []
+        limit = now - self.idle_timeout_s
+        sessions = self.sessions
+        for _ in range(64):  # bounded work per call; the rest goes on the next calls
+            if not sessions:
+                break
+            sid, session = next(iter(sessions.items()))
+            if session.last_seen > limit:
+                break
+            if session.open_blocks:
+                session.last_seen = now  # a `with` block still holds it: not idle
+                sessions.move_to_end(sid)
+                continue
+            del sessions[sid]
+            self._close(session, now)
+            ended.append(session)
+        users = self.users
+        while users:
+            uid, user = next(iter(users.items()))
+            if user.last_seen > limit:
+                break
+            del users[uid]
+        return ended
+
+    def _evict_over_cap(self) -> list[Session]:
+        ended = []
+        now = time.monotonic()
+        while len(self.sessions) > self.max_sessions:
+            _, session = self.sessions.popitem(last=False)
+            self._close(session, now)
+            ended.append(session)
+        return ended
+
+    @staticmethod
+    def _close(session: Session, now: float) -> None:
+        session.ended = True
+        session.ended_after = now - session._t0
+
+    def _ended(self, sessions: list[Session]) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            return
+        for session in sessions:
+            try:
+                metrics.session_ended(session)
+            except Exception:  # noqa: BLE001
+                _log.exception("otel_llm_cost: error recording session metrics (ignored)")
+
+
+#: The process-wide registry: sessions are per process, like the tracer provider.
+STORE = SessionStore()

@@ -1,0 +1,105 @@
+"""The zero-code path under the real ``opentelemetry-instrument`` command, and configure().
+
+Needs the package installed with its entry points (``pip install -e . --no-deps``):
+``opentelemetry-instrument`` finds our post-instrument hook through them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from pathlib import Path
+
+from otel_llm_cost import semconv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+APP = textwrap.dedent(f"""
+    import json
+    from opentelemetry import trace
+    import otel_llm_cost
+
+    CONFIGURE = {{configure}}
+    if CONFIGURE:
+        otel_llm_cost.configure()
+        otel_llm_cost.configure()  # idempotent
+    provider = trace.get_tracer_provider()
+    # A span from some other GenAI instrumentation: usage, no cost.
+    tracer = trace.get_tracer("another-genai-instrumentation")
+    with otel_llm_cost.session(session_id="zc-1", user_id="u-1") as s:
+        with tracer.start_as_current_span("chat gpt-4o", attributes={{
+            "{semconv.GEN_AI_OPERATION_NAME}": "chat", "{semconv.GEN_AI_SYSTEM}": "openai",
+            "{semconv.GEN_AI_REQUEST_MODEL}": "gpt-4o",
+            "{semconv.GEN_AI_USAGE_INPUT_TOKENS}": 1000, "{semconv.GEN_AI_USAGE_OUTPUT_TOKENS}": 100}}):
+            pass
+        inside = str(s.cost)
+    processors = [type(p).__name__ for p in provider._active_span_processor._span_processors]
+    print("RESULT " + json.dumps({{"cost": inside, "processors": processors}}))
+""")
+
+
+def _json_documents(text: str) -> list:
+    """Every JSON document the console exporters printed (they pretty-print, back to back)."""
+    decoder, docs, i = json.JSONDecoder(), [], 0
+    while (i := text.find("{", i)) != -1:
+        try:
+            doc, end = decoder.raw_decode(text, i)
+        except ValueError:
+            i += 1
+            continue
+        docs.append(doc)
+        i = end
+    return docs
+
+
+def _metrics(docs: list) -> dict[str, tuple[str, list]]:
+    out = {}
+    for doc in docs:
+        for rm in doc.get("resource_metrics", ()):
+            for sm in rm["scope_metrics"]:
+                for m in sm["metrics"]:
+                    out[m["name"]] = (m["unit"], m["data"]["data_points"], rm["resource"]["attributes"])
+    return out
+
+
+def _run(argv: list[str], configure: bool, tmp_path: Path) -> tuple[dict, dict, list]:
+    app = tmp_path / "app.py"
+    app.write_text(APP.replace("{configure}", str(configure)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="console", OTEL_LOGS_EXPORTER="none",
+               OTEL_SERVICE_NAME="zero-code-app", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([*argv, str(app)], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
+    docs = _json_documents(proc.stdout.replace(line, ""))
+    spans = [d for d in docs if "context" in d and "attributes" in d]
+    return json.loads(line[7:]), _metrics(docs), spans
+
+
+def _check(result: dict, metrics: dict, spans: list) -> None:
+    assert Decimal(result["cost"]) == Decimal("0.0035")  # 1000 x 2.50/1M + 100 x 10.00/1M, priced from gen_ai.usage.*
+    assert result["processors"].count("SessionSpanProcessor") == 1
+    unit, points, resource = metrics[semconv.METRIC_SESSION_COST]
+    assert unit == "USD" and points[0]["sum"] == 0.0035 and points[0]["count"] == 1
+    assert resource["service.name"] == "zero-code-app"
+    unit, points, _ = metrics[semconv.METRIC_SESSION_CALLS]
+    assert unit == "{call}" and points[0]["sum"] == 1
+    unit, points, _ = metrics[semconv.METRIC_SESSIONS_ACTIVE]
+    assert unit == "{session}" and points[0]["value"] == 0
+    # The foreign call is also in the per-call metrics, once.
+    unit, points, _ = metrics[semconv.METRIC_CALLS]
+    assert points[0]["value"] == 1 and points[0]["attributes"][semconv.LLM_COST_STATUS] == "priced"
+    assert [s["name"] for s in spans] == ["chat gpt-4o"]
+
+
+def test_opentelemetry_instrument_attaches_the_session_processor(tmp_path):
+    bindir = Path(sys.executable).parent
+    _check(*_run([str(bindir / "opentelemetry-instrument"), sys.executable], False, tmp_path))
+
+
+def test_configure_in_code_does_the_same(tmp_path):
+    _check(*_run([sys.executable], True, tmp_path))
