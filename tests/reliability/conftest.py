@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+import otel_llm_cost.sessions  # noqa: F401 - registers its hooks now, before the snapshot below
 from otel_llm_cost import pricing
 from otel_llm_cost.instrumentation import _hooks
 from tests.instrumentation._helpers import Instrumented
