@@ -132,9 +132,15 @@ class LLMCall:
         self.fail_with(_error_type(exc), str(exc))
 
     def fail_with(self, error_type: str, message: str = "") -> None:
-        """Mark the call failed without an exception (e.g. an error event inside a stream)."""
+        """Mark the call failed without an exception (e.g. an error event inside a stream).
+
+        Providers quote the offending input in error messages ("invalid content: …"), so
+        the message is content: the status says only the error type unless content
+        capture is on.
+        """
         self.attributes[semconv.ERROR_TYPE] = error_type
-        self.span.set_status(Status(StatusCode.ERROR, message[:500]))
+        detail = message[:500] if self.telemetry.capture_content else error_type
+        self.span.set_status(Status(StatusCode.ERROR, detail))
 
     def end(self) -> None:
         """End the span once: price, set attributes, record metrics. Safe to call again."""
