@@ -1,0 +1,71 @@
+"""The benchmark harness runs and reports well-formed results (never a timing assertion).
+
+Each run is a subprocess, as the harness itself runs it: instrumenting and
+uninstrumenting the SDKs round after round must not leak into other tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.workloads import WORKLOADS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(*args: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-W", "ignore", *args], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_overhead_runner_measures_every_workload_for_ours() -> None:
+    result = _run("-m", "bench.workloads", "--impl", "ours", "--rounds", "2", "--scale", "0.05")
+    assert result["impl"] == "ours"
+    assert set(result["workloads"]) == set(WORKLOADS)
+    for name, w in result["workloads"].items():
+        assert w["status"] == "ok", name
+        # Instrumented rounds made exactly one span per call; bare rounds made none.
+        assert w["spans_per_call"] == 1.0, name
+        assert w["spans_in_bare_rounds"] == 0, name
+        assert w["toggle"] == "instrument", name  # our uninstrument() restores the SDK
+        for clock in ("cpu", "wall"):
+            figures = w[clock]
+            assert len(figures["bare_rounds_us"]) == len(figures["instrumented_rounds_us"]) == 2
+            assert figures["bare_us"] > 0 and figures["instrumented_us"] > 0
+            assert abs(figures["instrumented_us"] - figures["bare_us"] - figures["added_us"]) < 0.02
+        assert w["export_cpu_us_per_span"] > 0
+    assert result["uninstrument_leaks"] == {}
+    # The SDKs really went through the canned transport: warm-up + 2 rounds x 2 modes.
+    assert result["requests_served"] > 0
+
+
+def test_micro_benchmarks_report_every_figure_and_the_targets() -> None:
+    result = _run("-c", "import json; from bench.micro import run; print(json.dumps(run(quick=True)))")
+    for name in ("price_resolve_cached", "compute_cost", "price_usage", "usage_from_openai",
+                 "usage_from_anthropic", "count_tokens_1k", "stream_chunk_bare", "stream_chunk_proxied",
+                 "llm_call_lifecycle", "call_metrics_record"):
+        assert result[name]["median_us"] > 0, name
+        assert result[name]["best_us"] <= result[name]["median_us"], name
+    assert result["count_tokens_1k_tokens"] > 900  # the text really is about 1k tokens
+    assert result["stream_chunk_accumulator"].endswith("ChatStream")
+    assert set(result["targets"]) == {"stream_chunk_added", "price_resolve_cached"}
+    for target in result["targets"].values():
+        assert target["met"] == (target["median_us"] <= target["limit_us"])
+
+
+def test_memory_benchmark_keeps_live_sessions_at_the_cap() -> None:
+    result = _run("-c", "import json; from bench.memory import run; "
+                        "print(json.dumps(run(4000, checkpoints=4, cap=1000)))")
+    assert result["live_session_cap"] == 1000
+    assert [row["sessions"] for row in result["checkpoints"]] == [1000, 2000, 3000, 4000]
+    # Every session was opened and never ended; the store still holds only the cap.
+    assert [row["live_sessions"] for row in result["checkpoints"]] == [1000, 1000, 1000, 1000]
+    assert result["steady_state"]["from_sessions"] == 2000
+    assert result["peak_rss_mib"] > 0
