@@ -7,30 +7,14 @@ import pytest
 
 pytest.register_assert_rewrite("tests.reliability._harness")
 
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 import otel_llm_cost.sessions  # noqa: F401 - registers its hooks now, before the snapshot below
 from otel_llm_cost import pricing
 from otel_llm_cost.instrumentation import _hooks
-from tests.instrumentation._helpers import Instrumented
-
-
-@pytest.fixture
-def instrumented() -> Iterator[Callable[..., Instrumented]]:
-    """Factory: ``instrumented(InstrumentorCls)``; everything made is uninstrumented after."""
-    made: list[Instrumented] = []
-
-    def make(instrumentor_cls: type, **kwargs) -> Instrumented:
-        inst = Instrumented(instrumentor_cls, **kwargs)
-        made.append(inst)
-        return inst
-
-    yield make
-    for inst in made:
-        if inst.instrumentor.is_instrumented_by_opentelemetry:
-            inst.uninstrument()
+from tests.instrumentation.conftest import instrumented  # noqa: F401 - the same fixture
 
 
 @pytest.fixture(autouse=True)
