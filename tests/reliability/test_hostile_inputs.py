@@ -141,4 +141,3 @@ def test_junk_usage_fields(wire, instrumented, provider, junk, stream):
         assert attrs.get(s.LLM_COST_USAGE_SOURCE) != s.SOURCE_REPORTED
         assert attrs[s.LLM_COST_STATUS] == s.STATUS_NO_USAGE or attrs[s.LLM_COST_USAGE_SOURCE] == s.SOURCE_ESTIMATED
     encode_spans([span])  # an int attribute past int64 would fail the OTLP export of the batch
-    return span
