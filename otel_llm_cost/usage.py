@@ -14,7 +14,8 @@ nothing downstream needs to know which provider it is looking at:
 
 The readers accept SDK objects or plain dicts and treat a missing, ``None``,
 negative or non-integer field as 0, because a malformed usage block must never break
-the application; it just yields smaller numbers.
+the application; it just yields smaller numbers. A block in which *no* count is
+usable yields ``None`` (cost unknown), never a priced zero.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from . import semconv
 
-__all__ = ["Usage", "to_int", "MAX_TOKENS"]
+__all__ = ["Usage", "to_int", "is_count", "MAX_TOKENS"]
 
 #: Larger counts are clamped: they are corrupt, and an OpenTelemetry int attribute is
 #: a signed 64-bit integer (a bigger one fails the export of the whole span).
@@ -43,6 +44,16 @@ def to_int(value: Any) -> int:
     except (TypeError, ValueError, OverflowError):
         return 0
     return min(number, MAX_TOKENS) if number > 0 else 0
+
+
+def is_count(value: Any) -> bool:
+    """Whether ``value`` is a usable token count (an int-like number >= 0)."""
+    if value is None or isinstance(value, bool):
+        return False
+    try:
+        return int(value) >= 0
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 _MISSING = object()
@@ -96,6 +107,9 @@ def _on_class(cls: type, name: str) -> bool:
             _ON_CLASS[(cls, name)] = found
     return found
 
+_ANTHROPIC_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+_GEMINI_COUNTS = ("prompt_token_count", "candidates_token_count", "thoughts_token_count")
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -121,6 +135,17 @@ class Usage:
             fix(self, "cache_write_1h_tokens", self.cache_write_tokens)
         if self.reasoning_tokens > self.output_tokens:
             fix(self, "output_tokens", self.reasoning_tokens)
+        # Each field is clamped by to_int, but a whole built from parts (Anthropic input =
+        # input + cache reads + writes; Gemini output = candidates + thoughts; a session's
+        # sum) can still pass the int64 an attribute can carry: clamp it, subsets within.
+        if self.input_tokens > MAX_TOKENS:
+            fix(self, "input_tokens", MAX_TOKENS)
+            fix(self, "cache_read_tokens", min(self.cache_read_tokens, MAX_TOKENS))
+            fix(self, "cache_write_tokens", min(self.cache_write_tokens, MAX_TOKENS - self.cache_read_tokens))
+            fix(self, "cache_write_1h_tokens", min(self.cache_write_1h_tokens, self.cache_write_tokens))
+        if self.output_tokens > MAX_TOKENS:
+            fix(self, "output_tokens", MAX_TOKENS)
+            fix(self, "reasoning_tokens", min(self.reasoning_tokens, MAX_TOKENS))
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -179,6 +204,8 @@ class Usage:
             in_details = _get(usage, "input_tokens_details")
             out_details = _get(usage, "output_tokens_details")
             output = _get(usage, "output_tokens")
+        if not (is_count(prompt) or is_count(output)):
+            return None  # a block of junk says nothing: unknown, not zero
         return cls(
             input_tokens=to_int(prompt),
             output_tokens=to_int(output),
@@ -189,7 +216,7 @@ class Usage:
     @classmethod
     def from_anthropic(cls, usage: Any) -> Usage | None:
         """Anthropic usage: ``input_tokens`` excludes cache reads and writes, so add them."""
-        if usage is None:
+        if usage is None or not any(is_count(_get(usage, name)) for name in _ANTHROPIC_COUNTS):
             return None
         cache_read = to_int(_get(usage, "cache_read_input_tokens"))
         cache_write = to_int(_get(usage, "cache_creation_input_tokens"))
@@ -208,7 +235,7 @@ class Usage:
     @classmethod
     def from_gemini(cls, usage_metadata: Any) -> Usage | None:
         """Gemini ``usage_metadata``: cached ⊂ prompt; thoughts are billed as output on top."""
-        if usage_metadata is None:
+        if usage_metadata is None or not any(is_count(_get(usage_metadata, name)) for name in _GEMINI_COUNTS):
             return None
         thoughts = to_int(_get(usage_metadata, "thoughts_token_count"))
         return cls(

@@ -13,16 +13,40 @@ import os
 from typing import Any, Callable, Iterable
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
 from .. import foreign_spans, semconv
 from ._shared import Telemetry
 
-__all__ = ["LLMInstrumentor", "Target"]
+__all__ = ["LLMInstrumentor", "Target", "wrap", "unwrap_own"]
 
 #: (SDK class, method name, wrapper) — a method the class does not define is skipped.
 Target = tuple[type, str, Callable[..., Any]]
+
+
+def wrap(cls: type, method: str, wrapper: Callable[..., Any]) -> tuple[type, str, Any]:
+    """Wrap ``cls.method``; returns what :func:`unwrap_own` needs to remove this wrapper."""
+    wrap_function_wrapper(cls, method, wrapper)
+    return cls, method, vars(cls)[method]
+
+
+def unwrap_own(cls: type, method: str, installed: Any) -> None:
+    """Remove *our* wrapper from ``cls.method``, wherever it is in a chain of wrappers.
+
+    ``opentelemetry.instrumentation.utils.unwrap`` removes the outermost wrapper, which
+    is another instrumentation's if it wrapped the same method after us: uninstrumenting
+    ours would silently switch theirs off (and leave ours in place). Here the chain is
+    walked and only the wrapper we installed is spliced out.
+    """
+    parent, node = None, vars(cls).get(method)
+    while node is not None and node is not installed:
+        parent, node = node, getattr(node, "__wrapped__", None)
+    if node is None:
+        return  # already removed (e.g. by another tool's unwrap)
+    if parent is None:
+        setattr(cls, method, installed.__wrapped__)
+    else:
+        parent.__wrapped__ = installed.__wrapped__
 
 
 class LLMInstrumentor(BaseInstrumentor):
@@ -37,15 +61,14 @@ class LLMInstrumentor(BaseInstrumentor):
     def _instrument(self, **kwargs: Any) -> None:
         capture = os.environ.get(semconv.ENV_CAPTURE_CONTENT, "").lower() == "true"
         telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
-        self._wrapped: list[tuple[type, str]] = []
+        self._wrapped: list[tuple[type, str, Any]] = []
         for cls, method, wrapper in self._targets(telemetry):
             if method in vars(cls):
-                wrap_function_wrapper(cls, method, wrapper)
-                self._wrapped.append((cls, method))
+                self._wrapped.append(wrap(cls, method, wrapper))
         foreign_spans.mark_provider_instrumented(self.provider_key, True)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for cls, method in getattr(self, "_wrapped", ()):
-            unwrap(cls, method)
+        for cls, method, installed in getattr(self, "_wrapped", ()):
+            unwrap_own(cls, method, installed)
         self._wrapped = []
         foreign_spans.mark_provider_instrumented(self.provider_key, False)

@@ -49,7 +49,6 @@ __all__ = [
 
 _log = logging.getLogger("otel_llm_cost")
 _IN_CALL = otel_context.create_key("otel_llm_cost.in_llm_call")
-_UNSET = object()
 
 
 def safely(what: str, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
@@ -97,9 +96,7 @@ class LLMCall:
         for key, value in _hooks.span_attributes().items():
             attrs.setdefault(key, value)
         self.attributes = attrs
-        #: What the span got at start: the end sets only what is new or changed since
-        #: (the SDK re-validates every attribute it is given).
-        self._sent = dict(attrs)
+        self._sent = dict(attrs)  # the end sets only what is new since (the SDK re-checks all)
         name = f"{operation} {request_model}" if request_model else operation
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
         self.usage: Usage | None = None
@@ -136,9 +133,15 @@ class LLMCall:
         self.fail_with(_error_type(exc), str(exc))
 
     def fail_with(self, error_type: str, message: str = "") -> None:
-        """Mark the call failed without an exception (e.g. an error event inside a stream)."""
+        """Mark the call failed without an exception (e.g. an error event inside a stream).
+
+        Providers quote the offending input in error messages ("invalid content: …"), so
+        the message is content: the status says only the error type unless content
+        capture is on.
+        """
         self.attributes[semconv.ERROR_TYPE] = error_type
-        self.span.set_status(Status(StatusCode.ERROR, message[:500]))
+        detail = message[:500] if self.telemetry.capture_content else error_type
+        self.span.set_status(Status(StatusCode.ERROR, detail))
 
     def end(self) -> None:
         """End the span once: price, set attributes, record metrics. Safe to call again."""
@@ -160,8 +163,10 @@ class LLMCall:
         if usage is None and semconv.ERROR_TYPE in attrs:
             cost = Cost(semconv.STATUS_NO_USAGE, None, reason="the call failed before usage was reported")
         else:
-            cost = price_usage(model, usage, provider=attrs.get(semconv.GEN_AI_PROVIDER_NAME),
-                               service_tier=self.service_tier)
+            # A pricing failure (a bug of ours, a broken custom catalog) must not lose the
+            # call: it is still counted, with its tokens, and its cost marked unknown.
+            cost = safely("pricing", _pricing, model, usage, attrs.get(semconv.GEN_AI_PROVIDER_NAME),
+                          self.service_tier, default=None) or _UNPRICEABLE
         # A failed attempt that reported nothing costs nothing, and says so honestly.
         if usage is not None:
             attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
@@ -190,9 +195,16 @@ class LLMCall:
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
         _hooks.before_end(self.span, attrs, cost, usage)
-        sent = self._sent
-        self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, _UNSET) is not v})
+        sent = self._sent  # itself the "absent" marker: never one of its own values
+        self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, sent) is not v})
         self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start)
+
+
+_UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
+
+
+def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any) -> Cost:
+    return price_usage(model, usage, provider=provider, service_tier=service_tier)
 
 
 def _error_type(exc: BaseException) -> str:

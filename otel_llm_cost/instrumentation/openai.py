@@ -21,11 +21,9 @@ from __future__ import annotations
 import os
 from typing import Any, Collection
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
 
-from .. import semconv
+from .. import foreign_spans, semconv
 from ._openai_read import (
     ChatStream,
     Request,
@@ -37,6 +35,7 @@ from ._openai_read import (
     server_attributes,
 )
 from ._deferred import raw_response_result
+from ._instrumentor import unwrap_own, wrap
 from ._shared import (
     AsyncStreamProxy,
     LLMCall,
@@ -51,6 +50,8 @@ __all__ = ["OpenAIInstrumentor"]
 
 PROVIDER_OPENAI = "openai"
 PROVIDER_AZURE = "azure.ai.openai"
+#: Our key for OpenAI in :mod:`otel_llm_cost.foreign_spans`.
+PROVIDER_KEY = "openai"
 
 # (module, class, method, operation, responses API?)
 _METHODS = (
@@ -83,9 +84,11 @@ def _env_flag(name: str) -> bool:
 class _Spec:
     """How one wrapped method's call is traced (see ``_shared.CallSpec``)."""
 
-    __slots__ = ("operation", "responses_api", "include_usage", "types")
+    __slots__ = ("operation", "responses_api", "include_usage", "types", "is_async")
 
-    def __init__(self, operation: str, responses_api: bool, include_usage: bool, types: Any) -> None:
+    def __init__(self, operation: str, responses_api: bool, include_usage: bool, types: Any,
+                 is_async: bool = False) -> None:
+        self.is_async = is_async
         self.operation = operation
         self.responses_api = responses_api
         self.include_usage = include_usage and not responses_api and operation != "embeddings"
@@ -121,9 +124,18 @@ class _Spec:
         if isinstance(value, types.raw_responses):
             # .with_raw_response / .with_streaming_response: the typed result comes later.
             return raw_response_result(call, value, self.result, streamed=bool(call.state.stream))
+        if call.state.stream and _iterable(value):
+            # Another instrumentation inside ours may hand back its own stream wrapper
+            # (opentelemetry-instrumentation-openai-v2 does): follow it all the same.
+            proxy = AsyncStreamProxy if self.is_async else StreamProxy
+            return proxy(value, call, self.accumulator(call))
         read_response(call, value)
         call.end()
         return value
+
+
+def _iterable(value: Any) -> bool:
+    return hasattr(value, "__iter__") or hasattr(value, "__aiter__")
 
 
 class _SDKTypes:
@@ -174,7 +186,7 @@ class OpenAIInstrumentor(BaseInstrumentor):
     """
 
     _telemetry: Telemetry | None = None
-    _wrapped: list[tuple[Any, str]] = []
+    _wrapped: list[tuple[Any, str, Any]] = []
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("openai >= 1.40",)
@@ -186,30 +198,32 @@ class OpenAIInstrumentor(BaseInstrumentor):
                               capture_content=_env_flag(semconv.ENV_CAPTURE_CONTENT))
         include_usage = _env_flag(semconv.ENV_INCLUDE_USAGE)
         types = _SDKTypes()
-        wrapped: list[tuple[Any, str]] = []
+        wrapped: list[tuple[Any, str, Any]] = []
         for module_name, class_name, method, operation, responses_api in _METHODS:
             cls = getattr(importlib.import_module(module_name), class_name, None)
             if cls is None or not hasattr(cls, method):
                 continue  # an older SDK without this endpoint
-            spec = _Spec(operation, responses_api, include_usage, types)
             is_async = class_name.startswith("Async")
+            spec = _Spec(operation, responses_api, include_usage, types, is_async)
             wrapper = (async_wrapper if is_async else sync_wrapper)(telemetry, spec)
-            wrapt.wrap_function_wrapper(cls, method, wrapper)
-            wrapped.append((cls, method))
+            wrapped.append(wrap(cls, method, wrapper))
         for module_name, class_name, is_async in _HELPER_STREAMS:
             try:
                 cls = getattr(importlib.import_module(module_name), class_name)
             except (ImportError, AttributeError):
                 continue
-            wrapt.wrap_function_wrapper(cls, "close", _async_helper_close if is_async else _helper_close)
-            wrapped.append((cls, "close"))
+            wrapped.append(wrap(cls, "close", _async_helper_close if is_async else _helper_close))
         self._telemetry = telemetry
         self._wrapped = wrapped
+        # Our spans now price OpenAI calls: another tool's span of the same call is not
+        # counted a second time (see otel_llm_cost.foreign_spans).
+        foreign_spans.mark_provider_instrumented(PROVIDER_KEY, True)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._telemetry is not None:
             self._telemetry.active = False
-        for cls, method in self._wrapped:
-            unwrap(cls, method)
+        for cls, method, installed in self._wrapped:
+            unwrap_own(cls, method, installed)
         self._wrapped = []
         self._telemetry = None
+        foreign_spans.mark_provider_instrumented(PROVIDER_KEY, False)

@@ -95,9 +95,10 @@ def test_gemini_cached_is_subset_thoughts_on_top_of_candidates():
     assert Usage.from_gemini(sdk.model_dump()) == u
 
 
-def test_gemini_all_none_fields():
-    u = Usage.from_gemini(GenerateContentResponseUsageMetadata())
-    assert u == Usage()
+def test_gemini_all_none_fields_is_unknown_not_zero():
+    # A usage block with no usable count reports nothing: the cost is unknown (None),
+    # not a priced zero (tests/reliability/test_hostile_inputs.py).
+    assert Usage.from_gemini(GenerateContentResponseUsageMetadata()) is None
 
 
 # --- span attributes ------------------------------------------------------------------
@@ -144,14 +145,15 @@ def test_readers_never_raise_on_junk_fields(junk):
                                       "cache_creation": junk})
     gemini = Usage.from_gemini({"prompt_token_count": junk, "candidates_token_count": junk,
                                 "thoughts_token_count": junk, "cached_content_token_count": junk})
+    # No usable count at all: the usage is unknown (None), never a priced zero.
     for u in (openai, anthropic, gemini):
-        assert u == Usage()
+        assert u is None
 
 
 @pytest.mark.parametrize("junk", ["not usage", 42, [1, 2], object()], ids=repr)
 def test_readers_accept_non_mapping_objects(junk):
     for reader in (Usage.from_openai, Usage.from_anthropic, Usage.from_gemini):
-        assert reader(junk) == Usage()
+        assert reader(junk) is None
 
 
 def test_huge_counts_clamped_in_readers():

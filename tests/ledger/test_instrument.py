@@ -25,7 +25,9 @@ _SCRIPT = textwrap.dedent('''
     from opentelemetry import trace
     from otel_llm_cost import semconv as s
 
-    tracer = trace.get_tracer("app")
+    # Spans as our instrumentation writes them (its scope): while our OpenAI instrumentor
+    # is active, an "openai" span from another scope is another tool's and not counted.
+    tracer = trace.get_tracer(s.SCOPE_NAME)
     with tracer.start_as_current_span("handle request"):  # not an LLM span: not in the ledger
         with tracer.start_as_current_span("chat gpt-4o", attributes={
             s.GEN_AI_OPERATION_NAME: "chat", s.GEN_AI_PROVIDER_NAME: "openai",

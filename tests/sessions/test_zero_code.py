@@ -28,11 +28,13 @@ APP = textwrap.dedent(f"""
         otel_llm_cost.configure()
         otel_llm_cost.configure()  # idempotent
     provider = trace.get_tracer_provider()
-    # A span from some other GenAI instrumentation: usage, no cost.
+    # A span from some other GenAI instrumentation: usage, no cost. Its SDK is one we do
+    # not wrap (Azure AI Inference's own tracing): an "openai" span would not count while
+    # our OpenAI instrumentation is on, as it is here (foreign_spans rule).
     tracer = trace.get_tracer("another-genai-instrumentation")
     with otel_llm_cost.session(session_id="zc-1", user_id="u-1") as s:
         with tracer.start_as_current_span("chat gpt-4o", attributes={{
-            "{semconv.GEN_AI_OPERATION_NAME}": "chat", "{semconv.GEN_AI_SYSTEM}": "openai",
+            "{semconv.GEN_AI_OPERATION_NAME}": "chat", "{semconv.GEN_AI_SYSTEM}": "az.ai.inference",
             "{semconv.GEN_AI_REQUEST_MODEL}": "gpt-4o",
             "{semconv.GEN_AI_USAGE_INPUT_TOKENS}": 1000, "{semconv.GEN_AI_USAGE_OUTPUT_TOKENS}": 100}}):
             pass
