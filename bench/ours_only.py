@@ -16,43 +16,49 @@ from otel_llm_cost.instrumentation import openai as oi
 from otel_llm_cost.instrumentation._shared import Telemetry, sync_wrapper
 from otel_llm_cost import sessions
 
-tp = TracerProvider()
-tp.add_span_processor(sessions.SessionSpanProcessor(None))
-mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
-c = openai_client(CannedTransport())
-M = [{"role": "user", "content": "Write twenty words about tracing."}]
-resp = c.chat.completions.create(model="gpt-4o-mini", messages=M, max_tokens=200)
-chunks = list(c.chat.completions.create(model="gpt-4o-mini", messages=M, stream=True, stream_options={"include_usage": True}))
-import openai
-class FakeStream(openai.Stream):
-    def __init__(self, items): self._items = items
-    def __iter__(self): return iter(self._items)
-    def close(self): pass
-tel = Telemetry(tp, mp)
-types = oi._SDKTypes()
-w = sync_wrapper(tel, oi._Spec("chat", False, False, types))
-inst = c.chat.completions
-def chat(): w(lambda *a, **k: resp, inst, (), {"model": "gpt-4o-mini", "messages": M, "max_tokens": 200})
-def stream():
-    for _ in w(lambda *a, **k: FakeStream(chunks), inst, (), {"model": "gpt-4o-mini", "messages": M, "stream": True, "stream_options": {"include_usage": True}}): pass
-def bstream():
-    for _ in FakeStream(chunks): pass
-def rnd(fn, n):
-    gc.collect()
-    t = time.perf_counter()
-    for _ in range(n): fn()
-    return (time.perf_counter() - t) / n * 1e6
-prof = "prof" in sys.argv
-with sessions.session("s"):
-    for name, fn, base in (("chat", chat, None), ("stream", stream, bstream)):
-        if prof:
-            import cProfile, pstats
-            for _ in range(500): fn()
-            pr = cProfile.Profile(); pr.enable()
-            for _ in range(5000): fn()
-            pr.disable()
-            pstats.Stats(pr).sort_stats(sys.argv[2] if len(sys.argv) > 2 else "tottime").print_stats(45)
-            break
-        for _ in range(300): fn()
-        xs = [rnd(fn, 2000) - (rnd(base, 2000) if base else 0) for _ in range(15)]
-        print(f"{name}: ours {statistics.median(xs):.1f} us (min {min(xs):.1f})")
+
+def main() -> None:
+    tp = TracerProvider()
+    tp.add_span_processor(sessions.SessionSpanProcessor(None))
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    c = openai_client(CannedTransport())
+    M = [{"role": "user", "content": "Write twenty words about tracing."}]
+    resp = c.chat.completions.create(model="gpt-4o-mini", messages=M, max_tokens=200)
+    chunks = list(c.chat.completions.create(model="gpt-4o-mini", messages=M, stream=True, stream_options={"include_usage": True}))
+    import openai
+    class FakeStream(openai.Stream):
+        def __init__(self, items): self._items = items
+        def __iter__(self): return iter(self._items)
+        def close(self): pass
+    tel = Telemetry(tp, mp)
+    types = oi._SDKTypes()
+    w = sync_wrapper(tel, oi._Spec("chat", False, False, types))
+    inst = c.chat.completions
+    def chat(): w(lambda *a, **k: resp, inst, (), {"model": "gpt-4o-mini", "messages": M, "max_tokens": 200})
+    def stream():
+        for _ in w(lambda *a, **k: FakeStream(chunks), inst, (), {"model": "gpt-4o-mini", "messages": M, "stream": True, "stream_options": {"include_usage": True}}): pass
+    def bstream():
+        for _ in FakeStream(chunks): pass
+    def rnd(fn, n):
+        gc.collect()
+        t = time.perf_counter()
+        for _ in range(n): fn()
+        return (time.perf_counter() - t) / n * 1e6
+    prof = "prof" in sys.argv
+    with sessions.session("s"):
+        for name, fn, base in (("chat", chat, None), ("stream", stream, bstream)):
+            if prof:
+                import cProfile, pstats
+                for _ in range(500): fn()
+                pr = cProfile.Profile(); pr.enable()
+                for _ in range(5000): fn()
+                pr.disable()
+                pstats.Stats(pr).sort_stats(sys.argv[2] if len(sys.argv) > 2 else "tottime").print_stats(45)
+                break
+            for _ in range(300): fn()
+            xs = [rnd(fn, 2000) - (rnd(base, 2000) if base else 0) for _ in range(15)]
+            print(f"{name}: ours {statistics.median(xs):.1f} us (min {min(xs):.1f})")
+
+
+if __name__ == "__main__":
+    main()
