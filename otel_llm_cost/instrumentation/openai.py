@@ -156,7 +156,7 @@ class _SDKTypes:
 def _end_helper_stream(instance: Any) -> None:
     raw = getattr(instance, "_raw_stream", None)
     if isinstance(raw, (StreamProxy, AsyncStreamProxy)) and raw._self_call is not None:
-        from ._shared import _StreamState
+        from ._streams import _StreamState
 
         _StreamState.end(raw, completed=False)
 

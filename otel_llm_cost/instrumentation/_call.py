@@ -1,0 +1,185 @@
+"""One LLM call: its CLIENT span, what was learnt of the response, and ending it once.
+
+:class:`LLMCall` prices the usage when the call ends, sets the cost attributes and
+records the call's metrics; :func:`safely` is how every piece of our code around an
+SDK call keeps its own errors away from the application. Split from :mod:`._shared`
+(which re-exports these) to keep each module small.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Mapping
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import semconv
+from .._metrics import CallMetrics
+from ..cost import Cost, format_usd, price_usage
+from ..usage import Usage
+from . import _hooks
+
+__all__ = ["safely", "Telemetry", "LLMCall"]
+
+_log = logging.getLogger("otel_llm_cost")
+
+def safely(what: str, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
+    """Run our code; on any exception log it (once per call site) and return ``default``."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - never let our bug reach the application
+        _log.exception("otel_llm_cost: error in %s (the application call is unaffected)", what)
+        return default
+
+
+class Telemetry:
+    """Tracer and instruments of one instrumentor; built once at ``instrument()``."""
+
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None,
+                 capture_content: bool = False) -> None:
+        from .. import __version__
+
+        self.tracer = trace.get_tracer(semconv.SCOPE_NAME, __version__, tracer_provider)
+        self.metrics = CallMetrics(meter_provider)
+        self.capture_content = capture_content
+        #: Cleared by ``uninstrument()``: SDK objects that cached a bound wrapper before
+        #: then (e.g. ``client.chat.completions.with_raw_response``) stop tracing too.
+        self.active = True
+
+
+class LLMCall:
+    """One LLM call: its span, what was learnt of the response, and ending it once."""
+
+    __slots__ = ("telemetry", "span", "attributes", "usage", "partial", "_start", "_ended",
+                 "service_tier", "_estimate", "state", "_sent")
+
+    def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
+                 attributes: Mapping[str, Any]) -> None:
+        self.telemetry = telemetry
+        attrs: dict[str, Any] = {
+            semconv.GEN_AI_OPERATION_NAME: operation,
+            semconv.GEN_AI_PROVIDER_NAME: provider,
+        }
+        if request_model:
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = request_model
+        for key, value in attributes.items():
+            if value is not None:
+                attrs[key] = value
+        for key, value in _hooks.span_attributes().items():
+            attrs.setdefault(key, value)
+        self.attributes = attrs
+        self._sent = dict(attrs)  # the end sets only what is new since (the SDK re-checks all)
+        name = f"{operation} {request_model}" if request_model else operation
+        self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        self.usage: Usage | None = None
+        self.partial = False
+        self.service_tier: str | None = None
+        #: Called at the end when no usage was reported: returns an estimated Usage.
+        self._estimate: Callable[[], Usage | None] | None = None
+        #: Whatever the provider spec keeps between ``start`` and ``result`` (the prompt …).
+        self.state: Any = None
+        self._start = time.perf_counter()
+        self._ended = False
+
+    def set(self, key: str, value: Any) -> None:
+        if value is not None and value != "" and value != []:
+            self.attributes[key] = value
+
+    def set_response(self, *, model: str | None = None, response_id: str | None = None,
+                     finish_reasons: list[str] | None = None, usage: Usage | None = None) -> None:
+        """Record what the response said; later values win (streams repeat them)."""
+        if isinstance(model, str):
+            self.set(semconv.GEN_AI_RESPONSE_MODEL, model)
+        if isinstance(response_id, str):
+            self.set(semconv.GEN_AI_RESPONSE_ID, response_id)
+        if finish_reasons:
+            self.set(semconv.GEN_AI_RESPONSE_FINISH_REASONS, [str(r) for r in finish_reasons if r])
+        if usage is not None:
+            self.usage = usage
+
+    def estimate_with(self, estimator: Callable[[], Usage | None]) -> None:
+        """Use ``estimator`` for usage if the provider reports none by the end."""
+        self._estimate = estimator
+
+    def fail(self, exc: BaseException) -> None:
+        self.fail_with(_error_type(exc), str(exc))
+
+    def fail_with(self, error_type: str, message: str = "") -> None:
+        """Mark the call failed without an exception (e.g. an error event inside a stream).
+
+        Providers quote the offending input in error messages ("invalid content: …"), so
+        the message is content: the status says only the error type unless content
+        capture is on.
+        """
+        self.attributes[semconv.ERROR_TYPE] = error_type
+        detail = message[:500] if self.telemetry.capture_content else error_type
+        self.span.set_status(Status(StatusCode.ERROR, detail))
+
+    def end(self) -> None:
+        """End the span once: price, set attributes, record metrics. Safe to call again."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self._finish()
+        finally:
+            self.span.end()
+
+    def _finish(self) -> None:
+        attrs = self.attributes
+        usage = self.usage
+        if usage is None and self._estimate is not None:
+            usage = safely("token estimation", self._estimate)
+            self.usage = usage
+        model = attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL)
+        if usage is None and semconv.ERROR_TYPE in attrs:
+            cost = Cost(semconv.STATUS_NO_USAGE, None, reason="the call failed before usage was reported")
+        else:
+            # A pricing failure (a bug of ours, a broken custom catalog) must not lose the
+            # call: it is still counted, with its tokens, and its cost marked unknown.
+            cost = safely("pricing", _pricing, model, usage, attrs.get(semconv.GEN_AI_PROVIDER_NAME),
+                          self.service_tier, default=None) or _UNPRICEABLE
+        # A failed attempt that reported nothing costs nothing, and says so honestly.
+        if usage is not None:
+            attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
+            attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output_tokens
+            if usage.cache_read_tokens:
+                attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
+            if usage.cache_write_tokens:
+                attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
+            if usage.cache_write_1h_tokens:
+                attrs[semconv.LLM_COST_CACHE_CREATION_1H_TOKENS] = usage.cache_write_1h_tokens
+            if usage.reasoning_tokens:
+                attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+            attrs[semconv.LLM_COST_USAGE_SOURCE] = usage.source
+        attrs[semconv.LLM_COST_STATUS] = cost.status
+        if cost.model:
+            attrs[semconv.LLM_COST_MODEL] = cost.model
+        if cost.catalog:
+            attrs[semconv.LLM_COST_CATALOG] = cost.catalog
+        if self.service_tier:
+            attrs[semconv.LLM_COST_SERVICE_TIER] = self.service_tier
+        if cost.usd is not None:
+            attrs[semconv.LLM_COST_USD] = format_usd(cost.usd)
+            attrs[semconv.GEN_AI_USAGE_COST] = float(cost.usd)
+            for component, usd in cost.components.items():
+                attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
+        if self.partial:
+            attrs[semconv.LLM_COST_PARTIAL] = True
+        _hooks.before_end(self.span, attrs, cost, usage)
+        sent = self._sent  # itself the "absent" marker: never one of its own values
+        self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, sent) is not v})
+        self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start)
+
+
+_UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
+
+
+def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any) -> Cost:
+    return price_usage(model, usage, provider=provider, service_tier=service_tier)
+
+
+def _error_type(exc: BaseException) -> str:
+    return type(exc).__qualname__

@@ -1,0 +1,166 @@
+"""Stream proxies: the SDK's own stream object, watched item by item.
+
+``wrapt.ObjectProxy`` keeps the SDK's type, methods and ``isinstance``; each item is
+shown to the provider's :class:`StreamAccumulator` and passed on untouched; the span
+ends exactly once — when the stream is exhausted, closed, exited, fails, or is
+garbage-collected. Split from :mod:`._shared` (which re-exports these) to keep each
+module small.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import wrapt
+
+from ._call import LLMCall, safely
+
+__all__ = ["StreamAccumulator", "StreamProxy", "AsyncStreamProxy", "proxy_stream"]
+
+_log = logging.getLogger("otel_llm_cost")
+
+
+class StreamAccumulator(Protocol):
+    """What a provider supplies to follow one stream: see each item, then conclude."""
+
+    def on_item(self, item: Any) -> None: ...
+
+    def finish(self, call: LLMCall, completed: bool) -> None:
+        """Write the response attributes and usage (or an estimator) into ``call``."""
+
+
+class _StreamState:
+    """Ending logic shared by the sync and async proxies."""
+
+    @staticmethod
+    def end(proxy: Any, completed: bool, exc: BaseException | None = None) -> None:
+        call: LLMCall | None = proxy._self_call
+        if call is None or call._ended:
+            return
+        proxy._self_call = None
+        if exc is not None and not isinstance(exc, (GeneratorExit, StopIteration, StopAsyncIteration)):
+            safely("stream error", call.fail, exc)
+        if not completed:
+            call.partial = True
+        safely("stream finish", proxy._self_acc.finish, call, completed)
+        safely("span end", call.end)
+
+    @staticmethod
+    def observe(proxy: Any, item: Any) -> None:
+        try:
+            proxy._self_acc.on_item(item)
+        except Exception:  # noqa: BLE001
+            _log.exception("otel_llm_cost: error reading a stream item (the stream is unaffected)")
+
+
+class StreamProxy(wrapt.ObjectProxy):
+    """The SDK's sync stream, seen item by item; behaves exactly as the SDK's object."""
+
+    def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_acc = accumulator
+        self._self_iter = None
+
+    def __iter__(self) -> StreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        if self._self_iter is None:
+            self._self_iter = iter(self.__wrapped__)
+        try:
+            item = next(self._self_iter)
+        except StopIteration:
+            _StreamState.end(self, completed=True)
+            raise
+        except BaseException as exc:
+            _StreamState.end(self, completed=False, exc=exc)
+            raise
+        _StreamState.observe(self, item)
+        return item
+
+    def __enter__(self) -> StreamProxy:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__exit__", None)
+            return exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            _StreamState.end(self, completed=False, exc=exc)
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            _StreamState.end(self, completed=False)
+
+    def __del__(self) -> None:
+        _StreamState.end(self, completed=False)
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):
+    """The SDK's async stream, seen item by item; behaves exactly as the SDK's object."""
+
+    def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_acc = accumulator
+        self._self_iter = None
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._self_iter is None:
+            self._self_iter = self.__wrapped__.__aiter__()
+        try:
+            item = await self._self_iter.__anext__()
+        except StopAsyncIteration:
+            _StreamState.end(self, completed=True)
+            raise
+        except BaseException as exc:
+            _StreamState.end(self, completed=False, exc=exc)
+            raise
+        _StreamState.observe(self, item)
+        return item
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__aexit__", None)
+            return await exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            _StreamState.end(self, completed=False, exc=exc)
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            _StreamState.end(self, completed=False)
+
+    async def aclose(self) -> Any:
+        try:
+            closer = getattr(self.__wrapped__, "aclose", None) or self.__wrapped__.close
+            return await closer()
+        finally:
+            _StreamState.end(self, completed=False)
+
+    def __del__(self) -> None:
+        _StreamState.end(self, completed=False)
+
+
+def proxy_stream(stream: Any, call: LLMCall, accumulator: StreamAccumulator) -> Any:
+    """The right proxy for an SDK stream: async when it iterates asynchronously."""
+    if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
+        return AsyncStreamProxy(stream, call, accumulator)
+    return StreamProxy(stream, call, accumulator)
