@@ -15,6 +15,7 @@ from typing import Any
 from .. import semconv
 from ..tokens import estimate_usage
 from ..usage import Usage, _get
+from ._content import output_messages_json
 from ._shared import LLMCall
 
 # Request keyword -> span attribute, for numbers passed straight through.
@@ -111,16 +112,6 @@ def input_messages_json(prompt: Any) -> str:
             parts = content
         out.append({"role": message.get("role", "user"), "parts": parts})
     return json.dumps(out, default=str, ensure_ascii=False)
-
-
-def output_messages_json(texts: list[str], finish_reasons: list[str] | None) -> str:
-    """``gen_ai.output.messages`` (content capture on)."""
-    reason = finish_reasons[0] if finish_reasons else None
-    return json.dumps(
-        [{"role": "assistant", "parts": [{"type": "text", "content": t}], "finish_reason": reason}
-         for t in texts],
-        ensure_ascii=False,
-    )
 
 
 def set_service_tier(call: LLMCall, tier: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Collection, Iterator
 
 from .. import semconv
 from ..usage import Usage
+from ._content import input_messages_json, output_messages_json, texts_of
 from ._deferred import AsyncStreamManagerProxy, StreamManagerProxy, is_raw_response, raw_response_result
 from ._instrumentor import LLMInstrumentor, Target
 from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
@@ -59,8 +60,25 @@ def _server(instance: Any) -> dict[str, Any]:
 def _start(telemetry: Telemetry, instance: Any, kwargs: dict) -> LLMCall:
     attrs = {key: kwargs.get(arg) for arg, key in _REQUEST_ATTRIBUTES.items()}
     attrs.update(_server(instance))
+    if telemetry.capture_content:
+        attrs[semconv.GEN_AI_INPUT_MESSAGES] = _input_json(kwargs)
     model = kwargs.get("model")
     return LLMCall(telemetry, _OPERATION, _provider(instance), model if isinstance(model, str) else None, attrs)
+
+
+def _input_json(kwargs: dict) -> str:
+    """``system`` and ``messages`` of the request (content capture on only)."""
+    system = kwargs.get("system")
+    pairs = [("system", system)] if system else []
+    for message in kwargs.get("messages") or ():
+        if isinstance(message, dict):
+            pairs.append((str(message.get("role", "user")), message.get("content")))
+    return input_messages_json(pairs)
+
+
+def _output(call: LLMCall, texts: list[str], stop: Any) -> None:
+    if call.telemetry.capture_content:
+        call.set(semconv.GEN_AI_OUTPUT_MESSAGES, output_messages_json(["".join(texts)], [stop] if stop else None))
 
 
 def _usage_dict(usage: Any) -> dict[str, Any]:
@@ -70,9 +88,11 @@ def _usage_dict(usage: Any) -> dict[str, Any]:
 class _Events:
     """Follows the raw SSE events of one streamed message."""
 
-    def __init__(self) -> None:
+    def __init__(self, capture: bool = False) -> None:
         self.usage: dict[str, Any] | None = None
         self.model = self.response_id = self.stop_reason = None
+        #: Generated text, kept only with content capture on.
+        self.texts: list[str] | None = [] if capture else None
 
     def on_item(self, event: Any) -> None:
         kind = getattr(event, "type", None)
@@ -90,8 +110,14 @@ class _Events:
                 if delta[name]:
                     usage[name] = delta[name]
             self.usage = usage
+        elif kind == "content_block_delta" and self.texts is not None:
+            text = getattr(event.delta, "text", None)
+            if isinstance(text, str):
+                self.texts.append(text)
 
     def finish(self, call: LLMCall, completed: bool) -> None:
+        if self.texts is not None:
+            _output(call, self.texts, self.stop_reason)
         call.set_response(model=self.model, response_id=self.response_id,
                           finish_reasons=[self.stop_reason] if self.stop_reason else None,
                           usage=Usage.from_anthropic(self.usage))
@@ -103,12 +129,14 @@ def _read(call: LLMCall, value: Any) -> Any:
         return raw_response_result(call, value, _read)
     if hasattr(value, "usage") and hasattr(value, "content"):
         stop = getattr(value, "stop_reason", None)
+        if call.telemetry.capture_content:
+            _output(call, texts_of(value.content), stop)
         call.set_response(model=getattr(value, "model", None), response_id=getattr(value, "id", None),
                           finish_reasons=[stop] if stop else None, usage=Usage.from_anthropic(value.usage))
         call.end()
         return value
     if hasattr(value, "__iter__") or hasattr(value, "__aiter__"):
-        return proxy_stream(value, call, _Events())
+        return proxy_stream(value, call, _Events(call.telemetry.capture_content))
     call.end()
     return value
 
@@ -119,7 +147,7 @@ def _follow_helper_stream(call: LLMCall, message_stream: Any) -> Any:
     keeps the SDK's own MessageStream object."""
     raw = getattr(message_stream, "_raw_stream", None)
     if raw is not None:
-        message_stream._raw_stream = proxy_stream(raw, call, _Events())
+        message_stream._raw_stream = proxy_stream(raw, call, _Events(call.telemetry.capture_content))
     return message_stream
 
 

@@ -17,6 +17,7 @@ from typing import Any, Collection, Iterator
 from .. import semconv
 from ..usage import Usage
 from ._instrumentor import LLMInstrumentor, Target
+from ._content import input_messages_json, output_messages_json, texts_of
 from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
 
 __all__ = ["GeminiInstrumentor"]
@@ -50,25 +51,44 @@ class _Call:
     def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
         config = kwargs.get("config")
         attrs = {key: _field(config, name) for name, key in _CONFIG_ATTRIBUTES.items()} if config else {}
+        if telemetry.capture_content:
+            attrs[semconv.GEN_AI_INPUT_MESSAGES] = _input_json(kwargs.get("contents"))
         vertex = getattr(getattr(instance, "_api_client", None), "vertexai", False)
         model = kwargs.get("model")
         return LLMCall(telemetry, self.operation, _VERTEX_AI if vertex else _GEMINI_API,
                        model if isinstance(model, str) else None, attrs)
 
     def result(self, call: LLMCall, value: Any) -> Any:
+        capture = call.telemetry.capture_content
         if hasattr(value, "usage_metadata"):
-            _Chunks().read(value).finish(call, True)
+            _Chunks(capture).read(value).finish(call, True)
             call.end()
             return value
-        return proxy_stream(value, call, _Chunks())
+        return proxy_stream(value, call, _Chunks(capture))
+
+
+def _input_json(contents: Any) -> str:
+    """The request's ``contents`` (a string, parts, or Content objects/dicts with a role)."""
+    if isinstance(contents, str) or not isinstance(contents, (list, tuple)):
+        contents = [contents]
+    pairs = []
+    for item in contents:
+        parts = _field(item, "parts") if not isinstance(item, str) else None
+        if parts is None:
+            pairs.append(("user", [item]))
+        else:
+            pairs.append((str(_field(item, "role") or "user"), parts))
+    return input_messages_json(pairs)
 
 
 class _Chunks:
     """Follows a response or stream chunks: later chunks replace earlier values."""
 
-    def __init__(self) -> None:
+    def __init__(self, capture: bool = False) -> None:
         self.usage = self.model = self.response_id = None
         self.finish_reasons: list[str] = []
+        #: Generated text, kept only with content capture on.
+        self.texts: list[str] | None = [] if capture else None
 
     def read(self, response: Any) -> _Chunks:
         self.on_item(response)
@@ -81,8 +101,15 @@ class _Chunks:
         reasons = [getattr(c.finish_reason, "name", c.finish_reason)
                    for c in getattr(chunk, "candidates", None) or () if c.finish_reason]
         self.finish_reasons = [str(r).lower() for r in reasons] or self.finish_reasons
+        if self.texts is not None:
+            for candidate in (getattr(chunk, "candidates", None) or ())[:1]:
+                content = getattr(candidate, "content", None)
+                self.texts.extend(texts_of(getattr(content, "parts", None)))
 
     def finish(self, call: LLMCall, completed: bool) -> None:
+        if self.texts is not None:
+            call.set(semconv.GEN_AI_OUTPUT_MESSAGES,
+                     output_messages_json(["".join(self.texts)], self.finish_reasons))
         call.set_response(model=self.model, response_id=self.response_id, finish_reasons=self.finish_reasons,
                           usage=Usage.from_gemini(self.usage))
 

@@ -104,3 +104,9 @@ def gemini_client(wire: Any) -> Any:
 
 
 USER = [{"role": "user", "content": "one two three"}]  # 10 + 3 = 13 input tokens on the wire
+
+
+@pytest.fixture
+def capture_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Content capture switched on (read at instrument time: request this fixture first)."""
+    monkeypatch.setenv(semconv.ENV_CAPTURE_CONTENT, "true")
