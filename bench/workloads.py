@@ -109,6 +109,8 @@ class _Impl:
         self.kwargs = kwargs
         self.scope = scope
         self.versions = versions or {}
+        #: The workload being measured (the SDK floor replays our span of it).
+        self.workload = ""
 
 
 def _version(dist: str) -> str | None:
@@ -174,8 +176,123 @@ def _openai_v2(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
     })
 
 
+class _FloorInstrumentor:
+    """The OTel SDK's own cost of *our* telemetry, with none of our code around it.
+
+    ``instrument()`` wraps the SDK methods the workloads call with a plain wrapt
+    wrapper that starts a CLIENT span with the request attributes our span of that
+    workload had at its start, makes it current for the call, sets the rest of our
+    span's attributes, records the three semantic-convention histogram points
+    synchronously (the usual way) and ends the span. No pricing, no sessions, no
+    usage reading, no stream following (a stream's span ends when ``create``
+    returns; the span costs the same). What it adds is the floor for any
+    instrumentation that emits this span and these points through the SDK.
+    """
+
+    _METHODS = {
+        "openai": (("openai.resources.chat.completions", "Completions", "create"),
+                   ("openai.resources.embeddings", "Embeddings", "create")),
+        "anthropic": (("anthropic.resources.messages", "Messages", "create"),),
+    }
+
+    def __init__(self, provider: str, templates: dict[str, Any], current: Callable[[], str]) -> None:
+        self._provider = provider
+        self._templates = templates  # workload -> (span name, start attrs, end attrs, metric attr sets)
+        self._current = current
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def instrument(self, tracer_provider: Any = None, meter_provider: Any = None, **_: Any) -> None:
+        import importlib
+
+        import wrapt
+        from opentelemetry import context, trace
+        from opentelemetry.trace import SpanKind
+
+        tracer = tracer_provider.get_tracer("bench.sdk_floor")
+        meter = meter_provider.get_meter("bench.sdk_floor")
+        duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
+        tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
+        templates, current = self._templates, self._current
+
+        def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
+            name, start, end, (timing, inp, out, n_in, n_out) = templates[current()]
+            span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start)
+            token = context.attach(trace.set_span_in_context(span))
+            try:
+                result = wrapped(*args, **kwargs)
+            finally:
+                context.detach(token)
+            span.set_attributes(end)
+            duration.record(0.001, timing)
+            tokens.record(n_in, inp)
+            tokens.record(n_out, out)
+            span.end()
+            return result
+
+        for module, cls_name, method in self._METHODS[self._provider]:
+            cls = getattr(importlib.import_module(module), cls_name)
+            self._saved.append((cls, method, cls.__dict__[method]))
+            wrapt.wrap_function_wrapper(cls, method, wrapper)
+
+    def uninstrument(self) -> None:
+        for cls, method, original in self._saved:
+            setattr(cls, method, original)
+        self._saved = []
+
+
+def _floor_templates() -> dict[str, Any]:
+    """Our span of each workload (start and end attributes) and its metric attribute sets."""
+    from opentelemetry.sdk.trace import SpanProcessor as _Processor
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_llm_cost import semconv
+
+    seen: dict[str, Any] = {}
+
+    class _Capture(_Processor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            seen["start"] = dict(span.attributes)
+
+        def on_end(self, span: Any) -> None:
+            seen["end"] = (span.name, dict(span.attributes))
+
+    provider = TracerProvider()
+    provider.add_span_processor(_Capture())
+    ours = _ours(provider, {"tracer_provider": provider, "meter_provider": None})
+    transport = CannedTransport()
+    client, aclient = openai_client(transport), anthropic_client(transport)
+    templates = {}
+    for name, (fn, sdk, _) in WORKLOADS.items():
+        instrumentor = ours.instrumentors[sdk]
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            with ours.scope():
+                fn(client, aclient)
+        finally:
+            instrumentor.uninstrument()
+        span_name, attrs = seen["end"]
+        start = seen["start"]
+        end = {k: v for k, v in attrs.items() if k not in start}
+        timing = {k: attrs[k] for k in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_OPERATION_NAME,
+                                        semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_RESPONSE_MODEL) if k in attrs}
+        points = (timing, {**timing, semconv.GEN_AI_TOKEN_TYPE: "input"},
+                  {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"},
+                  attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS, 0), attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, 0))
+        templates[name] = (span_name, start, end, points)
+    return templates
+
+
+def _sdk_floor(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
+    templates = _floor_templates()
+    impl = _Impl({}, kwargs, versions={"opentelemetry-sdk": _version("opentelemetry-sdk")})
+    impl.instrumentors = {sdk: _FloorInstrumentor(sdk, templates, lambda: impl.workload)
+                          for sdk in _FloorInstrumentor._METHODS}
+    return impl
+
+
 IMPLS: dict[str, Callable[[Any, dict[str, Any]], _Impl]] = {
     "ours": _ours,
+    "sdk-floor": _sdk_floor,
     "openllmetry": _openllmetry,
     "openai-v2": _openai_v2,
 }
@@ -193,8 +310,13 @@ def _telemetry(endpoint: str) -> tuple[Any, Any, _SpanCounter]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(counter)
     tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
+    # Collected only when the bench flushes it, after each instrumented round and
+    # outside the timed loop, so that the work a collection does per call (ours records
+    # its deferred histogram points then) is measured — ``metrics_cpu_us_per_call``: that
+    # flush minus a second one with nothing new, i.e. without the fixed cost of an
+    # export — and never lands at random inside a round.
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=f"{endpoint}/v1/metrics"),
-                                           export_interval_millis=5000)
+                                           export_interval_millis=3_600_000)
     meter_provider = MeterProvider(metric_readers=[reader])
     # Deliberately NOT set as the global providers: anthropic >= 2 traces its own calls
     # to the global tracer provider, which would put a second span in every "bare" call.
@@ -226,7 +348,9 @@ def run(impl_name: str, endpoint: str, *, rounds: int = 9, scale: float = 1.0,
             results[name] = {"status": "n/a", "reason": f"no {provider} instrumentation"}
             continue
         calls = max(1, int(base_calls * scale))
+        impl.workload = name
         export_cpu: list[float] = []
+        metrics_cpu: list[float] = []
         toggle = toggles.get(provider)
         if toggle is None:
             toggle = toggles[provider] = Toggle(instrumentor, impl.kwargs, (provider,))
@@ -241,7 +365,13 @@ def run(impl_name: str, endpoint: str, *, rounds: int = 9, scale: float = 1.0,
                         fn(client, aclient)
                     cpu2, wall2 = _clocks()
                     tracer_provider.force_flush()
-                    export_cpu.append((time.process_time() - cpu2) / max(1, counter.ended - before) * 1e6)
+                    cpu3 = time.process_time()
+                    export_cpu.append((cpu3 - cpu2) / max(1, counter.ended - before) * 1e6)
+                    meter_provider.force_flush()
+                    cpu4 = time.process_time()
+                    meter_provider.force_flush()  # nothing new: the fixed cost of an export
+                    fixed = time.process_time() - cpu4
+                    metrics_cpu.append(max(0.0, (cpu4 - cpu3) - fixed) / n * 1e6)
             finally:
                 toggle.off()
             return cpu2 - cpu, wall2 - wall, counter.ended - before
@@ -261,6 +391,7 @@ def run(impl_name: str, endpoint: str, *, rounds: int = 9, scale: float = 1.0,
             "bare": {"cpu": [], "wall": []}, "instrumented": {"cpu": [], "wall": []}}
         spans = {"bare": 0, "instrumented": 0}
         export_cpu.clear()  # drop the warm-up's
+        metrics_cpu.clear()
         for r in range(rounds):
             order = ("bare", "instrumented") if r % 2 == 0 else ("instrumented", "bare")
             for mode in order:
@@ -288,6 +419,7 @@ def run(impl_name: str, endpoint: str, *, rounds: int = 9, scale: float = 1.0,
             }
         results[name].update({
             "export_cpu_us_per_span": round(statistics.median(export_cpu), 2),
+            "metrics_cpu_us_per_call": round(statistics.median(metrics_cpu), 2),
             "spans_per_call": round(spans["instrumented"] / (calls * rounds), 3),
             "spans_in_bare_rounds": spans["bare"],
             "toggle": toggle.mode,

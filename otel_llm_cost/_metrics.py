@@ -9,12 +9,15 @@ status — plus only the span attributes a user allow-lists in
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
-from typing import Any, Iterable, Mapping
+from collections import deque
+from typing import Any, Callable, Iterable, Mapping
 
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 
 from . import __version__, semconv
 from .cost import Cost
@@ -35,6 +38,68 @@ _OVERFLOW = (("otel.metric.overflow", True),)
 
 _SUMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _SUMS_LOCK = threading.Lock()
+_log = logging.getLogger("otel_llm_cost")
+
+_EMPTY_CONTEXT = Context()
+#: Histogram points one meter holds back between collections; past this, calls record directly.
+_MAX_DEFERRED = 8192
+
+
+def _is_sdk(meter: Any) -> bool:
+    return type(meter).__module__.startswith("opentelemetry.sdk.")
+
+
+class _Deferred:
+    """The histogram points of one SDK meter, handed to the SDK when the meter collects.
+
+    Why: the SDK's ``Histogram.record`` validates, hashes and aggregates on every point
+    — three points per LLM call were a third of what we added to a call (``bench``).
+    Nobody can see a point before a collection, so each call only queues its points
+    and the first callback of a collection records them, in the reader's thread,
+    before the SDK aggregates (``SynchronousMeasurementConsumer.collect`` runs every
+    callback first; ``record`` takes none of its locks). The exported histograms are
+    the same points; their exemplars point to the LLM call's own span. Bounded: past
+    ``_MAX_DEFERRED`` queued points, calls record synchronously until the next
+    collection, so memory stays flat and no call ever pays for a backlog.
+    """
+
+    __slots__ = ("_queue", "__weakref__")
+
+    def __init__(self, meter: Any) -> None:
+        self._queue: deque = deque()
+        # An observable instrument with no observations exports nothing; it exists only
+        # to be called at the start of every collection of this meter's provider.
+        meter.create_observable_gauge("llm_cost.internal.flush", callbacks=[self._drain])
+
+    @classmethod
+    def of(cls, meter: Any) -> "_Deferred | None":
+        """The meter's one queue (``None`` off the SDK: nothing collects, record directly)."""
+        if not _is_sdk(meter):
+            return None
+        with _SUMS_LOCK:
+            sums = _SUMS.setdefault(meter, {})
+            queue = sums.get(cls)
+            if queue is None:
+                queue = sums[cls] = cls(meter)
+            return queue
+
+    def put(self, record: Callable[..., None], args: tuple) -> None:
+        if len(self._queue) >= _MAX_DEFERRED:
+            record(*args)
+        else:
+            self._queue.append((record, args))
+
+    def _drain(self, options: Any = None) -> Iterable[metrics.Observation]:
+        pop = self._queue.popleft  # thread-safe against concurrent appends
+        while True:
+            try:
+                record, args = pop()
+            except IndexError:
+                return ()
+            try:
+                record(*args)
+            except Exception:  # noqa: BLE001 - one bad point must not stop the collection
+                _log.exception("otel_llm_cost: error recording a histogram point (ignored)")
 
 
 class _Sum:
@@ -65,7 +130,7 @@ class _Sum:
         The API's proxy meters (used before a global provider is set) are new
         objects on every ``get_meter`` and cannot be shared: they keep ``Counter``.
         """
-        if not type(meter).__module__.startswith("opentelemetry.sdk."):
+        if not _is_sdk(meter):
             return meter.create_counter(name, unit=unit, description=description)
         with _SUMS_LOCK:
             sums = _SUMS.setdefault(meter, {})
@@ -117,6 +182,7 @@ class CallMetrics:
                                   "LLM calls, by pricing status and usage source.")
         self.extra_keys = allowed_metric_attributes()
         self._sets: dict[tuple, _AttributeSets] = {}
+        self._deferred = _Deferred.of(meter)
 
     def record(
         self,
@@ -124,8 +190,12 @@ class CallMetrics:
         usage: Usage | None,
         cost: Cost,
         duration_s: float | None,
+        span_context: Any = None,
     ) -> None:
-        """Record one finished call, described by its span attributes."""
+        """Record one finished call, described by its span attributes.
+
+        ``span_context`` is the call's span's, which histogram exemplars point to.
+        """
         get = span_attributes.get
         source = usage.source if usage is not None else semconv.SOURCE_REPORTED
         key = (
@@ -144,11 +214,13 @@ class CallMetrics:
                 if len(self._sets) >= _MAX_CACHED_SETS:
                     self._sets.clear()
                 self._sets[key] = sets
-        if duration_s is not None:
-            self.duration.record(duration_s, sets.timing)
-        if usage is not None:
-            self.token_usage.record(usage.input_tokens, sets.input)
-            self.token_usage.record(usage.output_tokens, sets.output)
+        if duration_s is not None or usage is not None:
+            tokens = None if usage is None else (usage.input_tokens, usage.output_tokens)
+            args = (duration_s, tokens, sets, span_context)
+            if self._deferred is None:
+                self._histograms(*args)
+            else:
+                self._deferred.put(self._histograms, args)
         self.calls.add(1, sets.status)
         for component, usd in cost.components.items():
             if usd:
@@ -156,6 +228,19 @@ class CallMetrics:
                 self.spend.add(float(usd), sets.component(component))
         if cost.cache_savings:
             self.cache_savings.add(float(cost.cache_savings), sets.base)
+
+
+    def _histograms(self, duration_s: float | None, tokens: tuple[int, int] | None,
+                    sets: "_AttributeSets", span_context: Any) -> None:
+        # Built here, where it may run in the reader's thread: the queue keeps only the
+        # small SpanContext, never the span (nor the context holding it).
+        context = _EMPTY_CONTEXT if span_context is None else trace.set_span_in_context(
+            trace.NonRecordingSpan(span_context), _EMPTY_CONTEXT)
+        if duration_s is not None:
+            self.duration.record(duration_s, sets.timing, context=context)
+        if tokens is not None:
+            self.token_usage.record(tokens[0], sets.input, context=context)
+            self.token_usage.record(tokens[1], sets.output, context=context)
 
 
 #: Distinct (provider, operation, model, … status) combinations whose dicts are kept.

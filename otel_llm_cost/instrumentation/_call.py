@@ -171,7 +171,8 @@ class LLMCall:
         _hooks.before_end(self.span, attrs, cost, usage)
         sent = self._sent  # itself the "absent" marker: never one of its own values
         self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, sent) is not v})
-        self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start)
+        self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start,
+                                      self.span.get_span_context())
 
 
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")

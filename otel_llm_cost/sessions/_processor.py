@@ -155,7 +155,7 @@ class SessionSpanProcessor(SpanProcessor):
         duration = None
         if span.end_time is not None and span.start_time is not None:
             duration = (span.end_time - span.start_time) / 1e9
-        self._call_metrics.record(attrs, usage, cost, duration)
+        self._call_metrics.record(attrs, usage, cost, duration, span.context)
         return usage, cost
 
     def shutdown(self) -> None:

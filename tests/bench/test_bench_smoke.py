@@ -50,7 +50,7 @@ def test_micro_benchmarks_report_every_figure_and_the_targets() -> None:
     result = _run("-c", "import json; from bench.micro import run; print(json.dumps(run(quick=True)))")
     for name in ("price_resolve_cached", "compute_cost", "price_usage", "usage_from_openai",
                  "usage_from_anthropic", "count_tokens_1k", "stream_chunk_bare", "stream_chunk_proxied",
-                 "llm_call_lifecycle", "call_metrics_record"):
+                 "llm_call_lifecycle", "call_metrics_record", "call_metrics_collect"):
         assert result[name]["median_us"] > 0, name
         assert result[name]["best_us"] <= result[name]["median_us"], name
     assert result["count_tokens_1k_tokens"] > 900  # the text really is about 1k tokens
