@@ -41,9 +41,32 @@ def test_overhead_runner_measures_every_workload_for_ours() -> None:
             assert figures["bare_us"] > 0 and figures["instrumented_us"] > 0
             assert abs(figures["instrumented_us"] - figures["bare_us"] - figures["added_us"]) < 0.02
         assert w["export_cpu_us_per_span"] > 0
+        assert w["metrics_cpu_us_per_call"] >= 0
     assert result["uninstrument_leaks"] == {}
     # The SDKs really went through the canned transport: warm-up + 2 rounds x 2 modes.
     assert result["requests_served"] > 0
+
+
+def test_the_sdk_floor_replays_our_span_of_each_workload_through_the_sdk() -> None:
+    result = _run("-m", "bench.workloads", "--impl", "sdk-floor", "--rounds", "2", "--scale", "0.05")
+    assert set(result["workloads"]) == set(WORKLOADS)
+    for name, w in result["workloads"].items():
+        assert w["status"] == "ok", name
+        assert w["spans_per_call"] == 1.0 and w["spans_in_bare_rounds"] == 0, name
+        assert w["toggle"] == "instrument", name  # its uninstrument() restores the SDK too
+    assert result["uninstrument_leaks"] == {}
+
+
+def test_the_floor_span_carries_exactly_our_span_attributes() -> None:
+    templates = _run("-c", "import json; from bench.workloads import _floor_templates; "
+                           "print(json.dumps(_floor_templates()))")
+    assert set(templates) == set(WORKLOADS)
+    name, start, end, (timing, inp, out, n_in, n_out) = templates["chat"]
+    assert name == "chat gpt-4o-mini"
+    assert start["gen_ai.request.model"] == "gpt-4o-mini" and "session.id" in start
+    assert {"llm_cost.usd", "gen_ai.usage.input_tokens", "gen_ai.response.model"} <= set(end)
+    assert not set(start) & set(end)
+    assert inp["gen_ai.token.type"] == "input" and n_in > 0 and n_out > 0
 
 
 def test_micro_benchmarks_report_every_figure_and_the_targets() -> None:
