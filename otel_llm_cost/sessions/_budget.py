@@ -69,6 +69,11 @@ def _before_end(span: Any, attributes: dict, cost: Any, usage: Any) -> None:
     usd = getattr(cost, "usd", None)
     if usd is None or entry[1] is not None:
         return
+    for tally in entry[0]:
+        if tally.budget is not None:
+            break
+    else:  # no budget in the chain: nothing to hold back nor to cross
+        return
     entry[1] = usd
     crossings = STORE.reserve(entry[0], usd)
     if crossings:
