@@ -1,7 +1,7 @@
 """``python -m bench``: overhead side by side with the peers, micro-benchmarks, memory.
 
     python -m bench                      # everything (creates the peers' venvs on first run)
-    python -m bench overhead [--rounds 30] [--scale 1] [--impls ours sdk-floor openllmetry openai-v2]
+    python -m bench overhead [--rounds 30] [--scale 1] [--impls ours sdk-span sdk-floor openllmetry openai-v2]
     python -m bench micro
     python -m bench memory [--sessions 1000000] [--tracemalloc]
     python -m bench profile [--workload chat]   # pyinstrument of our instrumented calls
@@ -27,9 +27,9 @@ from bench._sink import OTLPSink
 from bench.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parent.parent
-IMPLS = ("ours", "sdk-floor", "openllmetry", "openai-v2")
+IMPLS = ("ours", "sdk-span", "sdk-floor", "openllmetry", "openai-v2")
 #: Run with this interpreter; the others are peers, each in its own virtual environment.
-LOCAL_IMPLS = ("ours", "sdk-floor")
+LOCAL_IMPLS = ("ours", "sdk-span", "sdk-floor")
 #: ours must stay under this ratio, and under this share of the best peer's added time.
 TARGET_RATIO = 1.03
 TARGET_SHARE_OF_BEST_PEER = 0.5
@@ -88,6 +88,7 @@ def _verdicts(results: dict[str, Any], clock: str) -> dict[str, Any]:
     out = {}
     ours = results.get("ours", {}).get("workloads", {})
     floor = results.get("sdk-floor", {}).get("workloads", {})
+    span_floor = results.get("sdk-span", {}).get("workloads", {})
     for name, mine in ours.items():
         if mine.get("status") != "ok":
             continue
@@ -98,7 +99,7 @@ def _verdicts(results: dict[str, Any], clock: str) -> dict[str, Any]:
         best_total = min((p[clock]["added_us"] + _background_us(p) for p in peers), default=None)
         added, bare = mine[clock]["added_us"], mine[clock]["bare_us"]
         total = added + _background_us(mine)
-        f = floor.get(name, {})
+        f, sf = floor.get(name, {}), span_floor.get(name, {})
         out[name] = {
             "ratio": mine[clock]["ratio"], "ratio_met": mine[clock]["ratio"] <= TARGET_RATIO,
             "added_us": added, "best_peer_added_us": best,
@@ -106,6 +107,8 @@ def _verdicts(results: dict[str, Any], clock: str) -> dict[str, Any]:
             "total_added_us": round(total, 2), "total_ratio": round((bare + total) / bare, 4),
             "best_peer_total_added_us": None if best_total is None else round(best_total, 2),
             "sdk_floor_ratio": f[clock]["ratio"] if f.get("status") == "ok" else None,
+            "sdk_span_ratio": sf[clock]["ratio"] if sf.get("status") == "ok" else None,
+            "sdk_span_added_us": sf[clock]["added_us"] if sf.get("status") == "ok" else None,
         }
     return out
 
@@ -148,10 +151,12 @@ def format_overhead(results: dict[str, Any], clock: str = "cpu") -> str:
             best_total = "n/a" if v["best_peer_total_added_us"] is None else f"{v['best_peer_total_added_us']:.1f}"
             half = {None: "n/a", True: "met", False: "MISSED"}[v["half_best_peer_met"]]
             floor = "n/a" if v["sdk_floor_ratio"] is None else f"×{v['sdk_floor_ratio']:.3f}"
+            span = "n/a" if v["sdk_span_ratio"] is None else (
+                f"×{v['sdk_span_ratio']:.3f} ({v['sdk_span_added_us']:+.1f})")
             lines.append(f"  {name:20} ×{v['ratio']:.3f} {'met' if v['ratio_met'] else 'MISSED':6} "
                          f"added {v['added_us']:+.1f} vs best peer {best}: {half}; "
                          f"total {v['total_added_us']:+.1f} (×{v['total_ratio']:.3f}) vs best peer {best_total}; "
-                         f"SDK floor {floor}")
+                         f"SDK floor {floor}, span alone {span}")
     return "\n".join(lines)
 
 

@@ -187,6 +187,9 @@ class _FloorInstrumentor:
     usage reading, no stream following (a stream's span ends when ``create``
     returns; the span costs the same). What it adds is the floor for any
     instrumentation that emits this span and these points through the SDK.
+    With ``points=False`` (``sdk-span``) it records no metric at all: the floor for
+    the span alone, which is what stays on the caller's path once the points are
+    deferred to the collection as ours are.
     """
 
     _METHODS = {
@@ -195,8 +198,10 @@ class _FloorInstrumentor:
         "anthropic": (("anthropic.resources.messages", "Messages", "create"),),
     }
 
-    def __init__(self, provider: str, templates: dict[str, Any], current: Callable[[], str]) -> None:
+    def __init__(self, provider: str, templates: dict[str, Any], current: Callable[[], str],
+                 points: bool = True) -> None:
         self._provider = provider
+        self._points = points
         self._templates = templates  # workload -> (span name, start attrs, end attrs, metric attr sets)
         self._current = current
         self._saved: list[tuple[Any, str, Any]] = []
@@ -212,7 +217,7 @@ class _FloorInstrumentor:
         meter = meter_provider.get_meter("bench.sdk_floor")
         duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
         tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
-        templates, current = self._templates, self._current
+        templates, current, points = self._templates, self._current, self._points
 
         def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
             name, start, end, (timing, inp, out, n_in, n_out) = templates[current()]
@@ -223,9 +228,10 @@ class _FloorInstrumentor:
             finally:
                 context.detach(token)
             span.set_attributes(end)
-            duration.record(0.001, timing)
-            tokens.record(n_in, inp)
-            tokens.record(n_out, out)
+            if points:
+                duration.record(0.001, timing)
+                tokens.record(n_in, inp)
+                tokens.record(n_out, out)
             span.end()
             return result
 
@@ -282,17 +288,22 @@ def _floor_templates() -> dict[str, Any]:
     return templates
 
 
-def _sdk_floor(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
+def _sdk_floor(tracer_provider: Any, kwargs: dict[str, Any], points: bool = True) -> _Impl:
     templates = _floor_templates()
     impl = _Impl({}, kwargs, versions={"opentelemetry-sdk": _version("opentelemetry-sdk")})
-    impl.instrumentors = {sdk: _FloorInstrumentor(sdk, templates, lambda: impl.workload)
+    impl.instrumentors = {sdk: _FloorInstrumentor(sdk, templates, lambda: impl.workload, points)
                           for sdk in _FloorInstrumentor._METHODS}
     return impl
+
+
+def _sdk_span(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
+    return _sdk_floor(tracer_provider, kwargs, points=False)
 
 
 IMPLS: dict[str, Callable[[Any, dict[str, Any]], _Impl]] = {
     "ours": _ours,
     "sdk-floor": _sdk_floor,
+    "sdk-span": _sdk_span,
     "openllmetry": _openllmetry,
     "openai-v2": _openai_v2,
 }

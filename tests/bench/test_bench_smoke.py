@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.workloads import WORKLOADS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,8 +49,9 @@ def test_overhead_runner_measures_every_workload_for_ours() -> None:
     assert result["requests_served"] > 0
 
 
-def test_the_sdk_floor_replays_our_span_of_each_workload_through_the_sdk() -> None:
-    result = _run("-m", "bench.workloads", "--impl", "sdk-floor", "--rounds", "2", "--scale", "0.05")
+@pytest.mark.parametrize("impl", ["sdk-floor", "sdk-span"])
+def test_the_sdk_floor_replays_our_span_of_each_workload_through_the_sdk(impl: str) -> None:
+    result = _run("-m", "bench.workloads", "--impl", impl, "--rounds", "2", "--scale", "0.05")
     assert set(result["workloads"]) == set(WORKLOADS)
     for name, w in result["workloads"].items():
         assert w["status"] == "ok", name
