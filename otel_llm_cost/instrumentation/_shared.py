@@ -54,6 +54,9 @@ class CallSpec(Protocol):
     def result(self, call: LLMCall, value: Any) -> Any:
         """Read a non-stream result and end the call, or return a proxied stream."""
 
+    # Optional: ``read_error(call, exc)`` reads what a raised SDK error says of the
+    # response (usage that was billed) before the call is marked failed.
+
 
 def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwargs: dict):
     """Decide whether to trace this call; returns (call, context token) or (None, None)."""
@@ -77,7 +80,12 @@ def _attach(call: LLMCall) -> object:
     return otel_context.attach(ctx)
 
 
-def _failed(call: LLMCall, exc: BaseException) -> None:
+def _failed(call: LLMCall, exc: BaseException, spec: CallSpec | None = None) -> None:
+    # Some SDK errors carry a response that was billed (openai's parse() raises
+    # LengthFinishReasonError with the completion, usage included): read it first.
+    read_error = getattr(spec, "read_error", None)
+    if read_error is not None:
+        safely("error reading", read_error, call, exc)
     safely("error recording", call.fail, exc)
     safely("span end", call.end)
 
@@ -92,7 +100,7 @@ def sync_wrapper(telemetry: Telemetry, spec: CallSpec) -> Callable[..., Any]:
         try:
             value = wrapped(*args, **kwargs)
         except BaseException as exc:
-            _failed(call, exc)
+            _failed(call, exc, spec)
             raise
         finally:
             otel_context.detach(token)
@@ -111,7 +119,7 @@ def async_wrapper(telemetry: Telemetry, spec: CallSpec) -> Callable[..., Any]:
         try:
             value = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            _failed(call, exc)
+            _failed(call, exc, spec)
             raise
         finally:
             otel_context.detach(token)

@@ -134,6 +134,15 @@ class _Spec:
         return value
 
 
+    def read_error(self, call: LLMCall, exc: BaseException) -> None:
+        """``parse()`` raises on a ``length`` / ``content_filter`` finish with the billed
+        completion attached: its usage and cost still count."""
+        if isinstance(exc, self.types.finish_reason_errors):
+            completion = getattr(exc, "completion", None)
+            if completion is not None:
+                read_response(call, completion)
+
+
 def _iterable(value: Any) -> bool:
     return hasattr(value, "__iter__") or hasattr(value, "__aiter__")
 
@@ -148,6 +157,9 @@ class _SDKTypes:
         self.azure = (openai.AzureOpenAI, openai.AsyncAzureOpenAI)
         self.stream = openai.Stream
         self.async_stream = openai.AsyncStream
+        self.finish_reason_errors = tuple(
+            cls for cls in (getattr(openai, "LengthFinishReasonError", None),
+                            getattr(openai, "ContentFilterFinishReasonError", None)) if cls is not None)
         self.raw_responses = (
             _legacy_response.LegacyAPIResponse, _response.APIResponse, _response.AsyncAPIResponse,
         )

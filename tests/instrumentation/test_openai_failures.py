@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from decimal import Decimal
 
 import openai
 import pytest
@@ -136,3 +137,29 @@ def test_our_error_on_odd_stream_content_is_swallowed(wire, otel, caplog):
     assert span.attributes[s.LLM_COST_STATUS] == s.STATUS_NO_USAGE
     assert s.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes
     assert any("token estimation" in r.getMessage() for r in caplog.records)
+
+
+def test_parse_cut_off_by_the_length_limit_still_costs_what_was_billed(wire, otel):
+    # parse() raises LengthFinishReasonError for a `length` finish; the completion it
+    # carries was billed, so the failed span keeps its usage and exact cost.
+    import pydantic
+
+    class Answer(pydantic.BaseModel):
+        answer: str
+
+    wire.enqueue(Reply(text='{"answer": "4', finish_reason="length"))
+    with pytest.raises(openai.LengthFinishReasonError) as raised:
+        sync_client(wire).chat.completions.parse(model="gpt-4o", messages=HELLO, response_format=Answer)
+    usage = raised.value.completion.usage
+    span = otel.span()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[s.ERROR_TYPE] == "LengthFinishReasonError"
+    assert span.attributes[s.GEN_AI_RESPONSE_FINISH_REASONS] == ("length",)
+    assert (span.attributes[s.GEN_AI_USAGE_INPUT_TOKENS], span.attributes[s.GEN_AI_USAGE_OUTPUT_TOKENS]) == (
+        usage.prompt_tokens, usage.completion_tokens)
+    assert span.attributes[s.LLM_COST_USAGE_SOURCE] == "reported"
+    assert span.attributes[s.LLM_COST_STATUS] == s.STATUS_PRICED
+    # gpt-4o: 2.50 / 10.00 USD per 1M tokens.
+    expected = (Decimal(usage.prompt_tokens) * Decimal("2.50") + Decimal(usage.completion_tokens) * 10) / 10**6
+    assert Decimal(span.attributes[s.LLM_COST_USD]) == expected
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
