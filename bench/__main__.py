@@ -29,7 +29,7 @@ from bench.workloads import WORKLOADS
 ROOT = Path(__file__).resolve().parent.parent
 IMPLS = ("ours", "sdk-span", "sdk-floor", "openllmetry", "openai-v2")
 #: Run with this interpreter; the others are peers, each in its own virtual environment.
-LOCAL_IMPLS = ("ours", "sdk-span", "sdk-floor")
+LOCAL_IMPLS = ("ours", "sdk-span", "sdk-floor", "sdk-bare")
 #: ours must stay under this ratio, and under this share of the best peer's added time.
 TARGET_RATIO = 1.03
 TARGET_SHARE_OF_BEST_PEER = 0.5
@@ -218,7 +218,7 @@ def profile(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="?", default="all", choices=["all", "overhead", "micro", "memory", "profile"])
-    parser.add_argument("--impls", nargs="*", default=list(IMPLS), choices=IMPLS)
+    parser.add_argument("--impls", nargs="*", default=list(IMPLS), choices=(*IMPLS, "sdk-bare"))
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply calls per round")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))

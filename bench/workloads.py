@@ -189,7 +189,8 @@ class _FloorInstrumentor:
     instrumentation that emits this span and these points through the SDK.
     With ``points=False`` (``sdk-span``) it records no metric at all: the floor for
     the span alone, which is what stays on the caller's path once the points are
-    deferred to the collection as ours are.
+    deferred to the collection as ours are. ``attributes=False`` as well
+    (``sdk-bare``, not run by default) leaves a span with a name and nothing else.
     """
 
     _METHODS = {
@@ -199,9 +200,10 @@ class _FloorInstrumentor:
     }
 
     def __init__(self, provider: str, templates: dict[str, Any], current: Callable[[], str],
-                 points: bool = True) -> None:
+                 points: bool = True, attributes: bool = True) -> None:
         self._provider = provider
         self._points = points
+        self._attributes = attributes
         self._templates = templates  # workload -> (span name, start attrs, end attrs, metric attr sets)
         self._current = current
         self._saved: list[tuple[Any, str, Any]] = []
@@ -218,16 +220,20 @@ class _FloorInstrumentor:
         duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
         tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
         templates, current, points = self._templates, self._current, self._points
+        with_attributes = self._attributes
 
         def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
             name, start, end, (timing, inp, out, n_in, n_out) = templates[current()]
+            if not with_attributes:
+                start = end = None
             span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start)
             token = context.attach(trace.set_span_in_context(span))
             try:
                 result = wrapped(*args, **kwargs)
             finally:
                 context.detach(token)
-            span.set_attributes(end)
+            if end:
+                span.set_attributes(end)
             if points:
                 duration.record(0.001, timing)
                 tokens.record(n_in, inp)
@@ -288,10 +294,11 @@ def _floor_templates() -> dict[str, Any]:
     return templates
 
 
-def _sdk_floor(tracer_provider: Any, kwargs: dict[str, Any], points: bool = True) -> _Impl:
+def _sdk_floor(tracer_provider: Any, kwargs: dict[str, Any], points: bool = True,
+               attributes: bool = True) -> _Impl:
     templates = _floor_templates()
     impl = _Impl({}, kwargs, versions={"opentelemetry-sdk": _version("opentelemetry-sdk")})
-    impl.instrumentors = {sdk: _FloorInstrumentor(sdk, templates, lambda: impl.workload, points)
+    impl.instrumentors = {sdk: _FloorInstrumentor(sdk, templates, lambda: impl.workload, points, attributes)
                           for sdk in _FloorInstrumentor._METHODS}
     return impl
 
@@ -300,10 +307,15 @@ def _sdk_span(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
     return _sdk_floor(tracer_provider, kwargs, points=False)
 
 
+def _sdk_bare(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
+    return _sdk_floor(tracer_provider, kwargs, points=False, attributes=False)
+
+
 IMPLS: dict[str, Callable[[Any, dict[str, Any]], _Impl]] = {
     "ours": _ours,
     "sdk-floor": _sdk_floor,
     "sdk-span": _sdk_span,
+    "sdk-bare": _sdk_bare,
     "openllmetry": _openllmetry,
     "openai-v2": _openai_v2,
 }

@@ -49,7 +49,7 @@ def test_overhead_runner_measures_every_workload_for_ours() -> None:
     assert result["requests_served"] > 0
 
 
-@pytest.mark.parametrize("impl", ["sdk-floor", "sdk-span"])
+@pytest.mark.parametrize("impl", ["sdk-floor", "sdk-span", "sdk-bare"])
 def test_the_sdk_floor_replays_our_span_of_each_workload_through_the_sdk(impl: str) -> None:
     result = _run("-m", "bench.workloads", "--impl", impl, "--rounds", "2", "--scale", "0.05")
     assert set(result["workloads"]) == set(WORKLOADS)
