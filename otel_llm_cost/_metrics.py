@@ -36,8 +36,9 @@ _MAX_ATTRIBUTE_SETS = 2000
 _OVERFLOW = (("otel.metric.overflow", True),)
 
 
-_SUMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_SUMS_LOCK = threading.Lock()
+#: Per SDK meter: its summed counters by name, and its ``_Deferred`` queue (key: the class).
+_PER_METER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PER_METER_LOCK = threading.Lock()
 _log = logging.getLogger("otel_llm_cost")
 
 _EMPTY_CONTEXT = Context()
@@ -47,6 +48,21 @@ _MAX_DEFERRED = 8192
 
 def _is_sdk(meter: Any) -> bool:
     return type(meter).__module__.startswith("opentelemetry.sdk.")
+
+
+def _per_meter(meter: Any, key: Any, make: Callable[[], Any]) -> Any:
+    """The one object ``key`` of an SDK meter, made on first use and shared after.
+
+    A meter keeps only the first callback registered under a name, so every
+    ``CallMetrics`` on one meter (the instrumentors', the session processor's) must
+    share its observable instruments and what feeds them.
+    """
+    with _PER_METER_LOCK:
+        owned = _PER_METER.setdefault(meter, {})
+        obj = owned.get(key)
+        if obj is None:
+            obj = owned[key] = make()
+        return obj
 
 
 class _Deferred:
@@ -74,14 +90,7 @@ class _Deferred:
     @classmethod
     def of(cls, meter: Any) -> "_Deferred | None":
         """The meter's one queue (``None`` off the SDK: nothing collects, record directly)."""
-        if not _is_sdk(meter):
-            return None
-        with _SUMS_LOCK:
-            sums = _SUMS.setdefault(meter, {})
-            queue = sums.get(cls)
-            if queue is None:
-                queue = sums[cls] = cls(meter)
-            return queue
+        return _per_meter(meter, cls, lambda: cls(meter)) if _is_sdk(meter) else None
 
     def put(self, record: Callable[..., None], args: tuple) -> None:
         if len(self._queue) >= _MAX_DEFERRED:
@@ -124,19 +133,13 @@ class _Sum:
     def counter(cls, meter: Any, name: str, unit: str, description: str) -> Any:
         """The meter's one summed counter ``name`` (or a plain ``Counter`` off the SDK).
 
-        A meter keeps only the first callback registered under a name, so every
-        ``CallMetrics`` on one SDK meter (the instrumentors', the session
-        processor's) must share one ``_Sum``, as they would share one ``Counter``.
+        Shared by every ``CallMetrics`` on one SDK meter, as one ``Counter`` would be.
         The API's proxy meters (used before a global provider is set) are new
         objects on every ``get_meter`` and cannot be shared: they keep ``Counter``.
         """
         if not _is_sdk(meter):
             return meter.create_counter(name, unit=unit, description=description)
-        with _SUMS_LOCK:
-            sums = _SUMS.setdefault(meter, {})
-            if name not in sums:
-                sums[name] = cls(meter, name, unit, description)
-            return sums[name]
+        return _per_meter(meter, name, lambda: cls(meter, name, unit, description))
 
     def add(self, amount: float, attributes: Mapping[str, Any]) -> None:
         # Our attribute dicts are built in a fixed key order, so the items are the key.
@@ -228,7 +231,6 @@ class CallMetrics:
                 self.spend.add(float(usd), sets.component(component))
         if cost.cache_savings:
             self.cache_savings.add(float(cost.cache_savings), sets.base)
-
 
     def _histograms(self, duration_s: float | None, tokens: tuple[int, int] | None,
                     sets: "_AttributeSets", span_context: Any) -> None:

@@ -133,7 +133,6 @@ class _Spec:
         call.end()
         return value
 
-
     def read_error(self, call: LLMCall, exc: BaseException) -> None:
         """``parse()`` raises on a ``length`` / ``content_filter`` finish with the billed
         completion attached: its usage and cost still count."""
