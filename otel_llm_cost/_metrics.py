@@ -83,6 +83,7 @@ class _Deferred:
 
     def __init__(self, meter: Any) -> None:
         self._queue: deque = deque()
+        _QUEUES.add(self)
         # An observable instrument with no observations exports nothing; it exists only
         # to be called at the start of every collection of this meter's provider.
         meter.create_observable_gauge("llm_cost.internal.flush", callbacks=[self._drain])
@@ -109,6 +110,20 @@ class _Deferred:
                 record(*args)
             except Exception:  # noqa: BLE001 - one bad point must not stop the collection
                 _log.exception("otel_llm_cost: error recording a histogram point (ignored)")
+
+
+#: Every live queue, emptied in a forked child: points queued before ``fork()`` are the
+#: parent's to export (as the parent's SDK aggregations are), not the child's as well.
+_QUEUES: weakref.WeakSet = weakref.WeakSet()
+
+
+def _forget_parents_points() -> None:
+    for queue in list(_QUEUES):
+        queue._queue.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_points)
 
 
 class _Sum:

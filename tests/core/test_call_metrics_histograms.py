@@ -145,3 +145,25 @@ def test_off_the_sdk_nothing_is_queued() -> None:
     assert metrics._deferred is None
     usage = Usage(input_tokens=10, output_tokens=5)
     metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), 0.1)  # recorded (into nothing) at once
+
+
+def test_a_forked_child_does_not_export_the_points_its_parent_queued() -> None:
+    import os
+
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    usage = Usage(input_tokens=10, output_tokens=5)
+    metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), 0.1)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its own collection must not see the parent's point
+        try:
+            os.write(write, str(len(_histograms(reader))).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"0"
+    os.close(read)
+    # The parent still exports its point.
+    assert [row[1] for row in _histograms(reader)[semconv.METRIC_OPERATION_DURATION]] == [1]
