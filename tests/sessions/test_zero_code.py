@@ -95,6 +95,14 @@ def _check(result: dict, metrics: dict, spans: list) -> None:
     # The foreign call is also in the per-call metrics, once.
     unit, points, _ = metrics[semconv.METRIC_CALLS]
     assert points[0]["value"] == 1 and points[0]["attributes"][semconv.LLM_COST_STATUS] == "priced"
+    # Its histogram points wait for a collection; the periodic reader's last one, at
+    # shutdown, still exports them.
+    unit, points, _ = metrics[semconv.METRIC_TOKEN_USAGE]
+    assert unit == "{token}"
+    assert sorted((p["attributes"][semconv.GEN_AI_TOKEN_TYPE], p["count"], p["sum"]) for p in points) == [
+        ("input", 1, 1000), ("output", 1, 100)]
+    unit, points, _ = metrics[semconv.METRIC_OPERATION_DURATION]
+    assert unit == "s" and [p["count"] for p in points] == [1]
     assert [s["name"] for s in spans] == ["chat gpt-4o"]
 
 
