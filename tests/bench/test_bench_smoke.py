@@ -61,8 +61,8 @@ def test_the_sdk_floor_replays_our_span_of_each_workload_through_the_sdk(impl: s
 
 
 def test_the_floor_span_carries_exactly_our_span_attributes() -> None:
-    templates = _run("-c", "import json; from bench.workloads import _floor_templates; "
-                           "print(json.dumps(_floor_templates()))")
+    templates = _run("-c", "import json; from bench._floor import floor_templates; "
+                           "print(json.dumps(floor_templates()))")
     assert set(templates) == set(WORKLOADS)
     name, start, end, (timing, inp, out, n_in, n_out) = templates["chat"]
     assert name == "chat gpt-4o-mini"
