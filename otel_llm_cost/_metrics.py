@@ -42,8 +42,13 @@ _PER_METER_LOCK = threading.Lock()
 _log = logging.getLogger("otel_llm_cost")
 
 _EMPTY_CONTEXT = Context()
-#: Histogram points one meter holds back between collections; past this, calls record directly.
-_MAX_DEFERRED = 8192
+#: Queued histogram points at which the background worker is woken to record them.
+_DRAIN_AT = 2048
+#: Queued points one meter holds at most; past this, calls record directly (the worker
+#: cannot keep up), so memory stays bounded (~300 bytes a point).
+_MAX_DEFERRED = 16384
+#: Points the worker records per hold of the drain lock (a collection waits at most that).
+_DRAIN_BATCH = 1024
 
 
 def _is_sdk(meter: Any) -> bool:
@@ -66,17 +71,20 @@ def _per_meter(meter: Any, key: Any, make: Callable[[], Any]) -> Any:
 
 
 class _Deferred:
-    """The histogram points of one SDK meter, handed to the SDK when the meter collects.
+    """The histogram points of one SDK meter, recorded into the SDK off the call's path.
 
     Why: the SDK's ``Histogram.record`` validates, hashes and aggregates on every point
     — three points per LLM call were a third of what we added to a call (``bench``).
-    Nobody can see a point before a collection, so each call only queues its points
-    and the first callback of a collection records them, in the reader's thread,
-    before the SDK aggregates (``SynchronousMeasurementConsumer.collect`` runs every
-    callback first; ``record`` takes none of its locks). The exported histograms are
-    the same points; their exemplars point to the LLM call's own span. Bounded: past
-    ``_MAX_DEFERRED`` queued points, calls record synchronously until the next
-    collection, so memory stays flat and no call ever pays for a backlog.
+    Nobody can see a point before a collection, so a call only queues its points. They
+    are recorded into the same SDK histograms by whichever comes first: the first
+    callback of a collection (in the reader's thread, before the SDK aggregates:
+    ``SynchronousMeasurementConsumer.collect`` runs every callback first, and
+    ``record`` takes none of its locks), or a background worker woken once
+    ``_DRAIN_AT`` points wait (busy applications between two collections). A
+    collection waits for the worker's current batch, so it exports every point queued
+    before it. The exported histograms are the same points; their exemplars point to
+    the LLM call's own span. Bounded: past ``_MAX_DEFERRED`` queued points, calls
+    record synchronously.
     """
 
     __slots__ = ("_queue", "__weakref__")
@@ -86,7 +94,7 @@ class _Deferred:
         _QUEUES.add(self)
         # An observable instrument with no observations exports nothing; it exists only
         # to be called at the start of every collection of this meter's provider.
-        meter.create_observable_gauge("llm_cost.internal.flush", callbacks=[self._drain])
+        meter.create_observable_gauge("llm_cost.internal.flush", callbacks=[self._collect])
 
     @classmethod
     def of(cls, meter: Any) -> "_Deferred | None":
@@ -94,30 +102,68 @@ class _Deferred:
         return _per_meter(meter, cls, lambda: cls(meter)) if _is_sdk(meter) else None
 
     def put(self, record: Callable[..., None], args: tuple) -> None:
-        if len(self._queue) >= _MAX_DEFERRED:
+        queue = self._queue
+        waiting = len(queue)
+        if waiting >= _MAX_DEFERRED:
             record(*args)
-        else:
-            self._queue.append((record, args))
+            return
+        queue.append((record, args))
+        if waiting >= _DRAIN_AT and not _WAKE.is_set():
+            _wake_worker()
 
-    def _drain(self, options: Any = None) -> Iterable[metrics.Observation]:
+    def _collect(self, options: Any = None) -> Iterable[metrics.Observation]:
+        with _DRAIN_LOCK:  # the worker's batch in flight lands before this collection
+            self._record(len(self._queue) + _DRAIN_BATCH)
+        return ()
+
+    def _record(self, most: int) -> None:
         pop = self._queue.popleft  # thread-safe against concurrent appends
-        while True:
+        for _ in range(most):
             try:
                 record, args = pop()
             except IndexError:
-                return ()
+                return
             try:
                 record(*args)
-            except Exception:  # noqa: BLE001 - one bad point must not stop the collection
+            except Exception:  # noqa: BLE001 - one bad point must not stop the others
                 _log.exception("otel_llm_cost: error recording a histogram point (ignored)")
 
 
-#: Every live queue, emptied in a forked child: points queued before ``fork()`` are the
-#: parent's to export (as the parent's SDK aggregations are), not the child's as well.
+#: Every live queue: the worker drains them; a forked child empties them (points queued
+#: before ``fork()`` are the parent's to export, as its SDK aggregations are).
 _QUEUES: weakref.WeakSet = weakref.WeakSet()
+_WAKE = threading.Event()
+_DRAIN_LOCK = threading.Lock()
+_WORKER_LOCK = threading.Lock()
+_worker: threading.Thread | None = None
+
+
+def _wake_worker() -> None:
+    global _worker
+    if _worker is None or not _worker.is_alive():
+        with _WORKER_LOCK:
+            if _worker is None or not _worker.is_alive():
+                _worker = threading.Thread(target=_work, name="otel_llm_cost.metrics", daemon=True)
+                _worker.start()
+    _WAKE.set()
+
+
+def _work() -> None:
+    while True:
+        _WAKE.wait()
+        _WAKE.clear()
+        for queue in list(_QUEUES):
+            while queue._queue:
+                with _DRAIN_LOCK:
+                    queue._record(_DRAIN_BATCH)
 
 
 def _forget_parents_points() -> None:
+    """In a forked child: no worker (threads do not survive fork(); the child starts its
+    own when needed), fresh locks (one may have been held by a parent thread), empty queues."""
+    global _worker, _WAKE, _DRAIN_LOCK, _WORKER_LOCK
+    _worker = None
+    _WAKE, _DRAIN_LOCK, _WORKER_LOCK = threading.Event(), threading.Lock(), threading.Lock()
     for queue in list(_QUEUES):
         queue._queue.clear()
 

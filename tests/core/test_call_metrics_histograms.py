@@ -8,7 +8,9 @@ any temporality, from any number of threads, and with the queue bounded.
 from __future__ import annotations
 
 import threading
+import time
 
+import pytest
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -105,7 +107,25 @@ def test_the_queue_is_bounded_and_past_it_calls_record_directly(monkeypatch) -> 
     assert _histograms(reader) == _synchronous(calls)
 
 
-def test_every_call_metrics_on_one_meter_shares_one_queue_and_nothing_is_lost_across_threads() -> None:
+def test_a_busy_queue_is_recorded_by_the_worker_before_any_collection(monkeypatch) -> None:
+    monkeypatch.setattr(_metrics, "_DRAIN_AT", 4)  # the mark itself, not our logic, is shrunk
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    calls = _calls(50)
+    for usage, seconds in calls:
+        metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), seconds)
+    deadline = time.monotonic() + 10
+    while metrics._deferred._queue and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(metrics._deferred._queue) == 0  # no collection has run: the worker did it
+    assert _histograms(reader) == _synchronous(calls)
+
+
+@pytest.mark.parametrize("drain_at", [_metrics._DRAIN_AT, 8])
+def test_every_call_metrics_on_one_meter_shares_one_queue_and_nothing_is_lost_across_threads(
+        monkeypatch, drain_at: int) -> None:
+    # With a low mark the worker drains while calls are queued and a reader collects.
+    monkeypatch.setattr(_metrics, "_DRAIN_AT", drain_at)
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
     first, second = CallMetrics(provider), CallMetrics(provider)
