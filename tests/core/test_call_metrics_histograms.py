@@ -60,12 +60,16 @@ def _calls(n: int) -> list[tuple[Usage, float]]:
     return [(Usage(input_tokens=10 + 37 * i, output_tokens=3 + 11 * i), 0.05 * (i % 9)) for i in range(n)]
 
 
+def _record(metrics: CallMetrics, calls: list[tuple[Usage, float]]) -> None:
+    for usage, seconds in calls:
+        metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), seconds)
+
+
 def test_points_wait_for_the_collection_and_export_what_synchronous_recording_would() -> None:
     reader = InMemoryMetricReader()
     metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
     calls = _calls(40)
-    for usage, seconds in calls:
-        metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), seconds)
+    _record(metrics, calls)
     assert len(metrics._deferred._queue) == 40  # one entry per call, nothing recorded yet
     assert _histograms(reader) == _synchronous(calls)
     assert len(metrics._deferred._queue) == 0
@@ -77,11 +81,9 @@ def test_delta_temporality_gets_each_point_in_exactly_one_collection() -> None:
     reader = InMemoryMetricReader(preferred_temporality={Histogram: AggregationTemporality.DELTA})
     metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
     first, second = _calls(5), _calls(3)
-    for usage, seconds in first:
-        metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), seconds)
+    _record(metrics, first)
     assert _histograms(reader) == _synchronous(first)
-    for usage, seconds in second:
-        metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), seconds)
+    _record(metrics, second)
     assert _histograms(reader) == _synchronous(second)
 
 
@@ -112,8 +114,7 @@ def test_a_busy_queue_is_recorded_by_the_worker_before_any_collection(monkeypatc
     reader = InMemoryMetricReader()
     metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
     calls = _calls(50)
-    for usage, seconds in calls:
-        metrics.record(_ATTRS, usage, price_usage("gpt-4o-mini", usage), seconds)
+    _record(metrics, calls)
     deadline = time.monotonic() + 10
     while metrics._deferred._queue and time.monotonic() < deadline:
         time.sleep(0.01)
