@@ -26,26 +26,32 @@ _TEXT_1K = (
 ) * 38
 
 
+def _stats(per_op: list[float]) -> dict[str, float]:
+    return {"median_us": round(statistics.median(per_op), 4), "best_us": round(min(per_op), 4)}
+
+
 def _measure(fn: Callable[[], Any], number: int, repeat: int = 7, per: int = 1) -> dict[str, float]:
     times = timeit.Timer(fn).repeat(repeat=repeat, number=number)
-    per_op = [t / number / per * 1e6 for t in times]
-    return {"median_us": round(statistics.median(per_op), 4), "best_us": round(min(per_op), 4)}
+    return _stats([t / number / per * 1e6 for t in times])
 
 
 def _measure_then_collect(fn: Callable[[], Any], collect: Callable[[], Any], number: int,
                           repeat: int = 7) -> tuple[dict[str, float], dict[str, float]]:
     """Like :func:`_measure`, collecting the metrics after every repeat (timed apart).
 
-    Histogram points wait in a bounded queue until the meter collects
-    (``otel_llm_cost._metrics._Deferred``): without collections the queue would fill
-    and the figure would be the overflow path's, not the one a running app gets.
+    Histogram points wait in a queue until the meter collects
+    (``otel_llm_cost._metrics._Deferred``); ``number`` stays below the mark that wakes
+    the background thread, so the call's figure holds no recording of points and the
+    collection's figure holds all of it.
     """
+    from otel_llm_cost import _metrics
+
+    number = min(number, _metrics._DRAIN_AT - 1)
     call_us, collect_us = [], []
     for _ in range(repeat):
         call_us.append(timeit.Timer(fn).timeit(number=number) / number * 1e6)
         collect_us.append(timeit.Timer(collect).timeit(number=1) / number * 1e6)
-    return ({"median_us": round(statistics.median(call_us), 4), "best_us": round(min(call_us), 4)},
-            {"median_us": round(statistics.median(collect_us), 4), "best_us": round(min(collect_us), 4)})
+    return _stats(call_us), _stats(collect_us)
 
 
 def _sdk_objects() -> dict[str, Any]:
@@ -180,7 +186,6 @@ def _call_lifecycle(results: dict[str, Any], number: int) -> None:
     attrs = {semconv.GEN_AI_PROVIDER_NAME: "openai", semconv.GEN_AI_OPERATION_NAME: "chat",
              semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18"}
     cost = price_usage("gpt-4o-mini-2024-07-18", usage)
-    number = min(number, 4000)  # below the deferred-point queue's bound
     results["llm_call_lifecycle"], _ = _measure_then_collect(lifecycle, reader.get_metrics_data, number)
     results["call_metrics_record"], results["call_metrics_collect"] = _measure_then_collect(
         lambda: telemetry.metrics.record(attrs, usage, cost, 0.5), reader.get_metrics_data, number)

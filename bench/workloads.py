@@ -176,29 +176,22 @@ def _openai_v2(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
     })
 
 
-def _sdk_floor(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
-    from bench._floor import floor_impl
+def _sdk(points: bool, attributes: bool) -> Callable[[Any, dict[str, Any]], _Impl]:
+    """An ``sdk-*`` floor (``bench/_floor.py``): our span replayed through the SDK alone."""
 
-    return floor_impl(kwargs, points=True, attributes=True)
+    def make(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
+        from bench._floor import floor_impl
 
+        return floor_impl(kwargs, points=points, attributes=attributes)
 
-def _sdk_span(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
-    from bench._floor import floor_impl
-
-    return floor_impl(kwargs, points=False, attributes=True)
-
-
-def _sdk_bare(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
-    from bench._floor import floor_impl
-
-    return floor_impl(kwargs, points=False, attributes=False)
+    return make
 
 
 IMPLS: dict[str, Callable[[Any, dict[str, Any]], _Impl]] = {
     "ours": _ours,
-    "sdk-floor": _sdk_floor,
-    "sdk-span": _sdk_span,
-    "sdk-bare": _sdk_bare,
+    "sdk-floor": _sdk(points=True, attributes=True),
+    "sdk-span": _sdk(points=False, attributes=True),
+    "sdk-bare": _sdk(points=False, attributes=False),
     "openllmetry": _openllmetry,
     "openai-v2": _openai_v2,
 }
