@@ -39,14 +39,9 @@ def _measure_then_collect(fn: Callable[[], Any], collect: Callable[[], Any], num
                           repeat: int = 7) -> tuple[dict[str, float], dict[str, float]]:
     """Like :func:`_measure`, collecting the metrics after every repeat (timed apart).
 
-    Histogram points wait in a queue until the meter collects
-    (``otel_llm_cost._metrics._Deferred``); ``number`` stays below the mark that wakes
-    the background thread, so the call's figure holds no recording of points and the
-    collection's figure holds all of it.
+    Every point is recorded in the call (plain SDK instruments); the collection's
+    figure is what the reader then spends aggregating and exporting them.
     """
-    from otel_llm_cost import _metrics
-
-    number = min(number, _metrics._DRAIN_AT - 1)
     call_us, collect_us = [], []
     for _ in range(repeat):
         call_us.append(timeit.Timer(fn).timeit(number=number) / number * 1e6)
@@ -79,12 +74,12 @@ def _stream_chunks(objs: dict[str, Any], results: dict[str, Any], number_chunks:
     stream = (body * (number_chunks // len(body) + 1))[:number_chunks] + [chunks[-2], chunks[-1]]
     telemetry = Telemetry(tracer_provider=TracerProvider())
     try:
-        from otel_llm_cost.instrumentation._openai_read import ChatStream, Request
+        from otel_llm_cost.instrumentation._openai_read import ChatAccumulator, Request
 
         def accumulator() -> Any:
-            return ChatStream(Request(objs["messages"], True), False)
+            return ChatAccumulator(Request(objs["messages"], True), False)
 
-        results["stream_chunk_accumulator"] = "otel_llm_cost.instrumentation._openai_read.ChatStream"
+        results["stream_chunk_accumulator"] = "otel_llm_cost.instrumentation._openai_read.ChatAccumulator"
     except ImportError:  # before the OpenAI instrumentation landed: a stand-in of the same shape
         accumulator = _StandInAccumulator
         results["stream_chunk_accumulator"] = "stand-in (collect text, model, id, finish, usage)"

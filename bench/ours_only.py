@@ -5,9 +5,7 @@ a response (or a stream of chunks) the SDK parsed once, with the session process
 a meter provider, inside a session; no batch exporter. Far less noisy than the full
 bench (whose figures are dominated by the SDK call), so each hot-path change shows.
 Prints the median and best of 15 rounds of 2 000 calls (wall clock, one thread), and
-what collecting the metrics after a round costs per call (the histogram points are
-recorded then, see ``otel_llm_cost._metrics._Deferred``; 2 000 calls stay below the
-2 048 points that wake its background thread); ``prof`` prints a cProfile
+what collecting the metrics after a round costs per call; ``prof`` prints a cProfile
 of 5 000 chat calls instead.
 """
 import sys, time, statistics, gc

@@ -1,14 +1,18 @@
-"""otel-llm-cost: exact token usage and cost of LLM calls, as OpenTelemetry spans and metrics."""
+"""otel-llm-cost: exact token usage and cost of LLM calls, as OpenTelemetry spans and metrics.
+
+The public API is what ``__all__`` lists; modules whose names start with ``_`` are
+private. Instrumentors live in :mod:`otel_llm_cost.instrumentation`, the extension
+point for code that wants to see every call in :mod:`otel_llm_cost.observers`.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .cost import Cost, format_usd, price_usage  # noqa: E402
-from .instrumentation._hooks import BudgetExceeded  # noqa: E402
-from .pricing import add_aliases, get_catalog, load_prices  # noqa: E402
-from .usage import Usage  # noqa: E402
-from .sessions import (  # noqa: E402
+from ._version import __version__
+from .cost import Cost, format_usd, price_usage
+from .pricing import add_aliases, get_catalog, load_prices
+from .record import CallRecord
+from .sessions import (
+    BudgetExceeded,
     Session,
     SessionSummary,
     UsageSummary,
@@ -18,23 +22,25 @@ from .sessions import (  # noqa: E402
     session,
     track,
 )
+from .usage import Usage
 
 __all__ = [
-    "__version__",
-    "Cost",
-    "Usage",
     "BudgetExceeded",
-    "price_usage",
+    "CallRecord",
+    "Cost",
+    "Session",
+    "SessionSummary",
+    "Usage",
+    "UsageSummary",
+    "__version__",
+    "add_aliases",
+    "configure",
+    "current_usage",
+    "end_session",
     "format_usd",
     "get_catalog",
     "load_prices",
-    "add_aliases",
+    "price_usage",
     "session",
     "track",
-    "end_session",
-    "current_usage",
-    "configure",
-    "Session",
-    "SessionSummary",
-    "UsageSummary",
 ]

@@ -14,9 +14,10 @@ The rule (see ``docs/anthropic-native-spans.md`` for the why):
    self-tracing SDK is taken from its instrumentation scope
    (:data:`SELF_TRACING_SCOPES`), never from the span name; any other span's from its
    ``gen_ai.provider.name`` (or the older ``gen_ai.system``).
-3. A counted foreign span is priced from its attributes by
-   :func:`usage_from_foreign_span`, in the counting convention of the tool that wrote
-   it.
+3. A counted foreign span becomes a :class:`~otel_llm_cost.record.CallRecord` through
+   :func:`record_of_span` — usage read in the counting convention of the tool that
+   wrote it, priced by the same catalog as our calls — the one function every
+   consumer (sessions, metrics, the ledger) prices foreign spans with.
 
 We never switch an SDK's own tracing off: the user's ``ANTHROPIC_OPEN_TELEMETRY`` /
 ``open_telemetry`` choice stands, and while our instrumentation is on, the SDK's span
@@ -28,6 +29,8 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from . import semconv
+from .cost import price_usage
+from .record import CallRecord
 from .usage import Usage
 
 __all__ = [
@@ -36,6 +39,7 @@ __all__ = [
     "is_provider_instrumented",
     "should_count",
     "usage_from_foreign_span",
+    "record_of_span",
 ]
 
 #: Instrumentation scope of an SDK's own tracing -> the provider key our instrumentor marks.
@@ -95,3 +99,17 @@ def should_count(span: Any) -> bool:
         return False
     key = _provider_key(scope, attributes)
     return key is None or key not in _instrumented
+
+
+def record_of_span(span: Any) -> CallRecord:
+    """A finished foreign span (an SDK ``ReadableSpan``) as a priced :class:`CallRecord`."""
+    scope = getattr(getattr(span, "instrumentation_scope", None), "name", None)
+    attributes = getattr(span, "attributes", None) or {}
+    usage = usage_from_foreign_span(scope, attributes)
+    model = attributes.get(semconv.GEN_AI_RESPONSE_MODEL) or attributes.get(semconv.GEN_AI_REQUEST_MODEL)
+    provider = attributes.get(semconv.GEN_AI_PROVIDER_NAME) or attributes.get(semconv.GEN_AI_SYSTEM)
+    cost = price_usage(model, usage, provider=provider)
+    start, end = getattr(span, "start_time", None), getattr(span, "end_time", None)
+    duration = (end - start) / 1e9 if start is not None and end is not None else None
+    return CallRecord(attributes, usage, cost, duration, span_context=getattr(span, "context", None),
+                      ours=False)

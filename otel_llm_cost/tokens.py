@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import tiktoken
 
-from . import semconv
+from . import config, semconv
 from .usage import Usage
 
 __all__ = ["encoding_name_for_model", "get_encoding", "count_tokens", "count_messages", "estimate_usage"]
@@ -76,7 +76,7 @@ def encoding_name_for_model(model: str | None) -> str:
 
 
 def _read_ranks(name: str) -> dict[bytes, int]:
-    user_dir = os.environ.get(semconv.ENV_TIKTOKEN_DIR)
+    user_dir = config.load().tiktoken_dir
     data: bytes | None = None
     if user_dir:
         for filename in (f"{name}.tiktoken", f"{name}.tiktoken.gz"):

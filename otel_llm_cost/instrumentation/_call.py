@@ -10,20 +10,29 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any, Callable, Mapping
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .. import semconv
+from .. import observers, semconv
 from .._metrics import CallMetrics
+from .._version import __version__
+from ..config import Settings
 from ..cost import Cost, format_usd, price_usage
+from ..record import CallRecord
 from ..usage import Usage
-from . import _hooks
 
 __all__ = ["safely", "Telemetry", "LLMCall"]
 
 _log = logging.getLogger("otel_llm_cost")
+
+#: Attributes the observers gave for the call being opened in this context (set by
+#: ``_shared._enter`` around the provider's ``start``): they are on the span from its
+#: start, where samplers and span processors' ``on_start`` see them.
+OBSERVED_ATTRIBUTES: ContextVar[Mapping[str, Any] | None] = ContextVar("otel_llm_cost_observed", default=None)
 
 def safely(what: str, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
     """Run our code; on any exception log it (once per call site) and return ``default``."""
@@ -38,12 +47,13 @@ class Telemetry:
     """Tracer and instruments of one instrumentor; built once at ``instrument()``."""
 
     def __init__(self, tracer_provider: Any = None, meter_provider: Any = None,
-                 capture_content: bool = False) -> None:
-        from .. import __version__
-
+                 settings: Settings | None = None) -> None:
+        settings = settings if settings is not None else Settings()
+        self.settings = settings
         self.tracer = trace.get_tracer(semconv.SCOPE_NAME, __version__, tracer_provider)
-        self.metrics = CallMetrics(meter_provider)
-        self.capture_content = capture_content
+        self.metrics = CallMetrics(meter_provider, settings.metric_attributes)
+        #: Record prompt/completion text parts (``capture_content``; off by default).
+        self.capture_content = settings.capture_content
         #: Cleared by ``uninstrument()``: SDK objects that cached a bound wrapper before
         #: then (e.g. ``client.chat.completions.with_raw_response``) stop tracing too.
         self.active = True
@@ -52,8 +62,8 @@ class Telemetry:
 class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
-    __slots__ = ("telemetry", "span", "attributes", "usage", "partial", "_start", "_ended",
-                 "service_tier", "_estimate", "state", "_sent")
+    __slots__ = ("_ended", "_estimate", "_sent", "_start", "attributes", "context", "partial",
+                 "service_tier", "span", "state", "telemetry", "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -67,12 +77,16 @@ class LLMCall:
         for key, value in attributes.items():
             if value is not None:
                 attrs[key] = value
-        for key, value in _hooks.span_attributes().items():
-            attrs.setdefault(key, value)
+        observed = OBSERVED_ATTRIBUTES.get()
+        if observed:
+            for key, value in observed.items():
+                attrs.setdefault(key, value)
         self.attributes = attrs
         self._sent = dict(attrs)  # the end sets only what is new since (the SDK re-checks all)
         name = f"{operation} {request_model}" if request_model else operation
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        #: The context the call was made in: observers read the open sessions from it.
+        self.context = otel_context.get_current()
         self.usage: Usage | None = None
         self.partial = False
         self.service_tier: str | None = None
@@ -82,6 +96,14 @@ class LLMCall:
         self.state: Any = None
         self._start = time.perf_counter()
         self._ended = False
+
+    def add_attributes(self, attributes: Mapping[str, Any]) -> None:
+        """Attributes known only after the span started (an observer's, e.g. ``session.id``)."""
+        for key, value in attributes.items():
+            if value is not None and key not in self.attributes:
+                self.attributes[key] = value
+                self._sent[key] = value
+                self.span.set_attribute(key, value)
 
     def set(self, key: str, value: Any) -> None:
         if value is not None and value != "" and value != []:
@@ -168,11 +190,12 @@ class LLMCall:
                 attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
-        _hooks.before_end(self.span, attrs, cost, usage)
         sent = self._sent  # itself the "absent" marker: never one of its own values
         self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, sent) is not v})
-        self.telemetry.metrics.record(attrs, usage, cost, time.perf_counter() - self._start,
-                                      self.span.get_span_context())
+        record = CallRecord(attrs, usage, cost, time.perf_counter() - self._start,
+                            self.span.get_span_context(), self.span, self.context)
+        self.telemetry.metrics.on_call_end(record)
+        observers.notify(record)
 
 
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")

@@ -1,24 +1,38 @@
 """The instrument/uninstrument cycle every provider instrumentor shares.
 
-A provider subclass names its provider key (see :mod:`otel_llm_cost.foreign_spans`)
-and lists ``(class, method name, wrapper)`` targets; this base builds the
-:class:`~._shared.Telemetry` once, wraps what exists in the installed SDK version,
-unwraps it again, and tells :mod:`~otel_llm_cost.foreign_spans` whether our spans now
-cover that provider (so an SDK's own spans are not counted a second time).
+A provider module subclasses :class:`LLMInstrumentor`: it names the SDK's top-level
+module (:attr:`~LLMInstrumentor.sdk_module`), its provider key (see
+:mod:`otel_llm_cost.foreign_spans`) and lists ``(class, method name, wrapper)``
+targets. This base does the rest, the same way for every provider:
+
+* **settings** are read once, at ``instrument()`` (:func:`otel_llm_cost.config.load`);
+* **on import**: the SDK is wrapped when the application imports it (a wrapt
+  post-import hook), at once if it already has — so instrumenting never imports an
+  SDK the application does not use, and process start-up does not pay for it;
+* **uninstrument** removes only our wrappers, wherever they sit in a chain of
+  wrappers, and switches off the :class:`~._call.Telemetry` so that SDK objects
+  which cached a bound wrapper earlier (``client.messages.with_raw_response``) stop
+  tracing too;
+* it tells :mod:`~otel_llm_cost.foreign_spans` whether our spans now cover the
+  provider (so an SDK's own spans are not counted a second time).
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable, Iterable
+import logging
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
 
+import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from wrapt import wrap_function_wrapper
 
-from .. import foreign_spans, semconv
-from ._shared import Telemetry
+from .. import config, foreign_spans
+from ._call import Telemetry
 
 __all__ = ["LLMInstrumentor", "Target", "wrap", "unwrap_own"]
+
+_log = logging.getLogger("otel_llm_cost")
 
 #: (SDK class, method name, wrapper) — a method the class does not define is skipped.
 Target = tuple[type, str, Callable[..., Any]]
@@ -49,25 +63,53 @@ def unwrap_own(cls: type, method: str, installed: Any) -> None:
         parent.__wrapped__ = installed.__wrapped__
 
 
-class LLMInstrumentor(BaseInstrumentor):
-    """Base of our provider instrumentors."""
+class LLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Base of our provider instrumentors: one per SDK, all alike.
 
+    ``instrument(tracer_provider=…, meter_provider=…)`` as for any OpenTelemetry
+    instrumentor; settings come from :mod:`otel_llm_cost.config`.
+    """
+
+    #: The SDK's top-level module; wrapping waits until the application imports it.
+    sdk_module = ""
+    #: The pip requirement the SDK must satisfy (``instrumentation_dependencies``).
+    requirement = ""
     #: Key under which :mod:`otel_llm_cost.foreign_spans` knows this provider.
     provider_key = ""
 
+    _telemetry: Telemetry | None = None
+    _wrapped: list[tuple[type, str, Any]]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return (self.requirement,)
+
     def _targets(self, telemetry: Telemetry) -> Iterable[Target]:
+        """What to wrap; called once the SDK module is imported."""
         raise NotImplementedError
 
     def _instrument(self, **kwargs: Any) -> None:
-        capture = os.environ.get(semconv.ENV_CAPTURE_CONTENT, "").lower() == "true"
-        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), capture)
-        self._wrapped: list[tuple[type, str, Any]] = []
-        for cls, method, wrapper in self._targets(telemetry):
-            if method in vars(cls):
-                self._wrapped.append(wrap(cls, method, wrapper))
+        settings = config.load()
+        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"), settings)
+        self._telemetry = telemetry
+        self._wrapped = []
         foreign_spans.mark_provider_instrumented(self.provider_key, True)
+        wrapt.register_post_import_hook(lambda _module: self._wrap_all(telemetry), self.sdk_module)
+
+    def _wrap_all(self, telemetry: Telemetry) -> None:
+        """The post-import hook: wrap the targets, unless uninstrumented meanwhile."""
+        if telemetry is not self._telemetry or not telemetry.active:
+            return
+        try:
+            for cls, method, wrapper in self._targets(telemetry):
+                if method in vars(cls):
+                    self._wrapped.append(wrap(cls, method, wrapper))
+        except Exception:  # noqa: BLE001 - an SDK we cannot read must not break its import
+            _log.exception("otel_llm_cost: could not instrument %s", self.sdk_module)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        if self._telemetry is not None:
+            self._telemetry.active = False
+        self._telemetry = None
         for cls, method, installed in getattr(self, "_wrapped", ()):
             unwrap_own(cls, method, installed)
         self._wrapped = []

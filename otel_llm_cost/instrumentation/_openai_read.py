@@ -8,13 +8,13 @@ of an odd type is skipped, never raised on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv
 from ..tokens import estimate_usage
 from ..usage import Usage, _get
+from . import _content
 from ._content import output_messages_json
 from ._shared import LLMCall
 
@@ -70,16 +70,6 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return attrs
 
 
-def server_attributes(client: Any) -> dict[str, Any]:
-    """``server.address``/``server.port`` from the client's base URL."""
-    url = getattr(client, "base_url", None)
-    host = getattr(url, "host", None)
-    if not host:
-        return {}
-    port = getattr(url, "port", None) or (443 if getattr(url, "scheme", "") == "https" else 80)
-    return {semconv.SERVER_ADDRESS: host, semconv.SERVER_PORT: port}
-
-
 def prompt_of(kwargs: Mapping[str, Any]) -> Any:
     """The request's prompt in a shape :func:`tokens.count_messages` understands."""
     messages = kwargs.get("messages")
@@ -96,22 +86,16 @@ def prompt_of(kwargs: Mapping[str, Any]) -> Any:
 
 
 def input_messages_json(prompt: Any) -> str:
-    """``gen_ai.input.messages`` (content capture on): role + text parts per message."""
+    """``gen_ai.input.messages`` (content capture on): text parts only, as for every provider."""
     if isinstance(prompt, str):
         prompt = [{"role": "user", "content": prompt}]
-    out = []
+    pairs = []
     for message in prompt if isinstance(prompt, (list, tuple)) else ():
         if isinstance(message, str):
-            message = {"role": "user", "content": message}
-        if not isinstance(message, Mapping):
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            parts: Any = [{"type": "text", "content": content}]
-        else:
-            parts = content
-        out.append({"role": message.get("role", "user"), "parts": parts})
-    return json.dumps(out, default=str, ensure_ascii=False)
+            pairs.append(("user", message))
+        elif isinstance(message, Mapping):
+            pairs.append((str(message.get("role", "user")), message.get("content")))
+    return _content.input_messages_json(pairs)
 
 
 def set_service_tier(call: LLMCall, tier: Any) -> None:
@@ -184,7 +168,7 @@ class Request:
         self.stream = stream
 
 
-class ChatStream:
+class ChatAccumulator:
     """Follows a Chat Completions (or legacy Completions) chunk stream.
 
     Usage: the last usage block seen (the ``include_usage`` chunk), never a sum. Text
@@ -233,7 +217,7 @@ def _conclude(call: LLMCall, request: Request, texts: list[str], usage: Any, cap
         call.set(semconv.GEN_AI_OUTPUT_MESSAGES, output_messages_json(["".join(texts)], finish))
 
 
-class ResponsesStream:
+class ResponsesAccumulator:
     """Follows a Responses API event stream: usage from ``response.completed``."""
 
     __slots__ = ("request", "response", "usage", "texts", "error", "capture")

@@ -19,20 +19,22 @@ this module, which is what providers import), once:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
-from . import _hooks
-from ._call import LLMCall, Telemetry, _log, safely
-from ._streams import AsyncStreamProxy, StreamAccumulator, StreamProxy, proxy_stream
+from .. import observers, semconv
+from ._call import OBSERVED_ATTRIBUTES, LLMCall, Telemetry, _log, safely
+from ._contract import CallSpec, Spec, StreamAccumulator
+from ._streams import AsyncStreamProxy, StreamProxy, proxy_stream
 
 __all__ = [
     "Telemetry",
     "LLMCall",
     "CallSpec",
+    "Spec",
     "StreamAccumulator",
     "StreamProxy",
     "AsyncStreamProxy",
@@ -40,30 +42,41 @@ __all__ = [
     "async_wrapper",
     "safely",
     "proxy_stream",
+    "server_attributes",
 ]
 
 _IN_CALL = otel_context.create_key("otel_llm_cost.in_llm_call")
 
 
-class CallSpec(Protocol):
-    """What a provider module says about one wrapped method."""
+def server_attributes(base_url: Any) -> dict[str, Any]:
+    """``server.address`` / ``server.port`` of the endpoint a client sends to.
 
-    def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall | None:
-        """Open the span from the request (never reads the network)."""
+    ``base_url`` is an ``httpx.URL`` (OpenAI, Anthropic) or a URL string (google-genai);
+    the port is the URL's, else the scheme's default.
+    """
+    if isinstance(base_url, str):
+        from urllib.parse import urlsplit
 
-    def result(self, call: LLMCall, value: Any) -> Any:
-        """Read a non-stream result and end the call, or return a proxied stream."""
-
-    # Optional: ``read_error(call, exc)`` reads what a raised SDK error says of the
-    # response (usage that was billed) before the call is marked failed.
+        parts = urlsplit(base_url)
+        host, port, scheme = parts.hostname, parts.port, parts.scheme
+    else:
+        host, port, scheme = (getattr(base_url, "host", None), getattr(base_url, "port", None),
+                              getattr(base_url, "scheme", ""))
+    if not host:
+        return {}
+    return {semconv.SERVER_ADDRESS: host, semconv.SERVER_PORT: port or (443 if scheme == "https" else 80)}
 
 
 def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwargs: dict):
     """Decide whether to trace this call; returns (call, context token) or (None, None)."""
     if not telemetry.active or not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL):
         return None, None
-    _hooks.before_call()  # may raise BudgetExceeded on purpose: before anything is sent
-    call = safely("span start", spec.start, telemetry, instance, args, kwargs)
+    # An observer may refuse the call (a hard budget): raised on purpose, before anything is sent.
+    observed = OBSERVED_ATTRIBUTES.set(observers.before_call() or None)
+    try:
+        call = safely("span start", spec.start, telemetry, instance, args, kwargs)
+    finally:
+        OBSERVED_ATTRIBUTES.reset(observed)
     if call is None:
         return None, None
     return call, _attach(call)
@@ -83,9 +96,8 @@ def _attach(call: LLMCall) -> object:
 def _failed(call: LLMCall, exc: BaseException, spec: CallSpec | None = None) -> None:
     # Some SDK errors carry a response that was billed (openai's parse() raises
     # LengthFinishReasonError with the completion, usage included): read it first.
-    read_error = getattr(spec, "read_error", None)
-    if read_error is not None:
-        safely("error reading", read_error, call, exc)
+    if spec is not None:
+        safely("error reading", spec.read_error, call, exc)
     safely("error recording", call.fail, exc)
     safely("span end", call.end)
 

@@ -10,24 +10,16 @@ module small.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Any
 
 import wrapt
 
 from ._call import LLMCall, safely
+from ._contract import StreamAccumulator
 
 __all__ = ["StreamAccumulator", "StreamProxy", "AsyncStreamProxy", "proxy_stream"]
 
 _log = logging.getLogger("otel_llm_cost")
-
-
-class StreamAccumulator(Protocol):
-    """What a provider supplies to follow one stream: see each item, then conclude."""
-
-    def on_item(self, item: Any) -> None: ...
-
-    def finish(self, call: LLMCall, completed: bool) -> None:
-        """Write the response attributes and usage (or an estimator) into ``call``."""
 
 
 class _StreamState:

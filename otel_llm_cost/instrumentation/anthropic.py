@@ -14,14 +14,15 @@ adds them. In a stream, ``message_start`` carries the input usage and every
 from __future__ import annotations
 
 import importlib
-from typing import Any, Collection, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .. import semconv
 from ..usage import Usage
 from ._content import input_messages_json, output_messages_json, texts_of
 from ._deferred import AsyncStreamManagerProxy, StreamManagerProxy, is_raw_response, raw_response_result
 from ._instrumentor import LLMInstrumentor, Target
-from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
+from ._shared import LLMCall, Spec, Telemetry, async_wrapper, proxy_stream, server_attributes, sync_wrapper
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -49,17 +50,9 @@ def _provider(instance: Any) -> str:
     return PROVIDER
 
 
-def _server(instance: Any) -> dict[str, Any]:
-    url = getattr(getattr(instance, "_client", None), "base_url", None)
-    host = getattr(url, "host", None)
-    if not host:
-        return {}
-    return {semconv.SERVER_ADDRESS: host, semconv.SERVER_PORT: getattr(url, "port", None)}
-
-
 def _start(telemetry: Telemetry, instance: Any, kwargs: dict) -> LLMCall:
     attrs = {key: kwargs.get(arg) for arg, key in _REQUEST_ATTRIBUTES.items()}
-    attrs.update(_server(instance))
+    attrs.update(server_attributes(getattr(getattr(instance, "_client", None), "base_url", None)))
     if telemetry.capture_content:
         attrs[semconv.GEN_AI_INPUT_MESSAGES] = _input_json(kwargs)
     model = kwargs.get("model")
@@ -85,7 +78,7 @@ def _usage_dict(usage: Any) -> dict[str, Any]:
     return {name: getattr(usage, name, None) for name in _USAGE_FIELDS}
 
 
-class _Events:
+class _Accumulator:
     """Follows the raw SSE events of one streamed message."""
 
     def __init__(self, capture: bool = False) -> None:
@@ -136,7 +129,7 @@ def _read(call: LLMCall, value: Any) -> Any:
         call.end()
         return value
     if hasattr(value, "__iter__") or hasattr(value, "__aiter__"):
-        return proxy_stream(value, call, _Events(call.telemetry.capture_content))
+        return proxy_stream(value, call, _Accumulator(call.telemetry.capture_content))
     call.end()
     return value
 
@@ -147,11 +140,11 @@ def _follow_helper_stream(call: LLMCall, message_stream: Any) -> Any:
     keeps the SDK's own MessageStream object."""
     raw = getattr(message_stream, "_raw_stream", None)
     if raw is not None:
-        message_stream._raw_stream = proxy_stream(raw, call, _Events(call.telemetry.capture_content))
+        message_stream._raw_stream = proxy_stream(raw, call, _Accumulator(call.telemetry.capture_content))
     return message_stream
 
 
-class _Create:
+class _Spec(Spec):
     """``create`` / ``parse``: the result is a Message, a stream or a raw response."""
 
     def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
@@ -160,7 +153,7 @@ class _Create:
     result = staticmethod(_read)
 
 
-class _Stream(_Create):
+class _StreamSpec(_Spec):
     """``stream``: the request is sent when the returned manager is entered."""
 
     def __init__(self, manager_proxy: type) -> None:
@@ -182,10 +175,9 @@ _RESOURCES = (
 class AnthropicInstrumentor(LLMInstrumentor):
     """Traces and prices ``anthropic`` Messages calls (sync, async, streams, beta)."""
 
+    sdk_module = "anthropic"
+    requirement = "anthropic >= 0.40"
     provider_key = PROVIDER
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ("anthropic >= 0.40",)
 
     def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
         for module_name, class_name, is_async in _RESOURCES:
@@ -195,6 +187,6 @@ class AnthropicInstrumentor(LLMInstrumentor):
                 continue  # an SDK version without beta messages, say
             call_wrapper = async_wrapper if is_async else sync_wrapper
             manager = AsyncStreamManagerProxy if is_async else StreamManagerProxy
-            yield cls, "create", call_wrapper(telemetry, _Create())
-            yield cls, "parse", call_wrapper(telemetry, _Create())
-            yield cls, "stream", sync_wrapper(telemetry, _Stream(manager))
+            yield cls, "create", call_wrapper(telemetry, _Spec())
+            yield cls, "parse", call_wrapper(telemetry, _Spec())
+            yield cls, "stream", sync_wrapper(telemetry, _StreamSpec(manager))

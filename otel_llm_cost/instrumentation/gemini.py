@@ -12,13 +12,14 @@ the SDK returns the last response's usage, which is what the span reports.
 
 from __future__ import annotations
 
-from typing import Any, Collection, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .. import semconv
 from ..usage import Usage
 from ._instrumentor import LLMInstrumentor, Target
 from ._content import input_messages_json, output_messages_json, texts_of
-from ._shared import LLMCall, Telemetry, async_wrapper, proxy_stream, sync_wrapper
+from ._shared import LLMCall, Spec, Telemetry, async_wrapper, proxy_stream, server_attributes, sync_wrapper
 
 __all__ = ["GeminiInstrumentor"]
 
@@ -42,7 +43,7 @@ def _field(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
-class _Call:
+class _Spec(Spec):
     """One ``Models``/``AsyncModels`` method; ``operation`` names the span."""
 
     def __init__(self, operation: str) -> None:
@@ -53,7 +54,9 @@ class _Call:
         attrs = {key: _field(config, name) for name, key in _CONFIG_ATTRIBUTES.items()} if config else {}
         if telemetry.capture_content:
             attrs[semconv.GEN_AI_INPUT_MESSAGES] = _input_json(kwargs.get("contents"))
-        vertex = getattr(getattr(instance, "_api_client", None), "vertexai", False)
+        api_client = getattr(instance, "_api_client", None)
+        attrs.update(server_attributes(_field(getattr(api_client, "_http_options", None), "base_url")))
+        vertex = getattr(api_client, "vertexai", False)
         model = kwargs.get("model")
         return LLMCall(telemetry, self.operation, _VERTEX_AI if vertex else _GEMINI_API,
                        model if isinstance(model, str) else None, attrs)
@@ -61,10 +64,10 @@ class _Call:
     def result(self, call: LLMCall, value: Any) -> Any:
         capture = call.telemetry.capture_content
         if hasattr(value, "usage_metadata"):
-            _Chunks(capture).read(value).finish(call, True)
+            _Accumulator(capture).read(value).finish(call, True)
             call.end()
             return value
-        return proxy_stream(value, call, _Chunks(capture))
+        return proxy_stream(value, call, _Accumulator(capture))
 
 
 def _input_json(contents: Any) -> str:
@@ -81,7 +84,7 @@ def _input_json(contents: Any) -> str:
     return input_messages_json(pairs)
 
 
-class _Chunks:
+class _Accumulator:
     """Follows a response or stream chunks: later chunks replace earlier values."""
 
     def __init__(self, capture: bool = False) -> None:
@@ -90,7 +93,7 @@ class _Chunks:
         #: Generated text, kept only with content capture on.
         self.texts: list[str] | None = [] if capture else None
 
-    def read(self, response: Any) -> _Chunks:
+    def read(self, response: Any) -> _Accumulator:
         self.on_item(response)
         return self
 
@@ -124,14 +127,13 @@ _METHODS = {
 class GeminiInstrumentor(LLMInstrumentor):
     """Traces and prices ``google-genai`` content generation and embeddings."""
 
+    sdk_module = "google.genai"
+    requirement = "google-genai >= 1.0"
     provider_key = PROVIDER
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ("google-genai >= 1.0",)
 
     def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
         from google.genai import models
 
         for cls, wrapper in ((models.Models, sync_wrapper), (models.AsyncModels, async_wrapper)):
             for method, operation in _METHODS.items():
-                yield cls, method, wrapper(telemetry, _Call(operation))
+                yield cls, method, wrapper(telemetry, _Spec(operation))

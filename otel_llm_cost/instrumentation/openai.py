@@ -18,31 +18,31 @@ and async, made before or after ``instrument()`` — is covered.
 
 from __future__ import annotations
 
-import os
-from typing import Any, Collection
+import importlib
+from collections.abc import Iterator
+from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
-from .. import foreign_spans, semconv
+from .. import semconv
+from ._deferred import raw_response_result
+from ._instrumentor import LLMInstrumentor, Target
 from ._openai_read import (
-    ChatStream,
+    ChatAccumulator,
     Request,
-    ResponsesStream,
+    ResponsesAccumulator,
     input_messages_json,
     prompt_of,
     read_response,
     request_attributes,
-    server_attributes,
 )
-from ._deferred import raw_response_result
-from ._instrumentor import unwrap_own, wrap
 from ._shared import (
     AsyncStreamProxy,
     LLMCall,
+    Spec,
     StreamProxy,
     Telemetry,
     async_wrapper,
     safely,
+    server_attributes,
     sync_wrapper,
 )
 
@@ -77,11 +77,7 @@ _HELPER_STREAMS = (
 )
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-class _Spec:
+class _Spec(Spec):
     """How one wrapped method's call is traced (see ``_shared.CallSpec``)."""
 
     __slots__ = ("operation", "responses_api", "include_usage", "types", "is_async")
@@ -98,7 +94,7 @@ class _Spec:
         client = getattr(instance, "_client", None)
         provider = PROVIDER_AZURE if isinstance(client, self.types.azure) else PROVIDER_OPENAI
         attrs = request_attributes(kwargs)
-        attrs.update(server_attributes(client))
+        attrs.update(server_attributes(getattr(client, "base_url", None)))
         prompt = prompt_of(kwargs)
         if telemetry.capture_content:
             attrs[semconv.GEN_AI_INPUT_MESSAGES] = input_messages_json(prompt)
@@ -112,7 +108,7 @@ class _Spec:
         return call
 
     def accumulator(self, call: LLMCall) -> Any:
-        cls = ResponsesStream if self.responses_api else ChatStream
+        cls = ResponsesAccumulator if self.responses_api else ChatAccumulator
         return cls(call.state, call.telemetry.capture_content)
 
     def result(self, call: LLMCall, value: Any) -> Any:
@@ -186,55 +182,32 @@ async def _async_helper_close(wrapped: Any, instance: Any, args: tuple, kwargs: 
         safely("helper stream close", _end_helper_stream, instance)
 
 
-class OpenAIInstrumentor(BaseInstrumentor):
+class OpenAIInstrumentor(LLMInstrumentor):
     """Traces the ``openai`` SDK (>= 1.40): one span per LLM call, with exact cost.
 
-    Settings, read once at ``instrument()``:
-    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` records prompts and
-    completions; ``OTEL_LLM_COST_OPENAI_INCLUDE_USAGE=true`` adds
+    Settings (:mod:`otel_llm_cost.config`), read at ``instrument()``: ``capture_content``
+    records prompt and completion text; ``openai_include_usage`` adds
     ``stream_options={"include_usage": True}`` to streamed chat/completions requests that
     set no ``stream_options``, so streams report exact usage instead of an estimate.
     """
 
-    _telemetry: Telemetry | None = None
-    _wrapped: list[tuple[Any, str, Any]] = []
+    sdk_module = "openai"
+    requirement = "openai >= 1.40"
+    provider_key = PROVIDER_KEY
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return ("openai >= 1.40",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        import importlib
-
-        telemetry = Telemetry(kwargs.get("tracer_provider"), kwargs.get("meter_provider"),
-                              capture_content=_env_flag(semconv.ENV_CAPTURE_CONTENT))
-        include_usage = _env_flag(semconv.ENV_INCLUDE_USAGE)
+    def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
+        include_usage = telemetry.settings.openai_include_usage
         types = _SDKTypes()
-        wrapped: list[tuple[Any, str, Any]] = []
         for module_name, class_name, method, operation, responses_api in _METHODS:
             cls = getattr(importlib.import_module(module_name), class_name, None)
-            if cls is None or not hasattr(cls, method):
+            if cls is None:
                 continue  # an older SDK without this endpoint
             is_async = class_name.startswith("Async")
             spec = _Spec(operation, responses_api, include_usage, types, is_async)
-            wrapper = (async_wrapper if is_async else sync_wrapper)(telemetry, spec)
-            wrapped.append(wrap(cls, method, wrapper))
+            yield cls, method, (async_wrapper if is_async else sync_wrapper)(telemetry, spec)
         for module_name, class_name, is_async in _HELPER_STREAMS:
             try:
                 cls = getattr(importlib.import_module(module_name), class_name)
             except (ImportError, AttributeError):
                 continue
-            wrapped.append(wrap(cls, "close", _async_helper_close if is_async else _helper_close))
-        self._telemetry = telemetry
-        self._wrapped = wrapped
-        # Our spans now price OpenAI calls: another tool's span of the same call is not
-        # counted a second time (see otel_llm_cost.foreign_spans).
-        foreign_spans.mark_provider_instrumented(PROVIDER_KEY, True)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        if self._telemetry is not None:
-            self._telemetry.active = False
-        for cls, method, installed in self._wrapped:
-            unwrap_own(cls, method, installed)
-        self._wrapped = []
-        self._telemetry = None
-        foreign_spans.mark_provider_instrumented(PROVIDER_KEY, False)
+            yield cls, "close", _async_helper_close if is_async else _helper_close

@@ -18,7 +18,7 @@ import threading
 from importlib import resources
 from typing import Mapping
 
-from .. import semconv
+from .. import config
 from ._catalog import Catalog, ModelPrice, Rates
 from ._loading import PriceFile, PriceFileError, parse_price_data, read_price_file
 
@@ -54,29 +54,19 @@ def bundled_catalog() -> Catalog:
     return _bundled
 
 
-def _parse_alias_env(value: str) -> dict[str, str]:
-    aliases = {}
-    for item in value.split(","):
-        alias, sep, model = item.partition("=")
-        if sep and alias.strip() and model.strip():
-            aliases[alias.strip().lower()] = model.strip()
-        elif item.strip():
-            _log.error("%s: ignoring %r (expected alias=model)", semconv.ENV_MODEL_ALIASES, item)
-    return aliases
-
-
 def _overlay(catalog: Catalog, parsed: PriceFile, origin: str) -> Catalog:
     return catalog.merged(parsed.entries, aliases=parsed.aliases, origin=origin)
 
 
 def _from_environment() -> Catalog:
+    settings = config.load()
     catalog = bundled_catalog()
-    for path in filter(None, os.environ.get(semconv.ENV_PRICES_FILE, "").split(os.pathsep)):
+    for path in settings.prices_files:
         try:
             catalog = _overlay(catalog, read_price_file(path, catalog.entries()), os.path.basename(path))
         except PriceFileError as exc:
             _log.error("%s; keeping the prices loaded so far (%s entries)", exc, len(catalog))
-    aliases = _parse_alias_env(os.environ.get(semconv.ENV_MODEL_ALIASES, ""))
+    aliases = dict(settings.model_aliases)
     if aliases:
         catalog = catalog.merged((), aliases=aliases)
         _warn_unresolved(catalog)

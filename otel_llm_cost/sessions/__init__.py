@@ -1,38 +1,20 @@
 """Sessions: roll per-call cost up per session, user and request; budgets.
 
-``session()`` opens a session in the current context; the :class:`SessionSpanProcessor`
-adds every ended LLM span to the sessions open where it started; ``end_session()``
-and ``current_usage()`` read the totals. See docs/sessions.md.
+``session()`` opens a session in the current context; every LLM call made in it is
+counted there by the sessions observer (our calls) or the :class:`SessionSpanProcessor`
+(spans of other tools); ``end_session()`` and ``current_usage()`` read the totals.
+See docs/sessions.md.
 """
 
 from __future__ import annotations
 
-from ..instrumentation import _hooks
-from ..instrumentation._hooks import BudgetExceeded
 from ._asgi import UsageMiddleware
-from ._budget import BudgetCrossing, _before_end
-from ._context import (
-    _before_call,
-    _span_attributes,
-    current_session,
-    current_usage,
-    end_session,
-    session,
-    track,
-)
+from ._budget import BudgetCrossing, BudgetExceeded
+from ._context import current_session, current_usage, end_session, session, track
+from ._processor import SessionSpanProcessor
+from ._setup import configure, install, post_instrument
 from ._store import STORE, Session
 from ._summary import ModelUsage, SessionSummary, UsageSummary
-
-
-def _install_hooks() -> None:
-    """Plug into the instrumentations (idempotent): ids on spans, hard budgets, crossings."""
-    _hooks.register(before_call=_before_call, span_attributes=_span_attributes, before_end=_before_end)
-
-
-_install_hooks()
-
-from ._processor import SessionSpanProcessor  # noqa: E402
-from ._setup import configure, install, post_instrument  # noqa: E402
 
 
 def set_limits(max_sessions: int | None = None, idle_timeout_s: float | None = None) -> None:

@@ -23,7 +23,7 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
 from .. import semconv
-from ..instrumentation._hooks import BudgetExceeded
+from ._budget import BudgetExceeded
 from ._store import KIND_COLLECTOR, KIND_SESSION, KIND_USER, STORE, Session
 from ._summary import UsageSummary
 
@@ -89,6 +89,9 @@ class _Scope:
     # --- opening / closing ------------------------------------------------------------
 
     def _open(self) -> Session:
+        from ._observer import ensure_observing
+
+        ensure_observing()
         parent_chain = current_chain() or ()
         if self._collector:
             tally = Session(KIND_COLLECTOR, None)
@@ -199,11 +202,15 @@ def track() -> _Scope:
     return _Scope(collector=True)
 
 
-# --- hooks the instrumentations call --------------------------------------------------
+# --- what an LLM call made in a session carries ---------------------------------------
 
-def _span_attributes() -> Mapping[str, Any]:
-    """session.id / user.id (and session attributes) for the LLM span being started."""
-    chain = otel_context.get_value(_KEY)
+def span_attributes(context: otel_context.Context | None = None) -> dict[str, Any]:
+    """session.id / user.id (and session attributes) for an LLM span started in ``context``.
+
+    From the innermost open session, else from inbound W3C baggage (a session another
+    service opened).
+    """
+    chain = otel_context.get_value(_KEY, context)
     tally = next((t for t in chain if t.kind == KIND_SESSION), None) if chain else None
     if tally is not None:
         out: dict[str, Any] = {semconv.SESSION_ID: tally.id}
@@ -212,23 +219,34 @@ def _span_attributes() -> Mapping[str, Any]:
         if tally.attributes:
             out.update(tally.attributes)
         return out
-    sid = baggage.get_baggage(semconv.SESSION_ID)
+    sid = baggage.get_baggage(semconv.SESSION_ID, context)
     if not sid:
         return {}
     out = {semconv.SESSION_ID: str(sid)}
-    uid = baggage.get_baggage(semconv.USER_ID)
+    uid = baggage.get_baggage(semconv.USER_ID, context)
     if uid:
         out[semconv.USER_ID] = str(uid)
     return out
 
 
-def _before_call() -> None:
+def chain_of(context: otel_context.Context | None = None) -> tuple[Session, ...] | None:
+    """The tallies a call made in ``context`` counts in: the open sessions, else the
+    session named by inbound baggage (looked up or opened here)."""
+    chain = otel_context.get_value(_KEY, context)
+    if chain:
+        return chain
+    sid = baggage.get_baggage(semconv.SESSION_ID, context)
+    if not sid:
+        return None
+    uid = baggage.get_baggage(semconv.USER_ID, context)
+    return STORE.lookup(str(sid), str(uid) if uid else None)
+
+
+def check_budget(context: otel_context.Context | None = None) -> None:
     """Refuse a call, before anything is sent, in a session already over a hard budget."""
-    chain = otel_context.get_value(_KEY)
+    chain = otel_context.get_value(_KEY, context)
     if not chain:
         return
     for t in chain:
-        if t.hard and t.budget is not None and t.priced + t.reserved >= t.budget:
-            raise BudgetExceeded(
-                f"{t.kind} {t.id!r} has spent {t.priced + t.reserved} USD of its {t.budget} USD budget"
-            )
+        if t.hard and t.budget is not None and t.priced >= t.budget:
+            raise BudgetExceeded(f"{t.kind} {t.id!r} has spent {t.priced} USD of its {t.budget} USD budget")

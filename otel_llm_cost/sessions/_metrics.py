@@ -12,8 +12,9 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from .. import __version__, semconv
-from .._metrics import allowed_metric_attributes
+from .. import semconv
+from .._version import __version__
+from ..config import load as load_settings
 from ._store import Session
 
 __all__ = ["SessionMetrics"]
@@ -46,7 +47,7 @@ class SessionMetrics:
             semconv.METRIC_BUDGET_CROSSINGS, unit=semconv.UNIT_CROSSING,
             description="Budget thresholds crossed, by scope and threshold.",
         )
-        self.allowed = frozenset(allowed_metric_attributes())
+        self.allowed = frozenset(load_settings().metric_attributes)
 
     def attributes(self, session: Session) -> dict[str, Any]:
         attrs = session.attributes

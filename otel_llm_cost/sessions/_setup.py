@@ -55,20 +55,55 @@ def post_instrument() -> None:
         _log.exception("otel_llm_cost: could not attach the session processor")
 
 
-def _build_sdk_providers() -> None:
-    """What ``opentelemetry-distro`` does: SDK providers from ``OTEL_*``, OTLP by default."""
-    from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
-    from opentelemetry.sdk._configuration import _initialize_components
+def _exporters(group: str, variable: str) -> list[Any]:
+    """The exporters named in ``variable`` (default ``otlp``), loaded from their entry points
+    as ``opentelemetry-instrument`` does; ``none`` names none. An unknown name is logged."""
+    from importlib.metadata import entry_points
 
-    _initialize_components(
-        trace_exporter_names=[] if os.environ.get(OTEL_TRACES_EXPORTER) else ["otlp"],
-        metric_exporter_names=[] if os.environ.get(OTEL_METRICS_EXPORTER) else ["otlp"],
-    )
+    names = [n.strip() for n in os.environ.get(variable, "otlp").split(",") if n.strip()]
+    out = []
+    for name in names:
+        if name == "none":
+            continue
+        found = [ep for ep in entry_points(group=group) if ep.name == name]
+        if not found:
+            _log.warning("otel_llm_cost: %s=%s: no such exporter is installed", variable, name)
+            continue
+        try:
+            out.append(found[0].load()())
+        except Exception:  # noqa: BLE001 - a broken exporter must not stop the application
+            _log.exception("otel_llm_cost: could not start the %s exporter %r", group, name)
+    return out
+
+
+def _build_sdk_providers() -> None:
+    """SDK providers from the standard ``OTEL_*`` variables (OTLP by default), set globally."""
+    from opentelemetry.environment_variables import OTEL_METRICS_EXPORTER, OTEL_TRACES_EXPORTER
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create()
+    tracer_provider = TracerProvider(resource=resource)
+    for exporter in _exporters("opentelemetry_traces_exporter", OTEL_TRACES_EXPORTER):
+        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(tracer_provider)
+    readers = [e if isinstance(e, MetricReader) else PeriodicExportingMetricReader(e)
+               for e in _exporters("opentelemetry_metrics_exporter", OTEL_METRICS_EXPORTER)]
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
 
 
 def _instrument_providers() -> list[str]:
-    """Turn on each of our ``opentelemetry_instrumentor`` entry points whose SDK is installed."""
+    """Turn on each of our ``opentelemetry_instrumentor`` entry points whose SDK is installed.
+
+    An SDK that is not installed is skipped quietly (a debug line): most applications
+    use one or two of the SDKs we support. Instrumenting never imports the SDK itself;
+    the wrappers are put in place when the application imports it.
+    """
     from importlib.metadata import entry_points
+
+    from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 
     done = []
     for ep in entry_points(group="opentelemetry_instrumentor"):
@@ -76,19 +111,42 @@ def _instrument_providers() -> list[str]:
             continue
         try:
             instrumentor = ep.load()()
+            conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+            if conflict is not None:
+                _log.debug("otel_llm_cost: not instrumenting %s: %s", ep.name, conflict)
+                continue
             if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument()  # skips quietly when its library is missing
-            if instrumentor.is_instrumented_by_opentelemetry:
-                done.append(ep.name)
-        except ModuleNotFoundError:
-            continue
+                instrumentor.instrument()
+            done.append(ep.name)
         except Exception:  # noqa: BLE001
             _log.exception("otel_llm_cost: could not instrument %s", ep.name)
     return done
 
 
-def configure() -> SessionSpanProcessor | None:
-    """One call for code setups: SDK providers from env (if none yet), sessions, instrumentations."""
+def configure(
+    *,
+    capture_content: bool | None = None,
+    openai_include_usage: bool | None = None,
+    prices_files: Any = None,
+    model_aliases: Any = None,
+    metric_attributes: Any = None,
+    tiktoken_dir: Any = None,
+) -> SessionSpanProcessor | None:
+    """One call for code setups: settings, SDK providers, sessions, instrumentations.
+
+    Each keyword mirrors an environment variable (see :mod:`otel_llm_cost.config`) and
+    wins over it; ``None`` leaves the variable in charge. SDK providers are built from
+    the standard ``OTEL_*`` variables (OTLP by default) only if none are set yet.
+    """
+    from .. import config
+
+    config.set_overrides(capture_content=capture_content, openai_include_usage=openai_include_usage,
+                         prices_files=prices_files, model_aliases=model_aliases,
+                         metric_attributes=metric_attributes, tiktoken_dir=tiktoken_dir)
+    if prices_files is not None or model_aliases is not None:
+        from ..pricing import reset_catalog
+
+        reset_catalog()
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         _build_sdk_providers()
     processor = install()

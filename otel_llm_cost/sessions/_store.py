@@ -51,7 +51,7 @@ class Session:
     """
 
     __slots__ = ("kind", "id", "user_id", "attributes", "budget", "thresholds", "hard", "on_budget",
-                 "crossed", "user", "priced", "reserved", "calls", "unpriced", "estimated", "errors",
+                 "crossed", "user", "priced", "calls", "unpriced", "estimated", "errors",
                  "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
                  "ended_after", "open_blocks", "__weakref__")
 
@@ -69,7 +69,6 @@ class Session:
         #: The user's tally (sessions with a user id only).
         self.user: Session | None = None
         self.priced = _ZERO
-        self.reserved = _ZERO
         self.calls = self.unpriced = self.estimated = self.errors = 0
         self.unpriced_reason: str | None = None
         self.tokens = [0, 0, 0, 0, 0, 0]
@@ -128,7 +127,7 @@ class Session:
         budget = self.budget
         if budget is None or not usd:
             return []
-        before = self.priced + self.reserved
+        before = self.priced
         after = before + usd
         out = []
         for fraction in self.thresholds:
@@ -179,7 +178,7 @@ class Session:
 
 
 class SessionStore:
-    """Live sessions and users by id, plus the chains of spans in flight."""
+    """Live sessions and users by id."""
 
     def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS,
                  idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> None:
@@ -188,9 +187,6 @@ class SessionStore:
         self.idle_timeout_s = idle_timeout_s
         self.sessions: OrderedDict[str, Session] = OrderedDict()
         self.users: OrderedDict[str, Session] = OrderedDict()
-        #: span_id -> [chain, reserved USD or None, (usage, cost, USD text) of our call or None],
-        #: from span start to span end.
-        self.pending: dict[int, list] = {}
         #: Session metrics of the installed processor (see ``_metrics.SessionMetrics``).
         self.metrics: Any = None
 
@@ -205,7 +201,6 @@ class SessionStore:
         with self.lock:
             self.sessions.clear()
             self.users.clear()
-            self.pending.clear()
 
     # --- sessions ----------------------------------------------------------------------
 
@@ -272,41 +267,20 @@ class SessionStore:
 
     # --- calls -----------------------------------------------------------------------
 
-    def reserve(self, chain: tuple[Session, ...], usd: Decimal) -> list[tuple[Session, Decimal]]:
-        """Hold ``usd`` against ``chain`` for a call about to end; returns budget crossings.
-
-        Our own spans are announced here (from the before-end hook, on the live span)
-        so the crossing event can go on the call that crossed; :meth:`add` then turns
-        the reservation into spend. Concurrent calls see each other's reservations.
-        """
-        crossings = []
-        with self.lock:
-            for tally in chain:
-                if tally.budget is not None:
-                    crossings.extend((tally, f) for f in tally._cross(usd))
-                tally.reserved += usd
-        return crossings
-
-    def release(self, chain: tuple[Session, ...], usd: Decimal) -> None:
-        with self.lock:
-            for tally in chain:
-                tally.reserved -= usd
-
     def add(self, chain: tuple[Session, ...], usd: Decimal | None, usage: Usage | None, model: str,
-            error: bool, reason: str | None, reserved: Decimal | None) -> list[tuple[Session, Decimal]]:
+            error: bool, reason: str | None) -> list[tuple[Session, Decimal]]:
         """Count one finished call in every tally of ``chain``; returns budget crossings.
 
-        Crossings are detected here only for calls without a reservation (foreign spans).
+        Under the store's lock, so concurrent calls never announce the same crossing
+        twice nor miss one.
         """
         crossings = []
         with self.lock:
             now = time.monotonic()
             for tally in chain:
-                if reserved is None and usd and tally.budget is not None:
+                if usd and tally.budget is not None:
                     crossings.extend((tally, f) for f in tally._cross(usd))
                 tally._add(usd, usage, model, error, reason, now)
-                if reserved is not None:
-                    tally.reserved -= reserved
                 if tally.kind == KIND_SESSION and not tally.ended:
                     sid = tally.id
                     if self.sessions.get(sid) is tally:

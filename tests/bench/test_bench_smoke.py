@@ -80,7 +80,7 @@ def test_micro_benchmarks_report_every_figure_and_the_targets() -> None:
         assert result[name]["median_us"] > 0, name
         assert result[name]["best_us"] <= result[name]["median_us"], name
     assert result["count_tokens_1k_tokens"] > 900  # the text really is about 1k tokens
-    assert result["stream_chunk_accumulator"].endswith("ChatStream")
+    assert result["stream_chunk_accumulator"].endswith("ChatAccumulator")
     assert set(result["targets"]) == {"stream_chunk_added", "price_resolve_cached"}
     for target in result["targets"].values():
         assert target["met"] == (target["median_us"] <= target["limit_us"])

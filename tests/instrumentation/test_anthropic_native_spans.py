@@ -16,7 +16,7 @@ import pytest
 
 from otel_llm_cost import foreign_spans, semconv
 from otel_llm_cost.cost import price_usage
-from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor, _Events
+from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor, _Accumulator
 from otel_llm_cost.instrumentation._shared import LLMCall, Telemetry
 from tests.wire import Reply
 
@@ -127,7 +127,7 @@ def test_gateway_input_on_message_delta_and_latest_output(otel):
         return RawMessageDeltaEvent(type="message_delta", delta={"stop_reason": "end_turn"},
                                     usage=MessageDeltaUsage(output_tokens=out, **inp))
 
-    events = _Events()
+    events = _Accumulator()
     for event in (start, delta(4, input_tokens=40, cache_read_input_tokens=100), delta(7)):
         events.on_item(event)
     call = LLMCall(Telemetry(otel.tracer_provider, otel.meter_provider), "chat", "anthropic", SONNET, {})

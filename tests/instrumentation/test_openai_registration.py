@@ -110,7 +110,16 @@ def test_opentelemetry_instrument_command(wire, tmp_path):
 
 
 def test_disabled_instrumentations_env(wire, tmp_path):
-    proc = _run_instrumented(wire, tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai")
+    """Ours is turned off by its own entry-point name, ``llm_cost_openai``."""
+    proc = _run_instrumented(wire, tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="llm_cost_openai")
     assert proc.returncode == 0, proc.stderr
     assert "REPLY Hello!" in proc.stdout
-    assert "chat gpt-4o" not in proc.stdout
+    assert '"otel_llm_cost"' not in proc.stdout and "llm_cost.usd" not in proc.stdout
+
+
+def test_disabling_the_contrib_name_leaves_ours_on(wire, tmp_path):
+    """``openai`` is the official contrib instrumentation's entry-point name, not ours."""
+    proc = _run_instrumented(wire, tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,openai_v2")
+    assert proc.returncode == 0, proc.stderr
+    assert "REPLY Hello!" in proc.stdout
+    assert proc.stdout.count('"name": "chat gpt-4o"') == 1, proc.stdout

@@ -2,8 +2,8 @@
 what the SDK gave, the failure is logged, and the span still ends once.
 
 Faults are injected through legitimate extension points, not by patching our code:
-the session hooks (``_hooks.register``: before_call, span_attributes, before_end — the
-conftest restores the registry after each test) and the process-wide price catalog
+a faulty observer (``observers.add_observer``: failing before the call or at its end —
+the conftest removes it after each test) and the process-wide price catalog
 (``pricing.set_catalog`` with a catalog whose lookups raise).
 """
 
@@ -14,7 +14,7 @@ import logging
 import pytest
 
 from otel_llm_cost import semconv as s
-from otel_llm_cost.instrumentation import _hooks
+from otel_llm_cost import observers
 from otel_llm_cost.pricing import Catalog, bundled_catalog, set_catalog
 from tests.wire import Reply
 
@@ -46,10 +46,25 @@ class _BrokenCatalog(Catalog):
         raise Injected("pricing blew up")
 
 
+class _FaultyObserver:
+    """An observer with a bug at one of its two moments."""
+
+    def __init__(self, when: str) -> None:
+        self.when = when
+
+    def before_call(self):
+        if self.when == "before_call":
+            _raise()
+        return {"note": "ok"}
+
+    def on_call_end(self, record):
+        if self.when == "on_call_end":
+            _raise()
+
+
 FAULTS = {
-    "before_call_hook": lambda: _hooks.register(before_call=_raise),
-    "span_attributes_hook": lambda: _hooks.register(span_attributes=_raise),
-    "before_end_hook": lambda: _hooks.register(before_end=_raise),
+    "observer_before_call": lambda: observers.add_observer(_FaultyObserver("before_call")),
+    "observer_on_call_end": lambda: observers.add_observer(_FaultyObserver("on_call_end")),
     "pricing": lambda: set_catalog(_BrokenCatalog(bundled_catalog().entries().values())),
 }
 

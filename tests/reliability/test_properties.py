@@ -20,7 +20,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
 from otel_llm_cost import semconv as s
 from otel_llm_cost.cost import price_usage
-from otel_llm_cost.instrumentation.anthropic import _Events
+from otel_llm_cost.instrumentation.anthropic import _Accumulator
 from otel_llm_cost.usage import MAX_TOKENS, Usage, to_int
 from tests.instrumentation._helpers import Instrumented
 from tests.wire import Reply
@@ -89,7 +89,7 @@ EVENT = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(events=st.lists(EVENT, max_size=8))
 def test_anthropic_event_sequences_keep_the_latest_cumulative_output(events):
-    acc = _Events()
+    acc = _Accumulator()
     for event in events:
         acc.on_item(event)
     latest = None  # message_start carries the first output count, each message_delta the running total

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_llm_cost import observers
 from otel_llm_cost.instrumentation._shared import LLMCall, Telemetry
 from otel_llm_cost.sessions import STORE, install
 from otel_llm_cost.sessions._store import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_SESSIONS
@@ -40,8 +41,11 @@ class Otel:
     def call(self, model: str | None = "gpt-4o", input_tokens: int = 1000, output_tokens: int = 100,
              *, usage: Usage | None = None, error: BaseException | None = None,
              estimate: Usage | None = None) -> LLMCall:
-        """One LLM call through the shared machinery every instrumentation uses."""
+        """One LLM call through the shared machinery every instrumentation uses: the
+        observers' pre-call hook (ids on the span, hard budgets), then the call."""
+        extra = observers.before_call()
         call = LLMCall(self.telemetry, "chat", "openai", model, {})
+        call.add_attributes(extra)
         if error is not None:
             call.fail(error)
         elif estimate is not None:

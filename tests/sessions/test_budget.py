@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 import otel_llm_cost
+from otel_llm_cost import observers
 from otel_llm_cost import BudgetExceeded, semconv
 
 ONE_CALL = Decimal("0.0035")
@@ -77,18 +78,14 @@ def test_hard_budget_refuses_the_next_call_before_it_starts(otel):
         otel.call()  # 0.0035: under
         otel.call()  # in flight when crossing: never cut; 0.0070 now
         with pytest.raises(BudgetExceeded, match="0.005 USD budget"):
-            from otel_llm_cost.instrumentation import _hooks
-
-            _hooks.before_call()  # what every wrapped SDK method runs first
+            observers.before_call()  # what every wrapped SDK method runs first
     assert s.calls == 2
     assert len(otel.spans.get_finished_spans()) == 2
 
 
 def test_a_soft_budget_never_refuses(otel):
-    from otel_llm_cost.instrumentation import _hooks
-
     with otel_llm_cost.session(budget_usd="0.001") as s:
         otel.call()
-        _hooks.before_call()
+        observers.before_call()
         otel.call()
     assert s.calls == 2

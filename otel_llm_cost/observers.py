@@ -1,0 +1,90 @@
+"""The one extension point: code that wants to see every LLM call.
+
+An observer receives each finished call as a :class:`~otel_llm_cost.record.CallRecord`
+(``on_call_end``), in the thread that ended the call, right before our span ends —
+whether or not the span is sampled, because accounting must not depend on tracing
+decisions. It may also look at a call before its request is sent
+(``before_call``): returning attributes puts them on the call's span, and raising
+:class:`CallRefused` (for example :class:`~otel_llm_cost.sessions.BudgetExceeded`)
+stops the request from being sent — the only way our code may raise into the
+application. Any other exception of an observer is logged and swallowed.
+
+Sessions and budgets are observers; the per-call metrics are recorded from the same
+record. Modeled on ``opentelemetry-util-genai``'s completion hook: a small typed
+protocol, called through a wrapper that can never break the application.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from .record import CallRecord
+
+__all__ = ["CallObserver", "CallRefused", "add_observer", "remove_observer", "before_call", "notify"]
+
+_log = logging.getLogger("otel_llm_cost")
+
+
+class CallRefused(RuntimeError):
+    """Raised by an observer's ``before_call`` to stop a call before it is sent."""
+
+
+@runtime_checkable
+class CallObserver(Protocol):
+    """Sees every LLM call; both methods must be cheap and must not block."""
+
+    def before_call(self) -> Mapping[str, Any] | None:
+        """Before the request: attributes for the span, or raise :class:`CallRefused`."""
+
+    def on_call_end(self, record: CallRecord) -> None:
+        """After the response (or the failure), before the span ends."""
+
+
+_observers: tuple[CallObserver, ...] = ()
+_lock = threading.Lock()
+
+
+def add_observer(observer: CallObserver) -> None:
+    """Register ``observer`` (once; adding it again does nothing)."""
+    global _observers
+    with _lock:
+        if observer not in _observers:
+            _observers = (*_observers, observer)
+
+
+def remove_observer(observer: CallObserver) -> None:
+    global _observers
+    with _lock:
+        _observers = tuple(o for o in _observers if o is not observer)
+
+
+def observers() -> tuple[CallObserver, ...]:
+    return _observers
+
+
+def before_call() -> dict[str, Any]:
+    """Run every observer's ``before_call``; only :class:`CallRefused` escapes."""
+    out: dict[str, Any] = {}
+    for observer in _observers:
+        try:
+            attributes = observer.before_call()
+        except CallRefused:
+            raise
+        except Exception:  # noqa: BLE001 - an observer's bug must not reach the application
+            _log.exception("otel_llm_cost: error in %r.before_call (ignored)", observer)
+            continue
+        if attributes:
+            out.update(attributes)
+    return out
+
+
+def notify(record: CallRecord) -> None:
+    """Hand ``record`` to every observer; errors are logged and swallowed."""
+    for observer in _observers:
+        try:
+            observer.on_call_end(record)
+        except Exception:  # noqa: BLE001
+            _log.exception("otel_llm_cost: error in %r.on_call_end (ignored)", observer)

@@ -1,0 +1,66 @@
+"""Sessions as an observer of every LLM call (see :mod:`otel_llm_cost.observers`).
+
+Our own calls reach sessions here, from the call's :class:`~otel_llm_cost.record.CallRecord`,
+not from its span: so a call counts whether or not its span is sampled, and its
+budget crossing is marked on the live span of the call that crossed. Before a call:
+``session.id`` / ``user.id`` go on its span and a hard budget may refuse it.
+
+Registered the first time a session or ``track()`` scope opens, or when the session
+processor is installed — never as a side effect of an import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from .. import observers, semconv
+from ..record import CallRecord
+from ._budget import announce
+from ._context import chain_of, check_budget, span_attributes
+from ._store import STORE
+
+__all__ = ["SessionObserver", "ensure_observing", "count"]
+
+_log = logging.getLogger("otel_llm_cost")
+
+
+def count(record: CallRecord, chain: Any, *, error: bool | None = None) -> None:
+    """Add one finished call to every tally of ``chain``; announce budget crossings
+    (also as an event on the call's span while it is still open)."""
+    usd = record.cost.usd
+    model = record.cost.model or record.model or "unknown"
+    reason = None
+    if usd is None:
+        reason = record.cost.reason if not record.ours else f"{record.cost.status}: {model}"
+        reason = reason or semconv.STATUS_NO_USAGE
+    failed = record.failed if error is None else error
+    crossings = STORE.add(chain, usd, record.usage, model, failed, reason)
+    if crossings:
+        announce(crossings, record.span)
+
+
+class SessionObserver:
+    """Puts ids on LLM spans, refuses calls over a hard budget, counts finished calls."""
+
+    def before_call(self) -> Mapping[str, Any] | None:
+        check_budget()
+        return span_attributes()
+
+    def on_call_end(self, record: CallRecord) -> None:
+        chain = chain_of(record.context)
+        if chain:
+            count(record, chain)
+
+    def __repr__(self) -> str:
+        return "SessionObserver()"
+
+
+_OBSERVER = SessionObserver()
+
+
+def ensure_observing() -> None:
+    """Register the sessions observer (idempotent, cheap)."""
+    if _OBSERVER not in observers.observers():
+        observers.add_observer(_OBSERVER)

@@ -1,0 +1,94 @@
+"""The per-call metrics are plain SDK instruments, recorded in the call's context.
+
+So what the SDK offers every instrument works on ours: exemplars that point to the
+LLM call's span, and user Views that select by instrument type or name.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+from opentelemetry.sdk.metrics.view import DropAggregation, SumAggregation, View
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_llm_cost import semconv
+from otel_llm_cost.config import Settings
+from otel_llm_cost.instrumentation._call import LLMCall, Telemetry
+from otel_llm_cost.usage import Usage
+
+
+def _metrics(reader: InMemoryMetricReader) -> dict:
+    data = reader.get_metrics_data()
+    return {m.name: m for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+
+
+def _call(telemetry: Telemetry, model: str = "gpt-4o-mini") -> LLMCall:
+    call = LLMCall(telemetry, "chat", "openai", model, {})
+    call.set_response(model=model, usage=Usage(1000, 100, cache_read_tokens=400))
+    call.end()
+    return call
+
+
+def test_the_instruments_are_the_sdks_own_histograms_and_counters() -> None:
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]))
+    metrics = telemetry.metrics
+    assert isinstance(metrics.token_usage, Histogram) and isinstance(metrics.duration, Histogram)
+    assert all(isinstance(c, Counter) for c in (metrics.spend, metrics.calls, metrics.cache_savings))
+
+
+def test_exemplars_point_to_the_calls_own_span() -> None:
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]))
+    calls = [_call(telemetry) for _ in range(3)]
+    span_ids = {c.span.get_span_context().span_id for c in calls}
+    found = _metrics(reader)
+    for name in (semconv.METRIC_TOKEN_USAGE, semconv.METRIC_OPERATION_DURATION, semconv.METRIC_CALLS,
+                 semconv.METRIC_SPEND):
+        exemplar_ids = {e.span_id for p in found[name].data.data_points for e in p.exemplars}
+        assert exemplar_ids and exemplar_ids <= span_ids, name
+
+
+def test_user_views_select_our_instruments_by_type_and_name() -> None:
+    reader = InMemoryMetricReader()
+    views = [
+        View(instrument_type=Counter, instrument_name=semconv.METRIC_CALLS, name="llm.calls.renamed",
+             attribute_keys={semconv.GEN_AI_PROVIDER_NAME}),
+        View(instrument_name=semconv.METRIC_OPERATION_DURATION, aggregation=DropAggregation()),
+        View(instrument_name=semconv.METRIC_TOKEN_USAGE, aggregation=SumAggregation()),
+    ]
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader], views=views))
+    _call(telemetry)
+    _call(telemetry, "gpt-4o")
+    found = _metrics(reader)
+    assert semconv.METRIC_OPERATION_DURATION not in found
+    renamed = found["llm.calls.renamed"].data.data_points
+    assert [(dict(p.attributes), p.value) for p in renamed] == [({semconv.GEN_AI_PROVIDER_NAME: "openai"}, 2)]
+    tokens = sorted((p.attributes[semconv.GEN_AI_REQUEST_MODEL], p.attributes[semconv.GEN_AI_TOKEN_TYPE], p.value)
+                    for p in found[semconv.METRIC_TOKEN_USAGE].data.data_points)
+    assert tokens == [("gpt-4o", "input", 1000), ("gpt-4o", "output", 100),
+                      ("gpt-4o-mini", "input", 1000), ("gpt-4o-mini", "output", 100)]
+
+
+def test_delta_temporality_exports_each_interval_once() -> None:
+    reader = InMemoryMetricReader(preferred_temporality={Counter: AggregationTemporality.DELTA,
+                                                         Histogram: AggregationTemporality.DELTA})
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]))
+    _call(telemetry)
+    first = _metrics(reader)[semconv.METRIC_CALLS].data.data_points
+    _call(telemetry)
+    _call(telemetry)
+    second = _metrics(reader)[semconv.METRIC_CALLS].data.data_points
+    assert [p.value for p in first] == [1] and [p.value for p in second] == [2]
+
+
+def test_allow_listed_span_attributes_reach_the_metrics() -> None:
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]),
+                          Settings(metric_attributes=("tenant",)))
+    call = LLMCall(telemetry, "chat", "openai", "gpt-4o", {"tenant": "acme", "user.id": "u1"})
+    call.set_response(model="gpt-4o", usage=Usage(10, 1))
+    call.end()
+    points = _metrics(reader)[semconv.METRIC_CALLS].data.data_points
+    assert [p.attributes.get("tenant") for p in points] == ["acme"]
+    assert all("user.id" not in p.attributes for p in points)
