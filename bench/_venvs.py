@@ -27,6 +27,13 @@ PEERS: dict[str, list[str]] = {
         "opentelemetry-instrumentation-openai==0.62.4",
         "opentelemetry-instrumentation-anthropic==0.62.4",
     ],
+    # The official successors of openai-v2 (contrib GenAI, on opentelemetry-util-genai).
+    "contrib-genai": [
+        "opentelemetry-instrumentation-genai-openai==1.3b0",
+        "opentelemetry-instrumentation-genai-anthropic==1.3b0",
+        "opentelemetry-util-genai==1.3b0",
+        "httpx",
+    ],
     "openai-v2": [
         "opentelemetry-instrumentation-openai-v2==2.4b0",
         "opentelemetry-util-genai==0.4b0",

@@ -1,6 +1,6 @@
 """One implementation's overhead, measured in one process; prints JSON on stdout.
 
-    python -m bench.workloads --impl ours|openllmetry|openai-v2 --endpoint http://127.0.0.1:PORT
+    python -m bench.workloads --impl ours|openllmetry|openai-v2|contrib-genai --endpoint http://127.0.0.1:PORT
 
 For each workload the process alternates *bare* and *instrumented* rounds (the
 instrumentor's ``instrument()`` before an instrumented round, ``uninstrument()``
@@ -176,6 +176,17 @@ def _openai_v2(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
     })
 
 
+def _contrib_genai(tracer_provider: Any, kwargs: dict[str, Any]) -> _Impl:
+    from opentelemetry.instrumentation.genai.anthropic import AnthropicInstrumentor
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+    return _Impl({"openai": OpenAIInstrumentor(), "anthropic": AnthropicInstrumentor()}, kwargs, versions={
+        "opentelemetry-instrumentation-genai-openai": _version("opentelemetry-instrumentation-genai-openai"),
+        "opentelemetry-instrumentation-genai-anthropic": _version("opentelemetry-instrumentation-genai-anthropic"),
+        "opentelemetry-util-genai": _version("opentelemetry-util-genai"),
+    })
+
+
 def _sdk(points: bool, attributes: bool) -> Callable[[Any, dict[str, Any]], _Impl]:
     """An ``sdk-*`` floor (``bench/_floor.py``): our span replayed through the SDK alone."""
 
@@ -194,6 +205,7 @@ IMPLS: dict[str, Callable[[Any, dict[str, Any]], _Impl]] = {
     "sdk-bare": _sdk(points=False, attributes=False),
     "openllmetry": _openllmetry,
     "openai-v2": _openai_v2,
+    "contrib-genai": _contrib_genai,
 }
 
 

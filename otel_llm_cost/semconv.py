@@ -50,7 +50,8 @@ GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tok
 #: Cost in USD as a double: the attribute OpenLIT and Langfuse already read.
 GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
 
-# Spelled by the Anthropic SDK's own spans (Anthropic counting: input excludes cache).
+# Spelled by the Anthropic SDK's own spans. Their gen_ai.usage.input_tokens already includes the cache
+# (anthropic 2.12, lib/_tracing/_response.py); see Usage.from_anthropic_span_attributes.
 ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
 ANTHROPIC_USAGE_CACHE_WRITE_5M: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_USAGE_CACHE_WRITE_1H: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
