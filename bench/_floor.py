@@ -1,8 +1,9 @@
 """The OpenTelemetry SDK's own cost of our telemetry: the ``sdk-*`` rows of the bench.
 
 ``sdk-floor`` emits, for each workload, exactly the span ours emits (captured from a
-real span of ours when the bench starts) and the three semantic-convention histogram
-points, through the SDK, with none of our code; ``sdk-span`` the span alone;
+real span of ours when the bench starts) and exactly the metric points ours records
+(the semantic-convention histograms and our cost counters, captured the same way),
+through the plain SDK instruments, with none of our code; ``sdk-span`` the span alone;
 ``sdk-bare`` a span with its name and nothing else. Runs with our interpreter only
 (it imports ``otel_llm_cost`` to capture the span).
 """
@@ -23,14 +24,13 @@ class _FloorInstrumentor:
     ``instrument()`` wraps the SDK methods the workloads call with a plain wrapt
     wrapper that starts a CLIENT span with the request attributes our span of that
     workload had at its start, makes it current for the call, sets the rest of our
-    span's attributes, records the three semantic-convention histogram points
-    synchronously (the usual way) and ends the span. No pricing, no sessions, no
+    span's attributes, records every metric point ours records for that workload (in
+    the span's context, as ours does) and ends the span. No pricing, no sessions, no
     usage reading, no stream following (a stream's span ends when ``create``
     returns; the span costs the same). What it adds is the floor for any
     instrumentation that emits this span and these points through the SDK.
     With ``points=False`` (``sdk-span``) it records no metric at all: the floor for
-    the span alone, which is what stays on the caller's path once the points are
-    deferred to the collection as ours are. ``attributes=False`` as well
+    the span alone. ``attributes=False`` as well
     (``sdk-bare``, not run by default) leaves a span with a name and nothing else.
     """
 
@@ -61,19 +61,28 @@ class _FloorInstrumentor:
         tracer = tracer_provider.get_tracer("bench.sdk_floor")
         meter = meter_provider.get_meter("bench.sdk_floor")
         # The same instruments as ours (names, units, bucket boundaries).
-        duration = meter.create_histogram(semconv.METRIC_OPERATION_DURATION, unit=semconv.UNIT_SECONDS,
-                                          explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS))
-        tokens = meter.create_histogram(semconv.METRIC_TOKEN_USAGE, unit=semconv.UNIT_TOKEN,
-                                        explicit_bucket_boundaries_advisory=list(semconv.TOKEN_USAGE_BUCKETS))
+        instruments = {
+            semconv.METRIC_OPERATION_DURATION: meter.create_histogram(
+                semconv.METRIC_OPERATION_DURATION, unit=semconv.UNIT_SECONDS,
+                explicit_bucket_boundaries_advisory=list(semconv.DURATION_BUCKETS)).record,
+            semconv.METRIC_TOKEN_USAGE: meter.create_histogram(
+                semconv.METRIC_TOKEN_USAGE, unit=semconv.UNIT_TOKEN,
+                explicit_bucket_boundaries_advisory=list(semconv.TOKEN_USAGE_BUCKETS)).record,
+            semconv.METRIC_SPEND: meter.create_counter(semconv.METRIC_SPEND, unit=semconv.UNIT_USD).add,
+            semconv.METRIC_CACHE_SAVINGS: meter.create_counter(semconv.METRIC_CACHE_SAVINGS,
+                                                               unit=semconv.UNIT_USD).add,
+            semconv.METRIC_CALLS: meter.create_counter(semconv.METRIC_CALLS, unit=semconv.UNIT_CALL).add,
+        }
         templates, current, points = self._templates, self._current, self._points
         with_attributes = self._attributes
 
         def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-            name, start, end, (timing, inp, out, n_in, n_out) = templates[current()]
+            name, start, end, recorded = templates[current()]
             if not with_attributes:
                 start = end = None
             span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=start)
-            token = context.attach(trace.set_span_in_context(span))
+            span_context = trace.set_span_in_context(span)
+            token = context.attach(span_context)
             try:
                 result = wrapped(*args, **kwargs)
             finally:
@@ -81,9 +90,8 @@ class _FloorInstrumentor:
             if end:
                 span.set_attributes(end)
             if points:
-                duration.record(0.001, timing)
-                tokens.record(n_in, inp)
-                tokens.record(n_out, out)
+                for metric, attrs, value in recorded:
+                    instruments[metric](value, attrs, context=span_context)
             span.end()
             return result
 
@@ -99,11 +107,12 @@ class _FloorInstrumentor:
 
 
 def floor_templates() -> dict[str, Any]:
-    """Our span of each workload (start and end attributes) and its metric attribute sets."""
+    """Our span of each workload (start and end attributes) and the metric points it records:
+    ``(metric name, attributes, value)`` for each point of one call."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import SpanProcessor as _Processor
     from opentelemetry.sdk.trace import TracerProvider
-
-    from otel_llm_cost import semconv
 
     seen: dict[str, Any] = {}
 
@@ -122,7 +131,8 @@ def floor_templates() -> dict[str, Any]:
     templates = {}
     for name, (fn, sdk, _) in WORKLOADS.items():
         instrumentor = ours.instrumentors[sdk]
-        instrumentor.instrument(tracer_provider=provider)
+        reader = InMemoryMetricReader()
+        instrumentor.instrument(tracer_provider=provider, meter_provider=MeterProvider(metric_readers=[reader]))
         try:
             with ours.scope():
                 fn(client, aclient)
@@ -131,11 +141,12 @@ def floor_templates() -> dict[str, Any]:
         span_name, attrs = seen["end"]
         start = seen["start"]
         end = {k: v for k, v in attrs.items() if k not in start}
-        timing = {k: attrs[k] for k in (semconv.GEN_AI_PROVIDER_NAME, semconv.GEN_AI_OPERATION_NAME,
-                                        semconv.GEN_AI_REQUEST_MODEL, semconv.GEN_AI_RESPONSE_MODEL) if k in attrs}
-        points = (timing, {**timing, semconv.GEN_AI_TOKEN_TYPE: "input"},
-                  {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"},
-                  attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS, 0), attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS, 0))
+        points = []
+        for rm in reader.get_metrics_data().resource_metrics:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    for p in metric.data.data_points:
+                        points.append((metric.name, dict(p.attributes), getattr(p, "value", None) or p.sum))
         templates[name] = (span_name, start, end, points)
     return templates
 

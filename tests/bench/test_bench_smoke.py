@@ -64,12 +64,16 @@ def test_the_floor_span_carries_exactly_our_span_attributes() -> None:
     templates = _run("-c", "import json; from bench._floor import floor_templates; "
                            "print(json.dumps(floor_templates()))")
     assert set(templates) == set(WORKLOADS)
-    name, start, end, (timing, inp, out, n_in, n_out) = templates["chat"]
+    name, start, end, points = templates["chat"]
     assert name == "chat gpt-4o-mini"
     assert start["gen_ai.request.model"] == "gpt-4o-mini" and "session.id" in start
     assert {"llm_cost.usd", "gen_ai.usage.input_tokens", "gen_ai.response.model"} <= set(end)
     assert not set(start) & set(end)
-    assert inp["gen_ai.token.type"] == "input" and n_in > 0 and n_out > 0
+    recorded = {(metric, attrs.get("gen_ai.token.type") or attrs.get("llm_cost.component")) for metric, attrs, _ in points}
+    assert {("gen_ai.client.token.usage", "input"), ("gen_ai.client.token.usage", "output"),
+            ("gen_ai.client.operation.duration", None), ("llm_cost.calls", None),
+            ("llm_cost.spend", "input"), ("llm_cost.spend", "output")} <= recorded
+    assert all(value > 0 for _, _, value in points)
 
 
 def test_micro_benchmarks_report_every_figure_and_the_targets() -> None:
