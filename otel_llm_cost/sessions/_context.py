@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context

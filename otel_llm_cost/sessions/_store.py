@@ -16,8 +16,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..usage import Usage
 from ._summary import ModelUsage, SessionSummary

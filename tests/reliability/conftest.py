@@ -7,7 +7,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.reliability._harness")
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
