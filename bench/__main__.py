@@ -1,7 +1,8 @@
 """``python -m bench``: overhead side by side with the peers, micro-benchmarks, memory.
 
     python -m bench                      # everything (creates the peers' venvs on first run)
-    python -m bench overhead [--rounds 30] [--scale 1] [--impls ours sdk-span sdk-floor openllmetry openai-v2 contrib-genai]
+    python -m bench overhead [--rounds 30] [--scale 1]
+                             [--impls ours sdk-span sdk-floor openllmetry openai-v2 contrib-genai]
     python -m bench micro
     python -m bench memory [--sessions 1000000] [--tracemalloc]
     python -m bench profile [--workload chat]   # pyinstrument of our instrumented calls

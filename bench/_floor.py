@@ -10,7 +10,8 @@ through the plain SDK instruments, with none of our code; ``sdk-span`` the span 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bench._transport import CannedTransport, anthropic_client, openai_client
 from bench.workloads import WORKLOADS, _Impl, _ours, _version

@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
-from typing import Iterator
+from collections.abc import Iterator
 
 try:  # openai >= 3 / anthropic >= 2 are built on httpx2; older SDKs on httpx.
     import httpx2 as httpx

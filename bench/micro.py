@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import statistics
 import timeit
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 __all__ = ["TARGETS", "run"]
 

@@ -8,14 +8,19 @@ Prints the median and best of 15 rounds of 2 000 calls (wall clock, one thread),
 what collecting the metrics after a round costs per call; ``prof`` prints a cProfile
 of 5 000 chat calls instead.
 """
-import sys, time, statistics, gc
-from opentelemetry.sdk.trace import TracerProvider
+import gc
+import statistics
+import sys
+import time
+
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+
 from bench._transport import CannedTransport, openai_client
+from otel_llm_cost import sessions
 from otel_llm_cost.instrumentation import openai as oi
 from otel_llm_cost.instrumentation._shared import Telemetry, sync_wrapper
-from otel_llm_cost import sessions
 
 
 def main() -> None:
@@ -26,26 +31,43 @@ def main() -> None:
     c = openai_client(CannedTransport())
     M = [{"role": "user", "content": "Write twenty words about tracing."}]
     resp = c.chat.completions.create(model="gpt-4o-mini", messages=M, max_tokens=200)
-    chunks = list(c.chat.completions.create(model="gpt-4o-mini", messages=M, stream=True, stream_options={"include_usage": True}))
+    stream_kwargs = {"model": "gpt-4o-mini", "messages": M, "stream": True, "stream_options": {"include_usage": True}}
+    chunks = list(c.chat.completions.create(**stream_kwargs))
     import openai
+
     class FakeStream(openai.Stream):
-        def __init__(self, items): self._items = items
-        def __iter__(self): return iter(self._items)
-        def close(self): pass
+        def __init__(self, items):
+            self._items = items
+
+        def __iter__(self):
+            return iter(self._items)
+
+        def close(self):
+            pass
+
     tel = Telemetry(tp, mp)
     types = oi._SDKTypes()
     w = sync_wrapper(tel, oi._Spec("chat", False, False, types))
     inst = c.chat.completions
-    def chat(): w(lambda *a, **k: resp, inst, (), {"model": "gpt-4o-mini", "messages": M, "max_tokens": 200})
+
+    def chat():
+        w(lambda *a, **k: resp, inst, (), {"model": "gpt-4o-mini", "messages": M, "max_tokens": 200})
+
     def stream():
-        for _ in w(lambda *a, **k: FakeStream(chunks), inst, (), {"model": "gpt-4o-mini", "messages": M, "stream": True, "stream_options": {"include_usage": True}}): pass
+        for _ in w(lambda *a, **k: FakeStream(chunks), inst, (), stream_kwargs):
+            pass
+
     def bstream():
-        for _ in FakeStream(chunks): pass
+        for _ in FakeStream(chunks):
+            pass
+
     collect_us = []
+
     def rnd(fn, n, ours=True):
         gc.collect()
         t = time.perf_counter()
-        for _ in range(n): fn()
+        for _ in range(n):
+            fn()
         d = (time.perf_counter() - t) / n * 1e6
         if ours:
             t = time.perf_counter()
@@ -56,14 +78,19 @@ def main() -> None:
     with sessions.session("s"):
         for name, fn, base in (("chat", chat, None), ("stream", stream, bstream)):
             if prof:
-                import cProfile, pstats
-                for _ in range(500): fn()
-                pr = cProfile.Profile(); pr.enable()
-                for _ in range(5000): fn()
+                import cProfile
+                import pstats
+                for _ in range(500):
+                    fn()
+                pr = cProfile.Profile()
+                pr.enable()
+                for _ in range(5000):
+                    fn()
                 pr.disable()
                 pstats.Stats(pr).sort_stats(sys.argv[2] if len(sys.argv) > 2 else "tottime").print_stats(45)
                 break
-            for _ in range(300): fn()
+            for _ in range(300):
+                fn()
             reader.get_metrics_data()
             collect_us.clear()
             xs = [rnd(fn, 2000) - (rnd(base, 2000, ours=False) if base else 0) for _ in range(15)]

@@ -17,8 +17,9 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = ["Simulator"]
 

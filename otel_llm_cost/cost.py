@@ -8,9 +8,9 @@ for tools that read it; ``llm_cost.usd`` carries the exact string.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
-from typing import Mapping
 
 from . import semconv
 from .pricing import Catalog, ModelPrice, get_catalog

@@ -130,7 +130,7 @@ def _converse(sim: Simulator, calls: text.CallLog, progress: TextIO) -> list[dic
     import anthropic
     import openai
 
-    clients = {
+    clients: dict[str, openai.OpenAI | anthropic.Anthropic] = {
         "openai": openai.OpenAI(base_url=sim.openai_base_url, api_key="simulator", max_retries=0),
         "anthropic": anthropic.Anthropic(base_url=sim.anthropic_base_url, api_key="simulator", max_retries=0),
     }

@@ -26,7 +26,8 @@ is a child of ours that carries no cost and is not counted.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from . import semconv
 from .cost import price_usage

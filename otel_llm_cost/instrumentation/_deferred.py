@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import wrapt
 from opentelemetry import context as otel_context
@@ -142,7 +143,7 @@ class DeferredResponse(wrapt.ObjectProxy):
 
     def __init__(self, wrapped: Any, call: LLMCall, adopt: Adopt) -> None:
         super().__init__(wrapped)
-        self._self_call = call
+        self._self_call: LLMCall | None = call  # None once adopted or ended
         self._self_adopt_fn = adopt
         self._self_seen: tuple[Any, Any] | None = None
 
@@ -191,16 +192,16 @@ class DeferredResponse(wrapt.ObjectProxy):
 class AsyncDeferredResponse(DeferredResponse):
     """The async clients' raw response: the same, with awaitable methods."""
 
-    async def parse(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def parse(self, *args: Any, **kwargs: Any) -> Any:
         value = await self.__wrapped__.parse(*args, **kwargs)
         return safely("response parse", self._self_adopt, value, default=value)
 
-    async def json(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def json(self, *args: Any, **kwargs: Any) -> Any:
         value = await self.__wrapped__.json(*args, **kwargs)
         safely("response json", self._self_adopt, value)
         return value
 
-    async def close(self) -> Any:  # type: ignore[override]
+    async def close(self) -> Any:
         try:
             return await self.__wrapped__.close()
         finally:

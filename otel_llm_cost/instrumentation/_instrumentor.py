@@ -63,7 +63,7 @@ def unwrap_own(cls: type, method: str, installed: Any) -> None:
         parent.__wrapped__ = installed.__wrapped__
 
 
-class LLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class LLMInstrumentor(BaseInstrumentor):
     """Base of our provider instrumentors: one per SDK, all alike.
 
     ``instrument(tracer_provider=…, meter_provider=…)`` as for any OpenTelemetry

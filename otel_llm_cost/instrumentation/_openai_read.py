@@ -89,7 +89,7 @@ def input_messages_json(prompt: Any) -> str:
     """``gen_ai.input.messages`` (content capture on): text parts only, as for every provider."""
     if isinstance(prompt, str):
         prompt = [{"role": "user", "content": prompt}]
-    pairs = []
+    pairs: list[tuple[str, Any]] = []
     for message in prompt if isinstance(prompt, (list, tuple)) else ():
         if isinstance(message, str):
             pairs.append(("user", message))

@@ -19,7 +19,9 @@ this module, which is what providers import), once:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from contextvars import Token
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -82,7 +84,7 @@ def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwa
     return call, _attach(call)
 
 
-def _attach(call: LLMCall) -> object:
+def _attach(call: LLMCall) -> Token[otel_context.Context]:
     """Make ``call`` current while the SDK sends its request.
 
     Spans started inside (HTTP client spans, an SDK's own tracing such as the Anthropic

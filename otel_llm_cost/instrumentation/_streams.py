@@ -10,6 +10,7 @@ module small.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import wrapt
@@ -53,7 +54,7 @@ class StreamProxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = accumulator
-        self._self_iter = None
+        self._self_iter: Iterator[Any] | None = None
 
     def __iter__(self) -> StreamProxy:
         return self
@@ -102,7 +103,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_call = call
         self._self_acc = accumulator
-        self._self_iter = None
+        self._self_iter: AsyncIterator[Any] | None = None
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self

@@ -17,8 +17,8 @@ from typing import Any
 
 from .. import semconv
 from ..usage import Usage
-from ._instrumentor import LLMInstrumentor, Target
 from ._content import input_messages_json, output_messages_json, texts_of
+from ._instrumentor import LLMInstrumentor, Target
 from ._shared import LLMCall, Spec, Telemetry, async_wrapper, proxy_stream, server_attributes, sync_wrapper
 
 __all__ = ["GeminiInstrumentor"]

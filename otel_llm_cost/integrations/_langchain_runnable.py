@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableBinding
 from opentelemetry import context as otel_context

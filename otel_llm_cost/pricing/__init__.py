@@ -15,8 +15,8 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from importlib import resources
-from typing import Mapping
 
 from .. import config
 from ._catalog import Catalog, ModelPrice, Rates

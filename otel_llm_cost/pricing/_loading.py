@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from ._catalog import ModelPrice, Rates
 
@@ -113,17 +114,20 @@ def _rates(base: Rates | None, given: Mapping[str, Decimal]) -> Rates:
     def pick(name: str) -> Decimal | None:
         return given.get(name, getattr(base, name) if base is not None else None)
 
+    def pick_or(name: str, default: Decimal) -> Decimal:
+        value = pick(name)
+        return default if value is None else value
+
     inp = pick("input") or Decimal(0)
     out = pick("output") or Decimal(0)
-    w5 = pick("cache_write_5m")
-    w5 = inp if w5 is None else w5
+    w5 = pick_or("cache_write_5m", inp)
     return Rates(
         input=inp,
         output=out,
-        cache_read=inp if pick("cache_read") is None else pick("cache_read"),
+        cache_read=pick_or("cache_read", inp),
         cache_write_5m=w5,
-        cache_write_1h=w5 if pick("cache_write_1h") is None else pick("cache_write_1h"),
-        reasoning=out if pick("reasoning") is None else pick("reasoning"),
+        cache_write_1h=pick_or("cache_write_1h", w5),
+        reasoning=pick_or("reasoning", out),
     )
 
 

@@ -46,6 +46,8 @@ def announce(crossings: list[tuple[Session, Decimal]], span: Any = None) -> None
     metrics = STORE.metrics
     for tally, fraction in crossings:
         budget = tally.budget
+        if budget is None:  # never: only a tally with a budget crosses, and budgets are never unset
+            continue
         if span is not None:
             span.add_event(semconv.BUDGET_EVENT, {
                 semconv.LLM_COST_BUDGET_SCOPE: tally.kind,

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable, Mapping
+from contextvars import Token
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any, cast
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
@@ -32,15 +34,20 @@ __all__ = ["session", "track", "current_session", "current_chain", "current_usag
 _KEY = otel_context.create_key("otel_llm_cost.session")
 
 
+def _chain_in(context: otel_context.Context | None) -> tuple[Session, ...] | None:
+    """The chain stored under ``_KEY``: only ``_Scope._open`` sets it, always to a tuple of tallies."""
+    return cast("tuple[Session, ...] | None", otel_context.get_value(_KEY, context))
+
+
 def current_session(context: otel_context.Context | None = None) -> Session | None:
     """The innermost open session or collector of ``context`` (default: the current one)."""
-    chain = otel_context.get_value(_KEY, context)
+    chain = _chain_in(context)
     return chain[0] if chain else None
 
 
 def current_chain(context: otel_context.Context | None = None) -> tuple[Session, ...] | None:
     """Every tally a call made in ``context`` counts in, innermost first (None: no session)."""
-    return otel_context.get_value(_KEY, context)
+    return _chain_in(context)
 
 
 def current_usage() -> UsageSummary:
@@ -64,6 +71,10 @@ def end_session(session_id: str):
 def _to_decimal(value: Any) -> Decimal | None:
     if value is None:
         return None
+    return _decimal(value)
+
+
+def _decimal(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
@@ -79,12 +90,12 @@ class _Scope:
         self._user_id = user_id
         self._budget = _to_decimal(budget_usd)
         self._user_budget = _to_decimal(user_budget_usd)
-        self._thresholds = tuple(sorted(_to_decimal(t) for t in thresholds)) if thresholds else None
+        self._thresholds = tuple(sorted(_decimal(t) for t in thresholds)) if thresholds else None
         self._hard = hard
         self._on_budget = on_budget
         self._attributes = dict(attributes or {})
         self._end = end
-        self._tokens: list[tuple[object, Session, bool]] = []
+        self._tokens: list[tuple[Token[otel_context.Context], Session, bool]] = []
 
     # --- opening / closing ------------------------------------------------------------
 
@@ -210,7 +221,7 @@ def span_attributes(context: otel_context.Context | None = None) -> dict[str, An
     From the innermost open session, else from inbound W3C baggage (a session another
     service opened).
     """
-    chain = otel_context.get_value(_KEY, context)
+    chain = _chain_in(context)
     tally = next((t for t in chain if t.kind == KIND_SESSION), None) if chain else None
     if tally is not None:
         out: dict[str, Any] = {semconv.SESSION_ID: tally.id}
@@ -232,7 +243,7 @@ def span_attributes(context: otel_context.Context | None = None) -> dict[str, An
 def chain_of(context: otel_context.Context | None = None) -> tuple[Session, ...] | None:
     """The tallies a call made in ``context`` counts in: the open sessions, else the
     session named by inbound baggage (looked up or opened here)."""
-    chain = otel_context.get_value(_KEY, context)
+    chain = _chain_in(context)
     if chain:
         return chain
     sid = baggage.get_baggage(semconv.SESSION_ID, context)
@@ -244,7 +255,7 @@ def chain_of(context: otel_context.Context | None = None) -> tuple[Session, ...]
 
 def check_budget(context: otel_context.Context | None = None) -> None:
     """Refuse a call, before anything is sent, in a session already over a hard budget."""
-    chain = otel_context.get_value(_KEY, context)
+    chain = _chain_in(context)
     if not chain:
         return
     for t in chain:

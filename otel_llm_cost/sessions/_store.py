@@ -16,8 +16,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..usage import Usage
 from ._summary import ModelUsage, SessionSummary
@@ -213,7 +214,7 @@ class SessionStore:
             ended = self._sweep(now)
             session = self.sessions.get(sid)
             created = session is None
-            if created:
+            if session is None:
                 session = Session(KIND_SESSION, sid, user_id, attributes)
                 self.sessions[sid] = session
                 if user_id:
@@ -243,10 +244,11 @@ class SessionStore:
 
     def end_session(self, session: Session) -> None:
         """End ``session`` if it is still the live one under its id."""
+        sid = session.id
         with self.lock:
-            if self.sessions.get(session.id) is not session:
+            if sid is None or self.sessions.get(sid) is not session:
                 return
-            del self.sessions[session.id]
+            del self.sessions[sid]
             self._close(session, time.monotonic())
         self._ended([session])
 
@@ -274,19 +276,21 @@ class SessionStore:
         Under the store's lock, so concurrent calls never announce the same crossing
         twice nor miss one.
         """
-        crossings = []
+        crossings: list[tuple[Session, Decimal]] = []
         with self.lock:
             now = time.monotonic()
             for tally in chain:
                 if usd and tally.budget is not None:
                     crossings.extend((tally, f) for f in tally._cross(usd))
                 tally._add(usd, usage, model, error, reason, now)
+                tid = tally.id  # None only for a track() collector, never registered
+                if tid is None:
+                    continue
                 if tally.kind == KIND_SESSION and not tally.ended:
-                    sid = tally.id
-                    if self.sessions.get(sid) is tally:
-                        self.sessions.move_to_end(sid)
-                elif tally.kind == KIND_USER and self.users.get(tally.id) is tally:
-                    self.users.move_to_end(tally.id)
+                    if self.sessions.get(tid) is tally:
+                        self.sessions.move_to_end(tid)
+                elif tally.kind == KIND_USER and self.users.get(tid) is tally:
+                    self.users.move_to_end(tid)
             ended = self._sweep(now)
         if ended:
             self._ended(ended)

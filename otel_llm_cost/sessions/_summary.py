@@ -8,9 +8,10 @@ read as a smaller total. The priced part is always there, as ``priced_cost``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from ..cost import format_usd
 from ..usage import Usage

@@ -69,7 +69,8 @@ def test_the_floor_span_carries_exactly_our_span_attributes() -> None:
     assert start["gen_ai.request.model"] == "gpt-4o-mini" and "session.id" in start
     assert {"llm_cost.usd", "gen_ai.usage.input_tokens", "gen_ai.response.model"} <= set(end)
     assert not set(start) & set(end)
-    recorded = {(metric, attrs.get("gen_ai.token.type") or attrs.get("llm_cost.component")) for metric, attrs, _ in points}
+    recorded = {(metric, attrs.get("gen_ai.token.type") or attrs.get("llm_cost.component"))
+                for metric, attrs, _ in points}
     assert {("gen_ai.client.token.usage", "input"), ("gen_ai.client.token.usage", "output"),
             ("gen_ai.client.operation.duration", None), ("llm_cost.calls", None),
             ("llm_cost.spend", "input"), ("llm_cost.spend", "output")} <= recorded

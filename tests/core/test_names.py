@@ -2,8 +2,7 @@
 import pytest
 
 from otel_llm_cost import semconv
-from otel_llm_cost.pricing import add_aliases, bundled_catalog, get_catalog
-from otel_llm_cost.pricing import _catalog
+from otel_llm_cost.pricing import _catalog, add_aliases, bundled_catalog, get_catalog
 
 CAT = bundled_catalog()
 
@@ -72,7 +71,7 @@ def test_every_key_with_a_dated_suffix_resolves_to_itself():
 
 
 def test_every_alias_resolves_to_its_entry():
-    for key, entry in CAT.entries().items():
+    for entry in CAT.entries().values():
         for alias in entry.aliases:
             assert CAT.resolve(alias) is entry
 

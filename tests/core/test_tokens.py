@@ -5,8 +5,7 @@ import socket
 import pytest
 
 from otel_llm_cost import semconv, tokens
-from otel_llm_cost.tokens import (count_messages, count_tokens, encoding_name_for_model, estimate_usage,
-                                  get_encoding)
+from otel_llm_cost.tokens import count_messages, count_tokens, encoding_name_for_model, estimate_usage, get_encoding
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from openai.types.responses.response_usage import InputTokensDetails, OutputToke
 from otel_llm_cost import semconv
 from otel_llm_cost.usage import MAX_TOKENS, Usage, to_int
 
-
 # --- OpenAI ---------------------------------------------------------------------------
 
 def test_openai_chat_sdk_type_cached_and_reasoning_are_subsets():

@@ -117,7 +117,7 @@ def test_demo_table_output_and_ledger(tmp_path: Path) -> None:
 
     lines = [line for line in out.splitlines() if re.match(r"\s+\[\d/\d\] ", line)]
     assert len(lines) == len(demo.SCRIPT)
-    for n, (line, call) in enumerate(zip(lines, EXPECTED), 1):
+    for n, (line, call) in enumerate(zip(lines, EXPECTED, strict=True), 1):
         turn = call["turn"]
         assert line.lstrip().startswith(f"[{n}/{len(demo.SCRIPT)}] {turn.sdk}"), line
         assert turn.model in line and turn.shows in line

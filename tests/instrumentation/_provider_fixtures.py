@@ -6,8 +6,9 @@ uninstrumented afterwards, and real SDK clients pointed at the wire server.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import anthropic
 import pytest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -13,7 +13,10 @@ from ._helpers import Instrumented
 def instrumented() -> Iterator[Callable[..., Instrumented]]:
     """Factory: ``instrumented(InstrumentorCls)`` -> an instrumented ``Instrumented``.
 
-    Everything it made is uninstrumented at the end of the test, whatever happened.
+    Everything it made is uninstrumented at the end of the test, whatever happened,
+    and its providers are shut down: a span processor a test added (a batch exporter
+    aimed at a port that is gone) would otherwise keep exporting, and logging its
+    failures, into whichever tests run next.
     """
     made: list[Instrumented] = []
 
@@ -26,6 +29,9 @@ def instrumented() -> Iterator[Callable[..., Instrumented]]:
     for inst in made:
         if inst.instrumentor.is_instrumented_by_opentelemetry:
             inst.uninstrument()
+    for inst in made:
+        inst.tracer_provider.shutdown()
+        inst.meter_provider.shutdown()
 
 
 @pytest.fixture

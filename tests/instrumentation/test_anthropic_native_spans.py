@@ -16,8 +16,8 @@ import pytest
 
 from otel_llm_cost import foreign_spans, semconv
 from otel_llm_cost.cost import price_usage
-from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor, _Accumulator
 from otel_llm_cost.instrumentation._shared import LLMCall, Telemetry
+from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor, _Accumulator
 from tests.wire import Reply
 
 from ._provider_fixtures import SONNET, USER, anthropic_client, otel, sonnet_cost  # noqa: F401

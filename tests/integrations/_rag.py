@@ -7,10 +7,11 @@ keyword retriever (no embeddings, no network), answer (ChatOpenAI with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
-from typing import Any, Iterable
+from typing import Any
 
 import httpx
 from langchain_core.callbacks import CallbackManagerForRetrieverRun

@@ -13,8 +13,9 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import langserve

@@ -13,8 +13,9 @@ run; the scripted replies are enqueued afresh each time.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import anthropic
 import openai

@@ -1,5 +1,7 @@
-"""Fixtures of the fault matrix: instrumentors on in-memory pipelines, undone afterwards,
-and the process-wide state a case may change (price catalog, observers) put back."""
+"""Fixtures of the fault matrix: instrumentors on in-memory pipelines, undone afterwards.
+
+The process-wide state a case may change (price catalog, observers) is put back by the
+autouse fixture of ``tests/conftest.py``."""
 
 from __future__ import annotations
 
@@ -7,17 +9,4 @@ import pytest
 
 pytest.register_assert_rewrite("tests.reliability._harness")
 
-from typing import Iterator
-
-import pytest
-
-from otel_llm_cost import observers, pricing
 from tests.instrumentation.conftest import instrumented  # noqa: F401 - the same fixture
-
-
-@pytest.fixture(autouse=True)
-def _restore_process_state(monkeypatch) -> Iterator[None]:
-    """A case may register a fault-injecting observer or load a hostile price file: undo both."""
-    monkeypatch.setattr(observers, "_observers", observers._observers)
-    yield
-    pricing.reset_catalog()

@@ -13,8 +13,8 @@ import logging
 
 import pytest
 
-from otel_llm_cost import semconv as s
 from otel_llm_cost import observers
+from otel_llm_cost import semconv as s
 from otel_llm_cost.pricing import Catalog, bundled_catalog, set_catalog
 from tests.wire import Reply
 

@@ -24,7 +24,6 @@ from tests.wire import Reply
 from ._harness import (
     INSTRUMENTORS,
     PROVIDERS,
-    bare_then_instrumented,
     call,
     client,
     consume,

@@ -60,7 +60,7 @@ def _run_all(wire, instrumented, provider, tmp_path, caplog):
     inst.tracer_provider.add_span_processor(SimpleSpanProcessor(LedgerSpanExporter(ledger)))
     sdk = client(provider, wire, api_key=API_KEY)
     seen = []
-    for reply, stream in zip(_replies(), (False, True, True, False)):
+    for reply, stream in zip(_replies(), (False, True, True, False), strict=True):
         scenario = (lambda: consume(call(provider, sdk, stream=True, prompt=PROMPT))) if stream else (
             lambda: outcome(lambda: call(provider, sdk, prompt=PROMPT)))
         seen.append(run(wire, [reply], scenario)[0])

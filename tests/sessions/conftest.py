@@ -1,9 +1,10 @@
-"""Fixtures: SDK providers with in-memory readers, the session processor, a clean store."""
+"""Fixtures: SDK providers with in-memory readers and the session processor."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -14,8 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_llm_cost import observers
 from otel_llm_cost.instrumentation._shared import LLMCall, Telemetry
-from otel_llm_cost.sessions import STORE, install
-from otel_llm_cost.sessions._store import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_SESSIONS
+from otel_llm_cost.sessions import install
 from otel_llm_cost.usage import Usage
 
 
@@ -58,8 +58,7 @@ class Otel:
 
 @pytest.fixture
 def otel() -> Iterator[Otel]:
-    STORE.reset()
-    STORE.set_limits(DEFAULT_MAX_SESSIONS, DEFAULT_IDLE_TIMEOUT_S)
+    # The store starts empty with default limits: tests/conftest.py puts it back after each test.
     tracer_provider = TracerProvider()
     spans = InMemorySpanExporter()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -70,4 +69,3 @@ def otel() -> Iterator[Otel]:
     yield Otel(tracer_provider, meter_provider, spans, reader, Telemetry(tracer_provider, meter_provider))
     tracer_provider.shutdown()
     meter_provider.shutdown()
-    STORE.reset()

@@ -8,8 +8,7 @@ from decimal import Decimal
 import pytest
 
 import otel_llm_cost
-from otel_llm_cost import observers
-from otel_llm_cost import BudgetExceeded, semconv
+from otel_llm_cost import BudgetExceeded, observers, semconv
 
 ONE_CALL = Decimal("0.0035")
 

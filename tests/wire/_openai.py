@@ -233,7 +233,8 @@ def _responses_stream(req: RecordedRequest, reply: Reply, model: str, seq: int) 
             emit("response.output_text.done", text=reply.full_text(), logprobs=[], **ids)
             emit("response.content_part.done", part=item["content"][0], **ids)
         elif item["type"] == "function_call":
-            emit("response.output_item.added", output_index=idx, item={**item, "arguments": "", "status": "in_progress"})
+            emit("response.output_item.added", output_index=idx,
+                 item={**item, "arguments": "", "status": "in_progress"})
             ids = {"item_id": item["id"], "output_index": idx}
             emit("response.function_call_arguments.delta", delta=item["arguments"], **ids)
             emit("response.function_call_arguments.done", arguments=item["arguments"], name=item["name"], **ids)

@@ -13,8 +13,9 @@ import sys
 import threading
 import traceback
 from collections import deque
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _anthropic, _gemini, _openai
@@ -37,7 +38,7 @@ class WireServer:
 
     # -- lifecycle -----------------------------------------------------------
     @classmethod
-    def start(cls) -> "WireServer":
+    def start(cls) -> WireServer:
         """Bind a free port and serve in a background thread."""
         server = cls()
         server._thread.start()
@@ -57,7 +58,7 @@ class WireServer:
         self._httpd.server_close()  # joins handler threads (block_on_close)
         self._thread.join(5)
 
-    def __enter__(self) -> "WireServer":
+    def __enter__(self) -> WireServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

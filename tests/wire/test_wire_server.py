@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import anthropic
 import httpx2
@@ -365,7 +366,7 @@ def test_stop_joins_threads_and_frees_port() -> None:
         client = oai(server)
         client.chat.completions.create(model="m", messages=MSGS)  # leaves a keep-alive connection open
         server.enqueue(Reply(delay=30))  # a handler blocked in a delay must not hang stop()
-        blocked = threading.Thread(target=lambda: pytest.raises(Exception, client.chat.completions.create,
+        blocked = threading.Thread(target=lambda: pytest.raises(openai.APIError, client.chat.completions.create,
                                                                model="m", messages=MSGS))
         blocked.start()
         while not server.requests[1:]:
