@@ -14,6 +14,7 @@ from .record import CallRecord
 from .sessions import (
     BudgetExceeded,
     Session,
+    SessionScope,
     SessionSummary,
     UsageSummary,
     configure,
@@ -29,6 +30,7 @@ __all__ = [
     "CallRecord",
     "Cost",
     "Session",
+    "SessionScope",
     "SessionSummary",
     "Usage",
     "UsageSummary",

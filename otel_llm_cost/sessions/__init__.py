@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._asgi import UsageMiddleware
 from ._budget import BudgetCrossing, BudgetExceeded
-from ._context import current_session, current_usage, end_session, session, track
+from ._context import SessionScope, current_session, current_usage, end_session, session, track
 from ._processor import SessionSpanProcessor
 from ._setup import configure, install, post_instrument
 from ._store import STORE, Session
@@ -30,6 +30,7 @@ __all__ = [
     "current_session",
     "set_limits",
     "Session",
+    "SessionScope",
     "SessionSummary",
     "UsageSummary",
     "ModelUsage",

@@ -29,13 +29,13 @@ from ._budget import BudgetExceeded
 from ._store import KIND_COLLECTOR, KIND_SESSION, KIND_USER, STORE, Session
 from ._summary import UsageSummary
 
-__all__ = ["session", "track", "current_session", "current_chain", "current_usage", "end_session"]
+__all__ = ["SessionScope", "session", "track", "current_session", "current_chain", "current_usage", "end_session"]
 
 _KEY = otel_context.create_key("otel_llm_cost.session")
 
 
 def _chain_in(context: otel_context.Context | None) -> tuple[Session, ...] | None:
-    """The chain stored under ``_KEY``: only ``_Scope._open`` sets it, always to a tuple of tallies."""
+    """The chain stored under ``_KEY``: only ``SessionScope._open`` sets it, always to a tuple of tallies."""
     return cast("tuple[Session, ...] | None", otel_context.get_value(_KEY, context))
 
 
@@ -78,8 +78,9 @@ def _decimal(value: Any) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-class _Scope:
-    """A ``with`` block (sync or async) or decorator that opens a session or collector."""
+class SessionScope:
+    """What :func:`session` and :func:`track` return: a ``with`` block (sync or async)
+    or a decorator that opens a session (or an anonymous collector) each time it is entered."""
 
     def __init__(self, *, collector: bool, session_id: str | None = None, user_id: str | None = None,
                  budget_usd: Any = None, user_budget_usd: Any = None, thresholds: Any = None,
@@ -167,7 +168,7 @@ class _Scope:
 
     def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Decorate ``fn``: each call runs in a fresh scope with these settings."""
-        make = functools.partial(_Scope, collector=self._collector, session_id=self._session_id,
+        make = functools.partial(SessionScope, collector=self._collector, session_id=self._session_id,
                                  user_id=self._user_id, budget_usd=self._budget,
                                  user_budget_usd=self._user_budget, thresholds=self._thresholds,
                                  hard=self._hard, on_budget=self._on_budget,
@@ -189,7 +190,7 @@ class _Scope:
 def session(session_id: str | None = None, user_id: str | None = None, budget_usd: Any = None, *,
             user_budget_usd: Any = None, thresholds: Any = None, hard: bool = False,
             on_budget: Callable[[Any], None] | None = None,
-            attributes: Mapping[str, Any] | None = None, end: bool = True) -> _Scope:
+            attributes: Mapping[str, Any] | None = None, end: bool = True) -> SessionScope:
     """Open a session: a context manager (sync/async) or decorator yielding a :class:`Session`.
 
     ``session_id`` defaults to a random id; an id already live is joined, not reset.
@@ -199,18 +200,18 @@ def session(session_id: str | None = None, user_id: str | None = None, budget_us
     ``OTEL_LLM_COST_METRIC_ATTRIBUTES`` on its metrics. With ``end=False`` the session
     outlives the block until :func:`end_session` or the idle timeout.
     """
-    return _Scope(collector=False, session_id=session_id, user_id=user_id, budget_usd=budget_usd,
+    return SessionScope(collector=False, session_id=session_id, user_id=user_id, budget_usd=budget_usd,
                   user_budget_usd=user_budget_usd, thresholds=thresholds, hard=hard,
                   on_budget=on_budget, attributes=attributes, end=end)
 
 
-def track() -> _Scope:
+def track() -> SessionScope:
     """Collect the usage of a block (e.g. one HTTP request) for :func:`current_usage`.
 
     Unlike a session it has no id: it adds nothing to spans or baggage, records no
     session metrics and is not registered anywhere; it dies with its block.
     """
-    return _Scope(collector=True)
+    return SessionScope(collector=True)
 
 
 # --- what an LLM call made in a session carries ---------------------------------------

@@ -205,7 +205,7 @@ def test_demo_in_process_uninstruments_and_leaves_no_thread(tmp_path: Path) -> N
     out = io.StringIO()
     assert demo.run(tmp_path / "ledger.db", out=out) == 0
     assert len(_ledger_rows(tmp_path / "ledger.db")) == len(demo.SCRIPT)
-    assert set(threading.enumerate()) == before
+    assert set(threading.enumerate()) - before == set()  # nothing new left behind (earlier threads may end)
     assert not OpenAIInstrumentor().is_instrumented_by_opentelemetry
     assert not AnthropicInstrumentor().is_instrumented_by_opentelemetry
     assert not isinstance(vars(chat.Completions)["create"], wrapt.ObjectProxy)  # unwrapped
