@@ -109,6 +109,7 @@ def _on_class(cls: type, name: str) -> bool:
 
 _ANTHROPIC_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 _GEMINI_COUNTS = ("prompt_token_count", "candidates_token_count", "thoughts_token_count")
+_BEDROCK_COUNTS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,21 @@ class Usage:
             output_tokens=to_int(_get(usage_metadata, "candidates_token_count")) + thoughts,
             cache_read_tokens=to_int(_get(usage_metadata, "cached_content_token_count")),
             reasoning_tokens=thoughts,
+        )
+
+    @classmethod
+    def from_bedrock(cls, usage: Any) -> Usage | None:
+        """Bedrock Converse ``usage`` (InvokeModel's count headers and invocation metrics are
+        renamed to it): ``inputTokens`` excludes cache reads and writes, as Anthropic's does."""
+        if usage is None or not any(is_count(_get(usage, name)) for name in _BEDROCK_COUNTS):
+            return None
+        cache_read = to_int(_get(usage, "cacheReadInputTokens"))
+        cache_write = to_int(_get(usage, "cacheWriteInputTokens"))
+        return cls(
+            input_tokens=to_int(_get(usage, "inputTokens")) + cache_read + cache_write,
+            output_tokens=to_int(_get(usage, "outputTokens")),
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
         )
 
     @classmethod

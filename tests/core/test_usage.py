@@ -174,3 +174,15 @@ def test_usage_addition_marks_estimated():
     total = Usage(1, 2, 1) + est
     assert total == Usage(6, 7, 1, source=semconv.SOURCE_ESTIMATED)
     assert (Usage(1, 1) + Usage(2, 2)).source == semconv.SOURCE_REPORTED
+
+
+def test_bedrock_input_tokens_exclude_cache_reads_and_writes():
+    # Converse's inputTokens counts only the uncached input (as Anthropic's input_tokens).
+    usage = Usage.from_bedrock({"inputTokens": 100, "outputTokens": 10, "totalTokens": 1310,
+                                "cacheReadInputTokens": 1000, "cacheWriteInputTokens": 200})
+    assert (usage.input_tokens, usage.cache_read_tokens, usage.cache_write_tokens) == (1300, 1000, 200)
+    assert usage.uncached_input_tokens == 100 and usage.output_tokens == 10
+    # The InvokeModel count headers are strings; junk alone says nothing (unknown, not zero).
+    assert Usage.from_bedrock({"inputTokens": "13", "outputTokens": "3"}) == Usage(13, 3)
+    assert Usage.from_bedrock({"inputTokens": "many", "outputTokens": None}) is None
+    assert Usage.from_bedrock(None) is None

@@ -247,11 +247,13 @@ def test_beta_messages_and_parse(wire, anthropic_on):
 def test_bedrock_client_is_provider_aws_bedrock(wire, anthropic_on):
     client = AnthropicBedrock(aws_region="us-east-1", aws_access_key="a", aws_secret_key="b",
                               base_url=wire.base_url, max_retries=0)
-    with pytest.raises(anthropic.NotFoundError):  # the wire server has no Bedrock route
-        client.messages.create(model="us.anthropic.claude-sonnet-4-20250514-v1:0", max_tokens=5, messages=USER)
+    wire.enqueue(Reply(text="a b c"))
+    client.messages.create(model="us.anthropic.claude-sonnet-4-20250514-v1:0", max_tokens=5, messages=USER)
+    assert wire.last_request.path == "/model/us.anthropic.claude-sonnet-4-20250514-v1:0/invoke"
     attrs = anthropic_on.span().attributes
     assert attrs[A.GEN_AI_PROVIDER_NAME] == "aws.bedrock"
     assert attrs[A.GEN_AI_REQUEST_MODEL] == "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    assert attrs[A.LLM_COST_STATUS] == A.STATUS_PRICED  # the inference profile resolves to sonnet 4
 
 
 def test_uninstrument_stops_tracing(wire, otel):

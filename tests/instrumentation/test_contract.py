@@ -47,6 +47,9 @@ def _call_with_image(provider: str, sdk):
                    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": IMAGE_B64}}]
         return sdk.messages.create(model=MODELS[provider], max_tokens=64,
                                    messages=[{"role": "user", "content": content}])
+    if provider == "bedrock":
+        content = [{"text": text}, {"image": {"format": "png", "source": {"bytes": IMAGE_BYTES}}}]
+        return sdk.converse(modelId=MODELS[provider], messages=[{"role": "user", "content": content}])
     parts = [genai_types.Part(text=text), genai_types.Part.from_bytes(data=IMAGE_BYTES, mime_type="image/png")]
     return sdk.models.generate_content(model=MODELS[provider],
                                        contents=[genai_types.Content(role="user", parts=parts)])
@@ -58,6 +61,8 @@ def _bound_method(provider: str, sdk):
         return sdk.chat.completions.with_raw_response.create
     if provider == "anthropic":
         return sdk.messages.with_raw_response.create
+    if provider == "bedrock":
+        return sdk.converse
     return sdk.models.generate_content
 
 
@@ -66,6 +71,8 @@ def _call_bound(provider: str, method):
         return method(model=MODELS[provider], contents="hi")
     if provider == "openai":
         return method(model=MODELS[provider], messages=[{"role": "user", "content": "hi"}])
+    if provider == "bedrock":
+        return method(modelId=MODELS[provider], messages=[{"role": "user", "content": [{"text": "hi"}]}])
     return method(model=MODELS[provider], max_tokens=16, messages=[{"role": "user", "content": "hi"}])
 
 

@@ -12,7 +12,7 @@ PRICE_FIELDS = {"input", "output", "cache_read", "cache_write_5m", "cache_write_
 ENTRY_KEYS = PRICE_FIELDS | {"provider", "aliases", "tiers", "service_tiers", "source", "checked"}
 REQUIRED = {"provider", "input", "output", "source", "checked"}
 SERVICE_TIERS = {"batch", "priority", "flex"}
-PROVIDERS = {"openai", "anthropic", "google"}
+PROVIDERS = {"openai", "anthropic", "google", "bedrock"}
 
 # USD per 1M tokens, checked 2026-11: model -> {field: value}
 TABLE = {

@@ -18,13 +18,16 @@ from decimal import Decimal
 from typing import Any
 
 import anthropic
+import boto3
 import openai
+from botocore.config import Config as BotoConfig
 from google import genai
 from google.genai import types as genai_types
 
 from otel_llm_cost import semconv as s
 from otel_llm_cost.cost import format_usd, price_usage
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
+from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
 from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.usage import Usage
@@ -33,10 +36,18 @@ from tests.wire import Reply, WireServer
 
 SONNET = "claude-sonnet-4-20250514"
 FLASH = "gemini-2.0-flash"
+#: Claude Sonnet 4 through a cross-region inference profile: priced as claude-sonnet-4.
+BEDROCK_SONNET = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 #: What each provider is asked, and how (model, instrumentor).
-PROVIDERS = ("openai", "anthropic", "gemini")
-INSTRUMENTORS = {"openai": OpenAIInstrumentor, "anthropic": AnthropicInstrumentor, "gemini": GeminiInstrumentor}
-MODELS = {"openai": "gpt-4o", "anthropic": SONNET, "gemini": FLASH}
+PROVIDERS = ("openai", "anthropic", "gemini", "bedrock")
+INSTRUMENTORS = {"openai": OpenAIInstrumentor, "anthropic": AnthropicInstrumentor, "gemini": GeminiInstrumentor,
+                 "bedrock": BedrockInstrumentor}
+MODELS = {"openai": "gpt-4o", "anthropic": SONNET, "gemini": FLASH, "bedrock": BEDROCK_SONNET}
+#: Providers whose SDK has an asyncio client (botocore has none: boto3 is sync only).
+ASYNC_PROVIDERS = ("openai", "anthropic", "gemini")
+#: Providers whose streams report usage only at their end: a stream cut short (or never
+#: read) is priced from a tokenizer estimate, marked ``estimated``.
+USAGE_AT_STREAM_END = ("openai", "bedrock")
 PROMPT = "one two three"  # 10 + 3 = 13 input tokens on the wire
 
 
@@ -53,12 +64,15 @@ def _undated(node: Any) -> Any:
 
 
 def describe(value: Any) -> Any:
-    """A comparable, plain description of an SDK value (pydantic models dumped)."""
+    """A comparable, plain description of an SDK value (pydantic models dumped; boto3's
+    dicts with their values described, so a ``StreamingBody`` shows as its type)."""
     if hasattr(value, "model_dump"):
         return (type(value).__module__, type(value).__qualname__, _undated(value.model_dump(mode="json")))
     if isinstance(value, (list, tuple)):
         return [describe(v) for v in value]
-    if isinstance(value, (str, int, float, bool, type(None), dict)):
+    if isinstance(value, dict):
+        return {k: describe(v) for k, v in _undated(value).items()}
+    if isinstance(value, (str, int, float, bool, type(None), bytes)):
         return value
     return (type(value).__module__, type(value).__qualname__)
 
@@ -120,6 +134,13 @@ def client(provider: str, wire: WireServer, *, retries: int = 0, timeout: float 
         cls = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
         return cls(base_url=wire.base_url, api_key=api_key, max_retries=retries, open_telemetry=False,
                    **({"timeout": timeout} if timeout else {}))
+    if provider == "bedrock":
+        # botocore signs locally with fake credentials (the access key id is the one part of
+        # them on the wire, so it stands for the API key); ``retries`` as botocore counts them.
+        config = BotoConfig(retries={"total_max_attempts": retries + 1, "mode": "standard"},
+                            read_timeout=timeout or 60, connect_timeout=timeout or 60)
+        return boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=wire.base_url,
+                            aws_access_key_id=api_key, aws_secret_access_key="wire-secret", config=config)
     retry = genai_types.HttpRetryOptions(attempts=retries + 1, initial_delay=0.01, max_delay=0.02, jitter=0)
     options = genai_types.HttpOptions(base_url=wire.base_url, retry_options=retry,
                                       timeout=int(timeout * 1000) if timeout else None)
@@ -136,6 +157,11 @@ def call(provider: str, sdk: Any, *, stream: bool = False, model: str | None = N
     if provider == "anthropic":
         return sdk.messages.create(model=model, max_tokens=256, messages=[{"role": "user", "content": prompt}],
                                    stream=stream)
+    if provider == "bedrock":  # a stream is the EventStream the application iterates
+        messages = [{"role": "user", "content": [{"text": prompt}]}]
+        if stream:
+            return sdk.converse_stream(modelId=model, messages=messages)["stream"]
+        return sdk.converse(modelId=model, messages=messages)
     if stream:
         return sdk.models.generate_content_stream(model=model, contents=prompt)
     return sdk.models.generate_content(model=model, contents=prompt)

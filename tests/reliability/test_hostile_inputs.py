@@ -109,9 +109,11 @@ FIELDS = {
     "openai": ("prompt_tokens", "completion_tokens", "total_tokens"),
     "anthropic": ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
     "gemini": ("promptTokenCount", "candidatesTokenCount", "totalTokenCount", "thoughtsTokenCount"),
+    "bedrock": ("inputTokens", "outputTokens", "totalTokens", "cacheReadInputTokens"),
 }
 DETAILS = {"openai": {"prompt_tokens_details": None, "completion_tokens_details": "?"},
-           "anthropic": {"cache_creation": 7}, "gemini": {"cachedContentTokenCount": None}}
+           "anthropic": {"cache_creation": 7}, "gemini": {"cachedContentTokenCount": None},
+           "bedrock": {"cacheWriteInputTokens": None}}
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -21,6 +21,7 @@ from otel_llm_cost import semconv as s
 from tests.wire import Reply
 
 from ._harness import (
+    ASYNC_PROVIDERS,
     PROVIDERS,
     acall,
     aoutcome,
@@ -37,12 +38,14 @@ from ._harness import (
 #: Retry right away (the SDKs honour ``retry-after-ms``; Gemini's backoff is set in ``client``).
 FAST = {"retry-after-ms": "1"}
 RETRIES = 2
-#: Which statuses the SDKs retry (OpenAI/Anthropic: 408, 409, 429, 5xx; Gemini: 408, 429, 5xx).
+#: Which statuses the SDKs retry (OpenAI/Anthropic: 408, 409, 429, 5xx; Gemini: 408, 429, 5xx;
+#: botocore: throttling error codes and 5xx, with its own backoff: it ignores ``retry-after-ms``).
 RETRIED = {400: False, 401: False, 429: True, 500: True}
 #: The default reply to PROMPT ("a b c" = 3 output tokens, 13 input), priced exactly.
 PRICE_13_IN_3_OUT = {"openai": Decimal("0.0000625"),      # gpt-4o: 13 × 2.50 + 3 × 10.00 per 1M
                      "anthropic": Decimal("0.000084"),    # sonnet 4: 13 × 3 + 3 × 15 per 1M
-                     "gemini": Decimal("0.0000025")}      # 2.0 flash: 13 × 0.10 + 3 × 0.40 per 1M
+                     "gemini": Decimal("0.0000025"),      # 2.0 flash: 13 × 0.10 + 3 × 0.40 per 1M
+                     "bedrock": Decimal("0.000084")}      # us. profile of sonnet 4: its list price
 
 
 def _error_span(inst, exc_name: str):
@@ -84,7 +87,7 @@ def test_success_after_failed_attempts_priced_once(wire, instrumented, provider)
     assert spend_metric(inst) == pytest.approx(float(PRICE_13_IN_3_OUT[provider]), rel=1e-12)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", ASYNC_PROVIDERS)
 def test_async_success_after_retry_priced_once(wire, instrumented, provider):
     async def scenario():
         sdk = client(provider, wire, retries=1, is_async=True)

@@ -14,7 +14,9 @@ from otel_llm_cost import semconv as s
 from tests.wire import Reply
 
 from ._harness import (
+    ASYNC_PROVIDERS,
     PROVIDERS,
+    USAGE_AT_STREAM_END,
     acall,
     aconsume,
     assert_cost_consistent,
@@ -46,7 +48,8 @@ def _one_partial_span(inst, *, source: str | None = None):
 #: What each provider has reported after two of five deltas: Anthropic's message_start
 #: (13 input, 1 output); Gemini's running cumulative count (13, 2); OpenAI nothing (a
 #: stream reports usage only in its last chunk), so ours is a tokenizer estimate.
-SO_FAR = {"anthropic": (13, 1, "reported"), "gemini": (13, 2, "reported"), "openai": (None, None, "estimated")}
+SO_FAR = {"anthropic": (13, 1, "reported"), "gemini": (13, 2, "reported"), "openai": (None, None, "estimated"),
+          "bedrock": (None, None, "estimated")}  # ConverseStream: usage in its last event only
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -61,7 +64,7 @@ def test_stream_failing_mid_way(wire, instrumented, provider, failure):
     inp, out, source = SO_FAR[provider]
     if exc is not None:  # … and the failure too, as the SDK raised it
         assert span.attributes[s.ERROR_TYPE] == exc[1]
-    if failure == "drop" or provider != "openai":
+    if failure == "drop" or provider not in USAGE_AT_STREAM_END:
         assert span.attributes[s.LLM_COST_USAGE_SOURCE] == source
         if inp is not None:
             assert (span.attributes[s.GEN_AI_USAGE_INPUT_TOKENS], span.attributes[s.GEN_AI_USAGE_OUTPUT_TOKENS]) \
@@ -118,7 +121,7 @@ def test_stream_never_iterated(wire, instrumented, provider):
 
     inst, kind, _ = bare_then_instrumented(wire, instrumented, provider, [Reply(text=TEXT)], scenario)
     span = _one_partial_span(inst)
-    if provider != "openai":  # nothing read, nothing known (OpenAI estimates the prompt)
+    if provider not in USAGE_AT_STREAM_END:  # nothing read, nothing known (else the prompt is estimated)
         assert span.attributes[s.LLM_COST_STATUS] == s.STATUS_NO_USAGE
 
 
@@ -142,7 +145,7 @@ def test_stream_iterated_from_another_thread(wire, instrumented, provider):
     assert_cost_consistent(span)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", ASYNC_PROVIDERS)
 def test_asyncio_task_cancelled_mid_stream(wire, instrumented, provider):
     async def main():
         sdk = client(provider, wire, is_async=True)
@@ -173,7 +176,7 @@ def test_asyncio_task_cancelled_mid_stream(wire, instrumented, provider):
     _one_partial_span(inst)
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("provider", ASYNC_PROVIDERS)
 def test_async_stream_failing_mid_way(wire, instrumented, provider):
     async def main():
         sdk = client(provider, wire, is_async=True)

@@ -18,12 +18,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import _anthropic, _gemini, _openai
+from . import _anthropic, _bedrock, _gemini, _openai
 from ._common import RecordedRequest, Reply, WireResponse, json_response
 
 
 class WireServer:
-    """A scripted fake of the OpenAI, Anthropic and Gemini HTTP APIs."""
+    """A scripted fake of the OpenAI, Anthropic, Gemini and Bedrock HTTP APIs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -125,6 +125,9 @@ class WireServer:
     def _respond(self, req: RecordedRequest, reply: Reply, seq: int) -> WireResponse:
         if req.path.startswith("/v1/messages") and req.path.rstrip("/") == "/v1/messages":
             return _anthropic.handle(req, reply, seq)
+        bedrock = _bedrock.ROUTE.match(req.path)
+        if bedrock:
+            return _bedrock.handle(bedrock.group(1), bedrock.group(2), req, reply, seq)
         gemini = _gemini.ROUTE.match(req.path)
         if gemini:
             return _gemini.handle(gemini.group(2), gemini.group(3), req, reply, seq)
