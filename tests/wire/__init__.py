@@ -1,4 +1,4 @@
-"""A local fake of the OpenAI, Anthropic and Gemini HTTP APIs for tests.
+"""A local fake of the OpenAI, Anthropic, Gemini and Bedrock HTTP APIs for tests.
 
 Real SDKs talk real HTTP to a server on 127.0.0.1; tests script its answers::
 
@@ -23,7 +23,11 @@ queue yields ``Reply()`` (a default success for the route).
 Routes: OpenAI ``/v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``,
 ``/v1/completions`` (and Azure ``/openai/deployments/{d}/...``); Anthropic
 ``/v1/messages`` (``?beta=true`` too); Gemini
-``/v1beta/models/{m}:generateContent|streamGenerateContent|embedContent|batchEmbedContents``.
+``/v1beta/models/{m}:generateContent|streamGenerateContent|embedContent|batchEmbedContents``;
+Vertex AI ``…/projects/{p}/locations/{l}/publishers/google/models/{m}:{method}`` (Gemini formats)
+and ``…/publishers/anthropic/models/{m}:rawPredict|streamRawPredict`` (Anthropic formats);
+Bedrock ``/model/{id}/converse|converse-stream|invoke|invoke-with-response-stream`` (see
+``_bedrock``: per-family InvokeModel bodies, the AWS event-stream framing for streams).
 A request with ``"stream": true`` (or ``:streamGenerateContent``) gets SSE.
 
 Default usage (deterministic; ``Reply.usage`` is shallow-merged over it)

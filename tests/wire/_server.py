@@ -8,18 +8,25 @@ down in the middle of a chunked body, which an ASGI server would paper over.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import threading
 import traceback
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import _anthropic, _bedrock, _gemini, _openai
 from ._common import RecordedRequest, Reply, WireResponse, json_response
+
+
+#: Vertex AI publisher models: ``…/publishers/{anthropic|google}/models/{model}:{method}``.
+_VERTEX = re.compile(r"^/(?:v1|v1beta1)?/?projects/[^/]+/locations/[^/]+/publishers/(anthropic|google)/models/"
+                     r"([^/:]+):(\w+)$")
 
 
 class WireServer:
@@ -125,6 +132,11 @@ class WireServer:
     def _respond(self, req: RecordedRequest, reply: Reply, seq: int) -> WireResponse:
         if req.path.startswith("/v1/messages") and req.path.rstrip("/") == "/v1/messages":
             return _anthropic.handle(req, reply, seq)
+        vertex = _VERTEX.match(req.path)
+        if vertex and vertex.group(1) == "anthropic":  # Anthropic on Vertex AI: the Messages API
+            return _anthropic.handle(req, replace(reply, model=reply.model or vertex.group(2)), seq)
+        if vertex:  # Gemini on Vertex AI: the Gemini API's formats
+            return _gemini.handle(vertex.group(2), vertex.group(3), req, reply, seq)
         bedrock = _bedrock.ROUTE.match(req.path)
         if bedrock:
             return _bedrock.handle(bedrock.group(1), bedrock.group(2), req, reply, seq)
