@@ -6,20 +6,35 @@ on ``client.aio`` an ``async def`` returning an async generator) and
 ``usage_metadata`` on every stream chunk, so the last one is kept, never a sum; the
 catalog picks the context-length price tier from the prompt size.
 
-One public call may send several requests (automatic function calling, continuation);
-the SDK returns the last response's usage, which is what the span reports.
+One public call may send several requests — automatic function calling (AFC) sends
+the function results back, continuation follows a token — and the SDK returns only the
+last response's usage. The call is still one span with one cost: the sum of every
+round trip. ``generate_content`` collects each request's response from the SDK's
+private ``_generate_content`` (a wrapper that only reads, never traces); a stream's
+round trips are told apart by their response ids (usage is cumulative *within* one
+response, so the last value of each response is kept, and the responses are added up).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from .. import semconv
 from ..usage import Usage
 from ._content import input_messages_json, output_messages_json, texts_of
 from ._instrumentor import LLMInstrumentor, Target
-from ._shared import LLMCall, Spec, Telemetry, async_wrapper, proxy_stream, server_attributes, sync_wrapper
+from ._shared import (
+    LLMCall,
+    Spec,
+    Telemetry,
+    async_wrapper,
+    proxy_stream,
+    safely,
+    server_attributes,
+    sync_wrapper,
+)
 
 __all__ = ["GeminiInstrumentor"]
 
@@ -38,6 +53,10 @@ _CONFIG_ATTRIBUTES = {
 }
 
 
+#: The responses of the requests sent so far by the ``generate_content`` call in progress.
+_ROUND_TRIPS: ContextVar[list[Any] | None] = ContextVar("otel_llm_cost_gemini_round_trips", default=None)
+
+
 def _field(obj: Any, name: str) -> Any:
     """A config may be a pydantic model or a plain dict."""
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
@@ -46,8 +65,10 @@ def _field(obj: Any, name: str) -> Any:
 class _Spec(Spec):
     """One ``Models``/``AsyncModels`` method; ``operation`` names the span."""
 
-    def __init__(self, operation: str) -> None:
+    def __init__(self, operation: str, round_trips: bool = False) -> None:
         self.operation = operation
+        #: Collect each request's response (``generate_content``: AFC, continuation).
+        self.round_trips = round_trips
 
     def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
         config = kwargs.get("config")
@@ -58,16 +79,63 @@ class _Spec(Spec):
         attrs.update(server_attributes(_field(getattr(api_client, "_http_options", None), "base_url")))
         vertex = getattr(api_client, "vertexai", False)
         model = kwargs.get("model")
-        return LLMCall(telemetry, self.operation, _VERTEX_AI if vertex else _GEMINI_API,
+        call = LLMCall(telemetry, self.operation, _VERTEX_AI if vertex else _GEMINI_API,
                        model if isinstance(model, str) else None, attrs)
+        if self.round_trips:  # reset in result() / read_error(), which always follow
+            call.state = _ROUND_TRIPS.set([])
+        return call
+
+    def _trips(self, call: LLMCall) -> list[Any]:
+        if not self.round_trips or call.state is None:
+            return []
+        trips = _ROUND_TRIPS.get() or []
+        _ROUND_TRIPS.reset(call.state)
+        call.state = None
+        return trips
+
+    def read_error(self, call: LLMCall, exc: BaseException) -> None:
+        self._trips(call)
 
     def result(self, call: LLMCall, value: Any) -> Any:
+        trips = self._trips(call)
         capture = call.telemetry.capture_content
         if hasattr(value, "usage_metadata"):
             _Accumulator(capture).read(value).finish(call, True)
+            if len(trips) > 1:  # several requests: each was billed
+                call.set_response(usage=_sum(Usage.from_gemini(_field(t, "usage_metadata")) for t in trips))
             call.end()
             return value
         return proxy_stream(value, call, _Accumulator(capture))
+
+
+def _sum(usages: Iterator[Usage | None]) -> Usage | None:
+    total = None
+    for usage in usages:
+        if usage is not None:
+            total = usage if total is None else total + usage
+    return total
+
+
+def _collect(response: Any) -> None:
+    trips = _ROUND_TRIPS.get()
+    if trips is not None:
+        trips.append(response)
+
+
+def _round_trip_wrapper(is_async: bool) -> Callable[..., Any]:
+    """Wraps the SDK's one-request ``_generate_content``: notes each response, traces nothing."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        response = wrapped(*args, **kwargs)
+        safely("round trip", _collect, response)
+        return response
+
+    async def async_wrapper_(wrapped: Callable[..., Any], instance: Any, args: tuple, kwargs: dict) -> Any:
+        response = await wrapped(*args, **kwargs)
+        safely("round trip", _collect, response)
+        return response
+
+    return async_wrapper_ if is_async else wrapper
 
 
 def _input_json(contents: Any) -> str:
@@ -89,6 +157,8 @@ class _Accumulator:
 
     def __init__(self, capture: bool = False) -> None:
         self.usage = self.model = self.response_id = None
+        #: The last usage of each earlier response of the stream (AFC round trips).
+        self.earlier: dict[Any, Any] = {}
         self.finish_reasons: list[str] = []
         #: Generated text, kept only with content capture on.
         self.texts: list[str] | None = [] if capture else None
@@ -98,9 +168,13 @@ class _Accumulator:
         return self
 
     def on_item(self, chunk: Any) -> None:
+        response_id = getattr(chunk, "response_id", None)
+        if response_id and self.response_id and response_id != self.response_id and self.usage is not None:
+            self.earlier[self.response_id] = self.usage  # a new request's response begins
+            self.usage = None
         self.usage = getattr(chunk, "usage_metadata", None) or self.usage
         self.model = getattr(chunk, "model_version", None) or self.model
-        self.response_id = getattr(chunk, "response_id", None) or self.response_id
+        self.response_id = response_id or self.response_id
         reasons = [getattr(c.finish_reason, "name", c.finish_reason)
                    for c in getattr(chunk, "candidates", None) or () if c.finish_reason]
         self.finish_reasons = [str(r).lower() for r in reasons] or self.finish_reasons
@@ -113,8 +187,11 @@ class _Accumulator:
         if self.texts is not None:
             call.set(semconv.GEN_AI_OUTPUT_MESSAGES,
                      output_messages_json(["".join(self.texts)], self.finish_reasons))
+        usage = Usage.from_gemini(self.usage)
+        if self.earlier:
+            usage = _sum(iter([*(Usage.from_gemini(u) for u in self.earlier.values()), usage]))
         call.set_response(model=self.model, response_id=self.response_id, finish_reasons=self.finish_reasons,
-                          usage=Usage.from_gemini(self.usage))
+                          usage=usage)
 
 
 _METHODS = {
@@ -134,6 +211,8 @@ class GeminiInstrumentor(LLMInstrumentor):
     def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
         from google.genai import models
 
-        for cls, wrapper in ((models.Models, sync_wrapper), (models.AsyncModels, async_wrapper)):
+        for cls, wrapper, is_async in ((models.Models, sync_wrapper, False),
+                                       (models.AsyncModels, async_wrapper, True)):
             for method, operation in _METHODS.items():
-                yield cls, method, wrapper(telemetry, _Spec(operation))
+                yield cls, method, wrapper(telemetry, _Spec(operation, round_trips=method == "generate_content"))
+            yield cls, "_generate_content", _round_trip_wrapper(is_async)

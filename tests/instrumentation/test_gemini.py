@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from google.genai import errors
+from google.genai import types as genai_types
 from opentelemetry.trace import StatusCode
 
 from otel_llm_cost import semconv as A
@@ -122,3 +123,48 @@ def test_embed_content_usage(wire, gemini_on):
     assert span.attributes[A.GEN_AI_OPERATION_NAME] == "embeddings"
     assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 13
     assert usd(span) == 13 * Decimal("0.15") / 10**6
+
+
+def get_weather(city: str) -> str:
+    """The weather in a city (a tool the SDK calls itself: automatic function calling)."""
+    return f"sunny in {city}"
+
+
+#: Two requests for one call: the model asks for the tool, then answers with its result.
+AFC_REPLIES = [Reply(tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}], text="",
+                     usage={"promptTokenCount": 20, "candidatesTokenCount": 5, "totalTokenCount": 25}),
+               Reply(text="sunny", usage={"promptTokenCount": 40, "candidatesTokenCount": 7, "totalTokenCount": 47})]
+#: Both round trips billed: (20 + 40) × 0.10 + (5 + 7) × 0.40 per 1M.
+AFC_USD = Decimal("0.0000108")
+
+
+def test_automatic_function_calling_counts_every_round_trip(wire, gemini_on):
+    client = gemini_client(wire)
+    wire.enqueue_many(AFC_REPLIES)
+    config = genai_types.GenerateContentConfig(tools=[get_weather])
+    response = client.models.generate_content(model="gemini-2.0-flash", contents="weather in Paris?", config=config)
+    assert response.text == "sunny" and len(wire.requests) == 2
+    assert response.usage_metadata.prompt_token_count == 40  # the SDK reports the last request only
+    span = gemini_on.span()  # one call, one span, one cost: the sum of both requests
+    assert (span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS], span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS]) == (60, 12)
+    assert usd(span) == AFC_USD
+
+
+def test_automatic_function_calling_async(wire, gemini_on):
+    client = gemini_client(wire)
+    wire.enqueue_many(AFC_REPLIES)
+    config = genai_types.GenerateContentConfig(tools=[get_weather])
+    asyncio.run(client.aio.models.generate_content(model="gemini-2.0-flash", contents="weather?", config=config))
+    assert len(wire.requests) == 2 and usd(gemini_on.span()) == AFC_USD
+
+
+def test_automatic_function_calling_stream_counts_every_round_trip(wire, gemini_on):
+    client = gemini_client(wire)
+    wire.enqueue_many([Reply(response_id=f"r{i}", **{k: getattr(r, k) for k in ("tool_calls", "text", "usage")})
+                       for i, r in enumerate(AFC_REPLIES)])
+    config = genai_types.GenerateContentConfig(tools=[get_weather])
+    chunks = list(client.models.generate_content_stream(model="gemini-2.0-flash", contents="weather?", config=config))
+    assert chunks and len(wire.requests) == 2
+    span = gemini_on.span()
+    assert (span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS], span.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS]) == (60, 12)
+    assert usd(span) == AFC_USD
