@@ -27,7 +27,8 @@ from urllib.parse import unquote
 from ._common import Frame, RecordedRequest, Reply, WireResponse, dumps, json_response, merged
 
 ROUTE = re.compile(r"^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$")
-_ERRORS = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException", 404: "ResourceNotFoundException",
+_ERRORS = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
+           404: "ResourceNotFoundException",
            408: "ModelTimeoutException", 424: "ModelErrorException", 429: "ThrottlingException",
            500: "InternalServerException", 503: "ServiceUnavailableException"}
 #: Request fields whose text counts as prompt, over every family's InvokeModel body.

@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl, urlsplit
 from . import _anthropic, _bedrock, _gemini, _openai
 from ._common import RecordedRequest, Reply, WireResponse, json_response
 
-
 #: Vertex AI publisher models: ``…/publishers/{anthropic|google}/models/{model}:{method}``.
 _VERTEX = re.compile(r"^/(?:v1|v1beta1)?/?projects/[^/]+/locations/[^/]+/publishers/(anthropic|google)/models/"
                      r"([^/:]+):(\w+)$")
