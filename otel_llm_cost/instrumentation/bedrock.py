@@ -127,13 +127,25 @@ def _renamed(source: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, A
 
 
 class _Request:
-    """What the spec keeps between the request and the end of the call."""
+    """What the spec keeps between the request and the end of the call.
 
-    __slots__ = ("operation", "prompt")
+    The prompt is read from the request only when needed (content capture, or a stream
+    that ended without usage): parsing every InvokeModel body up front would cost each
+    call a JSON parse of a body that may hold megabytes of images.
+    """
 
-    def __init__(self, operation: str, prompt: list[tuple[str, Any]]) -> None:
+    __slots__ = ("_prompt", "operation", "params")
+
+    def __init__(self, operation: str, params: Mapping[str, Any]) -> None:
         self.operation = operation
-        self.prompt = prompt
+        self.params = params
+        self._prompt: list[tuple[str, Any]] | None = None
+
+    def prompt(self) -> list[tuple[str, Any]]:
+        if self._prompt is None:
+            converse = self.operation.startswith("Converse")
+            self._prompt = _converse_prompt(self.params) if converse else _invoke_prompt(_invoke_body(self.params))
+        return self._prompt
 
 
 class _Spec(Spec):
@@ -146,20 +158,17 @@ class _Spec(Spec):
         params = _params(args, kwargs)
         model = params.get("modelId")
         converse = operation.startswith("Converse")
+        request = _Request(operation, params)
         attrs: dict[str, Any] = {}
-        if converse:
-            config = params.get("inferenceConfig")
-            if isinstance(config, Mapping):
-                attrs = {key: config.get(name) for name, key in _INFERENCE_CONFIG.items()}
-            prompt = _converse_prompt(params)
-        else:
-            prompt = _invoke_prompt(_invoke_body(params))
+        config = params.get("inferenceConfig") if converse else None
+        if isinstance(config, Mapping):
+            attrs = {key: config.get(name) for name, key in _INFERENCE_CONFIG.items()}
         if telemetry.capture_content:
-            attrs[semconv.GEN_AI_INPUT_MESSAGES] = input_messages_json(prompt)
+            attrs[semconv.GEN_AI_INPUT_MESSAGES] = input_messages_json(request.prompt())
         attrs.update(server_attributes(getattr(getattr(instance, "meta", None), "endpoint_url", None) or ""))
         kind = "embeddings" if not converse and isinstance(model, str) and "embed" in model else "chat"
         call = LLMCall(telemetry, kind, _PROVIDER_NAME, model if isinstance(model, str) else None, attrs)
-        call.state = _Request(operation, prompt)
+        call.state = request
         return call
 
     def result(self, call: LLMCall, value: Any) -> Any:
@@ -205,8 +214,8 @@ class _StreamBase:
             # The usage comes last: without it the stream was cut short, even if botocore
             # ended it quietly (it does on an unreadable event).
             call.partial = True
-            prompt, text = _prompt_messages(self.request.prompt), "".join(self.texts)
-            call.estimate_with(lambda: estimate_usage(_model(call), prompt, text))
+            request, text = self.request, "".join(self.texts)
+            call.estimate_with(lambda: estimate_usage(_model(call), _prompt_messages(request.prompt()), text))
         if self.capture:
             call.set(semconv.GEN_AI_OUTPUT_MESSAGES,
                      output_messages_json(["".join(self.texts)], [self.stop] if self.stop else None))
