@@ -176,24 +176,24 @@ class _Spec(Spec):
         if not isinstance(value, dict):
             call.end()
             return value
+        meta = value.get("ResponseMetadata") or {}
+        call.set_response(response_id=meta.get("RequestId"))
         if request.operation == "ConverseStream" and "stream" in value:
             value["stream"] = proxy_stream(value["stream"], call, _ConverseStream(request, call.telemetry))
             return value
         if request.operation == "InvokeModelWithResponseStream" and "body" in value:
             value["body"] = proxy_stream(value["body"], call, _InvokeStream(request, call.telemetry))
             return value
-        meta = value.get("ResponseMetadata") or {}
         if request.operation == "Converse":
             stop = value.get("stopReason")
             message = (value.get("output") or {}).get("message") or {}
             if call.telemetry.capture_content:
                 call.set(semconv.GEN_AI_OUTPUT_MESSAGES,
                          output_messages_json(["".join(texts_of(message.get("content")))], [stop] if stop else None))
-            call.set_response(response_id=meta.get("RequestId"), finish_reasons=[stop] if stop else None,
-                              usage=Usage.from_bedrock(value.get("usage")))
+            call.set_response(finish_reasons=[stop] if stop else None, usage=Usage.from_bedrock(value.get("usage")))
         else:  # InvokeModel: the body is the application's to read; the headers say the usage
             headers = meta.get("HTTPHeaders") or {}
-            call.set_response(response_id=meta.get("RequestId"), usage=Usage.from_bedrock(_renamed(headers, _HEADERS)))
+            call.set_response(usage=Usage.from_bedrock(_renamed(headers, _HEADERS)))
         call.end()
         return value
 

@@ -104,6 +104,7 @@ def test_every_call_and_family_priced_exactly(wire, instrumented, call, family):
     assert attrs[A.LLM_COST_USAGE_SOURCE] == "reported" and A.LLM_COST_PARTIAL not in attrs
     assert _usd(span) == _cost(family, 13, 3)
     assert attrs[A.SERVER_ADDRESS] == "127.0.0.1" and attrs[A.SERVER_PORT] == wire.port
+    assert attrs[A.GEN_AI_RESPONSE_ID] == "wire-000001"  # the AWS request id
 
 
 def test_converse_request_attributes_and_response_id(wire, instrumented):
