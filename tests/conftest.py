@@ -9,13 +9,14 @@ import pytest
 
 from otel_llm_cost import config, observers, pricing
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
+from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
 from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.sessions import STORE
 from tests.wire import WireServer
 
 #: Our instrumentors are singletons (BaseInstrumentor): one left on changes every later test.
-_INSTRUMENTORS = (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor)
+_INSTRUMENTORS = (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor, BedrockInstrumentor)
 
 
 @pytest.fixture(scope="session")
