@@ -1,4 +1,4 @@
-"""A span exporter that keeps one SQLite row per LLM call: a cost ledger with no backend.
+"""A span exporter that keeps one row per LLM call: a cost ledger in SQLite or PostgreSQL.
 
 It sits in the ordinary export pipeline (``OTEL_TRACES_EXPORTER=otlp,llm_cost_ledger``
 or ``BatchSpanProcessor(LedgerSpanExporter())``), so it sees exactly the spans the
@@ -6,8 +6,9 @@ rest of the telemetry sees, after the cost attributes were set. Only LLM spans (
 with ``gen_ai.operation.name``, except agent and tool operations) are kept; everything
 else is skipped.
 
-One export batch is one transaction of ``INSERT OR IGNORE`` rows keyed by
-(trace_id, span_id): a batch the SDK retries, or a span exported twice, is stored once.
+One export batch is one transaction of rows keyed by (trace_id, span_id), inserted with
+``INSERT OR IGNORE`` (SQLite) or ``ON CONFLICT DO NOTHING`` (PostgreSQL): a batch the SDK
+retries, or a span exported twice (two exporters, two services), is stored once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,7 +30,9 @@ from .. import semconv
 from ..cost import format_usd, price_usage
 from ..foreign_spans import should_count, usage_from_foreign_span
 from ..usage import Usage
-from ._schema import COLUMNS, connect, resolve_path
+from ._money import to_pico
+from ._pg import connect_pg
+from ._schema import COLUMNS, LedgerError, connect, describe, redact, resolve_path, resolve_target
 
 __all__ = ["LedgerSpanExporter"]
 
@@ -36,41 +40,146 @@ _log = logging.getLogger("otel_llm_cost")
 
 _INSERT = (f"INSERT OR IGNORE INTO llm_calls ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
+_INSERT_PG = (f"INSERT INTO llm_calls ({', '.join(COLUMNS)}) "
+              f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (trace_id, span_id) DO NOTHING")
+#: Seconds between connection attempts to a PostgreSQL ledger that refused one.
+_RECONNECT_S = 5.0
+#: Connections inherited across fork(), kept referenced so the child never finalises them.
+_inherited: list[Any] = []
+
+
+class _SqliteWriter:
+    """One process's connection to a SQLite ledger file; one transaction per batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, rows)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _connection(self) -> sqlite3.Connection:
+        pid = os.getpid()
+        if self._conn is not None and self._pid != pid:
+            # Inherited across fork(): a SQLite connection must not be shared; drop it
+            # without closing (closing would touch the parent's file state).
+            _inherited.append(self._conn)
+            self._conn = None
+        if self._conn is None:
+            self._conn = connect(self.path)
+            self._pid = pid
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+        self._conn = None
+
+
+class _PostgresWriter:
+    """One process's connection to a PostgreSQL ledger; one transaction per batch.
+
+    After a failed connection attempt the next one waits :data:`_RECONNECT_S`: while the
+    database is down each batch fails at once instead of waiting out a connect timeout,
+    so neither the export thread nor the application's shutdown is held up.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: Any = None
+        self._pid = 0
+        self._next_attempt = 0.0
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        conn = self._connection()
+        with conn.transaction():
+            with conn.cursor() as cur:
+                cur.executemany(_INSERT_PG, rows)
+
+    def _connection(self) -> Any:
+        pid = os.getpid()
+        if self._conn is not None and self._pid != pid:
+            # Inherited across fork(): the socket is the parent's. Keep the object alive
+            # (its finaliser would say goodbye to the server on the parent's behalf).
+            _inherited.append(self._conn)
+            self._conn = None
+        if self._conn is not None and self._conn.closed:
+            self._conn = None
+        if self._conn is None:
+            now = time.monotonic()
+            if now < self._next_attempt:
+                raise LedgerError(f"{redact(self.url)}: not retrying the connection yet (it failed "
+                                  f"less than {_RECONNECT_S:g} s ago)")
+            try:
+                self._conn = connect_pg(self.url)
+            except Exception:
+                self._next_attempt = now + _RECONNECT_S
+                raise
+            self._pid = pid
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._conn = None
 
 
 class LedgerSpanExporter(SpanExporter):
-    """Append LLM spans to the SQLite ledger at ``path``.
+    """Append LLM spans to the ledger: a SQLite file, or a shared PostgreSQL database.
 
-    ``path`` defaults to ``OTEL_LLM_COST_LEDGER_PATH``, then
-    ``$XDG_DATA_HOME/otel-llm-cost/ledger.db``. The file is opened on the first export,
+    ``target`` is a path or a ``postgresql://`` URL; it defaults to
+    ``OTEL_LLM_COST_LEDGER_URL``, then ``OTEL_LLM_COST_LEDGER_PATH``, then
+    ``$XDG_DATA_HOME/otel-llm-cost/ledger.db``. The database is opened on the first export,
     not here, so building the exporter (e.g. at ``opentelemetry-instrument`` start-up)
     never fails, and a forked worker opens its own connection.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path: Path = resolve_path(path)
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+    def __init__(self, target: str | os.PathLike[str] | None = None) -> None:
+        self._config_error: LedgerError | None = None
+        try:
+            resolved = resolve_target(target)
+        except LedgerError as exc:
+            self._config_error, resolved = exc, resolve_path(None)
+        #: The SQLite file, or None on PostgreSQL.
+        self.path: Path | None = None if isinstance(resolved, str) else resolved
+        #: The PostgreSQL URL, or None on SQLite.
+        self.url: str | None = resolved if isinstance(resolved, str) else None
+        self._writer: _SqliteWriter | _PostgresWriter = (
+            _PostgresWriter(resolved) if isinstance(resolved, str) else _SqliteWriter(resolved))
         self._lock = threading.Lock()
         self._failing = False
         self._shutdown = False
+
+    @property
+    def target(self) -> str:
+        """Where this exporter writes, as shown in messages (no password)."""
+        return describe(self.url if self.url is not None else self.path)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
         try:
+            if self._config_error is not None:
+                raise self._config_error
             rows = [row_for(span) for span in spans if _is_llm_span(span)]
             if not rows:
                 return SpanExportResult.SUCCESS
             with self._lock:
-                conn = self._connection()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany(_INSERT, rows)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
+                self._writer.write(rows)
         except Exception as exc:  # noqa: BLE001 - an exporter must never raise into the app
             self._fail(exc)
             return SpanExportResult.FAILURE
@@ -80,42 +189,23 @@ class LedgerSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         with self._lock:
             self._shutdown = True
-            self._close()
+            self._writer.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # every export commits before returning; nothing is buffered here
 
-    def _connection(self) -> sqlite3.Connection:
-        pid = os.getpid()
-        if self._conn is not None and self._pid != pid:
-            # Inherited across fork(): a SQLite connection must not be shared; drop it
-            # without closing (closing would touch the parent's file state).
-            self._conn = None
-        if self._conn is None:
-            self._conn = connect(self.path)
-            self._pid = pid
-        return self._conn
-
-    def _close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-        self._conn = None
-
     def _fail(self, exc: Exception) -> None:
-        # Log the first failure of a run of failures loudly (with the path at fault),
+        # Log the first failure of a run of failures loudly (with the ledger at fault),
         # then quietly: an unwritable ledger must not flood the application's log.
         if not self._failing:
             self._failing = True
             _log.error("otel_llm_cost: cannot write the cost ledger %s: %s "
-                       "(LLM calls are not recorded until it is writable; set %s to change it)",
-                       self.path, exc, semconv.ENV_LEDGER_PATH)
+                       "(LLM calls are not recorded until it is writable; set %s or %s to change it)",
+                       self.target, exc, semconv.ENV_LEDGER_URL, semconv.ENV_LEDGER_PATH)
         else:
-            _log.debug("otel_llm_cost: ledger %s still failing: %s", self.path, exc)
+            _log.debug("otel_llm_cost: ledger %s still failing: %s", self.target, exc)
         with self._lock:
-            self._close()
+            self._writer.close()
 
 
 def _is_llm_span(span: ReadableSpan) -> bool:
@@ -186,6 +276,7 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         usage.cache_write_1h_tokens,
         usage.reasoning_tokens,
         cost_text,
+        None if cost_text is None else to_pico(Decimal(cost_text)),
         status,
         _text(attrs.get(semconv.LLM_COST_USAGE_SOURCE)) or _text(usage.source),
         _text(attrs.get(semconv.ERROR_TYPE)),

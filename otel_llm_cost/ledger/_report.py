@@ -1,7 +1,8 @@
 """``otel-llm-cost report``: what the ledger says was spent, grouped, with exact totals.
 
-Costs are summed as ``Decimal`` in Python, never by SQL (SQLite would sum the text as
-binary floats). A call without a price is never counted as free: its group's cost is
+The database groups and sums: costs as whole pico-dollars (``cost_pico``, exact integer
+sums; the proof is in ``_money``), never the decimal text (SQLite would sum that as
+binary floats). A cost that is not a whole pico-dollar is added as a ``Decimal``. A call without a price is never counted as free: its group's cost is
 shown as a lower bound with the number of unpriced calls, and calls whose tokens were
 estimated are counted separately, so the reader knows how firm each number is.
 """
@@ -10,15 +11,17 @@ from __future__ import annotations
 
 import argparse
 import re
-import sqlite3
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
+from typing import Sequence
 
 from .. import semconv
-from ._schema import CURRENT_VERSION, resolve_path
+from ._money import SPLIT, from_parts
+from ._schema import LedgerError, resolve_target
+from ._store import Store, StoreError, open_store
 
 __all__ = ["add_command", "parse_since", "Group", "Report", "load_report"]
 
@@ -51,21 +54,37 @@ class Group:
     estimated: int = 0
     failed: int = 0
 
-    def add(self, tokens: tuple[int, ...], cost: Decimal | None, estimated: bool, failed: bool) -> None:
-        self.calls += 1
-        for kind, count in zip(TOKEN_KINDS, tokens):
-            self.tokens[kind] += count or 0
-        if cost is None:
-            self.unpriced += 1
-        else:
-            self.cost = _CTX.add(self.cost, cost)
-        self.estimated += estimated
-        self.failed += failed
+    #: Priced calls whose cost the database could not sum (added as decimals afterwards).
+    decimal_rows: int = 0
+    first: int = 0
+    last: int = 0
+
+    @classmethod
+    def from_row(cls, key: str, row: Sequence) -> "Group":
+        """From the aggregate terms of ``_aggregates``, in order."""
+        calls, *tokens = row[:1 + len(TOKEN_KINDS)]
+        hi, lo, unpriced, decimal_rows, estimated, failed, first, last = row[1 + len(TOKEN_KINDS):]
+        return cls(key, int(calls), {k: int(t or 0) for k, t in zip(TOKEN_KINDS, tokens)},
+                   from_parts(hi, lo), int(unpriced or 0), int(estimated or 0), int(failed or 0),
+                   int(decimal_rows or 0), int(first), int(last))
+
+    def merge(self, other: "Group") -> "Group":
+        """Add ``other``'s totals to this group (exactly); returns self."""
+        self.calls += other.calls
+        for kind in TOKEN_KINDS:
+            self.tokens[kind] += other.tokens[kind]
+        self.cost = _CTX.add(self.cost, other.cost)
+        self.unpriced += other.unpriced
+        self.estimated += other.estimated
+        self.failed += other.failed
+        self.decimal_rows += other.decimal_rows
+        return self
 
 
 @dataclass
 class Report:
-    path: Path
+    #: The ledger read: a file path, or a PostgreSQL URL without its password.
+    path: str
     by: str
     since: datetime | None
     groups: list[Group]
@@ -90,83 +109,112 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
-class ReportError(Exception):
-    """The ledger cannot be read; the message names the file."""
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    if not path.exists():
-        raise ReportError(
-            f"no ledger at {path}: nothing has been recorded there yet (record calls with "
-            f"OTEL_TRACES_EXPORTER=llm_cost_ledger, or pass --db / set {semconv.ENV_LEDGER_PATH})")
-    if not path.is_file():
-        raise ReportError(f"{path} is not a file")
-    try:
-        # Read-only: a report never creates, migrates or locks the ledger for writing.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(llm_calls)")}
-    except sqlite3.Error as exc:
-        raise ReportError(f"{path}: cannot read the ledger ({exc})") from None
-    if not columns:
-        conn.close()
-        raise ReportError(f"{path}: not an otel-llm-cost ledger (no llm_calls table)")
-    if version > CURRENT_VERSION:
-        conn.close()
-        raise ReportError(f"{path}: ledger schema version {version} is newer than this "
-                          f"otel-llm-cost understands ({CURRENT_VERSION}); upgrade otel-llm-cost")
-    conn.execute("PRAGMA query_only = ON")
-    return conn
+ReportError = StoreError
 
 
 def _column(columns: set[str], name: str, missing: str) -> str:
     # A ledger not yet migrated by a writer lacks newer columns; read them as empty.
-    return name if name in columns else f"{missing} AS {name}"
+    return name if name in columns else missing
 
 
-def load_report(path: Path, by: str = "model", since: datetime | None = None) -> Report:
-    """Read the ledger at ``path`` and total its calls by ``by`` (see ``_GROUP_KEYS``)."""
-    conn = _open(path)
-    try:
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(llm_calls)")}
-        key = _GROUP_KEYS[by]
-        if by == "user" and "user_id" not in columns:
-            key = "NULL"
-        select = ", ".join([
-            key, "end_time_unix_nano",
-            *(_column(columns, f"{kind}_tokens", "0") for kind in TOKEN_KINDS),
-            "cost_usd", "usage_source", "error_type",
-        ])
-        where, params = "", ()
-        if since is not None:
-            where, params = "WHERE end_time_unix_nano >= ?", (_unix_nano(since),)
-        cursor = conn.execute(
-            f"SELECT {select} FROM llm_calls {where} ORDER BY end_time_unix_nano", params)
-        groups: dict[str, Group] = {}
-        total = Group("TOTAL")
-        times: list[tuple[int, Decimal | None]] = []
-        for row in cursor:
-            name, end, *tokens = row[:7]
-            cost = _decimal(row[7])
-            estimated = row[8] == semconv.SOURCE_ESTIMATED
-            failed = row[9] is not None
-            label = _NONE if name is None or name == "" else str(name)
-            group = groups.get(label)
-            if group is None:
-                group = groups[label] = Group(label)
-            group.add(tuple(tokens), cost, estimated, failed)
-            total.add(tuple(tokens), cost, estimated, failed)
-            times.append((end, cost))
-    except sqlite3.Error as exc:
-        raise ReportError(f"{path}: cannot read the ledger ({exc})") from None
-    finally:
-        conn.close()
+def _aggregates(columns: set[str], exact: bool) -> tuple[str, str]:
+    """SELECT terms shared by the group and timeline queries, and the cost_pico expression.
+
+    ``exact`` leaves cost_pico out (every priced row then counts as "decimal only"): the
+    fallback when SQLite's integer sum overflows, and the reference the tests compare with.
+    """
+    pico = "NULL" if exact else _column(columns, "cost_pico", "NULL")
+    terms = ", ".join([
+        "COUNT(*)",
+        *(f"SUM({_column(columns, f'{kind}_tokens', '0')})" for kind in TOKEN_KINDS),
+        f"SUM({pico} / {SPLIT})", f"SUM({pico} % {SPLIT})",
+        "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN cost_usd IS NOT NULL AND {pico} IS NULL THEN 1 ELSE 0 END)",
+        f"SUM(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 ELSE 0 END)",
+        "SUM(CASE WHEN error_type IS NOT NULL THEN 1 ELSE 0 END)",
+        "MIN(end_time_unix_nano)", "MAX(end_time_unix_nano)",
+    ])
+    return terms, pico
+
+
+def _label(name: object) -> str:
+    return _NONE if name is None or name == "" else str(name)
+
+
+def load_report(target: Path | str, by: str = "model", since: datetime | None = None,
+                *, exact: bool = False) -> Report:
+    """Total the ledger's calls by ``by`` (see ``_GROUP_KEYS``), in the database.
+
+    Priced rows are summed as integers by the database (see ``_money`` for why that is
+    exact); the few rows whose cost is not a whole pico-dollar are fetched and added as
+    ``Decimal``. ``exact=True`` adds every cost as ``Decimal`` in Python (slow; the
+    reference).
+    """
+    with open_store(target) as store:
+        try:
+            return _load(store, by, since, exact)
+        except OverflowError:
+            # A SQLite integer sum overflowed (over 9.2e12 USD in one group): add decimals.
+            return _load(store, by, since, True)
+
+
+def where_since(since: datetime | None) -> tuple[str, tuple]:
+    if since is None:
+        return "", ()
+    return "WHERE end_time_unix_nano >= ?", (_unix_nano(since),)
+
+
+def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
+    columns = store.columns
+    key = _GROUP_KEYS[by]
+    if by == "user" and "user_id" not in columns:
+        key = "NULL"
+    terms, pico = _aggregates(columns, exact)
+    where, params = where_since(since)
+    groups: dict[str, Group] = {}
+    total = Group("TOTAL")
+    first = last = None
+    decimal_rows = 0
+    for row in store.query(f"SELECT {key}, {terms} FROM llm_calls {where} GROUP BY {key}", params):
+        group = Group.from_row(_label(row[0]), row[1:])
+        decimal_rows += group.decimal_rows
+        existing = groups.get(group.key)
+        groups[group.key] = group if existing is None else existing.merge(group)
+        total.merge(group)
+        first = group.first if first is None else min(first, group.first)
+        last = group.last if last is None else max(last, group.last)
+    bucket, size = ("hour", _HOUR_NS) if first is None or last - first < _DAY_NS else ("day", _DAY_NS)
+    timeline: dict[int, Decimal] = {}
+    if first is not None:
+        for b, hi, lo in store.query(
+                f"SELECT end_time_unix_nano / {size}, SUM({pico} / {SPLIT}), SUM({pico} % {SPLIT}) "
+                f"FROM llm_calls {where} GROUP BY end_time_unix_nano / {size}", params):
+            timeline[int(b)] = from_parts(hi, lo)
+    if decimal_rows:
+        # Costs that are not whole pico-dollars (or every cost, when exact): add them as decimals.
+        sql = (f"SELECT {key}, end_time_unix_nano, cost_usd FROM llm_calls "
+               f"{where + ' AND' if where else 'WHERE'} cost_usd IS NOT NULL AND {pico} IS NULL")
+        for name, end, text in store.query(sql, params):
+            cost = _decimal(text)
+            group = groups[_label(name)]
+            if cost is None:  # not a number after all: an unknown cost, never a zero
+                group.unpriced += 1
+                total.unpriced += 1
+                continue
+            group.cost = _CTX.add(group.cost, cost)
+            total.cost = _CTX.add(total.cost, cost)
+            slot = int(end) // size
+            timeline[slot] = _CTX.add(timeline.get(slot, Decimal(0)), cost)
     if by == "day":
         ordered = sorted(groups.values(), key=lambda g: g.key)
     else:
         ordered = sorted(groups.values(), key=lambda g: (-g.cost, -g.calls, g.key))
-    bucket, timeline = _timeline(times)
-    return Report(path, by, since, ordered, total, timeline, bucket)
+    points: list[tuple[datetime, Decimal]] = []
+    if first is not None:
+        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        points = [(epoch + timedelta(microseconds=slot * size // 1000), timeline.get(slot, Decimal(0)))
+                  for slot in range(first // size, last // size + 1)]
+    return Report(store.name, by, since, ordered, total, points, bucket)
 
 
 def _unix_nano(moment: datetime) -> int:
@@ -188,41 +236,28 @@ _HOUR_NS = 3_600 * 1_000_000_000
 _DAY_NS = 24 * _HOUR_NS
 
 
-def _timeline(times: list[tuple[int, Decimal | None]]) -> tuple[str, list[tuple[datetime, Decimal]]]:
-    """Spend per hour (calls within one day) or per day, gaps included as zero."""
-    if not times:
-        return "hour", []
-    first, last = times[0][0], times[-1][0]
-    size, bucket = (_HOUR_NS, "hour") if last - first < _DAY_NS else (_DAY_NS, "day")
-    start = first // size
-    spend = [Decimal(0)] * (last // size - start + 1)
-    for end, cost in times:
-        if cost is not None:
-            spend[end // size - start] = _CTX.add(spend[end // size - start], cost)
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return bucket, [(epoch + timedelta(microseconds=(start + i) * size // 1000), value)
-                    for i, value in enumerate(spend)]
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     from ._render import render
 
-    path = resolve_path(args.db)
     try:
-        report = load_report(path, args.by, args.since)
-    except ReportError as exc:
+        report = load_report(resolve_target(args.db), args.by, args.since)
+    except (StoreError, LedgerError) as exc:
         print(f"otel-llm-cost report: {exc}", file=sys.stderr)
         return 1
     sys.stdout.write(render(report, args.format))
     return 0
 
 
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help=f"ledger file or postgresql:// URL (default: ${semconv.ENV_LEDGER_URL}, "
+                             f"else ${semconv.ENV_LEDGER_PATH}, else $XDG_DATA_HOME/otel-llm-cost/ledger.db)")
+
+
 def add_command(sub: argparse._SubParsersAction) -> None:
     """Register ``report`` with the ``otel-llm-cost`` command (see ``cli._COMMANDS``)."""
     p = sub.add_parser("report", help="spend recorded in the local ledger, grouped, with exact totals")
-    p.add_argument("--db", metavar="PATH",
-                   help=f"ledger file (default: ${semconv.ENV_LEDGER_PATH}, "
-                        "else $XDG_DATA_HOME/otel-llm-cost/ledger.db)")
+    add_db_argument(p)
     p.add_argument("--since", type=parse_since, metavar="WHEN",
                    help="only calls since 30m / 24h / 7d / 2w ago, or an ISO date (UTC); default: all")
     p.add_argument("--by", choices=sorted(_GROUP_KEYS), default="model")

@@ -14,11 +14,14 @@ writer waits for the lock instead of failing.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .. import semconv
+from ._money import to_pico
 
 __all__ = [
     "CURRENT_VERSION",
@@ -69,15 +72,26 @@ ALTER TABLE llm_calls ADD COLUMN user_id TEXT;
 CREATE INDEX IF NOT EXISTS llm_calls_end_time ON llm_calls (end_time_unix_nano);
 """
 
+#: Version 3 adds ``cost_pico``, the cost as whole pico-dollars (NULL when the cost is not
+#: exactly that; see ``_money``) so the database can sum it exactly, filled in for the rows
+#: already there, and the indexes the report's ``--by user`` / ``--by session`` and the
+#: ``session`` view read by.
+_V2_TO_V3 = """
+ALTER TABLE llm_calls ADD COLUMN cost_pico INTEGER;
+UPDATE llm_calls SET cost_pico = otel_llm_cost_pico(cost_usd) WHERE cost_usd IS NOT NULL;
+CREATE INDEX IF NOT EXISTS llm_calls_session ON llm_calls (session_id, end_time_unix_nano);
+CREATE INDEX IF NOT EXISTS llm_calls_user ON llm_calls (user_id, end_time_unix_nano);
+"""
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
-_STEPS: tuple[str, ...] = (_V1_TO_V2,)
+_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
 COLUMNS: tuple[str, ...] = (
     "end_time", "end_time_unix_nano", "service", "provider", "model", "response_model",
     "catalog_model", "operation", "input_tokens", "output_tokens", "cache_read_tokens",
-    "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "status",
+    "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "cost_pico", "status",
     "usage_source", "error_type", "session_id", "user_id", "trace_id", "span_id",
 )
 
@@ -98,6 +112,41 @@ def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
         return Path(path).expanduser()
     env = os.environ.get(semconv.ENV_LEDGER_PATH)
     return Path(env).expanduser() if env else default_path()
+
+
+_URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def is_url(target: object) -> bool:
+    """Whether a ledger target names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(target, str) and bool(_URL.match(target))
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for messages and report headers."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+def resolve_target(target: str | os.PathLike[str] | None = None) -> Path | str:
+    """Where the ledger is: a ``postgresql://`` URL (str) or a SQLite file (Path).
+
+    The argument (a URL or a path), else ``OTEL_LLM_COST_LEDGER_URL``, else
+    ``OTEL_LLM_COST_LEDGER_PATH``, else :func:`default_path`.
+    """
+    if target:
+        return target if is_url(target) else Path(target).expanduser()
+    url = os.environ.get(semconv.ENV_LEDGER_URL, "").strip()
+    if url:
+        if not is_url(url):
+            raise LedgerError(f"{semconv.ENV_LEDGER_URL}={redact(url)!r} is not a postgresql:// URL")
+        return url
+    return resolve_path(None)
+
+
+def describe(target: Path | str) -> str:
+    """The target as shown to people: a path, or a URL without its password."""
+    return redact(target) if isinstance(target, str) else str(target)
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -150,6 +199,9 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == CURRENT_VERSION:
         return version
+    # The v3 step fills cost_pico from the decimal text with the one conversion the
+    # exporter uses, so old and new rows cannot disagree.
+    conn.create_function("otel_llm_cost_pico", 1, _pico_of_text, deterministic=True)
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Re-read under the write lock: another process may have migrated meanwhile.
@@ -174,6 +226,13 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
         conn.execute("ROLLBACK")
         raise
     return version
+
+
+def _pico_of_text(text: str | None) -> int | None:
+    try:
+        return to_pico(Decimal(text)) if text is not None else None
+    except (InvalidOperation, ValueError, TypeError):
+        return None
 
 
 def _has_table(conn: sqlite3.Connection) -> bool:

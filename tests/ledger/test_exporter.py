@@ -159,10 +159,12 @@ def test_v1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     old, new = _rows(path)
     assert (old["model"], old["cost_usd"], old["reasoning_tokens"], old["user_id"]) == ("gpt-4", "0.0003", 0, None)
     assert (new["model"], new["reasoning_tokens"], new["user_id"]) == ("o3", 800, "bob")
+    # v3: the old row's cost was converted to pico-dollars by the migration, the new row's by the exporter
+    assert (old["cost_pico"], new["cost_pico"]) == (300_000_000, 8_200_000_000)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION == 3
     indexes = [r[1] for r in conn.execute("PRAGMA index_list(llm_calls)")]
-    assert "llm_calls_end_time" in indexes
+    assert {"llm_calls_end_time", "llm_calls_session", "llm_calls_user"} <= set(indexes)
 
 
 def test_a_ledger_from_a_newer_version_is_refused_not_damaged(tmp_path: Path, caplog) -> None:

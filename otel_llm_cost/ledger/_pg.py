@@ -1,0 +1,140 @@
+"""The shared ledger on PostgreSQL: schema, migrations, and connecting (psycopg 3).
+
+Why PostgreSQL. A SQLite file belongs to one machine; an agent spread over several
+services has one conversation and several files. Pointing every service at one
+PostgreSQL database (``OTEL_LLM_COST_LEDGER_URL=postgresql://…``) gives one place where a
+session's calls add up, with the same table, the same columns and the same report.
+
+The table is the SQLite ledger's current layout (``_schema.COLUMNS``) with PostgreSQL
+types: ``cost_usd`` is ``NUMERIC`` (exact; Grafana and ``psql`` can ``SUM`` it directly)
+and ``cost_pico`` ``BIGINT``. Rows are keyed by ``UNIQUE (trace_id, span_id)`` and
+inserted with ``ON CONFLICT DO NOTHING``: a retried batch, or a second exporter sending
+the same spans, stores each call once, however many processes write at once.
+
+The schema version lives in ``llm_ledger_schema``; creating and migrating run under a
+transaction-scoped advisory lock, so services starting together migrate once. PostgreSQL
+ledgers start at version 3 (the first with a PostgreSQL form); later steps go in
+:data:`_STEPS` next to the SQLite ones.
+"""
+
+from __future__ import annotations
+
+from ._schema import CURRENT_VERSION, LedgerError, is_url, redact
+
+__all__ = ["is_url", "redact", "connect_pg", "migrate_pg", "PG_FIRST_VERSION"]
+
+#: Seconds to wait for the server: a down database must not hold an export (or a
+#: shutdown) for long.
+CONNECT_TIMEOUT_S = 3
+#: Any statement over this is cancelled by the server (milliseconds).
+STATEMENT_TIMEOUT_MS = 30_000
+PG_FIRST_VERSION = 3
+#: An arbitrary constant naming the advisory lock migrations hold.
+_LOCK_KEY = 0x6C6C6D636F7374  # "llmcost"
+
+_SCHEMA = """
+CREATE TABLE llm_calls (
+    id                     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    end_time               TEXT    NOT NULL,
+    end_time_unix_nano     BIGINT  NOT NULL,
+    service                TEXT,
+    provider               TEXT,
+    model                  TEXT,
+    response_model         TEXT,
+    catalog_model          TEXT,
+    operation              TEXT,
+    input_tokens           BIGINT  NOT NULL DEFAULT 0,
+    output_tokens          BIGINT  NOT NULL DEFAULT 0,
+    cache_read_tokens      BIGINT  NOT NULL DEFAULT 0,
+    cache_write_tokens     BIGINT  NOT NULL DEFAULT 0,
+    cache_write_1h_tokens  BIGINT  NOT NULL DEFAULT 0,
+    reasoning_tokens       BIGINT  NOT NULL DEFAULT 0,
+    cost_usd               NUMERIC,
+    cost_pico              BIGINT,
+    status                 TEXT,
+    usage_source           TEXT,
+    error_type             TEXT,
+    session_id             TEXT,
+    user_id                TEXT,
+    trace_id               TEXT    NOT NULL,
+    span_id                TEXT    NOT NULL,
+    UNIQUE (trace_id, span_id)
+);
+CREATE INDEX llm_calls_end_time ON llm_calls (end_time_unix_nano);
+CREATE INDEX llm_calls_session ON llm_calls (session_id, end_time_unix_nano);
+CREATE INDEX llm_calls_user ON llm_calls (user_id, end_time_unix_nano);
+CREATE TABLE llm_ledger_schema (version INTEGER NOT NULL);
+"""
+
+#: ``_STEPS[v]`` takes a PostgreSQL ledger from version ``v`` to ``v + 1``.
+_STEPS: dict[int, str] = {}
+
+def _driver():
+    try:
+        import psycopg
+    except ImportError:
+        raise LedgerError("a postgresql:// ledger needs psycopg 3: pip install 'otel-llm-cost[postgres]'") from None
+    return psycopg
+
+
+def connect_pg(url: str, *, migrate: bool = True, application_name: str = "otel-llm-cost"):
+    """An autocommit psycopg connection to the ledger at ``url``, migrated when ``migrate``."""
+    psycopg = _driver()
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                               application_name=application_name,
+                               options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
+    except psycopg.Error as exc:
+        raise LedgerError(f"{redact(url)}: cannot connect ({str(exc).strip()})") from None
+    try:
+        if migrate:
+            migrate_pg(conn, url)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def schema_version(conn) -> int:
+    """0 for a database without a ledger, else its recorded version."""
+    if conn.execute("SELECT to_regclass('llm_ledger_schema')").fetchone()[0] is None:
+        if conn.execute("SELECT to_regclass('llm_calls')").fetchone()[0] is not None:
+            return -1
+        return 0
+    row = conn.execute("SELECT max(version) FROM llm_ledger_schema").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate_pg(conn, url: str = "<ledger>") -> int:
+    """Create or upgrade the ledger tables to :data:`CURRENT_VERSION`; returns the old version."""
+    version = schema_version(conn)
+    if version == CURRENT_VERSION:
+        return version
+    with conn.transaction():
+        # One migrator at a time; the others wait here and then find nothing to do.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        version = schema_version(conn)
+        if version == -1:
+            raise LedgerError(f"{redact(url)}: has an llm_calls table but no ledger schema version; "
+                              "not an otel-llm-cost ledger")
+        if version > CURRENT_VERSION:
+            raise LedgerError(
+                f"{redact(url)}: ledger schema version {version} is newer than this otel-llm-cost "
+                f"understands ({CURRENT_VERSION}); upgrade otel-llm-cost")
+        if version == 0:
+            _run(conn, _SCHEMA)
+            conn.execute("INSERT INTO llm_ledger_schema (version) VALUES (%s)", (PG_FIRST_VERSION,))
+            start = PG_FIRST_VERSION
+        else:
+            start = version
+        for step in range(start, CURRENT_VERSION):
+            _run(conn, _STEPS[step])
+        if start != CURRENT_VERSION:
+            conn.execute("UPDATE llm_ledger_schema SET version = %s", (CURRENT_VERSION,))
+    return version
+
+
+def _run(conn, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
