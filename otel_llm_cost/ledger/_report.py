@@ -56,17 +56,15 @@ class Group:
 
     #: Priced calls whose cost the database could not sum (added as decimals afterwards).
     decimal_rows: int = 0
-    first: int = 0
-    last: int = 0
 
     @classmethod
     def from_row(cls, key: str, row: Sequence) -> "Group":
         """From the aggregate terms of ``_aggregates``, in order."""
         calls, *tokens = row[:1 + len(TOKEN_KINDS)]
-        hi, lo, unpriced, decimal_rows, estimated, failed, first, last = row[1 + len(TOKEN_KINDS):]
+        hi, lo, priced, summed, estimated, failed = (int(v or 0) for v in row[1 + len(TOKEN_KINDS):])
+        # cost_pico is only ever set next to a cost, so priced - summed rows need decimals.
         return cls(key, int(calls), {k: int(t or 0) for k, t in zip(TOKEN_KINDS, tokens)},
-                   from_parts(hi, lo), int(unpriced or 0), int(estimated or 0), int(failed or 0),
-                   int(decimal_rows or 0), int(first), int(last))
+                   from_parts(hi, lo), int(calls) - priced, estimated, failed, priced - summed)
 
     def merge(self, other: "Group") -> "Group":
         """Add ``other``'s totals to this group (exactly); returns self."""
@@ -128,11 +126,9 @@ def _aggregates(columns: set[str], exact: bool) -> tuple[str, str]:
         "COUNT(*)",
         *(f"SUM({_column(columns, f'{kind}_tokens', '0')})" for kind in TOKEN_KINDS),
         f"SUM({pico} / {SPLIT})", f"SUM({pico} % {SPLIT})",
-        "SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END)",
-        f"SUM(CASE WHEN cost_usd IS NOT NULL AND {pico} IS NULL THEN 1 ELSE 0 END)",
-        f"SUM(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 ELSE 0 END)",
-        "SUM(CASE WHEN error_type IS NOT NULL THEN 1 ELSE 0 END)",
-        "MIN(end_time_unix_nano)", "MAX(end_time_unix_nano)",
+        "COUNT(cost_usd)", f"COUNT({pico})",
+        f"COUNT(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 END)",
+        "COUNT(error_type)",
     ])
     return terms, pico
 
@@ -171,25 +167,28 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
         key = "NULL"
     terms, pico = _aggregates(columns, exact)
     where, params = where_since(since)
+    # The first and last call (two index look-ups) decide hour or day buckets, so that one
+    # pass over the rows, grouped by (key, bucket), gives both the table and the chart.
+    [(first, last)] = store.query(
+        f"SELECT (SELECT MIN(end_time_unix_nano) FROM llm_calls {where}), "
+        f"(SELECT MAX(end_time_unix_nano) FROM llm_calls {where})", params * 2)
+    bucket, size = ("hour", _HOUR_NS) if first is None or last - first < _DAY_NS else ("day", _DAY_NS)
     groups: dict[str, Group] = {}
     total = Group("TOTAL")
-    first = last = None
-    decimal_rows = 0
-    for row in store.query(f"SELECT {key}, {terms} FROM llm_calls {where} GROUP BY {key}", params):
-        group = Group.from_row(_label(row[0]), row[1:])
-        decimal_rows += group.decimal_rows
-        existing = groups.get(group.key)
-        groups[group.key] = group if existing is None else existing.merge(group)
-        total.merge(group)
-        first = group.first if first is None else min(first, group.first)
-        last = group.last if last is None else max(last, group.last)
-    bucket, size = ("hour", _HOUR_NS) if first is None or last - first < _DAY_NS else ("day", _DAY_NS)
     timeline: dict[int, Decimal] = {}
-    if first is not None:
-        for b, hi, lo in store.query(
-                f"SELECT end_time_unix_nano / {size}, SUM({pico} / {SPLIT}), SUM({pico} % {SPLIT}) "
-                f"FROM llm_calls {where} GROUP BY end_time_unix_nano / {size}", params):
-            timeline[int(b)] = from_parts(hi, lo)
+    decimal_rows = 0
+    rows = store.query(f"SELECT {key}, end_time_unix_nano / {size}, {terms} FROM llm_calls {where} "
+                       f"GROUP BY {key}, end_time_unix_nano / {size}", params)
+    for row in rows:
+        part = Group.from_row(_label(row[0]), row[2:])
+        decimal_rows += part.decimal_rows
+        group = groups.get(part.key)
+        if group is None:
+            group = groups[part.key] = Group(part.key)
+        group.merge(part)
+        total.merge(part)
+        slot = int(row[1])
+        timeline[slot] = _CTX.add(timeline.get(slot, Decimal(0)), part.cost)
     if decimal_rows:
         # Costs that are not whole pico-dollars (or every cost, when exact): add them as decimals.
         sql = (f"SELECT {key}, end_time_unix_nano, cost_usd FROM llm_calls "

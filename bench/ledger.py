@@ -1,0 +1,257 @@
+"""The ledger report on a big ledger: build one, time ``otel-llm-cost report``, check totals.
+
+    python -m bench.ledger build --rows 1000000 --days 30 --out /tmp/ledger-1m.db
+    python -m bench.ledger time --db /tmp/ledger-1m.db [--before DIR] [--runs 3]
+    python -m bench.ledger time --db postgresql://…   # a PostgreSQL ledger (see ``load-pg``)
+    python -m bench.ledger load-pg --db /tmp/ledger-1m.db --url postgresql://…
+
+``build`` writes a ledger as release 0.1 (schema v2, costs as decimal text only) left
+it: that is the ledger users have today. Rows are spread evenly over ``--days`` days
+ending now, over 2,000 users, sessions of about 10 calls, 5 services and 12 models;
+2 % unpriced (unknown model), 3 % estimated, 1 % failed. Costs are exact catalog prices
+(integers of pico-dollars rendered as decimal text), built once: reuse the file.
+
+``time`` runs ``report --since <7 days ago> --by model|user|session`` (table to /dev/null) as the
+user does, one fresh process per run, best of ``--runs``. With ``--before DIR`` (a
+checkout of the old release, e.g. ``git worktree add /tmp/before main``) it first times
+the old code on the v2 ledger, then lets the new code migrate it (timed: the one-time
+cost of upgrading), then times the new code, and checks that both print the same groups
+and totals (JSON) — and that those equal the exact ``Decimal`` sum of every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: (model, provider, USD per 1M tokens: input, output, cache read), weight.
+_MODELS = [
+    (("gpt-4o", "openai", "2.50", "10.00", "1.25"), 20),
+    (("gpt-4o-mini", "openai", "0.15", "0.60", "0.075"), 25),
+    (("gpt-4.1", "openai", "2.00", "8.00", "0.50"), 8),
+    (("gpt-4.1-mini", "openai", "0.40", "1.60", "0.10"), 8),
+    (("o3", "openai", "2.00", "8.00", "0.50"), 4),
+    (("o4-mini", "openai", "1.10", "4.40", "0.275"), 4),
+    (("claude-sonnet-4-5", "anthropic", "3.00", "15.00", "0.30"), 12),
+    (("claude-haiku-4-5", "anthropic", "1.00", "5.00", "0.10"), 6),
+    (("claude-opus-4-1", "anthropic", "15.00", "75.00", "1.50"), 2),
+    (("gemini-2.5-flash", "gcp.gemini", "0.30", "2.50", "0.03"), 5),
+    (("gemini-1.5-flash", "gcp.gemini", "0.075", "0.30", "0.01875"), 4),
+    (("my-finetune", "openai", None, None, None), 2),  # unknown model: unpriced
+]
+_SERVICES = ["web", "agent", "retrieval", "batch", "support-bot"]
+_BYS = ("model", "user", "session")
+
+
+def _pico_per_token(rate: str) -> int:
+    """USD per 1M tokens -> pico-dollars per token (exact: 5 decimals at most)."""
+    value = Decimal(rate) * 10**6
+    assert value == value.to_integral_value()
+    return int(value)
+
+
+def build(out: Path, rows: int, days: int, seed: int = 7) -> None:
+    from otel_llm_cost.ledger._schema import SCHEMA_V1, _STEPS
+
+    if out.exists():
+        raise SystemExit(f"{out} exists; remove it or reuse it")
+    rng = random.Random(seed)
+    models = [m for m, _ in _MODELS]
+    weights = [w for _, w in _MODELS]
+    rates = {m[0]: tuple(_pico_per_token(r) for r in m[2:]) if m[2] else None for m in models}
+    end = time.time_ns()
+    start = end - days * 86_400 * 10**9
+    step = (end - start) // rows
+    conn = sqlite3.connect(out, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("BEGIN")
+    for statement in (SCHEMA_V1 + _STEPS[0]).split(";"):
+        if statement.strip() and "CREATE INDEX" not in statement:
+            conn.execute(statement)
+    insert = ("INSERT INTO llm_calls (end_time, end_time_unix_nano, service, provider, model, response_model, "
+              "catalog_model, operation, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, "
+              "cost_usd, status, usage_source, error_type, session_id, user_id, trace_id, span_id) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, 'chat', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    session, left, user = 0, 0, "u0"
+    t0 = time.perf_counter()
+
+    def rows_iter():
+        nonlocal session, left, user
+        for i in range(rows):
+            if left == 0:  # a new session of 1..19 calls, one user, one main model
+                session += 1
+                left = rng.randint(1, 19)
+                user = f"user-{rng.randrange(2000):04d}"
+            left -= 1
+            model, provider, *_ = rng.choices(models, weights)[0]
+            ts = start + i * step + rng.randrange(step or 1)
+            inp = rng.randint(50, 12_000)
+            out_tokens = rng.randint(1, 1_500)
+            cached = inp // 2 if rng.random() < 0.3 else 0
+            reasoning = out_tokens // 3 if model in ("o3", "o4-mini") else 0
+            roll = rng.random()
+            failed = roll < 0.01
+            estimated = 0.01 <= roll < 0.04
+            rate = rates[model]
+            if failed:
+                inp = out_tokens = cached = reasoning = 0
+                cost, status = None, "no_usage"
+            elif rate is None:
+                cost, status = None, "unknown_model"
+            else:
+                pico = (inp - cached) * rate[0] + out_tokens * rate[1] + cached * rate[2]
+                cost, status = format(Decimal(pico).scaleb(-12).normalize(), "f"), "priced"
+            seconds, nanos = divmod(ts, 10**9)
+            iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1000:06d}Z"
+            yield (iso, ts, rng.choice(_SERVICES), provider, model, model, None if rate is None else model,
+                   inp, out_tokens, cached, reasoning, cost, status,
+                   None if failed else ("estimated" if estimated else "reported"),
+                   "RateLimitError" if failed else None, f"sess-{session:08d}", user,
+                   f"{rng.getrandbits(128):032x}", f"{rng.getrandbits(64):016x}")
+
+    conn.executemany(insert, rows_iter())
+    conn.execute("CREATE INDEX llm_calls_end_time ON llm_calls (end_time_unix_nano)")
+    conn.execute("PRAGMA user_version = 2")
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    print(f"built {out}: {rows:,} calls over {days} days, {session:,} sessions "
+          f"in {time.perf_counter() - t0:.1f} s ({out.stat().st_size / 1e6:.0f} MB)", file=sys.stderr)
+
+
+#: The start of the report window, fixed once per run so every timed run and both
+#: versions read exactly the same rows (what ``--since 7d`` meant when the bench started).
+_SINCE = (datetime.now(timezone.utc) - timedelta(days=7)).isoformat()
+
+
+def _report_cmd(src: Path, db: str, by: str, fmt: str) -> list[str]:
+    code = (f"import sys; sys.path.insert(0, {str(src)!r}); from otel_llm_cost.cli import main; "
+            f"sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-c", code, "report", "--db", db, "--since", _SINCE, "--by", by, "--format", fmt]
+
+
+def _time(src: Path, db: str, by: str, runs: int) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(_report_cmd(src, db, by, "table"), check=True, stdout=subprocess.DEVNULL)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _json(src: Path, db: str, by: str) -> dict:
+    out = subprocess.run(_report_cmd(src, db, by, "json"), check=True, capture_output=True, text=True).stdout
+    data = json.loads(out)
+    data.pop("ledger")
+    return data
+
+
+def _exact_total(db: str, since_ns: int) -> tuple[int, str]:
+    """Every row's decimal text added as ``Decimal`` in Python: the reference total."""
+    from otel_llm_cost.cost import format_usd
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    total, calls = Decimal(0), 0
+    for (text,) in conn.execute("SELECT cost_usd FROM llm_calls WHERE end_time_unix_nano >= ?", (since_ns,)):
+        calls += 1
+        if text is not None:
+            total += Decimal(text)
+    return calls, format_usd(total)
+
+
+def time_reports(db: str, before: Path | None, runs: int) -> dict:
+    result: dict = {"db": db, "since": _SINCE, "runs": runs, "before_s": {}, "after_s": {}}
+    is_file = not db.startswith("postgres")
+    if before is not None:
+        for by in _BYS:
+            result["before_s"][by] = round(_time(before, db, by, runs), 3)
+            print(f"before  --by {by:<8} {result['before_s'][by]:7.3f} s", file=sys.stderr)
+        reference = {by: _json(before, db, by) for by in _BYS}
+    if is_file:
+        from otel_llm_cost.ledger._schema import connect
+
+        t0 = time.perf_counter()
+        connect(Path(db)).close()
+        result["migrate_s"] = round(time.perf_counter() - t0, 3)
+        print(f"migrate to the current schema: {result['migrate_s']:.3f} s", file=sys.stderr)
+    for by in _BYS:
+        result["after_s"][by] = round(_time(ROOT, db, by, runs), 3)
+        print(f"after   --by {by:<8} {result['after_s'][by]:7.3f} s", file=sys.stderr)
+    after = {by: _json(ROOT, db, by) for by in _BYS}
+    if before is not None:
+        # The time window moves between runs; compare what both saw of the same rows.
+        for by in _BYS:
+            same = after[by]["groups"] == reference[by]["groups"] and after[by]["total"] == reference[by]["total"]
+            result.setdefault("identical_to_before", {})[by] = same
+    if is_file:
+        # The report's total against every row's exact Decimal sum, over the same window.
+        from otel_llm_cost.ledger._report import _unix_nano
+
+        calls, exact = _exact_total(db, _unix_nano(datetime.fromisoformat(_SINCE)))
+        total = after["model"]["total"]
+        result["exact_check"] = {"calls": calls, "decimal_sum": exact, "report_total": total["cost_usd"],
+                                 "equal": total["cost_usd"] == exact and total["calls"] == calls}
+        print(f"total over {calls:,} calls: report {total['cost_usd']} / Decimal sum {exact}", file=sys.stderr)
+    return result
+
+
+def load_pg(db: Path, url: str) -> None:
+    """Copy a SQLite bench ledger into a PostgreSQL ledger (created and migrated as a writer would)."""
+    from otel_llm_cost.ledger._pg import connect_pg
+    from otel_llm_cost.ledger._schema import COLUMNS, connect
+
+    connect(db).close()  # migrate: cost_pico filled
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = connect_pg(url)
+    t0 = time.perf_counter()
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY llm_calls ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for row in src.execute(f"SELECT {', '.join(COLUMNS)} FROM llm_calls"):
+                copy.write_row(row)
+    conn.execute("ANALYZE llm_calls")
+    print(f"copied into {url.split('@')[-1]} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("build")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--days", type=int, default=30)
+    p.add_argument("--out", type=Path, required=True)
+    p = sub.add_parser("time")
+    p.add_argument("--db", required=True)
+    p.add_argument("--before", type=Path, help="a checkout of the old release, to time it first")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p = sub.add_parser("load-pg")
+    p.add_argument("--db", type=Path, required=True)
+    p.add_argument("--url", required=True)
+    args = parser.parse_args(argv)
+    if args.cmd == "build":
+        build(args.out, args.rows, args.days)
+    elif args.cmd == "time":
+        result = time_reports(args.db, args.before, args.runs)
+        text = json.dumps(result, indent=2)
+        print(text)
+        if args.json:
+            args.json.write_text(text + "\n")
+    else:
+        load_pg(args.db, args.url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
