@@ -95,12 +95,20 @@ def connect_pg(url: str, *, migrate: bool = True, application_name: str = "otel-
     return conn
 
 
+def _table_exists(conn, name: str) -> bool:
+    # A query on pg_class, not to_regclass(): after waiting for the migration lock we must
+    # see the tables the previous holder committed, and a plain query takes a fresh
+    # snapshot, where to_regclass() may answer from this backend's stale catalog cache.
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+        "ON n.oid = c.relnamespace WHERE c.relname = %s AND n.nspname = current_schema())",
+        (name,)).fetchone()[0]
+
+
 def schema_version(conn) -> int:
     """0 for a database without a ledger, else its recorded version."""
-    if conn.execute("SELECT to_regclass('llm_ledger_schema')").fetchone()[0] is None:
-        if conn.execute("SELECT to_regclass('llm_calls')").fetchone()[0] is not None:
-            return -1
-        return 0
+    if not _table_exists(conn, "llm_ledger_schema"):
+        return -1 if _table_exists(conn, "llm_calls") else 0
     row = conn.execute("SELECT max(version) FROM llm_ledger_schema").fetchone()
     return int(row[0] or 0)
 

@@ -17,11 +17,14 @@ def cost_of(process: int, index: int) -> Decimal:
     return Decimal(f"0.{process}{index:04d}0000017")
 
 
-def write(path: str, process: int, count: int, barrier) -> None:
+def write(path: str, process: int, count: int, barrier, exporters: int = 1) -> None:
+    """``count`` calls from one process; ``exporters`` > 1 sends every span to the ledger
+    that many times, by separate exporters and batches (as a second pipeline would)."""
     provider = TracerProvider(resource=Resource.create({s.SERVICE_NAME: f"worker-{process}"}))
     # Small batches and a short delay: many interleaved transactions from every process.
-    provider.add_span_processor(BatchSpanProcessor(
-        LedgerSpanExporter(path), max_export_batch_size=25, schedule_delay_millis=5))
+    for n in range(exporters):
+        provider.add_span_processor(BatchSpanProcessor(
+            LedgerSpanExporter(path), max_export_batch_size=25 + 7 * n, schedule_delay_millis=5))
     tracer = provider.get_tracer("otel_llm_cost")
     barrier.wait()
     for index in range(count):
