@@ -144,6 +144,8 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
 #: optional dependency of one command never breaks the others.
 _COMMANDS: list[tuple[str, str]] = [
     (".ledger._report", "add_command"),
+    (".ledger._session", "add_command"),
+    (".ledger._prune", "add_command"),
     (".demo", "add_command"),
 ]
 

@@ -15,7 +15,7 @@ from .. import semconv
 from ..cost import format_usd
 from ._report import TOKEN_KINDS, Group, Report
 
-__all__ = ["render", "cost_text", "bar"]
+__all__ = ["render", "cost_text", "bar", "group_dict"]
 
 #: Eighth-blocks, for bars with sub-character resolution.
 _BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -110,7 +110,7 @@ def _chart(report: Report) -> list[str]:
     return lines
 
 
-def _group_dict(group: Group) -> dict:
+def group_dict(group: Group) -> dict:
     return {
         "calls": group.calls,
         "tokens": dict(group.tokens),
@@ -127,8 +127,8 @@ def _json(report: Report) -> str:
         "ledger": str(report.path),
         "by": report.by,
         "since": None if report.since is None else report.since.isoformat(),
-        "groups": [{report.by: g.key, **_group_dict(g)} for g in report.groups],
-        "total": _group_dict(report.total),
+        "groups": [{report.by: g.key, **group_dict(g)} for g in report.groups],
+        "total": group_dict(report.total),
         "spend_over_time": {
             "bucket": report.bucket,
             "points": [{"start": s.isoformat(), "cost_usd": format_usd(v)} for s, v in report.timeline],

@@ -160,12 +160,39 @@ def where_since(since: datetime | None) -> tuple[str, tuple]:
     return "WHERE end_time_unix_nano >= ?", (_unix_nano(since),)
 
 
+def sum_groups(store: Store, keys: Sequence[str], where: str, params: tuple,
+               exact: bool = False) -> dict[tuple, Group]:
+    """Totals per distinct value of the SQL expressions ``keys`` over the rows ``where`` selects.
+
+    One pass in the database: counts, token sums and the exact integer cost sums; then, only
+    if some priced rows have no ``cost_pico`` (or ``exact``), those rows' decimal text added
+    in Python. A key tuple's group is named after its first element.
+    """
+    terms, pico = _aggregates(store.columns, exact)
+    select = ", ".join(keys)
+    parts: dict[tuple, Group] = {}
+    decimal_rows = 0
+    for row in store.query(f"SELECT {select}, {terms} FROM llm_calls {where} GROUP BY {select}", params):
+        part = Group.from_row(_label(row[0]), row[len(keys):])
+        parts[tuple(row[:len(keys)])] = part
+        decimal_rows += part.decimal_rows
+    if decimal_rows:
+        sql = (f"SELECT {select}, cost_usd FROM llm_calls "
+               f"{where + ' AND' if where else 'WHERE'} cost_usd IS NOT NULL AND {pico} IS NULL")
+        for *names, text in store.query(sql, params):
+            part = parts[tuple(names)]
+            cost = _decimal(text)
+            if cost is None:  # not a number after all: an unknown cost, never a zero
+                part.unpriced += 1
+            else:
+                part.cost = _CTX.add(part.cost, cost)
+    return parts
+
+
 def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
-    columns = store.columns
     key = _GROUP_KEYS[by]
-    if by == "user" and "user_id" not in columns:
+    if by == "user" and "user_id" not in store.columns:
         key = "NULL"
-    terms, pico = _aggregates(columns, exact)
     where, params = where_since(since)
     # The first and last call (two index look-ups) decide hour or day buckets, so that one
     # pass over the rows, grouped by (key, bucket), gives both the table and the chart.
@@ -176,44 +203,29 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
     groups: dict[str, Group] = {}
     total = Group("TOTAL")
     timeline: dict[int, Decimal] = {}
-    decimal_rows = 0
-    rows = store.query(f"SELECT {key}, end_time_unix_nano / {size}, {terms} FROM llm_calls {where} "
-                       f"GROUP BY {key}, end_time_unix_nano / {size}", params)
-    for row in rows:
-        part = Group.from_row(_label(row[0]), row[2:])
-        decimal_rows += part.decimal_rows
+    for (_, slot), part in sum_groups(store, [key, f"end_time_unix_nano / {size}"], where, params,
+                                      exact).items():
         group = groups.get(part.key)
         if group is None:
             group = groups[part.key] = Group(part.key)
         group.merge(part)
         total.merge(part)
-        slot = int(row[1])
-        timeline[slot] = _CTX.add(timeline.get(slot, Decimal(0)), part.cost)
-    if decimal_rows:
-        # Costs that are not whole pico-dollars (or every cost, when exact): add them as decimals.
-        sql = (f"SELECT {key}, end_time_unix_nano, cost_usd FROM llm_calls "
-               f"{where + ' AND' if where else 'WHERE'} cost_usd IS NOT NULL AND {pico} IS NULL")
-        for name, end, text in store.query(sql, params):
-            cost = _decimal(text)
-            group = groups[_label(name)]
-            if cost is None:  # not a number after all: an unknown cost, never a zero
-                group.unpriced += 1
-                total.unpriced += 1
-                continue
-            group.cost = _CTX.add(group.cost, cost)
-            total.cost = _CTX.add(total.cost, cost)
-            slot = int(end) // size
-            timeline[slot] = _CTX.add(timeline.get(slot, Decimal(0)), cost)
+        timeline[int(slot)] = _CTX.add(timeline.get(int(slot), Decimal(0)), part.cost)
     if by == "day":
         ordered = sorted(groups.values(), key=lambda g: g.key)
     else:
-        ordered = sorted(groups.values(), key=lambda g: (-g.cost, -g.calls, g.key))
+        ordered = sorted(groups.values(), key=by_cost)
     points: list[tuple[datetime, Decimal]] = []
     if first is not None:
         epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
         points = [(epoch + timedelta(microseconds=slot * size // 1000), timeline.get(slot, Decimal(0)))
                   for slot in range(first // size, last // size + 1)]
     return Report(store.name, by, since, ordered, total, points, bucket)
+
+
+def by_cost(group: Group) -> tuple:
+    """Most expensive first, then most calls, then by name."""
+    return (-group.cost, -group.calls, group.key)
 
 
 def _unix_nano(moment: datetime) -> int:
