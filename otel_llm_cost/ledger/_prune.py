@@ -69,7 +69,7 @@ def _give_back_space(store: Store, vacuum: bool) -> None:
         conn.execute("VACUUM")
     elif conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:  # INCREMENTAL
         while conn.execute("PRAGMA freelist_count").fetchone()[0]:
-            conn.execute(f"PRAGMA incremental_vacuum({_PAGES})")
+            conn.execute(f"PRAGMA incremental_vacuum({_PAGES})").fetchall()  # it works as rows are read
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 

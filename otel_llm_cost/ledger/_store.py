@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import semconv
-from ._schema import CURRENT_VERSION, LedgerError, connect, describe
+from ._schema import CURRENT_VERSION, LedgerError, connect, describe, is_url
 
 __all__ = ["Store", "StoreError", "open_store"]
 
@@ -80,14 +80,14 @@ def _psycopg():
 
 
 def open_store(target: Path | str, *, write: bool = False) -> Store:
-    """Open the ledger at ``target`` (from ``_schema.resolve_target``).
+    """Open the ledger at ``target``: a ``postgresql://`` URL, else a SQLite file path.
 
     Read-only unless ``write``: a report never creates, migrates or locks the ledger. With
     ``write`` the ledger is opened as a writer would (created and migrated if needed).
     """
-    if isinstance(target, str):
-        return _open_pg(target, write)
-    return _open_sqlite(target, write)
+    if is_url(target):
+        return _open_pg(str(target), write)
+    return _open_sqlite(Path(target), write)
 
 
 def _open_sqlite(path: Path, write: bool) -> Store:
