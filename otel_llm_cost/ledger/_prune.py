@@ -85,9 +85,31 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    import time
+
+    from ._schema import CURRENT_VERSION, describe
+
+    target = None
+    try:
+        target = resolve_target(args.db)
+        started = time.perf_counter()
+        open_store(target, write=True).close()
+    except (StoreError, LedgerError) as exc:
+        print(f"otel-llm-cost ledger migrate: {exc}", file=sys.stderr)
+        return 1
+    print(f"{describe(target)}: at schema version {CURRENT_VERSION} "
+          f"({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
 def add_command(sub: argparse._SubParsersAction) -> None:
-    ledger = sub.add_parser("ledger", help="maintain the ledger (prune old calls)")
+    ledger = sub.add_parser("ledger", help="maintain the ledger (prune old calls, migrate)")
     actions = ledger.add_subparsers(dest="ledger_command", required=True)
+    p = actions.add_parser("migrate", help="bring the ledger to the current schema now "
+                                           "(else the first writer does it)")
+    add_db_argument(p)
+    p.set_defaults(func=_cmd_migrate)
     p = actions.add_parser("prune", help="delete calls older than --before, safely while writers run")
     p.add_argument("--before", type=parse_since, required=True, metavar="WHEN",
                    help="delete calls that ended before 90d / 12w ago, or an ISO date (UTC)")

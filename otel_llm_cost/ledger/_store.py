@@ -124,7 +124,7 @@ def _open_pg(url: str, write: bool) -> Store:
     from ._pg import connect_pg, schema_version
 
     try:
-        conn = connect_pg(url, migrate=write, application_name="otel-llm-cost report")
+        conn = connect_pg(url, migrate=write, application_name="otel-llm-cost")
     except LedgerError as exc:
         raise StoreError(str(exc)) from None
     name = describe(url)

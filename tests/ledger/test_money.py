@@ -92,7 +92,8 @@ def test_database_sums_equal_decimal_sums(tmp_path_factory, calls) -> None:
 
 def test_a_v2_ledger_is_read_exactly_before_and_after_migration(tmp_path: Path) -> None:
     """An old ledger (no cost_pico) is summed as decimals; once migrated, by the database."""
-    from otel_llm_cost.ledger._schema import SCHEMA_V1, _STEPS, connect
+    from otel_llm_cost.cli import main
+    from otel_llm_cost.ledger._schema import SCHEMA_V1, _STEPS
 
     path = tmp_path / "v2.db"
     conn = sqlite3.connect(path)
@@ -104,7 +105,8 @@ def test_a_v2_ledger_is_read_exactly_before_and_after_migration(tmp_path: Path) 
     conn.commit()
     conn.close()
     before = load_report(path)
-    connect(path).close()
+    assert main(["ledger", "migrate", "--db", str(path)]) == 0
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
     after = load_report(path)
     assert before.total.cost == after.total.cost == Decimal("0.3000000000001")
     assert before.total.unpriced == after.total.unpriced == 1
