@@ -2,8 +2,8 @@
 
 The database groups and sums: costs as whole pico-dollars (``cost_pico``, exact integer
 sums; the proof is in ``_money``), never the decimal text (SQLite would sum that as
-binary floats). A cost that is not a whole pico-dollar is added as a ``Decimal``. A call without a price is never counted as free: its group's cost is
-shown as a lower bound with the number of unpriced calls, and calls whose tokens were
+binary floats). A cost that is not a whole pico-dollar is added as a ``Decimal``. A call
+without a price is never counted as free: its group's cost is shown as a lower bound with the number of unpriced calls, and calls whose tokens were
 estimated are counted separately, so the reader knows how firm each number is.
 """
 
@@ -116,7 +116,7 @@ def _column(columns: set[str], name: str, missing: str) -> str:
 
 
 def _aggregates(columns: set[str], exact: bool) -> tuple[str, str]:
-    """SELECT terms shared by the group and timeline queries, and the cost_pico expression.
+    """The aggregate SELECT terms :meth:`Group.from_row` reads, and the cost_pico expression.
 
     ``exact`` leaves cost_pico out (every priced row then counts as "decimal only"): the
     fallback when SQLite's integer sum overflows, and the reference the tests compare with.
