@@ -25,12 +25,15 @@ from ._store import Store, StoreError, open_store
 
 __all__ = ["add_command", "parse_since", "Group", "Report", "load_report"]
 
-#: SQL for each ``--by``; every one is a column or an expression over one.
+#: SQL for each ``--by``; every one is an expression over a column. NULL and "" are one
+#: group, "(none)", either way; as expressions, the user and session keys also keep SQLite
+#: from walking the whole table in their index's order to skip a sort, when ``--since``
+#: selects a slice of it through the time index (30 % faster on 10M calls).
 _GROUP_KEYS = {
     "model": "COALESCE(model, response_model)",
-    "provider": "provider",
-    "user": "user_id",
-    "session": "session_id",
+    "provider": "COALESCE(provider, '')",
+    "user": "COALESCE(user_id, '')",
+    "session": "COALESCE(session_id, '')",
     "day": "substr(end_time, 1, 10)",
 }
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
@@ -60,11 +63,10 @@ class Group:
     @classmethod
     def from_row(cls, key: str, row: Sequence) -> "Group":
         """From the aggregate terms of ``_aggregates``, in order."""
-        calls, *tokens = row[:1 + len(TOKEN_KINDS)]
-        hi, lo, priced, summed, estimated, failed = (int(v or 0) for v in row[1 + len(TOKEN_KINDS):])
+        calls, i, o, cr, cw, r, hi, lo, priced, summed, estimated, failed = (int(v or 0) for v in row)
         # cost_pico is only ever set next to a cost, so priced - summed rows need decimals.
-        return cls(key, int(calls), {k: int(t or 0) for k, t in zip(TOKEN_KINDS, tokens)},
-                   from_parts(hi, lo), int(calls) - priced, estimated, failed, priced - summed)
+        return cls(key, calls, {"input": i, "output": o, "cache_read": cr, "cache_write": cw, "reasoning": r},
+                   from_parts(hi, lo), calls - priced, estimated, failed, priced - summed)
 
     def merge(self, other: "Group") -> "Group":
         """Add ``other``'s totals to this group (exactly); returns self."""
@@ -200,17 +202,44 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
         f"SELECT (SELECT MIN(end_time_unix_nano) FROM llm_calls {where}), "
         f"(SELECT MAX(end_time_unix_nano) FROM llm_calls {where})", params * 2)
     bucket, size = ("hour", _HOUR_NS) if first is None or last - first < _DAY_NS else ("day", _DAY_NS)
-    groups: dict[str, Group] = {}
+    terms, pico = _aggregates(store.columns, exact)
+    slot_sql = f"end_time_unix_nano / {size}"
+    rows = store.query(f"SELECT {key}, {slot_sql}, {terms} FROM llm_calls {where} GROUP BY {key}, {slot_sql}",
+                       params)
+    # Plain integer sums per group and per bucket first (a --by session report can have
+    # hundreds of thousands of groups); one Group, one Decimal each at the end.
+    width = len(rows[0]) - 2 if rows else 0
+    sums: dict[str, list[int]] = {}
+    slots: dict[int, list[int]] = {}
+    for row in rows:
+        label = _label(row[0])
+        values = [v or 0 for v in row[2:]]
+        acc = sums.get(label)
+        if acc is None:
+            sums[label] = values
+        else:
+            for i in range(width):
+                acc[i] += values[i]
+        slot = slots.setdefault(int(row[1]), [0, 0])
+        slot[0] += values[6]
+        slot[1] += values[7]
+    groups = {label: Group.from_row(label, values) for label, values in sums.items()}
+    timeline = {slot: from_parts(hi, lo) for slot, (hi, lo) in slots.items()}
+    if any(g.decimal_rows for g in groups.values()):
+        # Costs that are not whole pico-dollars (or every cost, when exact): add them as decimals.
+        sql = (f"SELECT {key}, {slot_sql}, cost_usd FROM llm_calls "
+               f"{where + ' AND' if where else 'WHERE'} cost_usd IS NOT NULL AND {pico} IS NULL")
+        for name, slot, text in store.query(sql, params):
+            group = groups[_label(name)]
+            cost = _decimal(text)
+            if cost is None:  # not a number after all: an unknown cost, never a zero
+                group.unpriced += 1
+                continue
+            group.cost = _CTX.add(group.cost, cost)
+            timeline[int(slot)] = _CTX.add(timeline.get(int(slot), Decimal(0)), cost)
     total = Group("TOTAL")
-    timeline: dict[int, Decimal] = {}
-    for (_, slot), part in sum_groups(store, [key, f"end_time_unix_nano / {size}"], where, params,
-                                      exact).items():
-        group = groups.get(part.key)
-        if group is None:
-            group = groups[part.key] = Group(part.key)
-        group.merge(part)
-        total.merge(part)
-        timeline[int(slot)] = _CTX.add(timeline.get(int(slot), Decimal(0)), part.cost)
+    for group in groups.values():
+        total.merge(group)
     if by == "day":
         ordered = sorted(groups.values(), key=lambda g: g.key)
     else:
