@@ -60,13 +60,12 @@ def _table(report: Report) -> str:
             "reasoning", "cost (USD)", "notes")
     rows = [_cells(g) for g in report.groups]
     total = _cells(report.total)
-    widths = [max(len(r[i]) for r in (head, total, *rows)) for i in range(len(head))]
+    widths = [max(map(len, column)) for column in zip(head, total, *rows)]
+    # One format for every line: a --by session table can have hundreds of thousands.
+    fmt = "  ".join([f"{{:<{widths[0]}}}", *(f"{{:>{w}}}" for w in widths[1:-1]), "{}"])
 
     def line(cells: tuple[str, ...]) -> str:
-        text = [cells[0].ljust(widths[0])]
-        text += [c.rjust(w) for c, w in zip(cells[1:-1], widths[1:-1])]
-        text.append(cells[-1])
-        return "  ".join(text).rstrip()
+        return fmt.format(*cells).rstrip()
 
     rule = "  ".join("─" * w for w in widths[:-1])
     out += [line(head), rule, *(line(r) for r in rows), rule, line(total)]
@@ -82,8 +81,9 @@ def _table(report: Report) -> str:
 
 
 def _cells(group: Group) -> tuple[str, ...]:
-    return (group.key, f"{group.calls:,}", *(f"{group.tokens[k]:,}" for k in TOKEN_KINDS),
-            cost_text(group), _notes(group))
+    t = group.tokens
+    return (group.key, f"{group.calls:,}", f"{t['input']:,}", f"{t['output']:,}", f"{t['cache_read']:,}",
+            f"{t['cache_write']:,}", f"{t['reasoning']:,}", cost_text(group), _notes(group))
 
 
 def bar(value: Decimal, top: Decimal, width: int = _BAR_WIDTH) -> str:

@@ -127,7 +127,7 @@ def _aggregates(columns: set[str], exact: bool) -> tuple[str, str]:
     terms = ", ".join([
         "COUNT(*)",
         *(f"SUM({_column(columns, f'{kind}_tokens', '0')})" for kind in TOKEN_KINDS),
-        f"SUM({pico} / {SPLIT})", f"SUM({pico} % {SPLIT})",
+        f"COALESCE(SUM({pico} / {SPLIT}), 0)", f"COALESCE(SUM({pico} % {SPLIT}), 0)",
         "COUNT(cost_usd)", f"COUNT({pico})",
         f"COUNT(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 END)",
         "COUNT(error_type)",
@@ -213,7 +213,7 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
     slots: dict[int, list[int]] = {}
     for row in rows:
         label = _label(row[0])
-        values = [v or 0 for v in row[2:]]
+        values = list(row[2:])  # no NULLs: a group has a row, its token columns are NOT NULL
         acc = sums.get(label)
         if acc is None:
             sums[label] = values
