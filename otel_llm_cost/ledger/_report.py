@@ -208,7 +208,7 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
                        params)
     # Plain integer sums per group and per bucket first (a --by session report can have
     # hundreds of thousands of groups); one Group, one Decimal each at the end.
-    width = len(rows[0]) - 2 if rows else 0
+    width = 1 + len(TOKEN_KINDS) + 6  # the terms of _aggregates
     sums: dict[str, list[int]] = {}
     slots: dict[int, list[int]] = {}
     for row in rows:
@@ -224,6 +224,7 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
         slot[0] += values[6]
         slot[1] += values[7]
     groups = {label: Group.from_row(label, values) for label, values in sums.items()}
+    total = Group.from_row("TOTAL", [sum(column) for column in zip(*sums.values())] or [0] * width)
     timeline = {slot: from_parts(hi, lo) for slot, (hi, lo) in slots.items()}
     if any(g.decimal_rows for g in groups.values()):
         # Costs that are not whole pico-dollars (or every cost, when exact): add them as decimals.
@@ -234,12 +235,11 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
             cost = _decimal(text)
             if cost is None:  # not a number after all: an unknown cost, never a zero
                 group.unpriced += 1
+                total.unpriced += 1
                 continue
             group.cost = _CTX.add(group.cost, cost)
+            total.cost = _CTX.add(total.cost, cost)
             timeline[int(slot)] = _CTX.add(timeline.get(int(slot), Decimal(0)), cost)
-    total = Group("TOTAL")
-    for group in groups.values():
-        total.merge(group)
     if by == "day":
         ordered = sorted(groups.values(), key=lambda g: g.key)
     else:
