@@ -39,4 +39,8 @@ def write(path: str, process: int, count: int, barrier, exporters: int = 1) -> N
             s.SESSION_ID: f"p{process}",
         }):
             pass
+        if index % 1000 == 999:
+            # Let the exporters catch up: a producer faster than its export queue makes
+            # the SDK drop spans ("Queue full"), which is not what this measures.
+            provider.force_flush()
     provider.shutdown()
