@@ -4,12 +4,16 @@
     python -m bench.ledger time --db /tmp/ledger-1m.db [--before DIR] [--runs 3]
     python -m bench.ledger time --db postgresql://…   # a PostgreSQL ledger (see ``load-pg``)
     python -m bench.ledger load-pg --db /tmp/ledger-1m.db --url postgresql://…
+    python -m bench.ledger writers --db postgresql://… --processes 8 --calls 5000
 
 ``build`` writes a ledger as release 0.1 (schema v2, costs as decimal text only) left
 it: that is the ledger users have today. Rows are spread evenly over ``--days`` days
 ending now, over 2,000 users, sessions of about 10 calls, 5 services and 12 models;
 2 % unpriced (unknown model), 3 % estimated, 1 % failed. Costs are exact catalog prices
 (integers of pico-dollars rendered as decimal text), built once: reuse the file.
+
+``writers`` starts that many processes writing one ledger at once, every span through two
+exporters, and counts rows, duplicates and the report's exact total.
 
 ``time`` runs ``report --since <7 days ago> --by model|user|session`` (table to /dev/null) as the
 user does, one fresh process per run, best of ``--runs``. With ``--before DIR`` (a
@@ -234,6 +238,74 @@ def load_pg(db: Path, url: str) -> None:
     print(f"copied into {url.split('@')[-1]} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
+def _writer(target: str, process: int, count: int, barrier) -> None:
+    """One writer process of ``writers``: ``count`` priced calls, each span sent to the ledger
+    by two exporters (two pipelines, or a retry), in small interleaved batches."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from otel_llm_cost import semconv as s
+    from otel_llm_cost.ledger import LedgerSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({s.SERVICE_NAME: f"writer-{process}"}))
+    for n in range(2):
+        provider.add_span_processor(BatchSpanProcessor(
+            LedgerSpanExporter(target), max_export_batch_size=25 + 7 * n, schedule_delay_millis=5))
+    tracer = provider.get_tracer(s.SCOPE_NAME)
+    barrier.wait()
+    for index in range(count):
+        with tracer.start_as_current_span("chat gpt-4o", attributes={
+            s.GEN_AI_OPERATION_NAME: "chat", s.GEN_AI_PROVIDER_NAME: "openai", s.GEN_AI_REQUEST_MODEL: "gpt-4o",
+            s.GEN_AI_USAGE_INPUT_TOKENS: index + 1, s.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
+            s.LLM_COST_USD: str(_writer_cost(process, index)), s.LLM_COST_STATUS: s.STATUS_PRICED}):
+            pass
+        if index % 1000 == 999:
+            provider.force_flush()  # keep within the SDK's export queue (else it drops spans)
+    provider.shutdown()
+
+
+def _writer_cost(process: int, index: int) -> Decimal:
+    return Decimal(f"0.{process:02d}{index:07d}0000017")
+
+
+def writers(target: str, processes: int, calls: int) -> dict:
+    """``processes`` × ``calls`` through two exporters each; rows stored, duplicates, exact sum."""
+    import multiprocessing
+
+    from otel_llm_cost.cost import format_usd
+    from otel_llm_cost.ledger._report import load_report
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(processes)
+    t0 = time.perf_counter()
+    workers = [ctx.Process(target=_writer, args=(target, p, calls, barrier)) for p in range(processes)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - t0
+    if target.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            rows, distinct = conn.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT (trace_id, span_id)) FROM llm_calls").fetchone()
+    else:
+        with sqlite3.connect(target) as conn:
+            rows, distinct = conn.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT trace_id || span_id) FROM llm_calls").fetchone()
+    expected = sum((_writer_cost(p, i) for p in range(processes) for i in range(calls)), Decimal(0))
+    total = load_report(target).total.cost
+    result = {"processes": processes, "calls_per_process": calls, "span_exports": 2 * processes * calls,
+              "rows": rows, "duplicates": rows - distinct, "exit_codes": [w.exitcode for w in workers],
+              "report_total": format_usd(total), "expected_total": format_usd(expected), "exact": total == expected,
+              "seconds": round(elapsed, 1)}
+    print(f"{processes} processes x {calls} calls, 2 exporters each: {rows:,} rows, {rows - distinct} duplicates, "
+          f"total {format_usd(total)} (exact: {total == expected}), {elapsed:.1f} s", file=sys.stderr)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -246,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before", type=Path, help="a checkout of the old release, to time it first")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--json", type=Path, help="also write the results here")
+    p = sub.add_parser("writers", help="many processes writing one (new) ledger at once")
+    p.add_argument("--db", required=True, help="a new SQLite path or an empty PostgreSQL database")
+    p.add_argument("--processes", type=int, default=8)
+    p.add_argument("--calls", type=int, default=5000)
     p = sub.add_parser("load-pg")
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--url", required=True)
@@ -258,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         if args.json:
             args.json.write_text(text + "\n")
+    elif args.cmd == "writers":
+        print(json.dumps(writers(args.db, args.processes, args.calls), indent=2))
     else:
         load_pg(args.db, args.url)
     return 0
