@@ -66,7 +66,7 @@ def _pico_per_token(rate: str) -> int:
 
 
 def build(out: Path, rows: int, days: int, seed: int = 7) -> None:
-    from otel_llm_cost.ledger._schema import SCHEMA_V1, _STEPS
+    from otel_llm_cost.ledger._schema import _STEPS, SCHEMA_V1
 
     if out.exists():
         raise SystemExit(f"{out} exists; remove it or reuse it")

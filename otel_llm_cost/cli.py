@@ -10,7 +10,7 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from . import semconv
 from .cost import format_usd, price_usage

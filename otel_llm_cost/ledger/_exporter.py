@@ -18,10 +18,11 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -167,7 +168,7 @@ class LedgerSpanExporter(SpanExporter):
     @property
     def target(self) -> str:
         """Where this exporter writes, as shown in messages (no password)."""
-        return describe(self.url if self.url is not None else self.path)
+        return describe(self.url) if self.url is not None else str(self.path)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
@@ -252,8 +253,8 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         # Another tool's span (e.g. the Anthropic SDK's own): read in its counting, and price it.
         usage = usage_from_foreign_span(scope, attrs)
         if cost_text is None and usage is not None:
-            cost = price_usage(attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL),
-                               usage)
+            model = _text(attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL))
+            cost = price_usage(model, usage)
             cost_text = None if cost.usd is None else format_usd(cost.usd)
             status = status or cost.status
     usage = usage or Usage(source="")

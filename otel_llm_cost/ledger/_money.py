@@ -47,6 +47,7 @@ def to_pico(cost: Decimal | None) -> int | None:
     if cost is None or not cost.is_finite() or cost.is_signed():
         return None
     sign, digits, exponent = cost.as_tuple()
+    assert isinstance(exponent, int)  # finite, checked above
     mantissa = int("".join(map(str, digits)) or "0")
     shift = exponent - UNIT_EXPONENT  # cost = mantissa · 10**exponent = mantissa · 10**shift pUSD
     if shift >= 0:

@@ -60,7 +60,7 @@ def _table(report: Report) -> str:
             "reasoning", "cost (USD)", "notes")
     rows = [_cells(g) for g in report.groups]
     total = _cells(report.total)
-    widths = [max(map(len, column)) for column in zip(head, total, *rows)]
+    widths = [max(map(len, column)) for column in zip(head, total, *rows, strict=True)]
     # One format for every line: a --by session table can have hundreds of thousands.
     fmt = "  ".join([f"{{:<{widths[0]}}}", *(f"{{:>{w}}}" for w in widths[1:-1]), "{}"])
 

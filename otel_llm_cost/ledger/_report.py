@@ -3,8 +3,9 @@
 The database groups and sums: costs as whole pico-dollars (``cost_pico``, exact integer
 sums; the proof is in ``_money``), never the decimal text (SQLite would sum that as
 binary floats). A cost that is not a whole pico-dollar is added as a ``Decimal``. A call
-without a price is never counted as free: its group's cost is shown as a lower bound with the number of unpriced calls, and calls whose tokens were
-estimated are counted separately, so the reader knows how firm each number is.
+without a price is never counted as free: its group's cost is shown as a lower bound with
+the number of unpriced calls, and calls whose tokens were estimated are counted
+separately, so the reader knows how firm each number is.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
-from typing import Sequence
 
 from .. import semconv
 from ._money import SPLIT, from_parts
@@ -61,14 +62,14 @@ class Group:
     decimal_rows: int = 0
 
     @classmethod
-    def from_row(cls, key: str, row: Sequence) -> "Group":
+    def from_row(cls, key: str, row: Sequence) -> Group:
         """From the aggregate terms of ``_aggregates``, in order."""
         calls, i, o, cr, cw, r, hi, lo, priced, summed, estimated, failed = (int(v or 0) for v in row)
         # cost_pico is only ever set next to a cost, so priced - summed rows need decimals.
         return cls(key, calls, {"input": i, "output": o, "cache_read": cr, "cache_write": cw, "reasoning": r},
                    from_parts(hi, lo), calls - priced, estimated, failed, priced - summed)
 
-    def merge(self, other: "Group") -> "Group":
+    def merge(self, other: Group) -> Group:
         """Add ``other``'s totals to this group (exactly); returns self."""
         self.calls += other.calls
         for kind in TOKEN_KINDS:
@@ -224,7 +225,7 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
         slot[0] += values[6]
         slot[1] += values[7]
     groups = {label: Group.from_row(label, values) for label, values in sums.items()}
-    total = Group.from_row("TOTAL", [sum(column) for column in zip(*sums.values())] or [0] * width)
+    total = Group.from_row("TOTAL", [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * width)
     timeline = {slot: from_parts(hi, lo) for slot, (hi, lo) in slots.items()}
     if any(g.decimal_rows for g in groups.values()):
         # Costs that are not whole pico-dollars (or every cost, when exact): add them as decimals.

@@ -134,8 +134,10 @@ def resolve_target(target: str | os.PathLike[str] | None = None) -> Path | str:
     The argument (a URL or a path), else ``OTEL_LLM_COST_LEDGER_URL``, else
     ``OTEL_LLM_COST_LEDGER_PATH``, else :func:`default_path`.
     """
+    if isinstance(target, str) and is_url(target):
+        return target
     if target:
-        return target if is_url(target) else Path(target).expanduser()
+        return Path(target).expanduser()
     url = os.environ.get(semconv.ENV_LEDGER_URL, "").strip()
     if url:
         if not is_url(url):

@@ -9,8 +9,9 @@ the rest — placeholders, opening read-only, and which columns an older ledger 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .. import semconv
 from ._schema import CURRENT_VERSION, LedgerError, connect, describe, is_url
@@ -66,7 +67,7 @@ class Store:
         except Exception:  # noqa: BLE001
             pass
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace import SpanKind
 
 from otel_llm_cost import semconv as s
 

@@ -93,7 +93,7 @@ def test_database_sums_equal_decimal_sums(tmp_path_factory, calls) -> None:
 def test_a_v2_ledger_is_read_exactly_before_and_after_migration(tmp_path: Path) -> None:
     """An old ledger (no cost_pico) is summed as decimals; once migrated, by the database."""
     from otel_llm_cost.cli import main
-    from otel_llm_cost.ledger._schema import SCHEMA_V1, _STEPS
+    from otel_llm_cost.ledger._schema import _STEPS, SCHEMA_V1
 
     path = tmp_path / "v2.db"
     conn = sqlite3.connect(path)

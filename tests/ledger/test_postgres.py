@@ -31,7 +31,7 @@ def _rows(url: str) -> list[dict]:
     with psycopg.connect(url) as conn:
         cur = conn.execute("SELECT * FROM llm_calls ORDER BY id")
         names = [d.name for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _sample_spans() -> list:
