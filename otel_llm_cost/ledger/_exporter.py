@@ -28,8 +28,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import semconv
-from ..cost import format_usd, price_usage
-from ..foreign_spans import should_count, usage_from_foreign_span
+from ..cost import format_usd
+from ..foreign_spans import record_of_span, should_count
 from ..usage import Usage
 from ._money import to_pico
 from ._pg import connect_pg
@@ -250,13 +250,13 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
     if scope == semconv.SCOPE_NAME:
         usage = Usage.from_span_attributes(attrs)
     else:
-        # Another tool's span (e.g. the Anthropic SDK's own): read in its counting, and price it.
-        usage = usage_from_foreign_span(scope, attrs)
+        # Another tool's span (e.g. the Anthropic SDK's own): read and priced by the one
+        # function every consumer uses, so the ledger agrees with sessions and metrics.
+        record = record_of_span(span)
+        usage = record.usage
         if cost_text is None and usage is not None:
-            model = _text(attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL))
-            cost = price_usage(model, usage)
-            cost_text = None if cost.usd is None else format_usd(cost.usd)
-            status = status or cost.status
+            cost_text = None if record.cost.usd is None else format_usd(record.cost.usd)
+            status = status or record.cost.status
     usage = usage or Usage(source="")
     end = span.end_time or span.start_time or 0
     ctx = span.context
