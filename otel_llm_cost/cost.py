@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Context, Decimal
 
 from . import semconv
@@ -84,9 +85,16 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
 
 
 def price_usage(model: str | None, usage: Usage | None, *, provider: str | None = None,
-                service_tier: str | None = None, catalog: Catalog | None = None) -> Cost:
-    """Resolve ``model`` in the catalog (the process-wide one by default) and price ``usage``."""
-    price = (catalog or get_catalog()).resolve(model, provider)
+                service_tier: str | None = None, catalog: Catalog | None = None,
+                when: datetime | None = None, strict: bool = False) -> Cost:
+    """Resolve ``model`` in the catalog (the process-wide one by default) and price ``usage``.
+
+    ``when`` is the request's time: the price in force then applies, so a price change
+    never re-prices a past call. ``strict``: the endpoint's provider is unknown, price
+    only from our own list.
+    """
+    price = (catalog or get_catalog()).resolve(model, provider, when=when, service_tier=service_tier,
+                                               strict=strict)
     return compute_cost(usage, price, model=model, service_tier=service_tier)
 
 

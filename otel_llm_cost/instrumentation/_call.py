@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from datetime import datetime, timezone
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -64,7 +65,7 @@ class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("_ended", "_estimate", "_sent", "_start", "attributes", "context", "partial",
-                 "service_tier", "span", "state", "telemetry", "usage")
+                 "service_tier", "span", "state", "strict_pricing", "telemetry", "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -91,6 +92,9 @@ class LLMCall:
         self.usage: Usage | None = None
         self.partial = False
         self.service_tier: str | None = None
+        #: The endpoint's provider is unknown (a gateway, a self-hosted server): price only
+        #: from our own list, never by another provider's rates (``pricing._providers``).
+        self.strict_pricing = False
         #: Called at the end when no usage was reported: returns an estimated Usage.
         self._estimate: Callable[[], Usage | None] | None = None
         #: Whatever the provider spec keeps between ``start`` and ``result`` (the prompt …).
@@ -163,7 +167,8 @@ class LLMCall:
             # A pricing failure (a bug of ours, a broken custom catalog) must not lose the
             # call: it is still counted, with its tokens, and its cost marked unknown.
             cost = safely("pricing", _pricing, model, usage, attrs.get(semconv.GEN_AI_PROVIDER_NAME),
-                          self.service_tier, default=None) or _UNPRICEABLE
+                          self.service_tier, self.strict_pricing, getattr(self.span, "start_time", None),
+                          default=None) or _UNPRICEABLE
         # A failed attempt that reported nothing costs nothing, and says so honestly.
         if usage is not None:
             attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
@@ -202,8 +207,10 @@ class LLMCall:
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
 
 
-def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any) -> Cost:
-    return price_usage(model, usage, provider=provider, service_tier=service_tier)
+def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any, strict: bool, start_ns: Any) -> Cost:
+    # The price in force when the request was made (the span's start), not at export.
+    when = datetime.fromtimestamp(start_ns / 1e9, timezone.utc) if isinstance(start_ns, int) else None
+    return price_usage(model, usage, provider=provider, service_tier=service_tier, when=when, strict=strict)
 
 
 def _error_type(exc: BaseException) -> str:

@@ -93,6 +93,7 @@ class LLMInstrumentor(BaseInstrumentor):
         self._telemetry = telemetry
         self._wrapped = []
         foreign_spans.mark_provider_instrumented(self.provider_key, True)
+        _build_catalog()
         wrapt.register_post_import_hook(lambda _module: self._wrap_all(telemetry), self.sdk_module)
 
     def _wrap_all(self, telemetry: Telemetry) -> None:
@@ -114,3 +115,13 @@ class LLMInstrumentor(BaseInstrumentor):
             unwrap_own(cls, method, installed)
         self._wrapped = []
         foreign_spans.mark_provider_instrumented(self.provider_key, False)
+
+
+def _build_catalog() -> None:
+    """Read the price data now, at start-up, so that no call pays for it (genai-prices: ~0.5 s)."""
+    from ..pricing import get_catalog
+
+    try:
+        get_catalog()
+    except Exception:  # noqa: BLE001 - prices that cannot load are reported when a call needs them
+        _log.exception("otel_llm_cost: could not build the price catalog")

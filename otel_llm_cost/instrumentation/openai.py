@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import semconv
+from ..pricing._providers import provider_for_host
 from ._deferred import raw_response_result
 from ._instrumentor import LLMInstrumentor, Target
 from ._openai_read import (
@@ -92,14 +93,17 @@ class _Spec(Spec):
 
     def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
         client = getattr(instance, "_client", None)
-        provider = PROVIDER_AZURE if isinstance(client, self.types.azure) else PROVIDER_OPENAI
         attrs = request_attributes(kwargs)
         attrs.update(server_attributes(getattr(client, "base_url", None)))
+        # The provider behind the base URL (DeepSeek, Groq, OpenRouter …) sets the name and the rates.
+        served_by = provider_for_host(attrs.get(semconv.SERVER_ADDRESS), telemetry.settings.provider_hosts)
+        provider = served_by or (PROVIDER_AZURE if isinstance(client, self.types.azure) else PROVIDER_OPENAI)
         prompt = prompt_of(kwargs)
         if telemetry.capture_content:
             attrs[semconv.GEN_AI_INPUT_MESSAGES] = input_messages_json(prompt)
         model = kwargs.get("model")
         call = LLMCall(telemetry, self.operation, provider, model if isinstance(model, str) else None, attrs)
+        call.strict_pricing = served_by is None and provider == PROVIDER_OPENAI
         call.state = Request(prompt, kwargs.get("stream") is True)
         if self.include_usage and kwargs.get("stream") is True and not isinstance(
                 kwargs.get("stream_options"), dict):

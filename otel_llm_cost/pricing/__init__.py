@@ -1,6 +1,8 @@
 """The price catalog: bundled prices, user overrides, and the process-wide catalog.
 
-The bundled ``prices.json`` (format in ``docs/prices.md``) is the base. Over it, in
+Under everything, when installed, the maintained genai-prices data (``_genai``) prices
+the models and providers our list does not have. The bundled ``prices.json`` (format
+in ``docs/prices.md``) is over it. Over that, in
 order: the files named by ``OTEL_LLM_COST_PRICES_FILE`` (``os.pathsep``-separated;
 our format or LiteLLM's ``model_prices_and_context_window.json``), the aliases in
 ``OTEL_LLM_COST_MODEL_ALIASES`` (``deployment=model,…`` — e.g. Azure deployment
@@ -58,9 +60,21 @@ def _overlay(catalog: Catalog, parsed: PriceFile, origin: str) -> Catalog:
     return catalog.merged(parsed.entries, aliases=parsed.aliases, origin=origin)
 
 
+def _with_source(catalog: Catalog, price_source: str) -> Catalog:
+    """Our list over the maintained source, when it is installed and not switched off."""
+    if price_source != "genai-prices":
+        return catalog
+    from . import _genai  # imports genai-prices itself only here, when the catalog is built
+
+    source = _genai.load()
+    if source is None:
+        return catalog
+    return Catalog(catalog.entries().values(), version=catalog.version, source=source)
+
+
 def _from_environment() -> Catalog:
     settings = config.load()
-    catalog = bundled_catalog()
+    catalog = _with_source(bundled_catalog(), settings.price_source)
     for path in settings.prices_files:
         try:
             catalog = _overlay(catalog, read_price_file(path, catalog.entries()), os.path.basename(path))

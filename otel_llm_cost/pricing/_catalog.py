@@ -5,13 +5,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from . import _names
 
 __all__ = ["Rates", "ModelPrice", "Catalog"]
 
 _RESOLVE_CACHE_MAX = 4096
+#: Providers whose calls our own list prices (first-party APIs and the clouds reselling
+#: them at the same rates). A call to any other known provider (DeepSeek, Groq, OpenRouter …)
+#: is priced from that provider's own rates only: never with another provider's price.
+FIRST_PARTY = frozenset({
+    "openai", "azure.ai.openai", "anthropic", "aws.bedrock", "gcp.gemini", "gcp.vertex_ai", "gcp.gen_ai",
+})
+#: Alias chains longer than this are cut at load (a cycle or a hostile file).
+MAX_ALIAS_DEPTH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +88,14 @@ class Catalog:
         *,
         version: str = "",
         aliases: Mapping[str, str] | None = None,
+        source: Any = None,
+        base_origin: str | None = None,
     ) -> None:
         self.version = version
+        #: The maintained source under our list (:class:`._genai.GenaiSource`), or None.
+        self.source = source
+        #: The origin of the bundled entries (their catalog version): the rest are the user's.
+        self.base_origin = version if base_origin is None else base_origin
         self._cache: dict[str, ModelPrice | None] = {}
         self._lock = threading.Lock()
         self._entries: dict[str, ModelPrice] = {}
@@ -96,9 +112,11 @@ class Catalog:
         # cleared afterwards; otherwise a name looked up before its own alias was added
         # would stay cached as unknown.
         pending = {alias.strip().lower(): target for alias, target in self._aliases.items()}
-        while pending:
+        rounds = 0
+        while pending and rounds < MAX_ALIAS_DEPTH:
+            rounds += 1
             done = {alias: found for alias, target in pending.items()
-                    if (found := self.resolve(target)) is not None}
+                    if (found := self._resolve_own(target)) is not None}
             if not done:
                 break
             for alias, found in done.items():
@@ -118,10 +136,28 @@ class Catalog:
     def entries(self) -> Mapping[str, ModelPrice]:
         return self._entries
 
-    def resolve(self, model: str | None, provider: str | None = None) -> ModelPrice | None:
-        """The entry for ``model`` (any decorated form), or None when it is unknown."""
+    def resolve(self, model: str | None, provider: str | None = None, *, when: datetime | None = None,
+                service_tier: str | None = None, strict: bool = False) -> ModelPrice | None:
+        """The entry for ``model`` (any decorated form) at ``provider``, or None when unknown.
+
+        Our own list (bundled, your files, your aliases) answers first for first-party
+        providers; for any other known provider only your own entries do, never a
+        bundled first-party price. Then the maintained source (genai-prices), for that
+        provider and the request's date. ``strict`` (an endpoint whose provider is
+        unknown: a proxy, a self-hosted server) keeps to our own list.
+        """
         if not model or not isinstance(model, str):
             return None
+        own = self._resolve_own(model)
+        if provider is None:
+            return own  # no provider: never a guess from some provider's list
+        if own is not None and (provider in FIRST_PARTY or own.origin != self.base_origin):
+            return own
+        if strict or self.source is None or len(model) > _names.MAX_MODEL_NAME:
+            return None
+        return self.source.find(model.strip(), provider, when, service_tier)
+
+    def _resolve_own(self, model: str) -> ModelPrice | None:
         # Resolution does not depend on ``provider`` (model names are unique across the
         # catalog), so it is not part of the key: a caller-controlled provider string
         # must not multiply or enlarge cache entries.
@@ -154,4 +190,5 @@ class Catalog:
         for entry in entries:
             combined[entry.key] = entry
         version = self.version if origin is None else f"{self.version}+{origin}"
-        return Catalog(combined.values(), version=version, aliases={**self._aliases, **(aliases or {})})
+        return Catalog(combined.values(), version=version, aliases={**self._aliases, **(aliases or {})},
+                       source=self.source, base_origin=self.base_origin)

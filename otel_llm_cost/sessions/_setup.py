@@ -131,6 +131,8 @@ def configure(
     model_aliases: Any = None,
     metric_attributes: Any = None,
     tiktoken_dir: Any = None,
+    provider_hosts: Any = None,
+    price_source: str | None = None,
 ) -> SessionSpanProcessor | None:
     """One call for code setups: settings, SDK providers, sessions, instrumentations.
 
@@ -142,8 +144,9 @@ def configure(
 
     config.set_overrides(capture_content=capture_content, openai_include_usage=openai_include_usage,
                          prices_files=prices_files, model_aliases=model_aliases,
-                         metric_attributes=metric_attributes, tiktoken_dir=tiktoken_dir)
-    if prices_files is not None or model_aliases is not None:
+                         metric_attributes=metric_attributes, tiktoken_dir=tiktoken_dir,
+                         provider_hosts=provider_hosts, price_source=price_source)
+    if prices_files is not None or model_aliases is not None or price_source is not None:
         from ..pricing import reset_catalog
 
         reset_catalog()

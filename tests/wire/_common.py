@@ -63,6 +63,8 @@ class Reply:
     tool_calls: list[dict[str, Any]] | None = None
     #: Only match requests whose path (with query) contains this string.
     path_contains: str | None = None
+    #: OpenAI: the response's ``service_tier`` (None: ``default``).
+    service_tier: str | None = None
 
     def deltas(self) -> list[str]:
         """The text deltas a stream emits (and whose count is the output tokens)."""

@@ -122,7 +122,7 @@ def _chat_json(req: RecordedRequest, reply: Reply, model: str, seq: int) -> Wire
         message["tool_calls"] = _tool_calls(reply)
     return json_response({
         "id": reply.response_id or f"chatcmpl-wire{seq:06d}", "object": "chat.completion", "created": CREATED,
-        "model": model, "system_fingerprint": "fp_wire", "service_tier": "default",
+        "model": model, "system_fingerprint": "fp_wire", "service_tier": reply.service_tier or "default",
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(reply)}],
         "usage": chat_usage(req, reply),
     })

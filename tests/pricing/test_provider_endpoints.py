@@ -1,0 +1,124 @@
+"""The real ``openai`` client pointed at other providers' base URLs, over the wire server.
+
+The client keeps the provider's own base URL (so the instrumentation sees
+``api.deepseek.com``, ``openrouter.ai`` …); an httpx transport carries the request to the
+local wire server instead of the internet. Every expected cost is worked out by hand
+from genai-prices 0.2.3 (pinned in the ``test`` extra) and compared as an exact Decimal.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+
+from otel_llm_cost import config
+from otel_llm_cost import semconv as s
+from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
+from otel_llm_cost.pricing import reset_catalog
+from tests.wire import Reply
+
+HELLO = [{"role": "user", "content": "Hello"}]
+USAGE = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000}
+
+
+class _ToWire(httpx.HTTPTransport):
+    """Send every request to the wire server, whatever host the client was given."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self._port = port
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path
+        if path.startswith(b"/api/v1/"):  # OpenRouter's prefix; the wire server routes /v1/
+            path = path[len(b"/api"):]
+        request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self._port, raw_path=path)
+        return super().handle_request(request)
+
+
+def client(wire, base_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url, api_key="test", max_retries=0,
+                         http_client=httpx.Client(transport=_ToWire(wire.port)))
+
+
+@pytest.fixture
+def otel(instrumented):
+    return instrumented(OpenAIInstrumentor)
+
+
+def _priced(span) -> tuple[str, str | None, Decimal | None, str | None]:
+    a = span.attributes
+    usd = a.get(s.LLM_COST_USD)
+    return a[s.GEN_AI_PROVIDER_NAME], a.get(s.LLM_COST_STATUS), Decimal(usd) if usd else None, a.get(s.LLM_COST_MODEL)
+
+
+@pytest.mark.parametrize(("base_url", "model", "provider", "usd", "entry"), [
+    # DeepSeek: 0.27 in / 1.10 out per 1M (genai-prices deepseek/deepseek-chat)
+    ("https://api.deepseek.com/v1", "deepseek-chat", "deepseek", "1.37", "deepseek/deepseek-chat"),
+    # Groq: 0.59 / 0.79 (groq/llama-3.3-70b-versatile)
+    ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "groq", "1.38", "groq/llama-3.3-70b-versatile"),
+    # OpenRouter vendor/model names: 2.50 / 10.00 (openrouter/openai/gpt-4o)
+    ("https://openrouter.ai/api/v1", "openai/gpt-4o", "openrouter", "12.5", "openrouter/openai/gpt-4o"),
+    ("https://api.mistral.ai/v1", "mistral-large-latest", "mistral_ai", "8", "mistral/mistral-large"),
+])
+def test_base_url_names_the_provider_and_its_rates(wire, otel, base_url, model, provider, usd, entry):
+    wire.enqueue(Reply(usage=USAGE, model=model))
+    client(wire, base_url).chat.completions.create(model=model, messages=HELLO)
+    span = otel.span()
+    assert _priced(span) == (provider, s.STATUS_PRICED, Decimal(usd), entry)
+    assert span.attributes[s.LLM_COST_CATALOG] == "genai-prices 0.2.3"
+
+
+def test_a_first_party_model_name_at_another_provider_is_not_priced_at_first_party_rates(wire, otel):
+    # gpt-4o is in our list at OpenAI's price; DeepSeek does not serve it: unknown, not 12.50.
+    wire.enqueue(Reply(usage=USAGE, model="gpt-4o"))
+    client(wire, "https://api.deepseek.com/v1").chat.completions.create(model="gpt-4o", messages=HELLO)
+    assert _priced(otel.span()) == ("deepseek", s.STATUS_UNKNOWN_MODEL, None, None)
+
+
+def test_azure_endpoint_is_azure_priced_from_our_list(wire, otel):
+    wire.enqueue(Reply(usage=USAGE, model="gpt-4o-2024-08-06"))
+    azure = openai.AzureOpenAI(azure_endpoint="https://contoso.openai.azure.com", api_key="test",
+                               api_version="2024-10-21", max_retries=0,
+                               http_client=httpx.Client(transport=_ToWire(wire.port)))
+    azure.chat.completions.create(model="prod-4o", messages=HELLO)
+    assert _priced(otel.span()) == ("azure.ai.openai", s.STATUS_PRICED, Decimal("12.5"), "gpt-4o")
+
+
+def test_unknown_host_prices_only_from_our_list(wire, otel):
+    # A self-hosted server: our exact model names price, another provider's list never does.
+    wire.enqueue(Reply(usage=USAGE, model="gpt-4o-mini"))
+    wire.enqueue(Reply(usage=USAGE, model="llama-3.3-70b-versatile"))
+    c = client(wire, "http://vllm.internal:8000/v1")
+    c.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    c.chat.completions.create(model="llama-3.3-70b-versatile", messages=HELLO)
+    first, second = sorted(otel.spans(), key=lambda sp: sp.start_time)
+    assert _priced(first) == ("openai", s.STATUS_PRICED, Decimal("0.75"), "gpt-4o-mini")
+    assert _priced(second) == ("openai", s.STATUS_UNKNOWN_MODEL, None, None)
+
+
+def test_declared_host_provider(wire, instrumented, monkeypatch):
+    monkeypatch.setenv(s.ENV_PROVIDER_HOSTS, "llm-gw.corp=groq")
+    config.clear_overrides()
+    reset_catalog()
+    inst = instrumented(OpenAIInstrumentor)
+    wire.enqueue(Reply(usage=USAGE, model="llama-3.3-70b-versatile"))
+    client(wire, "https://llm-gw.corp/v1").chat.completions.create(model="llama-3.3-70b-versatile",
+                                                                   messages=HELLO)
+    assert _priced(inst.span()) == ("groq", s.STATUS_PRICED, Decimal("1.38"), "groq/llama-3.3-70b-versatile")
+
+
+@pytest.mark.parametrize(("tier", "usd"), [
+    # gpt-5 (our list): standard 1.25 / 10.00, flex 0.625 / 5.00, priority 2.50 / 20.00
+    ("default", "11.25"), ("flex", "5.625"), ("priority", "22.5"),
+])
+def test_served_tier_prices_the_call(wire, otel, tier, usd):
+    wire.enqueue(Reply(usage=USAGE, model="gpt-5", service_tier=tier))
+    client(wire, "https://api.openai.com/v1").chat.completions.create(model="gpt-5", messages=HELLO,
+                                                                      service_tier=tier)
+    span = otel.span()
+    assert _priced(span) == ("openai", s.STATUS_PRICED, Decimal(usd), "gpt-5")
+    assert span.attributes[s.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER] == tier
