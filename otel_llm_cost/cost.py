@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Context, Decimal
+from typing import Any
 
 from . import semconv
 from .pricing import Catalog, ModelPrice, get_catalog
 from .usage import Usage
 
-__all__ = ["Cost", "compute_cost", "price_usage", "format_usd"]
+__all__ = ["Cost", "compute_cost", "price_usage", "format_usd", "reported_cost", "with_reported_cost"]
+
+#: A reported cost above this (USD, one call) is taken for a unit mistake and ignored.
+_MAX_REPORTED = Decimal(100_000)
 
 #: Wide enough that no product of a token count and a rate is ever rounded.
 _CTX = Context(prec=60)
@@ -32,7 +36,8 @@ class Cost:
     status: str
     #: Exact USD, or None when the cost is unknown — never 0 for "unknown".
     usd: Decimal | None
-    #: Exact USD per component (``input``, ``cache_read``, ``cache_write``, ``output``, ``reasoning``).
+    #: Exact USD per component (``input``, ``cache_read``, ``cache_write``, ``output``, ``reasoning``;
+    #: ``request`` for a per-call fee, ``provider`` for a reported cost that differs from ours).
     components: Mapping[str, Decimal] = field(default_factory=dict)
     #: The catalog key the model resolved to.
     model: str | None = None
@@ -42,6 +47,10 @@ class Cost:
     reason: str | None = None
     #: What cache reads saved against paying the input rate for them (USD, exact).
     cache_savings: Decimal = _ZERO
+    #: ``local`` (our price) or ``provider`` (the response's own cost, which wins).
+    source: str = semconv.COST_SOURCE_LOCAL
+    #: With a provider-reported cost: our own price of the call, when we have one.
+    local_usd: Decimal | None = None
 
     @property
     def priced(self) -> bool:
@@ -77,6 +86,8 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         components["reasoning"] = _times(usage.reasoning_tokens, rates.reasoning)
     else:
         components["output"] = _times(usage.output_tokens, rates.output)
+    if price.per_request:
+        components["request"] = price.per_request
     total = _ZERO
     for value in components.values():
         total = _CTX.add(total, value)
@@ -96,6 +107,37 @@ def price_usage(model: str | None, usage: Usage | None, *, provider: str | None 
     price = (catalog or get_catalog()).resolve(model, provider, when=when, service_tier=service_tier,
                                                strict=strict)
     return compute_cost(usage, price, model=model, service_tier=service_tier)
+
+
+def reported_cost(value: Any) -> Decimal | None:
+    """A provider's own cost of a call (OpenRouter ``usage.cost``, USD) as an exact Decimal.
+
+    JSON numbers arrive as floats; ``str(float)`` is the shortest text that reads back
+    the same, i.e. the digits the provider sent. Anything else (a bool, NaN, a negative
+    or absurd amount) is not a cost and is ignored.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return None
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except ArithmeticError:
+        return None
+    if not number.is_finite() or number < 0 or number > _MAX_REPORTED:
+        return None
+    return Decimal(0) if number.is_zero() else number
+
+
+def with_reported_cost(cost: Cost, reported: Decimal) -> Cost:
+    """The provider's number wins; ours is kept beside it (``local_usd``) when known.
+
+    Where both agree the breakdown by component is ours; where they differ the one
+    component is ``provider``, so components always sum to ``usd``.
+    """
+    local = cost.usd
+    components = dict(cost.components) if local == reported else {"provider": reported}
+    return Cost(semconv.STATUS_PRICED, reported, components, model=cost.model, catalog=cost.catalog,
+                cache_savings=cost.cache_savings if local == reported else _ZERO,
+                source=semconv.COST_SOURCE_PROVIDER, local_usd=local)
 
 
 def format_usd(value: Decimal) -> str:

@@ -80,6 +80,13 @@ LLM_COST_CACHE_CREATION_1H_TOKENS: Final = "llm_cost.usage.cache_creation_1h.inp
 LLM_COST_COMPONENT_PREFIX: Final = "llm_cost.usd."
 #: Service tier used for pricing (``default``, ``batch``, ``priority``, ``flex``).
 LLM_COST_SERVICE_TIER: Final = "llm_cost.service_tier"
+#: ``provider`` when the response carried its own cost (OpenRouter's ``usage.cost``) and
+#: ``llm_cost.usd`` is that number; absent when the cost is ours (``local``).
+LLM_COST_COST_SOURCE: Final = "llm_cost.cost_source"
+#: Our own price of the same call, kept next to a provider-reported cost (decimal string).
+LLM_COST_LOCAL_USD: Final = "llm_cost.local_usd"
+COST_SOURCE_PROVIDER: Final = "provider"
+COST_SOURCE_LOCAL: Final = "local"
 
 STATUS_PRICED: Final = "priced"
 STATUS_UNKNOWN_MODEL: Final = "unknown_model"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -23,7 +24,7 @@ from .. import observers, semconv
 from .._metrics import CallMetrics
 from .._version import __version__
 from ..config import Settings
-from ..cost import Cost, format_usd, price_usage
+from ..cost import Cost, format_usd, price_usage, with_reported_cost
 from ..record import CallRecord
 from ..usage import Usage
 
@@ -65,7 +66,7 @@ class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("_ended", "_estimate", "_sent", "_start", "attributes", "context", "partial",
-                 "service_tier", "span", "state", "strict_pricing", "telemetry", "usage")
+                 "reported_cost", "service_tier", "span", "state", "strict_pricing", "telemetry", "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -95,6 +96,8 @@ class LLMCall:
         #: The endpoint's provider is unknown (a gateway, a self-hosted server): price only
         #: from our own list, never by another provider's rates (``pricing._providers``).
         self.strict_pricing = False
+        #: The provider's own cost of the call (OpenRouter ``usage.cost``), which wins over ours.
+        self.reported_cost: Decimal | None = None
         #: Called at the end when no usage was reported: returns an estimated Usage.
         self._estimate: Callable[[], Usage | None] | None = None
         #: Whatever the provider spec keeps between ``start`` and ``result`` (the prompt …).
@@ -169,6 +172,8 @@ class LLMCall:
             cost = safely("pricing", _pricing, model, usage, attrs.get(semconv.GEN_AI_PROVIDER_NAME),
                           self.service_tier, self.strict_pricing, getattr(self.span, "start_time", None),
                           default=None) or _UNPRICEABLE
+            if self.reported_cost is not None:
+                cost = with_reported_cost(cost, self.reported_cost)
         # A failed attempt that reported nothing costs nothing, and says so honestly.
         if usage is not None:
             attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] = usage.input_tokens
@@ -194,6 +199,10 @@ class LLMCall:
             attrs[semconv.GEN_AI_USAGE_COST] = float(cost.usd)
             for component, usd in cost.components.items():
                 attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
+            if cost.source != semconv.COST_SOURCE_LOCAL:
+                attrs[semconv.LLM_COST_COST_SOURCE] = cost.source
+                if cost.local_usd is not None:
+                    attrs[semconv.LLM_COST_LOCAL_USD] = format_usd(cost.local_usd)
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
         sent = self._sent  # itself the "absent" marker: never one of its own values

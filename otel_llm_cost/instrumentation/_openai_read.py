@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv
+from ..cost import reported_cost
 from ..tokens import estimate_usage
 from ..usage import Usage, _get
 from . import _content
@@ -106,6 +107,14 @@ def set_service_tier(call: LLMCall, tier: Any) -> None:
             call.service_tier = tier
 
 
+def set_reported_cost(call: LLMCall, usage: Any) -> None:
+    """OpenRouter (and gateways like it) put the call's own cost in ``usage.cost``: it wins."""
+    if usage is not None:
+        cost = reported_cost(field(usage, "cost"))
+        if cost is not None:
+            call.reported_cost = cost
+
+
 def _responses_finish(response: Any) -> list[str]:
     status = field(response, "status")
     if status == "completed":
@@ -143,6 +152,7 @@ def read_response(call: LLMCall, obj: Any) -> None:
     usage = Usage.from_openai(field(obj, "usage"))
     call.set_response(model=field(obj, "model"), response_id=field(obj, "id"), finish_reasons=finish,
                       usage=usage)
+    set_reported_cost(call, field(obj, "usage"))
     set_service_tier(call, field(obj, "service_tier"))
     request = call.state
     if usage is None and request is not None and call.attributes.get(
@@ -205,6 +215,7 @@ class ChatAccumulator:
     def finish(self, call: LLMCall, completed: bool) -> None:
         call.set_response(model=self.model, response_id=self.id, finish_reasons=self.reasons,
                           usage=Usage.from_openai(self.usage))
+        set_reported_cost(call, self.usage)
         set_service_tier(call, self.tier)
         _conclude(call, self.request, self.texts, self.usage, self.capture, self.reasons)
 

@@ -54,6 +54,8 @@ class ModelPrice:
     checked: str = ""
     #: Catalog version, or the path of the override file that supplied this entry.
     origin: str = ""
+    #: A fee per call on top of the tokens (USD; Perplexity's per-request price), or 0.
+    per_request: Decimal = Decimal(0)
 
     def rates_for(self, input_tokens: int, service_tier: str | None = None) -> Rates:
         """The rates that apply to a call with this many input tokens on this tier.

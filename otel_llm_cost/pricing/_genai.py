@@ -108,6 +108,14 @@ def _thresholds(model_price: Any) -> list[int]:
     return sorted(starts)
 
 
+def _per_request(model_price: Any) -> Decimal:
+    """The fee per call (genai-prices lists it per thousand requests), or 0."""
+    per_thousand = getattr(model_price, "requests_kcount", None)
+    if not isinstance(per_thousand, Decimal):
+        return Decimal(0)
+    return per_thousand.scaleb(-3)
+
+
 class GenaiSource:
     """The installed genai-prices data, converted on demand into our price entries."""
 
@@ -178,6 +186,7 @@ class GenaiSource:
             reasoning_separate=getattr(standard, "output_reasoning_mtok", None) is not None,
             source=f"genai-prices {provider.id}/{info.id}" + ("" if daily else " (time of day)"),
             origin=self.version,
+            per_request=_per_request(standard),
         )
 
 

@@ -8,6 +8,7 @@ from genai-prices 0.2.3 (pinned in the ``test`` extra) and compared as an exact 
 
 from __future__ import annotations
 
+from datetime import datetime, time, timezone
 from decimal import Decimal
 
 import httpx
@@ -56,8 +57,6 @@ def _priced(span) -> tuple[str, str | None, Decimal | None, str | None]:
 
 
 @pytest.mark.parametrize(("base_url", "model", "provider", "usd", "entry"), [
-    # DeepSeek: 0.27 in / 1.10 out per 1M (genai-prices deepseek/deepseek-chat)
-    ("https://api.deepseek.com/v1", "deepseek-chat", "deepseek", "1.37", "deepseek/deepseek-chat"),
     # Groq: 0.59 / 0.79 (groq/llama-3.3-70b-versatile)
     ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "groq", "1.38", "groq/llama-3.3-70b-versatile"),
     # OpenRouter vendor/model names: 2.50 / 10.00 (openrouter/openai/gpt-4o)
@@ -70,6 +69,33 @@ def test_base_url_names_the_provider_and_its_rates(wire, otel, base_url, model, 
     span = otel.span()
     assert _priced(span) == (provider, s.STATUS_PRICED, Decimal(usd), entry)
     assert span.attributes[s.LLM_COST_CATALOG] == "genai-prices 0.2.3"
+
+
+def test_deepseek_peak_and_off_peak(wire, otel):
+    # deepseek-chat: 0.27 / 1.10 from 00:30 to 16:30 UTC, 0.135 / 0.55 otherwise; the
+    # span's start time decides.
+    wire.enqueue(Reply(usage=USAGE, model="deepseek-chat"))
+    client(wire, "https://api.deepseek.com/v1").chat.completions.create(model="deepseek-chat", messages=HELLO)
+    span = otel.span()
+    start = datetime.fromtimestamp(span.start_time / 1e9, timezone.utc).time()
+    usd = "1.37" if time(0, 30) <= start < time(16, 30) else "0.685"
+    assert _priced(span) == ("deepseek", s.STATUS_PRICED, Decimal(usd), "deepseek/deepseek-chat")
+
+
+def test_price_change_between_two_dates(wire, otel, monkeypatch):
+    # mistral-medium-latest: 0.40 / 2.00 until 2026-06-15, 1.50 / 7.50 from 2026-06-16.
+    # Each call is priced at the price of its own day, whatever the date it is priced on.
+    import opentelemetry.sdk.trace as sdk_trace
+
+    c = client(wire, "https://api.mistral.ai/v1")
+    for day in ("2026-06-15", "2026-06-16"):
+        stamp = int(datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp() * 1e9)
+        monkeypatch.setattr(sdk_trace, "time_ns", lambda stamp=stamp: stamp)
+        wire.enqueue(Reply(usage=USAGE, model="mistral-medium-latest"))
+        c.chat.completions.create(model="mistral-medium-latest", messages=HELLO)
+    before, after = sorted(otel.spans(), key=lambda sp: sp.start_time)
+    assert _priced(before)[2:] == (Decimal("2.4"), "mistral/mistral-medium-latest")
+    assert _priced(after)[2:] == (Decimal("9"), "mistral/mistral-medium-latest")
 
 
 def test_a_first_party_model_name_at_another_provider_is_not_priced_at_first_party_rates(wire, otel):
@@ -122,3 +148,34 @@ def test_served_tier_prices_the_call(wire, otel, tier, usd):
     span = otel.span()
     assert _priced(span) == ("openai", s.STATUS_PRICED, Decimal(usd), "gpt-5")
     assert span.attributes[s.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER] == tier
+
+
+def test_openrouter_reported_cost_wins_and_ours_is_kept(wire, otel):
+    # OpenRouter says 12.4 USD; our price from genai-prices is 12.5: theirs is the bill.
+    wire.enqueue(Reply(usage={**USAGE, "cost": 12.4}, model="openai/gpt-4o"))
+    client(wire, "https://openrouter.ai/api/v1").chat.completions.create(model="openai/gpt-4o", messages=HELLO)
+    a = otel.span().attributes
+    assert (a[s.LLM_COST_USD], a[s.LLM_COST_COST_SOURCE], a[s.LLM_COST_LOCAL_USD]) == ("12.4", "provider", "12.5")
+    assert a[s.LLM_COST_COMPONENT_PREFIX + "provider"] == "12.4"
+    assert Decimal(a[s.LLM_COST_USD]) - Decimal(a[s.LLM_COST_LOCAL_USD]) == Decimal("-0.1")
+
+
+def test_reported_cost_prices_a_model_we_do_not_know(wire, otel):
+    wire.enqueue(Reply(usage={**USAGE, "cost": 0.000123}, model="acme/unlisted-1"))
+    client(wire, "https://openrouter.ai/api/v1").chat.completions.create(model="acme/unlisted-1",
+                                                                         messages=HELLO)
+    a = otel.span().attributes
+    assert (a[s.LLM_COST_STATUS], a[s.LLM_COST_USD], a[s.LLM_COST_COST_SOURCE]) == ("priced", "0.000123", "provider")
+    assert s.LLM_COST_LOCAL_USD not in a
+
+
+def test_reported_cost_streamed(wire, otel):
+    wire.enqueue(Reply(usage={**USAGE, "cost": 12.5}, model="openai/gpt-4o"))
+    stream = client(wire, "https://openrouter.ai/api/v1").chat.completions.create(
+        model="openai/gpt-4o", messages=HELLO, stream=True, stream_options={"include_usage": True})
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Hello!"
+    a = otel.span().attributes
+    # Both agree: the breakdown stays ours.
+    assert (a[s.LLM_COST_USD], a[s.LLM_COST_COST_SOURCE], a[s.LLM_COST_LOCAL_USD]) == ("12.5", "provider", "12.5")
+    assert Decimal(a[s.LLM_COST_COMPONENT_PREFIX + "input"]) + Decimal(a[s.LLM_COST_COMPONENT_PREFIX + "output"]) \
+        == Decimal("12.5")

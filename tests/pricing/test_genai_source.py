@@ -1,0 +1,85 @@
+"""genai-prices under our list: same numbers as genai-prices itself, exact, by provider and date."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import genai_prices
+import pytest
+
+from otel_llm_cost import config
+from otel_llm_cost.cost import price_usage
+from otel_llm_cost.pricing import get_catalog, reset_catalog
+from otel_llm_cost.usage import Usage
+
+WHEN = datetime(2026, 11, 20, 20, 0, tzinfo=timezone.utc)
+USAGE = Usage(input_tokens=300_123, output_tokens=4_567, cache_read_tokens=100_001)
+
+
+@pytest.mark.parametrize(("provider", "model"), [
+    ("groq", "llama-3.3-70b-versatile"),
+    ("deepseek", "deepseek-chat"),
+    ("deepseek", "deepseek-reasoner"),
+    ("openrouter", "anthropic/claude-sonnet-4"),
+    ("mistral_ai", "mistral-large-latest"),
+    ("x_ai", "grok-4.20"),
+    ("perplexity", "sonar"),
+    ("openai", "gpt-5.6-terra"),        # not in our list: genai-prices, with its >272k tier
+    ("anthropic", "claude-3-sonnet"),
+])
+def test_same_total_as_genai_prices_itself(provider, model):
+    ours = price_usage(model, USAGE, provider=provider, when=WHEN)
+    theirs = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=USAGE.input_tokens, output_tokens=USAGE.output_tokens,
+                           cache_read_tokens=USAGE.cache_read_tokens),
+        model, provider_id=ours.model.split("/")[0], genai_request_timestamp=WHEN)
+    assert ours.status == "priced"
+    assert ours.usd == theirs.total_price
+    assert ours.catalog == f"genai-prices {genai_prices.__version__}"
+
+
+def test_long_context_tier_and_served_tier_from_genai_prices():
+    short = Usage(input_tokens=272_000, output_tokens=0)
+    long = Usage(input_tokens=272_001, output_tokens=0)
+    # gpt-5.6-terra from 2026-07-30: 2.00 per 1M up to 272k input tokens, 4.00 above (all tokens).
+    assert price_usage("gpt-5.6-terra", short, provider="openai", when=WHEN).usd == Decimal("0.544")
+    assert price_usage("gpt-5.6-terra", long, provider="openai", when=WHEN).usd == Decimal("1.088004")
+    flex = price_usage("gpt-5.6-terra", short, provider="openai", when=WHEN, service_tier="flex")
+    assert flex.usd == Decimal("0.272")  # half price, as genai-prices lists the flex variant
+
+
+def test_our_list_wins_for_first_party_models():
+    # gpt-4o is in our list (checked, dated): the catalog entry is ours, not genai-prices'.
+    cost = price_usage("gpt-4o", Usage(input_tokens=10, output_tokens=10), provider="openai", when=WHEN)
+    assert (cost.model, cost.catalog) == ("gpt-4o", get_catalog().version)
+
+
+def test_no_provider_never_guesses_from_a_provider_list():
+    assert price_usage("llama-3.3-70b-versatile", USAGE).status == "unknown_model"
+
+
+def test_price_source_bundled_turns_genai_prices_off(monkeypatch):
+    monkeypatch.setenv("OTEL_LLM_COST_PRICE_SOURCE", "bundled")
+    config.clear_overrides()
+    reset_catalog()
+    assert get_catalog().source is None
+    assert price_usage("llama-3.3-70b-versatile", USAGE, provider="groq").status == "unknown_model"
+
+
+def test_bad_price_source_warns_and_keeps_default(monkeypatch, caplog):
+    monkeypatch.setenv("OTEL_LLM_COST_PRICE_SOURCE", "litellm")
+    assert config.load().price_source == "genai-prices"
+    assert "OTEL_LLM_COST_PRICE_SOURCE" in caplog.text
+
+
+def test_first_priced_call_after_instrument_is_fast():
+    # The catalog (and genai-prices) load at instrument(); the call's own lookup is cheap.
+    import time
+
+    reset_catalog()
+    get_catalog()  # what instrument() does
+    start = time.perf_counter()
+    cost = price_usage("claude-sonnet-4-5", Usage(input_tokens=1000, output_tokens=10), provider="anthropic")
+    assert cost.status == "priced"
+    assert time.perf_counter() - start < 0.005
