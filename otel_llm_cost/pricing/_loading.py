@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from ._catalog import ModelPrice, Rates
@@ -55,6 +56,11 @@ _LITELLM_TIER_PREFIXES = {
     "cache_creation_input_token_cost_above_": "cache_write_5m",
 }
 _PER_MILLION = 6  # decimal places between per-token and per-1M prices
+#: More significant digits than this in one price is refused: the cost arithmetic
+#: (``cost._CTX``, 60 digits) must hold a price times any token count without rounding.
+MAX_DIGITS = 40
+#: Exact for any price we accept: ``scaleb`` under the default 28-digit context would round.
+_EXACT = Context(prec=MAX_DIGITS + 20)
 
 
 class PriceFileError(ValueError):
@@ -88,6 +94,10 @@ def _price(value: Any, where: str, problems: _Problems, *, scale: int = 0) -> De
     if isinstance(value, float) and not math.isfinite(value):
         problems.add(where, f"price must be finite, got {value!r}")
         return None
+    if isinstance(value, str) and not value.isascii():
+        # Decimal() reads Arabic-Indic or full-width digits; a price file must not.
+        problems.add(where, f"not a decimal number (non-ASCII characters): {value[:40]!r}")
+        return None
     try:
         # str(float) is the shortest repr, so 2.5 stays 2.5 and 1e-06 stays exact.
         number = Decimal(value if isinstance(value, str) else str(value))
@@ -97,7 +107,8 @@ def _price(value: Any, where: str, problems: _Problems, *, scale: int = 0) -> De
     if not number.is_finite():
         problems.add(where, f"price must be finite, got {value!r}")
         return None
-    number = number.scaleb(scale)
+    digits = len(number.as_tuple().digits)
+    number = number.scaleb(scale, _EXACT)
     if number.is_zero():
         number = Decimal(0)  # "-0" would print as a negative zero cost
     if number < 0:
@@ -105,6 +116,9 @@ def _price(value: Any, where: str, problems: _Problems, *, scale: int = 0) -> De
         return None
     if number > MAX_PRICE:
         problems.add(where, f"price {number} USD per 1M tokens is implausibly high (max {MAX_PRICE})")
+        return None
+    if digits > MAX_DIGITS:
+        problems.add(where, f"more than {MAX_DIGITS} significant digits: refused rather than rounded")
         return None
     return number
 
@@ -239,8 +253,13 @@ def _parse_ours(data: Mapping[str, Any], origin: str, problems: _Problems,
         problems.add("models", "must be an object")
         models = {}
     entries = []
+    seen: dict[str, str] = {}
     for key, raw in models.items():
         canonical = key.strip().lower()
+        if canonical in seen:
+            problems.add(f"models.{key}", f"same model as {seen[canonical]!r} (names ignore case and spaces)")
+            continue
+        seen[canonical] = key
         entry = _entry(canonical, raw, origin, problems, base.get(canonical))
         if entry is not None:
             entries.append(entry)
@@ -268,7 +287,7 @@ def _parse_litellm(data: Mapping[str, Any], origin: str, problems: _Problems) ->
                 if name.startswith(prefix) and name.endswith("_tokens"):
                     size = name[len(prefix):-len("_tokens")].lower()
                     number = size[:-1] if size[-1:] in ("k", "m") else size
-                    if not number.isdigit():
+                    if not (number.isascii() and number.isdigit()):
                         break
                     threshold = int(number) * (1000 if size.endswith("k") else 1_000_000 if size.endswith("m") else 1)
                     price = _price(value, f"{where}.{name}", problems, scale=_PER_MILLION)
@@ -314,19 +333,55 @@ def _constant(name: str) -> float:
     return float(name.lower().replace("infinity", "inf"))
 
 
+class _Pairs:
+    """``object_pairs_hook`` that notes duplicate keys (JSON would silently keep the last)."""
+
+    def __init__(self) -> None:
+        self.duplicates: list[str] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                self.duplicates.append(key)
+            out[key] = value
+        return out
+
+
+def _read_regular(path: str) -> bytes:
+    """The bytes of a regular file; a FIFO, device or directory is refused without blocking.
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO
+    with no writer (or ``/dev/zero``) can neither hang nor flood the reader, and the
+    check cannot race with the path being swapped.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PriceFileError(path, [("(file)", "not a regular file (a FIFO, device or directory)")])
+        if info.st_size > MAX_FILE_BYTES:
+            raise PriceFileError(path, [("(file)", f"{info.st_size} bytes is larger than the "
+                                                   f"{MAX_FILE_BYTES} byte limit")])
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
 def read_price_file(path: str | os.PathLike[str], base: Mapping[str, ModelPrice] | None = None) -> PriceFile:
     """Read and validate a price file (our format or LiteLLM's, detected by shape)."""
     path = os.fspath(path)
+    pairs = _Pairs()
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise PriceFileError(path, [("(file)", f"{size} bytes is larger than the {MAX_FILE_BYTES} byte limit")])
-        with open(path, "rb") as fh:
-            data = json.loads(fh.read(), parse_constant=_constant)
+        data = json.loads(_read_regular(path), parse_constant=_constant, object_pairs_hook=pairs)
     except PriceFileError:
         raise
     except OSError as exc:
         raise PriceFileError(path, [("(file)", f"cannot read: {exc.strerror or exc}")]) from None
     except (ValueError, RecursionError) as exc:
         raise PriceFileError(path, [("(file)", f"not valid JSON: {exc}")]) from None
+    if pairs.duplicates:
+        raise PriceFileError(path, [(key, "key appears more than once (JSON keeps only the last)")
+                                    for key in pairs.duplicates])
     return parse_price_data(data, path, base)

@@ -42,7 +42,7 @@ def _raise(*_args):
 class _BrokenCatalog(Catalog):
     """A catalog whose every lookup fails (a bug in pricing, simulated)."""
 
-    def resolve(self, model, provider=None):
+    def resolve(self, model, provider=None, **kwargs):
         raise Injected("pricing blew up")
 
 
