@@ -14,11 +14,14 @@ from . import _names
 __all__ = ["Rates", "ModelPrice", "Catalog"]
 
 _RESOLVE_CACHE_MAX = 4096
-#: Providers whose calls our own list prices (first-party APIs and the clouds reselling
-#: them at the same rates). A call to any other known provider (DeepSeek, Groq, OpenRouter …)
-#: is priced from that provider's own rates only: never with another provider's price.
-FIRST_PARTY = frozenset({
-    "openai", "azure.ai.openai", "anthropic", "aws.bedrock", "gcp.gemini", "gcp.vertex_ai", "gcp.gen_ai",
+#: Providers that sell other models, or the same model names at their own rates
+#: (DeepSeek, Groq, OpenRouter …): a call to one of them is priced from that provider's
+#: rates or your own entries only, never with our first-party list. Any other provider
+#: name (first-party APIs, the clouds reselling them at list price, a name another
+#: instrumentation wrote) is priced from our list first, as before.
+THIRD_PARTY = frozenset({
+    "deepseek", "groq", "mistral_ai", "x_ai", "perplexity", "openrouter", "together", "fireworks",
+    "cerebras", "moonshot", "zai", "cohere", "novita",
 })
 #: Alias chains longer than this are cut at load (a cycle or a hostile file).
 MAX_ALIAS_DEPTH = 16
@@ -142,9 +145,9 @@ class Catalog:
                 service_tier: str | None = None, strict: bool = False) -> ModelPrice | None:
         """The entry for ``model`` (any decorated form) at ``provider``, or None when unknown.
 
-        Our own list (bundled, your files, your aliases) answers first for first-party
-        providers; for any other known provider only your own entries do, never a
-        bundled first-party price. Then the maintained source (genai-prices), for that
+        Our own list (bundled, your files, your aliases) answers first, except at a
+        third-party provider (:data:`THIRD_PARTY`), where only your own entries do, never
+        a bundled first-party price. Then the maintained source (genai-prices), for that
         provider and the request's date. ``strict`` (an endpoint whose provider is
         unknown: a proxy, a self-hosted server) keeps to our own list.
         """
@@ -153,7 +156,7 @@ class Catalog:
         own = self._resolve_own(model)
         if provider is None:
             return own  # no provider: never a guess from some provider's list
-        if own is not None and (provider in FIRST_PARTY or own.origin != self.base_origin):
+        if own is not None and (provider not in THIRD_PARTY or own.origin != self.base_origin):
             return own
         if strict or self.source is None or len(model) > _names.MAX_MODEL_NAME:
             return None

@@ -33,6 +33,7 @@ PROVIDER_IDS: Mapping[str, str] = {
     "openai": "openai",
     "azure.ai.openai": "azure",
     "azure.ai.inference": "azure",
+    "az.ai.inference": "azure",
     "anthropic": "anthropic",
     "aws.bedrock": "aws",
     "gcp.gemini": "google",
