@@ -57,7 +57,25 @@ def _cmd_price(args: argparse.Namespace) -> int:
         print(f"  {name} tier: input {rates['input']}, output {rates['output']}")
     return 0
 
+def _inconsistent(args: argparse.Namespace) -> list[str]:
+    """Token counts that cannot all be true (subsets larger than their whole)."""
+    problems = []
+    if args.cache_read + args.cache_write > args.input:
+        problems.append(f"--cache-read + --cache-write ({args.cache_read + args.cache_write}) "
+                        f"exceed --input ({args.input}), which counts all input tokens")
+    if args.cache_write_1h > args.cache_write:
+        problems.append(f"--cache-write-1h ({args.cache_write_1h}) exceeds --cache-write ({args.cache_write})")
+    if args.reasoning > args.output:
+        problems.append(f"--reasoning ({args.reasoning}) exceeds --output ({args.output}), "
+                        "which counts all output tokens")
+    return problems
+
+
 def _cmd_cost(args: argparse.Namespace) -> int:
+    problems = _inconsistent(args)
+    if problems:
+        print("inconsistent token counts: " + "; ".join(problems), file=sys.stderr)
+        return 1
     usage = Usage(
         input_tokens=args.input,
         output_tokens=args.output,
@@ -103,6 +121,13 @@ def _cmd_prices(args: argparse.Namespace) -> int:
         print(json.dumps([_entry_dict(e) for e in rows], indent=2))
         return 0
     print(f"catalog {catalog.version}: {len(rows)} models (USD per 1M tokens)")
+    source = catalog.source
+    if source is not None:
+        print(f"  under it: {source.version}, for every model and provider not listed here "
+              f"(see one with: otel-llm-cost price MODEL --provider PROVIDER)")
+    else:
+        print("  under it: nothing (genai-prices not installed, or "
+              f"{semconv.ENV_PRICE_SOURCE}=bundled): models not listed here are unknown")
     for e in rows:
         print(f"  {e.provider:<10} {e.key:<34} in {format_usd(e.rates.input):>8}  "
               f"out {format_usd(e.rates.output):>8}  cache-read {format_usd(e.rates.cache_read):>8}")

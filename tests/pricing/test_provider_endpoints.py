@@ -179,3 +179,33 @@ def test_reported_cost_streamed(wire, otel):
     assert (a[s.LLM_COST_USD], a[s.LLM_COST_COST_SOURCE], a[s.LLM_COST_LOCAL_USD]) == ("12.5", "provider", "12.5")
     assert Decimal(a[s.LLM_COST_COMPONENT_PREFIX + "input"]) + Decimal(a[s.LLM_COST_COMPONENT_PREFIX + "output"]) \
         == Decimal("12.5")
+
+
+def test_cli_price_uses_the_provider(capsys):
+    from otel_llm_cost.cli import main
+
+    assert main(["price", "llama-3.3-70b-versatile", "--provider", "groq", "--json"]) == 0
+    data = __import__("json").loads(capsys.readouterr().out)
+    assert (data["model"], data["prices"]["input"], data["prices"]["output"], data["catalog"]) == (
+        "groq/llama-3.3-70b-versatile", "0.59", "0.79", "genai-prices 0.2.3")
+    # Our first-party entry is not Groq's price.
+    assert main(["price", "gpt-4o", "--provider", "groq"]) == 1
+
+
+def test_cli_cost_rejects_inconsistent_counts(capsys):
+    from otel_llm_cost.cli import main
+
+    assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--cache-read", "11"]) == 1
+    assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--reasoning", "6"]) == 1
+    assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--cache-write", "2",
+                 "--cache-write-1h", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("inconsistent token counts") == 3 and "exceed --input (10)" in err
+
+
+def test_cli_prices_names_source_and_version(capsys):
+    from otel_llm_cost.cli import main
+
+    assert main(["prices"]) == 0
+    out = capsys.readouterr().out
+    assert "under it: genai-prices 0.2.3" in out
