@@ -23,6 +23,29 @@ THIRD_PARTY = frozenset({
     "deepseek", "groq", "mistral_ai", "x_ai", "perplexity", "openrouter", "together", "fireworks",
     "cerebras", "moonshot", "zai", "cohere", "novita",
 })
+#: Provider spellings in price files (LiteLLM's ``litellm_provider``, genai-prices ids) ->
+#: ``gen_ai.provider.name``; also the key prefix LiteLLM gives that provider's models.
+_SPELLINGS = {
+    "mistral": "mistral_ai", "xai": "x_ai", "x-ai": "x_ai", "together_ai": "together",
+    "fireworks_ai": "fireworks", "moonshotai": "moonshot",
+}
+_PREFIX = {"mistral_ai": "mistral", "x_ai": "xai", "together": "together_ai", "fireworks": "fireworks_ai"}
+#: Names of providers whose prices are not a third party's (an entry naming one of them
+#: is never used for a call to DeepSeek, Groq …).
+_FIRST_PARTY_NAMES = frozenset({
+    "openai", "azure", "azure.ai.openai", "anthropic", "google", "gemini", "vertex_ai", "gcp.gemini",
+    "gcp.vertex_ai", "bedrock", "bedrock_converse", "aws.bedrock", "aws", "text-completion-openai",
+    "vertex_ai-language-models", "vertex_ai-anthropic_models", "vertex_ai-embedding-models",
+})
+
+
+def _serves(entry_provider: str, provider: str) -> bool:
+    """May a user's entry with this ``provider`` field price a call to ``provider``?"""
+    name = entry_provider.strip().lower()
+    name = _SPELLINGS.get(name, name)
+    return name == provider or (name not in _FIRST_PARTY_NAMES and name not in THIRD_PARTY)
+
+
 #: Alias chains longer than this are cut at load (a cycle or a hostile file).
 MAX_ALIAS_DEPTH = 16
 
@@ -156,8 +179,16 @@ class Catalog:
         own = self._resolve_own(model)
         if provider is None:
             return own  # no provider: never a guess from some provider's list
-        if own is not None and (provider not in THIRD_PARTY or own.origin != self.base_origin):
-            return own
+        if provider not in THIRD_PARTY:
+            if own is not None:
+                return own
+        else:
+            # Your entries only, and only those for this provider (a LiteLLM file's
+            # ``groq/llama-…`` key first) or for a provider name we do not know.
+            prefixed = self._resolve_own(f"{_PREFIX.get(provider, provider)}/{model}")
+            for entry in (prefixed, own):
+                if entry is not None and entry.origin != self.base_origin and _serves(entry.provider, provider):
+                    return entry
         if strict or self.source is None or len(model) > _names.MAX_MODEL_NAME:
             return None
         return self.source.find(model.strip(), provider, when, service_tier)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -83,3 +84,24 @@ def test_first_priced_call_after_instrument_is_fast():
     cost = price_usage("claude-sonnet-4-5", Usage(input_tokens=1000, output_tokens=10), provider="anthropic")
     assert cost.status == "priced"
     assert time.perf_counter() - start < 0.005
+
+
+def test_user_files_at_a_third_party_provider(tmp_path):
+    # A LiteLLM file laid over us: its groq/ entry prices Groq calls, its openai entry never does.
+    from otel_llm_cost.pricing import load_prices
+
+    litellm = tmp_path / "litellm.json"
+    litellm.write_text(json.dumps({
+        "gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 2.5e-06, "output_cost_per_token": 1e-05},
+        "groq/llama-3.3-70b-versatile": {"litellm_provider": "groq", "input_cost_per_token": 6e-07,
+                                         "output_cost_per_token": 8e-07}}))
+    ours = tmp_path / "ours.json"
+    ours.write_text(json.dumps({"schema": 1, "models": {"acme-1": {"provider": "acme", "input": "1", "output": "2"}}}))
+    load_prices(litellm)
+    load_prices(ours)
+    one_m = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    groq = price_usage("llama-3.3-70b-versatile", one_m, provider="groq", when=WHEN)
+    assert (groq.usd, groq.model) == (Decimal("1.4"), "groq/llama-3.3-70b-versatile")
+    assert groq.catalog == str(litellm)
+    assert price_usage("gpt-4o", one_m, provider="deepseek", when=WHEN).status == "unknown_model"
+    assert price_usage("acme-1", one_m, provider="groq", when=WHEN).usd == Decimal("3")
