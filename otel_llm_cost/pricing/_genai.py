@@ -207,7 +207,14 @@ def load() -> GenaiSource | None:
                 import genai_prices
                 from genai_prices import data_snapshot
 
-                data_snapshot.get_snapshot()  # imports the data now, not on a call
+                snapshot = data_snapshot.get_snapshot()  # imports the data now, not on a call
+                for provider_id in sorted(set(PROVIDER_IDS.values())):
+                    # One miss per provider walks its match rules once (regexes compiled
+                    # here, ~3 ms in all), so a call's first lookup does not.
+                    try:
+                        snapshot.find_provider_model("otel-llm-cost-warm-up", None, provider_id, None)
+                    except LookupError:
+                        pass
                 _loaded = GenaiSource(genai_prices, data_snapshot)
             except ImportError:
                 _loaded = None
