@@ -125,6 +125,7 @@ class GenaiSource:
         self._snapshots = snapshot_module
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], ModelPrice | None] = {}
+        self._providers: dict[tuple[int, str], Any] = {}
 
     @property
     def version(self) -> str:
@@ -139,7 +140,11 @@ class GenaiSource:
     def find(self, model: str, provider: str | None, when: datetime | None = None,
              service_tier: str | None = None) -> ModelPrice | None:
         """The price of ``model`` at ``provider`` on ``when`` (UTC now by default), or None."""
-        provider_id = PROVIDER_IDS.get(provider or "", provider) if provider else None
+        # Only providers we map: the provider string may come from any span, and an
+        # unbounded set of them must not reach genai-prices' own (unbounded) caches.
+        provider_id = PROVIDER_IDS.get(provider or "")
+        if provider_id is None:
+            return None
         when = when or datetime.now(timezone.utc)
         snapshot = self._snapshots.get_snapshot()
         # A price is fixed for a day except where a time-of-day price exists (off-peak):
@@ -159,11 +164,18 @@ class GenaiSource:
             self._cache[key] = found
         return found
 
-    def _convert(self, snapshot: Any, model: str, provider_id: str | None, when: datetime,
+    def _convert(self, snapshot: Any, model: str, provider_id: str, when: datetime,
                  service_tier: str | None) -> ModelPrice | None:
-        try:
-            provider, info = snapshot.find_provider_model(model, None, provider_id, None)
-        except LookupError:
+        # Not ``snapshot.find_provider_model``: it caches every name it is asked for, without
+        # bound. The provider is found once; the model match is cached by us, bounded.
+        provider = self._providers.get((id(snapshot), provider_id))
+        if provider is None:
+            provider = self._snapshots.find_provider_by_id(snapshot.providers, provider_id)
+            if provider is None:
+                return None
+            self._providers[(id(snapshot), provider_id)] = provider
+        info = provider.find_model(model, all_providers=snapshot.providers)
+        if info is None:
             return None
         context = _TIER_CONTEXT.get(service_tier or "")
         standard = info.get_prices(when)

@@ -105,3 +105,18 @@ def test_user_files_at_a_third_party_provider(tmp_path):
     assert groq.catalog == str(litellm)
     assert price_usage("gpt-4o", one_m, provider="deepseek", when=WHEN).status == "unknown_model"
     assert price_usage("acme-1", one_m, provider="groq", when=WHEN).usd == Decimal("3")
+
+
+def test_a_flood_of_names_stays_bounded():
+    # Distinct hostile names and provider strings: our cache is bounded, genai-prices' is never fed.
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    before = len(snapshot._lookup_cache) + len(snapshot._provider_cache) + len(snapshot._provider_misses)
+    catalog = get_catalog()
+    for i in range(6000):
+        catalog.resolve(f"no-such-model-{i}", "groq", when=WHEN)
+        catalog.resolve("llama-3.3-70b-versatile", f"provider-{i}", when=WHEN)
+    after = len(snapshot._lookup_cache) + len(snapshot._provider_cache) + len(snapshot._provider_misses)
+    assert after == before
+    assert len(catalog.source._cache) <= 4096
