@@ -1,6 +1,7 @@
 """How much of what our users can call do we price, and do we agree with a second source?
 
     python -m bench.coverage --litellm PATH/model_prices_and_context_window.json [--list]
+    OTEL_LLM_COST_FALLBACK_PRICES_FILE=PATH/… python -m bench.coverage --litellm PATH/…   # with the fallback layer
 
 The population is LiteLLM's price file (a second, independent source; get it with
 ``pip download litellm --no-deps`` and unzip ``litellm/model_prices_and_context_window_backup.json``):
@@ -106,6 +107,18 @@ def compare(rows: list[tuple[str, str, str, dict]]):
     return unpriced, agree, differ
 
 
+def _layer(catalog: str | None) -> str:
+    import os
+
+    from otel_llm_cost import semconv
+
+    text = catalog or ""
+    fallback = os.environ.get(semconv.ENV_FALLBACK_PRICES_FILE, "")
+    if fallback and text in fallback.split(os.pathsep):
+        return "fallback file"
+    return "genai-prices" if text.startswith("genai-prices") else "our list"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.coverage", description=__doc__.split("\n\n")[0])
     parser.add_argument("--litellm", required=True, help="LiteLLM's model_prices_and_context_window.json")
@@ -121,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"priced:          {priced} = {100 * priced / total:.1f} %")
     print(f"same as LiteLLM: {len(agree)} = {100 * len(agree) / total:.1f} % of all, "
           f"{100 * len(agree) / max(priced, 1):.1f} % of priced")
+    layers = Counter(_layer(catalog) for _, _, _, catalog, _ in agree + differ)
+    print("priced by layer: " + ", ".join(f"{name} {n}" for name, n in layers.most_common()))
+    fallback = layers.get("fallback file", 0)
+    if fallback:
+        same_above = sum(1 for _, _, _, c, _ in agree if _layer(c) != "fallback file")
+        above = priced - fallback
+        print(f"without the fallback file: priced {above} = {100 * above / total:.1f} %, "
+              f"same as LiteLLM {same_above} = {100 * same_above / max(above, 1):.1f} % of those")
     in_scope = Counter(provider for _, provider, _, _ in rows)
     missing = Counter(p for _, p in unpriced)
     same = Counter(p for _, p, _, _, _ in agree)

@@ -31,6 +31,8 @@ variable (``configure()`` keyword)                         meaning
                                                            an endpoint we do not know (a gateway)
 ``OTEL_LLM_COST_PRICE_SOURCE`` (``price_source``)          ``genai-prices`` (default: used under our
                                                            list when installed) or ``bundled``
+``OTEL_LLM_COST_FALLBACK_PRICES_FILE``                      price files used only for models no other
+(``fallback_prices_files``)                                layer prices (e.g. LiteLLM's file)
 =========================================================  ==========================
 """
 
@@ -64,6 +66,7 @@ class Settings:
     tiktoken_dir: str | None = None
     provider_hosts: tuple[tuple[str, str], ...] = ()
     price_source: str = "genai-prices"
+    fallback_prices_files: tuple[str, ...] = ()
 
 
 #: Settings field -> its environment variable.
@@ -76,6 +79,7 @@ ENVIRONMENT: dict[str, str] = {
     "tiktoken_dir": semconv.ENV_TIKTOKEN_DIR,
     "provider_hosts": semconv.ENV_PROVIDER_HOSTS,
     "price_source": semconv.ENV_PRICE_SOURCE,
+    "fallback_prices_files": semconv.ENV_FALLBACK_PRICES_FILE,
 }
 #: The values of ``price_source``.
 PRICE_SOURCES = ("genai-prices", "bundled")
@@ -146,6 +150,7 @@ def _from_environment() -> Settings:
         provider_hosts=_parse_aliases(ENVIRONMENT["provider_hosts"], env.get(ENVIRONMENT["provider_hosts"], ""),
                                       expected="host=provider"),
         price_source=_parse_price_source(ENVIRONMENT["price_source"], env.get(ENVIRONMENT["price_source"])),
+        fallback_prices_files=_parse_list(env.get(ENVIRONMENT["fallback_prices_files"], ""), os.pathsep),
     )
 
 
@@ -161,7 +166,7 @@ def _normalised(name: str, value: Any) -> Any:
         if source not in PRICE_SOURCES:
             raise ValueError(f"price_source must be one of {', '.join(PRICE_SOURCES)}, got {value!r}")
         return source
-    if name in ("prices_files", "metric_attributes"):
+    if name in ("prices_files", "metric_attributes", "fallback_prices_files"):
         return (os.fspath(value),) if isinstance(value, (str, os.PathLike)) else tuple(map(str, value))
     if name == "tiktoken_dir":
         return None if value is None else os.fspath(value)

@@ -60,21 +60,37 @@ def _overlay(catalog: Catalog, parsed: PriceFile, origin: str) -> Catalog:
     return catalog.merged(parsed.entries, aliases=parsed.aliases, origin=origin)
 
 
-def _with_source(catalog: Catalog, price_source: str) -> Catalog:
-    """Our list over the maintained source, when it is installed and not switched off."""
-    if price_source != "genai-prices":
-        return catalog
-    from . import _genai  # imports genai-prices itself only here, when the catalog is built
+def _with_source(catalog: Catalog, price_source: str, fallback: Catalog | None = None) -> Catalog:
+    """Our list over the maintained source (when installed and not switched off) and the fallback."""
+    source = None
+    if price_source == "genai-prices":
+        from . import _genai  # imports genai-prices itself only here, when the catalog is built
 
-    source = _genai.load()
-    if source is None:
+        source = _genai.load()
+    if source is None and fallback is None:
         return catalog
-    return Catalog(catalog.entries().values(), version=catalog.version, source=source)
+    return Catalog(catalog.entries().values(), version=catalog.version, source=source, fallback=fallback)
+
+
+def _fallback_catalog(paths: tuple[str, ...]) -> Catalog | None:
+    """The bottom layer: files used only where nothing above has a price."""
+    catalog: Catalog | None = None
+    for path in paths:
+        try:
+            parsed = read_price_file(path)
+        except PriceFileError as exc:
+            _log.error("%s; fallback file skipped", exc)
+            continue
+        name = os.path.basename(path)
+        layer = Catalog(parsed.entries, version=name, aliases=parsed.aliases)
+        catalog = layer if catalog is None else catalog.merged(parsed.entries, aliases=parsed.aliases, origin=name)
+    return catalog
 
 
 def _from_environment() -> Catalog:
     settings = config.load()
-    catalog = _with_source(bundled_catalog(), settings.price_source)
+    catalog = _with_source(bundled_catalog(), settings.price_source,
+                           _fallback_catalog(settings.fallback_prices_files))
     for path in settings.prices_files:
         try:
             catalog = _overlay(catalog, read_price_file(path, catalog.entries()), os.path.basename(path))

@@ -30,6 +30,8 @@ _SPELLINGS = {
     "fireworks_ai": "fireworks", "moonshotai": "moonshot",
 }
 _PREFIX = {"mistral_ai": "mistral", "x_ai": "xai", "together": "together_ai", "fireworks": "fireworks_ai"}
+_FALLBACK_PREFIX = {"azure.ai.openai": "azure", "gcp.gemini": "gemini", "gcp.vertex_ai": "vertex_ai",
+                    "aws.bedrock": "bedrock"}
 #: Names of providers whose prices are not a third party's (an entry naming one of them
 #: is never used for a call to DeepSeek, Groq …).
 _FIRST_PARTY_NAMES = frozenset({
@@ -118,8 +120,11 @@ class Catalog:
         aliases: Mapping[str, str] | None = None,
         source: Any = None,
         base_origin: str | None = None,
+        fallback: Catalog | None = None,
     ) -> None:
         self.version = version
+        #: Files used only where no other layer has a price (``OTEL_LLM_COST_FALLBACK_PRICES_FILE``).
+        self.fallback = fallback
         #: The maintained source under our list (:class:`._genai.GenaiSource`), or None.
         self.source = source
         #: The origin of the bundled entries (their catalog version): the rest are the user's.
@@ -189,9 +194,20 @@ class Catalog:
             for entry in (prefixed, own):
                 if entry is not None and entry.origin != self.base_origin and _serves(entry.provider, provider):
                     return entry
-        if strict or self.source is None or len(model) > _names.MAX_MODEL_NAME:
+        if strict or len(model) > _names.MAX_MODEL_NAME:
             return None
-        return self.source.find(model.strip(), provider, when, service_tier)
+        found = self.source.find(model.strip(), provider, when, service_tier) if self.source is not None else None
+        if found is None and self.fallback is not None:
+            found = self.fallback._fallback(model, provider)
+        return found
+
+    def _fallback(self, model: str, provider: str) -> ModelPrice | None:
+        """This catalog as the bottom layer: the provider's own key first (``groq/…``)."""
+        prefix = _FALLBACK_PREFIX.get(provider, _PREFIX.get(provider, provider))
+        for entry in (self._resolve_own(f"{prefix}/{model}"), self._resolve_own(model)):
+            if entry is not None and (provider not in THIRD_PARTY or _serves(entry.provider, provider)):
+                return entry
+        return None
 
     def _resolve_own(self, model: str) -> ModelPrice | None:
         # Resolution does not depend on ``provider`` (model names are unique across the
@@ -227,4 +243,4 @@ class Catalog:
             combined[entry.key] = entry
         version = self.version if origin is None else f"{self.version}+{origin}"
         return Catalog(combined.values(), version=version, aliases={**self._aliases, **(aliases or {})},
-                       source=self.source, base_origin=self.base_origin)
+                       source=self.source, base_origin=self.base_origin, fallback=self.fallback)

@@ -133,6 +133,7 @@ def configure(
     tiktoken_dir: Any = None,
     provider_hosts: Any = None,
     price_source: str | None = None,
+    fallback_prices_files: Any = None,
 ) -> SessionSpanProcessor | None:
     """One call for code setups: settings, SDK providers, sessions, instrumentations.
 
@@ -145,8 +146,10 @@ def configure(
     config.set_overrides(capture_content=capture_content, openai_include_usage=openai_include_usage,
                          prices_files=prices_files, model_aliases=model_aliases,
                          metric_attributes=metric_attributes, tiktoken_dir=tiktoken_dir,
-                         provider_hosts=provider_hosts, price_source=price_source)
-    if prices_files is not None or model_aliases is not None or price_source is not None:
+                         provider_hosts=provider_hosts, price_source=price_source,
+                         fallback_prices_files=fallback_prices_files)
+    if (prices_files is not None or model_aliases is not None or price_source is not None
+            or fallback_prices_files is not None):
         from ..pricing import reset_catalog
 
         reset_catalog()

@@ -120,3 +120,24 @@ def test_a_flood_of_names_stays_bounded():
     after = len(snapshot._lookup_cache) + len(snapshot._provider_cache) + len(snapshot._provider_misses)
     assert after == before
     assert len(catalog.source._cache) <= 4096
+
+
+def test_fallback_file_only_where_no_layer_prices(tmp_path, monkeypatch):
+    fallback = tmp_path / "litellm.json"
+    fallback.write_text(json.dumps({
+        "gpt-4o": {"litellm_provider": "openai", "input_cost_per_token": 9e-06, "output_cost_per_token": 9e-06},
+        "fireworks_ai/accounts/fireworks/models/yi-large": {
+            "litellm_provider": "fireworks_ai", "input_cost_per_token": 3e-06, "output_cost_per_token": 3e-06},
+        "gemini/gemma-3-27b-it": {"litellm_provider": "gemini", "input_cost_per_token": 1e-07,
+                                  "output_cost_per_token": 2e-07}}))
+    monkeypatch.setenv("OTEL_LLM_COST_FALLBACK_PRICES_FILE", str(fallback))
+    config.clear_overrides()
+    reset_catalog()
+    one_m = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    # Our list still prices gpt-4o; the fallback never overrides a layer above it.
+    assert price_usage("gpt-4o", one_m, provider="openai").usd == Decimal("12.5")
+    fw = price_usage("accounts/fireworks/models/yi-large", one_m, provider="fireworks", when=WHEN)
+    assert (fw.usd, fw.catalog) == (Decimal("6"), str(fallback))
+    assert price_usage("gemma-3-27b-it", one_m, provider="gcp.gemini", when=WHEN).usd == Decimal("0.3")
+    # A first-party entry of the fallback file is not a third party's price either.
+    assert price_usage("gpt-4o", one_m, provider="deepseek", when=WHEN).status == "unknown_model"
