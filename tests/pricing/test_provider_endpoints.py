@@ -21,6 +21,9 @@ from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.pricing import reset_catalog
 from tests.wire import Reply
 
+# The prices of DeepSeek, Groq, OpenRouter … come from genai-prices (Python 3.11+, in the test extra).
+pytest.importorskip("genai_prices")
+
 HELLO = [{"role": "user", "content": "Hello"}]
 USAGE = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000}
 
