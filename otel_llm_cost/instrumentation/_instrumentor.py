@@ -93,13 +93,15 @@ class LLMInstrumentor(BaseInstrumentor):
         self._telemetry = telemetry
         self._wrapped = []
         foreign_spans.mark_provider_instrumented(self.provider_key, True)
-        _build_catalog()
         wrapt.register_post_import_hook(lambda _module: self._wrap_all(telemetry), self.sdk_module)
 
     def _wrap_all(self, telemetry: Telemetry) -> None:
         """The post-import hook: wrap the targets, unless uninstrumented meanwhile."""
         if telemetry is not self._telemetry or not telemetry.active:
             return
+        # The prices are read when the application imports an SDK we price, not at
+        # instrument() (start-up stays free for SDKs it never imports) nor on a call.
+        _build_catalog()
         try:
             for cls, method, wrapper in self._targets(telemetry):
                 if method in vars(cls):
@@ -118,7 +120,7 @@ class LLMInstrumentor(BaseInstrumentor):
 
 
 def _build_catalog() -> None:
-    """Read the price data now, at start-up, so that no call pays for it (genai-prices: ~0.5 s)."""
+    """Read the price data now, as the SDK is imported, so that no call pays for it (genai-prices: ~0.5 s)."""
     from ..pricing import get_catalog
 
     try:

@@ -76,16 +76,19 @@ def test_bad_price_source_warns_and_keeps_default(monkeypatch, caplog):
     assert "OTEL_LLM_COST_PRICE_SOURCE" in caplog.text
 
 
-def test_first_priced_call_after_instrument_is_fast():
-    # The catalog (and genai-prices) load at instrument(); the call's own lookup is cheap.
-    import time
+def test_the_first_priced_call_loads_nothing():
+    # The catalog (and genai-prices) load when an instrumented SDK is imported; a call
+    # then only looks up: no module is imported and the catalog is not rebuilt. (How
+    # fast that is, is a bench figure: python -m bench.first_call.)
+    import sys
 
     reset_catalog()
-    get_catalog()  # what instrument() does
-    start = time.perf_counter()
+    catalog = get_catalog()  # what importing an instrumented SDK does
+    modules = set(sys.modules)
     cost = price_usage("claude-sonnet-4-5", Usage(input_tokens=1000, output_tokens=10), provider="anthropic")
     assert cost.status == "priced"
-    assert time.perf_counter() - start < 0.005
+    assert set(sys.modules) == modules
+    assert get_catalog() is catalog
 
 
 def test_user_files_at_a_third_party_provider(tmp_path):

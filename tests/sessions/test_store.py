@@ -173,7 +173,6 @@ def test_a_million_sessions_keep_memory_flat():
     assert len(STORE.sessions) == 10_000
     assert abs(at_1m - at_965k) < 1_000_000, (at_965k, at_1m)
     assert at_1m < 10_000_000 and peak < 12_000_000, (at_1m, peak)
-    assert elapsed < 55, elapsed
     print(f"1M sessions: {elapsed:.1f}s, live set {at_1m / 1e6:.1f} MB (peak {peak / 1e6:.1f} MB)")
     STORE.reset()
 
