@@ -14,6 +14,7 @@ adds them. In a stream, ``message_start`` carries the input usage and every
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,13 +164,9 @@ class _StreamSpec(_Spec):
         return self.manager_proxy(value, call, _follow_helper_stream)
 
 
-#: (module, class) pairs holding the Messages resources, stable and beta.
-_RESOURCES = (
-    ("anthropic.resources.messages.messages", "Messages", False),
-    ("anthropic.resources.messages.messages", "AsyncMessages", True),
-    ("anthropic.resources.beta.messages.messages", "Messages", False),
-    ("anthropic.resources.beta.messages.messages", "AsyncMessages", True),
-)
+#: The modules holding the Messages resources, stable and beta; each defines a sync
+#: ``Messages`` and an ``AsyncMessages`` class.
+_RESOURCE_MODULES = ("anthropic.resources.messages.messages", "anthropic.resources.beta.messages.messages")
 
 
 class AnthropicInstrumentor(LLMInstrumentor):
@@ -180,7 +177,8 @@ class AnthropicInstrumentor(LLMInstrumentor):
     provider_key = PROVIDER
 
     def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
-        for module_name, class_name, is_async in _RESOURCES:
+        for module_name, class_name in itertools.product(_RESOURCE_MODULES, ("Messages", "AsyncMessages")):
+            is_async = class_name.startswith("Async")
             try:
                 cls = getattr(importlib.import_module(module_name), class_name)
             except (ImportError, AttributeError):
