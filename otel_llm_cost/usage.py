@@ -284,6 +284,7 @@ class Usage:
             cache_write_1h_tokens=to_int(attrs.get(semconv.LLM_COST_CACHE_CREATION_1H_TOKENS)),
             reasoning_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
             source=str(attrs.get(semconv.LLM_COST_USAGE_SOURCE) or semconv.SOURCE_REPORTED),
+            lower_bound=attrs.get(semconv.LLM_COST_ESTIMATE) == semconv.ESTIMATE_LOWER_BOUND,
         )
 
     @classmethod

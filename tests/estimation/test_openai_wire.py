@@ -129,3 +129,23 @@ def test_legacy_completion_without_usage(wire, otel):
     sync_client(wire).completions.create(model="gpt-3.5-turbo-instruct", prompt="Say hello")
     assert estimated(otel.span()) == (count_tokens("Say hello", "gpt-3.5-turbo-instruct"),
                                       count_tokens("Hello there", "gpt-3.5-turbo-instruct"))
+
+
+def test_lower_bound_reaches_metrics_and_the_session_summary(wire, otel):
+    import otel_llm_cost
+
+    wire.enqueue(Reply(text="42"))
+    wire.enqueue(Reply(text="Hello there"))
+    client = sync_client(wire)
+    with otel_llm_cost.session("floor-demo") as scope:
+        list(client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}],
+                                            stream=True))
+        assert not scope.summary().lower_bound
+        list(client.chat.completions.create(model="o3-mini", messages=[{"role": "user", "content": "6 * 7?"}],
+                                            stream=True))
+        summary = scope.summary()
+    assert summary.lower_bound and summary.as_dict()["lower_bound"] is True
+    assert summary.estimated_calls == 2
+    floors = {attrs[s.GEN_AI_REQUEST_MODEL]: attrs.get(s.LLM_COST_ESTIMATE)
+              for name, _, attrs, _ in otel.metric_points() if name == s.METRIC_CALLS}
+    assert floors == {"gpt-4o": None, "o3-mini": s.ESTIMATE_LOWER_BOUND}

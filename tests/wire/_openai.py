@@ -204,7 +204,8 @@ def _response_obj(req: RecordedRequest, reply: Reply, model: str, seq: int, stat
         "status": status, "model": model, "output": _response_items(reply, seq) if done else [],
         "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "error": None,
         "incomplete_details": None, "instructions": None, "metadata": {}, "temperature": 1.0, "top_p": 1.0,
-        "text": {"format": {"type": "text"}}, "usage": responses_usage(req, reply) if done and not reply.omit_usage else None,
+        "text": {"format": {"type": "text"}},
+        "usage": responses_usage(req, reply) if done and not reply.omit_usage else None,
     }
 
 
