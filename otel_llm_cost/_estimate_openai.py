@@ -381,6 +381,14 @@ class Generated:
         if isinstance(text, str) and text:
             self.parts.setdefault(key, []).append(text)
 
+    def calls(self, index: int, tool_calls: Any) -> None:
+        """Tool calls of one choice: whole (a response) or as deltas (keyed by their index)."""
+        for n, call in enumerate(tool_calls if isinstance(tool_calls, (list, tuple)) else ()):
+            function = _get(call, "function")
+            at = _index(_get(call, "index"), n)
+            self.add((index, "tool", at, "name"), _get(function, "name"))
+            self.add((index, "tool", at, "args"), _get(function, "arguments"))
+
     def tokens(self, model: str | None) -> int:
         return sum(count_tokens("".join(texts), model) for texts in self.parts.values())
 
@@ -388,18 +396,14 @@ class Generated:
 
     def chat_choice(self, choice: Any) -> None:
         """One choice of a Chat Completions (or legacy Completions) chunk."""
-        index = _get(choice, "index") or 0
+        index = _index(_get(choice, "index"))
         delta = _get(choice, "delta")
         if delta is None:
             self.add((index, "text"), _get(choice, "text"))
             return
         self.add((index, "text"), _get(delta, "content"))
         self.add((index, "refusal"), _get(delta, "refusal"))
-        for call in _get(delta, "tool_calls") or ():
-            function = _get(call, "function")
-            at = _get(call, "index") or 0
-            self.add((index, "tool", at, "name"), _get(function, "name"))
-            self.add((index, "tool", at, "args"), _get(function, "arguments"))
+        self.calls(index, _get(delta, "tool_calls"))
         function_call = _get(delta, "function_call")
         if function_call is not None:
             self.add((index, "function", "name"), _get(function_call, "name"))
@@ -408,9 +412,9 @@ class Generated:
     def responses_event(self, event: Any) -> None:
         """One Responses API stream event."""
         kind = _get(event, "type")
-        at = _get(event, "output_index")
+        at = _index(_get(event, "output_index"))
         if kind in ("response.output_text.delta", "response.refusal.delta"):
-            self.add((at, _get(event, "content_index"), kind), _get(event, "delta"))
+            self.add((at, _index(_get(event, "content_index")), kind), _get(event, "delta"))
         elif kind == "response.function_call_arguments.delta":
             self.add((at, "args"), _get(event, "delta"))
         elif kind == "response.output_item.added":
@@ -425,34 +429,39 @@ class Generated:
     def response(self, obj: Any) -> Generated:
         """Everything generated in a non-stream response (any of the three APIs)."""
         if _get(obj, "object") == "response":
-            for at, item in enumerate(_get(obj, "output") or ()):
+            output = _get(obj, "output")
+            for at, item in enumerate(output if isinstance(output, (list, tuple)) else ()):
                 kind = _get(item, "type")
                 if kind == "function_call":
                     self.add((at, "name"), _get(item, "name"))
                     self.add((at, "args"), _get(item, "arguments"))
                 elif kind == "reasoning":
                     self.reasoning = True
-                for n, part in enumerate(_get(item, "content") or ()):
+                content = _get(item, "content")
+                for n, part in enumerate(content if isinstance(content, (list, tuple)) else ()):
                     self.add((at, n), _get(part, "text"))
                     self.add((at, n, "refusal"), _get(part, "refusal"))
             return self
-        for choice in _get(obj, "choices") or ():
-            index = _get(choice, "index") or 0
+        choices = _get(obj, "choices")
+        for choice in choices if isinstance(choices, (list, tuple)) else ():
+            index = _index(_get(choice, "index"))
             message = _get(choice, "message")
             if message is None:
                 self.add((index, "text"), _get(choice, "text"))
                 continue
             self.add((index, "text"), _get(message, "content"))
             self.add((index, "refusal"), _get(message, "refusal"))
-            for at, call in enumerate(_get(message, "tool_calls") or ()):
-                function = _get(call, "function")
-                self.add((index, "tool", at, "name"), _get(function, "name"))
-                self.add((index, "tool", at, "args"), _get(function, "arguments"))
+            self.calls(index, _get(message, "tool_calls"))
             function_call = _get(message, "function_call")
             if function_call is not None:
                 self.add((index, "function", "name"), _get(function_call, "name"))
                 self.add((index, "function", "args"), _get(function_call, "arguments"))
         return self
+
+
+def _index(value: Any, default: int = 0) -> int:
+    """A choice/output/tool-call index; anything but an int (junk, None) is ``default``."""
+    return value if type(value) is int else default
 
 
 def estimate_openai(model: str | None, kwargs: Mapping[str, Any], generated: Generated) -> Usage:

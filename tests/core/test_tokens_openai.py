@@ -329,3 +329,17 @@ def test_preload_failure_is_logged_not_raised(monkeypatch, fresh_preload, caplog
     assert thread is not None
     thread.join(30)
     assert any("could not preload" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("junk", [
+    {"index": {"x": 1}, "delta": {"content": "hi", "tool_calls": 5}},
+    {"index": None, "delta": {"tool_calls": [{"index": [1], "function": {"name": 3, "arguments": None}}]}},
+    {"delta": None, "text": ["not", "text"]},
+    None,
+], ids=repr)
+def test_junk_stream_items_never_raise(junk):
+    generated = Generated()
+    generated.chat_choice(junk)
+    generated.responses_event(junk)
+    generated.response({"choices": junk}).response({"object": "response", "output": junk})
+    assert generated.tokens("gpt-4o") >= 0
