@@ -149,3 +149,13 @@ def test_lower_bound_reaches_metrics_and_the_session_summary(wire, otel):
     floors = {attrs[s.GEN_AI_REQUEST_MODEL]: attrs.get(s.LLM_COST_ESTIMATE)
               for name, _, attrs, _ in otel.metric_points() if name == s.METRIC_CALLS}
     assert floors == {"gpt-4o": None, "o3-mini": s.ESTIMATE_LOWER_BOUND}
+
+
+def test_instrumenting_starts_the_vocabulary_preload(instrumented, monkeypatch):
+    from otel_llm_cost import tokens
+    from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
+
+    started = []
+    monkeypatch.setattr(tokens, "preload", lambda *a, **k: started.append(True))
+    instrumented(OpenAIInstrumentor)
+    assert started == [True]
