@@ -395,7 +395,20 @@ class Generated:
     # --- stream items --------------------------------------------------------------
 
     def chat_choice(self, choice: Any) -> None:
-        """One choice of a Chat Completions (or legacy Completions) chunk."""
+        """One choice of a Chat Completions (or legacy Completions) chunk.
+
+        Called for every chunk of a stream without usage, so the common chunk — an SDK
+        object whose delta carries only text — takes a short path over the objects'
+        field dicts (pydantic keeps fields there); anything else goes the general way.
+        """
+        fields: dict[str, Any] = getattr(choice, "__dict__", None) or {}
+        parts: dict[str, Any] = getattr(fields.get("delta"), "__dict__", None) or {}
+        if "content" in parts and parts.get("tool_calls") is None and parts.get("refusal") is None \
+                and parts.get("function_call") is None:
+            text = parts["content"]
+            if isinstance(text, str) and text:
+                self.parts.setdefault((_index(fields.get("index")), "text"), []).append(text)
+            return
         index = _index(_get(choice, "index"))
         delta = _get(choice, "delta")
         if delta is None:
