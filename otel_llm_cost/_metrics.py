@@ -80,6 +80,7 @@ class CallMetrics:
         """
         get = span_attributes.get
         source = usage.source if usage is not None else semconv.SOURCE_REPORTED
+        floor = semconv.ESTIMATE_LOWER_BOUND if usage is not None and usage.lower_bound else None
         key = (
             get(semconv.GEN_AI_PROVIDER_NAME) or get(semconv.GEN_AI_SYSTEM) or "unknown",
             get(semconv.GEN_AI_OPERATION_NAME) or "unknown",
@@ -88,6 +89,7 @@ class CallMetrics:
             get(semconv.ERROR_TYPE) or None,
             cost.status,
             source,
+            floor,
         )
         sets = self._sets.get(key) if not self.extra_keys and _plain(key) else None
         if sets is None:
@@ -138,7 +140,7 @@ class _AttributeSets:
     __slots__ = ("base", "timing", "input", "output", "status", "_components")
 
     def __init__(self, key: tuple[Any, ...], span_attributes: Mapping[str, Any], extra_keys: tuple[str, ...]) -> None:
-        provider, operation, model, response_model, error_type, status, source = key
+        provider, operation, model, response_model, error_type, status, source, floor = key
         base = {
             semconv.GEN_AI_PROVIDER_NAME: provider,
             semconv.GEN_AI_OPERATION_NAME: operation,
@@ -160,6 +162,8 @@ class _AttributeSets:
         self.status = {**base, semconv.LLM_COST_STATUS: status, semconv.LLM_COST_USAGE_SOURCE: source}
         if error_type:
             self.status[semconv.ERROR_TYPE] = error_type
+        if floor:  # the call's tokens and cost are "at least" figures
+            self.status[semconv.LLM_COST_ESTIMATE] = floor
         self._components: dict[str, dict[str, Any]] = {}
 
     def component(self, component: str) -> dict[str, Any]:

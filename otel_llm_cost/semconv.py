@@ -68,6 +68,9 @@ LLM_COST_USD: Final = "llm_cost.usd"
 LLM_COST_STATUS: Final = "llm_cost.status"
 #: ``reported`` | ``estimated``
 LLM_COST_USAGE_SOURCE: Final = "llm_cost.usage_source"
+#: ``lower_bound`` on an estimate that is surely below the truth (a reasoning model's
+#: hidden reasoning, an image counted at its minimum): read the figures as "at least".
+LLM_COST_ESTIMATE: Final = "llm_cost.estimate"
 #: The catalog key the model resolved to.
 LLM_COST_MODEL: Final = "llm_cost.model"
 #: Catalog version, or the override file that supplied the price.
@@ -95,6 +98,7 @@ STATUS_NO_USAGE: Final = "no_usage"
 STATUS_INCOMPLETE: Final = "incomplete"
 SOURCE_REPORTED: Final = "reported"
 SOURCE_ESTIMATED: Final = "estimated"
+ESTIMATE_LOWER_BOUND: Final = "lower_bound"
 
 #: Cost components, in the order they are reported.
 COMPONENTS: Final = ("input", "cache_read", "cache_write", "output", "reasoning")

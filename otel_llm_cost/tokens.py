@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import base64
 import gzip
+import logging
 import os
 import threading
 from collections.abc import Iterable
-from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -27,7 +27,7 @@ import tiktoken
 from . import config, semconv
 from .usage import Usage
 
-__all__ = ["encoding_name_for_model", "get_encoding", "count_tokens", "count_messages", "estimate_usage"]
+__all__ = ["preload", "encoding_name_for_model", "get_encoding", "count_tokens", "count_messages", "estimate_usage"]
 
 _ENDOFTEXT = "<|endoftext|>"
 # Split patterns and special tokens of the two encodings, as published with tiktoken.
@@ -66,7 +66,7 @@ _TOKENS_PER_MESSAGE = 3
 _TOKENS_PER_NAME = 1
 _REPLY_PRIMING = 3
 
-_load_lock = threading.Lock()
+_log = logging.getLogger(__name__)
 
 
 def encoding_name_for_model(model: str | None) -> str:
@@ -99,15 +99,66 @@ def _read_ranks(name: str) -> dict[bytes, int]:
     return ranks
 
 
-@cache
+_encodings: dict[str, tiktoken.Encoding] = {}
+#: One lock per vocabulary: a call that needs cl100k never waits for o200k's load.
+_load_locks = {name: threading.Lock() for name in _PATTERNS}
+
+
 def _build(name: str) -> tiktoken.Encoding:
-    with _load_lock:
-        return tiktoken.Encoding(
-            name=name,
-            pat_str=_PATTERNS[name],
-            mergeable_ranks=_read_ranks(name),
-            special_tokens=_SPECIAL[name],
-        )
+    """The encoding ``name``, built once per process.
+
+    Built under a per-name lock, so a caller arriving while the background preload
+    (:func:`preload`) is building the same vocabulary waits for that one load instead
+    of starting a second one; once built, reads take no lock.
+    """
+    encoding = _encodings.get(name)
+    if encoding is not None:
+        return encoding
+    with _load_locks[name]:
+        encoding = _encodings.get(name)
+        if encoding is None:
+            encoding = tiktoken.Encoding(
+                name=name,
+                pat_str=_PATTERNS[name],
+                mergeable_ranks=_read_ranks(name),
+                special_tokens=_SPECIAL[name],
+            )
+            _encodings[name] = encoding
+        return encoding
+
+
+def _forget_encodings() -> None:
+    """Drop the built encodings (tests: to load again from another directory)."""
+    _encodings.clear()
+
+
+_preload_started = False
+
+
+def preload(names: Iterable[str] = ("o200k_base", "cl100k_base")) -> threading.Thread | None:
+    """Build the vocabularies in a background daemon thread, without waiting for it.
+
+    Loading a vocabulary takes ~200 ms of CPU; done lazily it lands inside the first
+    call whose provider reported no usage, in the application's thread. Instrumentors
+    call this at ``instrument()`` time so that cost is paid off the call path; a call
+    that needs an encoding before the thread is done waits only for that one load
+    (see :func:`_build`). Started once per process; failures are logged, never raised.
+    """
+    global _preload_started
+    if _preload_started:
+        return None
+    _preload_started = True
+
+    def load() -> None:
+        for name in names:
+            try:
+                _build(name)
+            except Exception:  # noqa: BLE001 - a broken vocabulary must not kill anything
+                _log.warning("otel_llm_cost: could not preload the %s vocabulary", name, exc_info=True)
+
+    thread = threading.Thread(target=load, name="otel-llm-cost-tiktoken-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def get_encoding(model: str | None) -> tiktoken.Encoding:

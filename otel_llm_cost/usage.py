@@ -125,6 +125,9 @@ class Usage:
     reasoning_tokens: int = 0
     #: ``reported`` by the provider, or ``estimated`` with a tokenizer.
     source: str = semconv.SOURCE_REPORTED
+    #: An estimate that is surely below the truth: a reasoning model's hidden reasoning,
+    #: or an image counted at its minimum. Carried through sums (``llm_cost.estimate``).
+    lower_bound: bool = False
 
     def __post_init__(self) -> None:
         # Keep the subsets consistent whatever a provider sent: a subset larger than its
@@ -173,6 +176,7 @@ class Usage:
             semconv.SOURCE_ESTIMATED
             if semconv.SOURCE_ESTIMATED in (self.source, other.source)
             else semconv.SOURCE_REPORTED,
+            self.lower_bound or other.lower_bound,
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -280,6 +284,7 @@ class Usage:
             cache_write_1h_tokens=to_int(attrs.get(semconv.LLM_COST_CACHE_CREATION_1H_TOKENS)),
             reasoning_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
             source=str(attrs.get(semconv.LLM_COST_USAGE_SOURCE) or semconv.SOURCE_REPORTED),
+            lower_bound=attrs.get(semconv.LLM_COST_ESTIMATE) == semconv.ESTIMATE_LOWER_BOUND,
         )
 
     @classmethod

@@ -187,6 +187,8 @@ class LLMCall:
             if usage.reasoning_tokens:
                 attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
             attrs[semconv.LLM_COST_USAGE_SOURCE] = usage.source
+            if usage.lower_bound:
+                attrs[semconv.LLM_COST_ESTIMATE] = semconv.ESTIMATE_LOWER_BOUND
         attrs[semconv.LLM_COST_STATUS] = cost.status
         if cost.model:
             attrs[semconv.LLM_COST_MODEL] = cost.model

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import semconv
+from .._estimate_openai import Generated, estimate_openai
 from ..cost import reported_cost
 from ..tokens import estimate_usage
 from ..usage import Usage, _get
@@ -157,8 +158,7 @@ def read_response(call: LLMCall, obj: Any) -> None:
     request = call.state
     if usage is None and request is not None and call.attributes.get(
             semconv.GEN_AI_OPERATION_NAME) != "embeddings":
-        texts = _output_texts(obj)
-        call.estimate_with(lambda: estimate_usage(_model(call), request.prompt, "".join(texts)))
+        call.estimate_with(lambda: _estimate(call, request, Generated().response(obj), _output_texts(obj)))
     if call.telemetry.capture_content:
         call.set(semconv.GEN_AI_OUTPUT_MESSAGES, output_messages_json(_output_texts(obj), finish))
 
@@ -171,11 +171,20 @@ def _model(call: LLMCall) -> str | None:
 class Request:
     """What a call's spec keeps from the request for the end of the call."""
 
-    __slots__ = ("prompt", "stream")
+    __slots__ = ("prompt", "stream", "kwargs")
 
-    def __init__(self, prompt: Any, stream: bool) -> None:
+    def __init__(self, prompt: Any, stream: bool, kwargs: Mapping[str, Any] | None = None) -> None:
         self.prompt = prompt
         self.stream = stream
+        #: The request keywords, for counting input as OpenAI does (tools, images…).
+        self.kwargs = kwargs
+
+
+def _estimate(call: LLMCall, request: Request, generated: Generated, texts: list[str]) -> Usage:
+    """Estimated usage: by OpenAI's counting rules when the request is at hand."""
+    if request.kwargs is not None:
+        return estimate_openai(_model(call), request.kwargs, generated)
+    return estimate_usage(_model(call), request.prompt, "".join(texts))
 
 
 class ChatAccumulator:
@@ -185,7 +194,7 @@ class ChatAccumulator:
     is kept only while no usage has arrived, to estimate from if none ever does.
     """
 
-    __slots__ = ("request", "usage", "model", "id", "reasons", "texts", "tier", "capture")
+    __slots__ = ("request", "usage", "model", "id", "reasons", "texts", "tier", "capture", "generated")
 
     def __init__(self, request: Request, capture: bool) -> None:
         self.request = request
@@ -194,6 +203,7 @@ class ChatAccumulator:
         self.reasons: list[str] = []
         self.texts: list[str] = []
         self.capture = capture
+        self.generated = Generated()
 
     def on_item(self, chunk: Any) -> None:
         if self.id is None:
@@ -206,6 +216,8 @@ class ChatAccumulator:
         for choice in chunk.choices:
             if choice.finish_reason:
                 self.reasons.append(choice.finish_reason)
+            if self.usage is None:
+                self.generated.chat_choice(choice)
             if self.usage is None or self.capture:
                 delta = getattr(choice, "delta", None)
                 text = delta.content if delta is not None else getattr(choice, "text", None)
@@ -217,13 +229,13 @@ class ChatAccumulator:
                           usage=Usage.from_openai(self.usage))
         set_reported_cost(call, self.usage)
         set_service_tier(call, self.tier)
-        _conclude(call, self.request, self.texts, self.usage, self.capture, self.reasons)
+        _conclude(call, self.request, self.texts, self.usage, self.capture, self.reasons, self.generated)
 
 
 def _conclude(call: LLMCall, request: Request, texts: list[str], usage: Any, capture: bool,
-              finish: list[str]) -> None:
+              finish: list[str], generated: Generated) -> None:
     if usage is None:
-        call.estimate_with(lambda: estimate_usage(_model(call), request.prompt, "".join(texts)))
+        call.estimate_with(lambda: _estimate(call, request, generated, texts))
     if capture:
         call.set(semconv.GEN_AI_OUTPUT_MESSAGES, output_messages_json(["".join(texts)], finish))
 
@@ -231,7 +243,7 @@ def _conclude(call: LLMCall, request: Request, texts: list[str], usage: Any, cap
 class ResponsesAccumulator:
     """Follows a Responses API event stream: usage from ``response.completed``."""
 
-    __slots__ = ("request", "response", "usage", "texts", "error", "capture")
+    __slots__ = ("request", "response", "usage", "texts", "error", "capture", "generated")
 
     def __init__(self, request: Request, capture: bool) -> None:
         self.request = request
@@ -240,9 +252,12 @@ class ResponsesAccumulator:
         self.texts: list[str] = []
         self.error: tuple[str, str] | None = None
         self.capture = capture
+        self.generated = Generated()
 
     def on_item(self, event: Any) -> None:
         kind = event.type
+        if self.usage is None:
+            self.generated.responses_event(event)
         if kind == "response.output_text.delta":
             if self.usage is None or self.capture:
                 self.texts.append(event.delta)
@@ -266,4 +281,4 @@ class ResponsesAccumulator:
         set_service_tier(call, field(response, "service_tier"))
         if self.error is not None:
             call.fail_with(*self.error)
-        _conclude(call, self.request, self.texts, self.usage, self.capture, reasons)
+        _conclude(call, self.request, self.texts, self.usage, self.capture, reasons, self.generated)

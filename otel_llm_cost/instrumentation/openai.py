@@ -22,7 +22,7 @@ import importlib
 from collections.abc import Iterator
 from typing import Any
 
-from .. import semconv
+from .. import semconv, tokens
 from ..pricing._providers import provider_for_host
 from ._deferred import raw_response_result
 from ._instrumentor import LLMInstrumentor, Target
@@ -104,7 +104,7 @@ class _Spec(Spec):
         model = kwargs.get("model")
         call = LLMCall(telemetry, self.operation, provider, model if isinstance(model, str) else None, attrs)
         call.strict_pricing = served_by is None and provider == PROVIDER_OPENAI
-        call.state = Request(prompt, kwargs.get("stream") is True)
+        call.state = Request(prompt, kwargs.get("stream") is True, kwargs)
         if self.include_usage and kwargs.get("stream") is True and not isinstance(
                 kwargs.get("stream_options"), dict):
             # Opted in via OTEL_LLM_COST_OPENAI_INCLUDE_USAGE: ask for the usage chunk.
@@ -200,6 +200,7 @@ class OpenAIInstrumentor(LLMInstrumentor):
     provider_key = PROVIDER_KEY
 
     def _targets(self, telemetry: Telemetry) -> Iterator[Target]:
+        tokens.preload()  # estimation's vocabularies, off the call path
         include_usage = telemetry.settings.openai_include_usage
         types = _SDKTypes()
         for module_name, class_name, method, operation, responses_api in _METHODS:

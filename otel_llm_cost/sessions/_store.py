@@ -39,9 +39,9 @@ KIND_USER = "user"
 KIND_COLLECTOR = "collector"
 
 
-def _usage_of(tokens: list[int], estimated: bool) -> Usage:
+def _usage_of(tokens: list[int], estimated: bool, lower_bound: bool = False) -> Usage:
     return Usage(tokens[_IN], tokens[_OUT], tokens[_CR], tokens[_CW], tokens[_CW1H], tokens[_REASON],
-                 "estimated" if estimated else "reported")
+                 "estimated" if estimated else "reported", lower_bound)
 
 
 class Session:
@@ -52,7 +52,7 @@ class Session:
     """
 
     __slots__ = ("kind", "id", "user_id", "attributes", "budget", "thresholds", "hard", "on_budget",
-                 "crossed", "user", "priced", "calls", "unpriced", "estimated", "errors",
+                 "crossed", "user", "priced", "calls", "unpriced", "estimated", "floors", "errors",
                  "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
                  "ended_after", "open_blocks", "__weakref__")
 
@@ -71,6 +71,8 @@ class Session:
         self.user: Session | None = None
         self.priced = _ZERO
         self.calls = self.unpriced = self.estimated = self.errors = 0
+        #: Calls whose estimate is a lower bound: the session's totals are then "at least".
+        self.floors = 0
         self.unpriced_reason: str | None = None
         self.tokens = [0, 0, 0, 0, 0, 0]
         self.by_model: dict[str, list] | None = None
@@ -99,7 +101,7 @@ class Session:
 
     @property
     def usage(self) -> Usage:
-        return _usage_of(self.tokens, self.estimated > 0)
+        return _usage_of(self.tokens, self.estimated > 0, self.floors > 0)
 
     @property
     def duration_s(self) -> float:
@@ -170,6 +172,8 @@ class Session:
         if usage is not None:
             if usage.source != "reported":
                 self.estimated += 1
+            if usage.lower_bound:
+                self.floors += 1
             i, o, cr = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens
             cw, cw1, r = usage.cache_write_tokens, usage.cache_write_1h_tokens, usage.reasoning_tokens
             t = self.tokens

@@ -64,6 +64,12 @@ class UsageSummary:
         """Tokens by type: input, output, cache_read, cache_write, cache_write_1h, reasoning."""
         return self.usage.as_dict()
 
+    @property
+    def lower_bound(self) -> bool:
+        """Some call's estimate was a floor (reasoning model, unmeasured image): read
+        the tokens and cost as "at least"."""
+        return self.usage.lower_bound
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (money as decimal strings, never floats)."""
         return {
@@ -76,6 +82,8 @@ class UsageSummary:
             "estimated_calls": self.estimated_calls,
             "errors": self.errors,
             "by_model": {name: m.as_dict() for name, m in self.by_model.items()},
+            # Only when true, so readers of the older shape see nothing new.
+            **({"lower_bound": True} if self.lower_bound else {}),
         }
 
 

@@ -10,9 +10,9 @@ from otel_llm_cost.tokens import count_messages, count_tokens, encoding_name_for
 
 @pytest.fixture
 def fresh_encodings():
-    tokens._build.cache_clear()
+    tokens._forget_encodings()
     yield
-    tokens._build.cache_clear()
+    tokens._forget_encodings()
 
 
 def test_builds_offline_with_empty_cache_and_no_network(tmp_path, monkeypatch, fresh_encodings):

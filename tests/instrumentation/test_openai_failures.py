@@ -125,14 +125,29 @@ def test_unknown_model_has_tokens_but_no_cost(wire, otel):
                    response_model="my-private-model")
 
 
-def test_our_error_on_odd_stream_content_is_swallowed(wire, otel, caplog):
+def test_odd_stream_content_is_skipped_by_the_estimate(wire, otel):
     # A delta whose content is not a string (the SDK passes it through unvalidated):
-    # joining the text for estimation fails inside our code; the app sees every chunk.
+    # the estimate skips it and counts the text around it; the app sees every chunk.
     wire.enqueue(Reply(chunks=["Hel", {"odd": 1}, "lo"]))
-    caplog.set_level(logging.ERROR, logger="otel_llm_cost")
     stream = sync_client(wire).chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
     contents = [c.choices[0].delta.content for c in stream]
     assert contents == ["", "Hel", {"odd": 1}, "lo", None]
+    span = otel.span()
+    assert span.attributes[s.LLM_COST_USAGE_SOURCE] == s.SOURCE_ESTIMATED
+    assert span.attributes[s.GEN_AI_USAGE_OUTPUT_TOKENS] == 1  # "Hello"
+
+
+def test_our_error_in_estimation_is_swallowed(wire, otel, caplog, monkeypatch):
+    from otel_llm_cost.instrumentation import _openai_read
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("estimator bug")
+
+    monkeypatch.setattr(_openai_read, "estimate_openai", broken)
+    wire.enqueue(Reply(chunks=["Hel", "lo"]))
+    caplog.set_level(logging.ERROR, logger="otel_llm_cost")
+    stream = sync_client(wire).chat.completions.create(model="gpt-4o", messages=HELLO, stream=True)
+    assert [c.choices[0].delta.content for c in stream] == ["", "Hel", "lo", None]
     span = otel.span()
     assert span.attributes[s.LLM_COST_STATUS] == s.STATUS_NO_USAGE
     assert s.GEN_AI_USAGE_INPUT_TOKENS not in span.attributes

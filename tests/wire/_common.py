@@ -65,6 +65,9 @@ class Reply:
     path_contains: str | None = None
     #: OpenAI: the response's ``service_tier`` (None: ``default``).
     service_tier: str | None = None
+    #: OpenAI only: answer with ``"usage": null`` (a gateway that strips usage), so the
+    #: client side must estimate; streams already omit it unless asked for.
+    omit_usage: bool = False
 
     def deltas(self) -> list[str]:
         """The text deltas a stream emits (and whose count is the output tokens)."""

@@ -124,7 +124,7 @@ def _chat_json(req: RecordedRequest, reply: Reply, model: str, seq: int) -> Wire
         "id": reply.response_id or f"chatcmpl-wire{seq:06d}", "object": "chat.completion", "created": CREATED,
         "model": model, "system_fingerprint": "fp_wire", "service_tier": reply.service_tier or "default",
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(reply)}],
-        "usage": chat_usage(req, reply),
+        "usage": None if reply.omit_usage else chat_usage(req, reply),
     })
 
 
@@ -168,7 +168,7 @@ def _legacy_json(req: RecordedRequest, reply: Reply, model: str, seq: int) -> Wi
         "id": reply.response_id or f"cmpl-wire{seq:06d}", "object": "text_completion", "created": CREATED,
         "model": model, "choices": [{"index": 0, "text": reply.full_text(), "logprobs": None,
                                      "finish_reason": reply.finish_reason or "stop"}],
-        "usage": chat_usage(req, reply),
+        "usage": None if reply.omit_usage else chat_usage(req, reply),
     })
 
 
@@ -204,7 +204,8 @@ def _response_obj(req: RecordedRequest, reply: Reply, model: str, seq: int, stat
         "status": status, "model": model, "output": _response_items(reply, seq) if done else [],
         "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "error": None,
         "incomplete_details": None, "instructions": None, "metadata": {}, "temperature": 1.0, "top_p": 1.0,
-        "text": {"format": {"type": "text"}}, "usage": responses_usage(req, reply) if done else None,
+        "text": {"format": {"type": "text"}},
+        "usage": responses_usage(req, reply) if done and not reply.omit_usage else None,
     }
 
 
