@@ -127,6 +127,19 @@ def _build(name: str) -> tiktoken.Encoding:
         return encoding
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (a pre-forking server) gets fresh locks: the preload thread does
+    not survive ``fork()``, and a lock it held at that moment would stay held forever.
+    What the parent had built is kept; the rest is built again on demand."""
+    global _load_locks, _preload_started
+    _load_locks = {name: threading.Lock() for name in _PATTERNS}
+    _preload_started = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _forget_encodings() -> None:
     """Drop the built encodings (tests: to load again from another directory)."""
     _encodings.clear()

@@ -1,0 +1,39 @@
+"""A fork while the vocabulary preload holds its lock must not hang the child."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from otel_llm_cost import tokens
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_a_child_forked_while_a_vocabulary_lock_is_held_can_still_count() -> None:
+    lock = tokens._load_locks["cl100k_base"]
+    lock.acquire()  # as the preload thread holds it mid-load
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: counting must not wait for the parent's lock
+            code = 0
+            try:
+                code = 0 if tokens.count_tokens("hello world", "gpt-4") == 2 else 3
+            except BaseException:  # noqa: BLE001
+                code = 4
+            os._exit(code)
+    finally:
+        lock.release()
+    import time
+
+    for _ in range(600):  # the child exits in well under a minute, or it hung
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the vocabulary lock")
+    assert os.waitstatus_to_exitcode(status) == 0, sys.platform
