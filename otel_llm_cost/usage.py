@@ -14,8 +14,9 @@ nothing downstream needs to know which provider it is looking at:
 
 The readers accept SDK objects or plain dicts and treat a missing, ``None``,
 negative or non-integer field as 0, because a malformed usage block must never break
-the application; it just yields smaller numbers. A block in which *no* count is
-usable yields ``None`` (cost unknown), never a priced zero.
+the application; it just yields smaller numbers. A block in which neither the input
+nor the output count is usable yields ``None`` (cost unknown), never a priced zero —
+even when it carries a cache or reasoning count (a part of an unknown whole).
 """
 
 from __future__ import annotations
@@ -107,9 +108,12 @@ def _on_class(cls: type, name: str) -> bool:
             _ON_CLASS[(cls, name)] = found
     return found
 
-_ANTHROPIC_COUNTS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
-_GEMINI_COUNTS = ("prompt_token_count", "candidates_token_count", "thoughts_token_count")
-_BEDROCK_COUNTS = ("inputTokens", "outputTokens", "cacheReadInputTokens", "cacheWriteInputTokens")
+#: The counts a usage block must carry at least one of to say anything. A cache or
+#: thoughts count alone (input and output null) is a sub-count of nothing: pricing it
+#: would invent a zero input and output, so such a block reads as unknown.
+_ANTHROPIC_COUNTS = ("input_tokens", "output_tokens")
+_GEMINI_COUNTS = ("prompt_token_count", "candidates_token_count")
+_BEDROCK_COUNTS = ("inputTokens", "outputTokens")
 
 
 @dataclass(frozen=True, slots=True)
