@@ -33,6 +33,8 @@ variable (``configure()`` keyword)                         meaning
                                                            list when installed) or ``bundled``
 ``OTEL_LLM_COST_FALLBACK_PRICES_FILE``                      price files used only for models no other
 (``fallback_prices_files``)                                layer prices (e.g. LiteLLM's file)
+``OTEL_LLM_COST_TRUST_BAGGAGE`` (``trust_baggage``)        let inbound ``session.id``/``user.id``
+                                                           baggage join live sessions (off)
 =========================================================  ==========================
 """
 
@@ -67,6 +69,7 @@ class Settings:
     provider_hosts: tuple[tuple[str, str], ...] = ()
     price_source: str = "genai-prices"
     fallback_prices_files: tuple[str, ...] = ()
+    trust_baggage: bool = False
 
 
 #: Settings field -> its environment variable.
@@ -80,6 +83,7 @@ ENVIRONMENT: dict[str, str] = {
     "provider_hosts": semconv.ENV_PROVIDER_HOSTS,
     "price_source": semconv.ENV_PRICE_SOURCE,
     "fallback_prices_files": semconv.ENV_FALLBACK_PRICES_FILE,
+    "trust_baggage": "OTEL_LLM_COST_TRUST_BAGGAGE",
 }
 #: The values of ``price_source``.
 PRICE_SOURCES = ("genai-prices", "bundled")
@@ -87,6 +91,16 @@ PRICE_SOURCES = ("genai-prices", "bundled")
 _overrides: dict[str, Any] = {}
 _warned: set[tuple[str, str]] = set()
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A fresh lock in a forked child (the parent's may have been held at the fork)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _warn(name: str, value: str, expected: str) -> None:
@@ -151,12 +165,13 @@ def _from_environment() -> Settings:
                                       expected="host=provider"),
         price_source=_parse_price_source(ENVIRONMENT["price_source"], env.get(ENVIRONMENT["price_source"])),
         fallback_prices_files=_parse_list(env.get(ENVIRONMENT["fallback_prices_files"], ""), os.pathsep),
+        trust_baggage=parse_bool(ENVIRONMENT["trust_baggage"], env.get(ENVIRONMENT["trust_baggage"])),
     )
 
 
 def _normalised(name: str, value: Any) -> Any:
     """A ``configure()`` keyword in the type :class:`Settings` holds."""
-    if name in ("capture_content", "openai_include_usage"):
+    if name in ("capture_content", "openai_include_usage", "trust_baggage"):
         return bool(value)
     if name in ("model_aliases", "provider_hosts"):
         items = value.items() if hasattr(value, "items") else value

@@ -17,13 +17,14 @@ protocol, called through a wrapper that can never break the application.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from .record import CallRecord
 
-__all__ = ["CallObserver", "CallRefused", "add_observer", "remove_observer", "before_call", "notify"]
+__all__ = ["CallObserver", "CallRefused", "add_observer", "remove_observer", "before_call", "started", "notify"]
 
 _log = logging.getLogger("otel_llm_cost")
 
@@ -45,6 +46,18 @@ class CallObserver(Protocol):
 
 _observers: tuple[CallObserver, ...] = ()
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets a fresh lock: a thread of the parent may have held this one
+    at the fork, and the child's copy would then never be released. The registered
+    observers are kept (the tuple is replaced whole, never mutated in place)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def add_observer(observer: CallObserver) -> None:
@@ -79,6 +92,20 @@ def before_call() -> dict[str, Any]:
         if attributes:
             out.update(attributes)
     return out
+
+
+def started(context: Any) -> None:
+    """A call's span has started in ``context``: run each observer's optional
+    ``on_call_start(context)``. Every started call is later ended (``notify``), so an
+    observer can count calls in flight — sessions wait for streams read after their block."""
+    for observer in _observers:
+        hook = getattr(observer, "on_call_start", None)
+        if hook is None:
+            continue
+        try:
+            hook(context)
+        except Exception:  # noqa: BLE001
+            _log.exception("otel_llm_cost: error in %r.on_call_start (ignored)", observer)
 
 
 def notify(record: CallRecord) -> None:
