@@ -104,6 +104,7 @@ class LLMCall:
         self.state: Any = None
         self._start = time.perf_counter()
         self._ended = False
+        observers.started(self.context)
 
     def add_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Attributes known only after the span started (an observer's, e.g. ``session.id``)."""

@@ -68,14 +68,29 @@ def end_session(session_id: str):
     return STORE.end(session_id)
 
 
-def _to_decimal(value: Any) -> Decimal | None:
+def _to_decimal(value: Any, what: str = "budget_usd") -> Decimal | None:
     if value is None:
         return None
-    return _decimal(value)
+    return _decimal(value, what)
 
 
-def _decimal(value: Any) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+def _decimal(value: Any, what: str) -> Decimal:
+    """An amount given to ``session()``: a finite number >= 0, or a clear ``ValueError``.
+
+    Checked where the session is opened, in the application's own code path: a NaN
+    budget would compare false with every spend (never enforced), ``'abc'`` would raise
+    a bare ``decimal.InvalidOperation`` deep inside a call. Better one clear error at
+    the line that wrote the mistake.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what} must be a number of USD, not {value!r}")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except (ArithmeticError, ValueError, TypeError):
+        raise ValueError(f"{what} must be a number of USD, not {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ValueError(f"{what} must be a finite number >= 0, not {value!r}")
+    return number
 
 
 class SessionScope:
@@ -85,13 +100,15 @@ class SessionScope:
     def __init__(self, *, collector: bool, session_id: str | None = None, user_id: str | None = None,
                  budget_usd: Any = None, user_budget_usd: Any = None, thresholds: Any = None,
                  hard: bool = False, on_budget: Callable[[Any], None] | None = None,
-                 attributes: Mapping[str, Any] | None = None, end: bool = True) -> None:
+                 attributes: Mapping[str, Any] | None = None, end: bool = True,
+                 allow_unpriced: bool = False) -> None:
+        self._allow_unpriced = allow_unpriced
         self._collector = collector
         self._session_id = session_id
         self._user_id = user_id
         self._budget = _to_decimal(budget_usd)
-        self._user_budget = _to_decimal(user_budget_usd)
-        self._thresholds = tuple(sorted(_decimal(t) for t in thresholds)) if thresholds else None
+        self._user_budget = _to_decimal(user_budget_usd, "user_budget_usd")
+        self._thresholds = tuple(sorted(_decimal(t, "thresholds") for t in thresholds)) if thresholds else None
         self._hard = hard
         self._on_budget = on_budget
         self._attributes = dict(attributes or {})
@@ -101,6 +118,12 @@ class SessionScope:
     # --- opening / closing ------------------------------------------------------------
 
     def _open(self) -> Session:
+        ctx, tally = self._begin()
+        self._tokens.append((otel_context.attach(ctx), tally, True))
+        return tally
+
+    def _begin(self) -> tuple[otel_context.Context, Session]:
+        """Open the tally and build the context it is current in, without attaching it."""
         from ._observer import ensure_observing
 
         ensure_observing()
@@ -126,13 +149,13 @@ class SessionScope:
                 ctx = baggage.set_baggage(semconv.USER_ID, tally.user_id, ctx)
         with STORE.lock:
             tally.open_blocks += 1
-        self._tokens.append((otel_context.attach(ctx), tally, created))
-        return tally
+        return ctx, tally
 
     def _configure_budgets(self, tally: Session) -> None:
         if self._budget is not None:
             tally.budget = self._budget
             tally.hard = self._hard
+            tally.allow_unpriced = self._allow_unpriced
             tally.on_budget = self._on_budget
             if self._thresholds:
                 tally.thresholds = self._thresholds
@@ -141,17 +164,18 @@ class SessionScope:
             if user is not None:
                 user.budget = self._user_budget
                 user.hard = self._hard
+                user.allow_unpriced = self._allow_unpriced
                 user.on_budget = self._on_budget
                 if self._thresholds:
                     user.thresholds = self._thresholds
 
     def _close(self) -> None:
-        token, tally, created = self._tokens.pop()
+        token, tally, _ = self._tokens.pop()
         otel_context.detach(token)
-        with STORE.lock:
-            tally.open_blocks -= 1
-            last = tally.open_blocks == 0
-        if last and self._end and not self._collector:
+        self._finish(tally)
+
+    def _finish(self, tally: Session) -> None:
+        if STORE.block_exited(tally, self._end and not self._collector):
             STORE.end_session(tally)
 
     def __enter__(self) -> Session:
@@ -172,7 +196,79 @@ class SessionScope:
                                  user_id=self._user_id, budget_usd=self._budget,
                                  user_budget_usd=self._user_budget, thresholds=self._thresholds,
                                  hard=self._hard, on_budget=self._on_budget,
-                                 attributes=self._attributes, end=self._end)
+                                 attributes=self._attributes, end=self._end,
+                                 allow_unpriced=self._allow_unpriced)
+        # A generator function returns its generator before the body runs: a scope around
+        # the call would open and close before the first item. The session instead spans
+        # the iteration, and is current only while the body runs (each step attaches and
+        # detaches it), so it neither leaks into the consumer's code between items nor
+        # breaks when a server advances the generator from a different thread each time.
+        if inspect.isasyncgenfunction(fn):
+            @functools.wraps(fn)
+            async def async_gen_run(*args: Any, **kwargs: Any) -> Any:
+                scope = make()
+                ctx, tally = scope._begin()
+                try:
+                    agen = fn(*args, **kwargs)
+                    op: Any = agen.asend
+                    arg: Any = None
+                    while True:
+                        token = otel_context.attach(ctx)
+                        try:
+                            item = await op(arg)
+                        except StopAsyncIteration:
+                            return
+                        finally:
+                            otel_context.detach(token)
+                        try:
+                            arg = yield item
+                            op = agen.asend
+                        except GeneratorExit:
+                            token = otel_context.attach(ctx)
+                            try:
+                                await agen.aclose()
+                            finally:
+                                otel_context.detach(token)
+                            raise
+                        except BaseException as exc:  # thrown in by the consumer: pass it on
+                            op, arg = agen.athrow, exc
+                finally:
+                    scope._finish(tally)
+            return async_gen_run
+
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen_run(*args: Any, **kwargs: Any) -> Any:
+                scope = make()
+                ctx, tally = scope._begin()
+                try:
+                    gen = fn(*args, **kwargs)
+                    op: Any = gen.send
+                    arg: Any = None
+                    while True:
+                        token = otel_context.attach(ctx)
+                        try:
+                            item = op(arg)
+                        except StopIteration as stop:
+                            return stop.value
+                        finally:
+                            otel_context.detach(token)
+                        try:
+                            arg = yield item
+                            op = gen.send
+                        except GeneratorExit:
+                            token = otel_context.attach(ctx)
+                            try:
+                                gen.close()
+                            finally:
+                                otel_context.detach(token)
+                            raise
+                        except BaseException as exc:  # thrown in by the consumer: pass it on
+                            op, arg = gen.throw, exc
+                finally:
+                    scope._finish(tally)
+            return gen_run
+
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def async_run(*args: Any, **kwargs: Any) -> Any:
@@ -190,7 +286,8 @@ class SessionScope:
 def session(session_id: str | None = None, user_id: str | None = None, budget_usd: Any = None, *,
             user_budget_usd: Any = None, thresholds: Any = None, hard: bool = False,
             on_budget: Callable[[Any], None] | None = None,
-            attributes: Mapping[str, Any] | None = None, end: bool = True) -> SessionScope:
+            attributes: Mapping[str, Any] | None = None, end: bool = True,
+            allow_unpriced: bool = False) -> SessionScope:
     """Open a session: a context manager (sync/async) or decorator yielding a :class:`Session`.
 
     ``session_id`` defaults to a random id; an id already live is joined, not reset.
@@ -199,10 +296,15 @@ def session(session_id: str | None = None, user_id: str | None = None, budget_us
     ``attributes`` go on every LLM span of the session, and those allow-listed in
     ``OTEL_LLM_COST_METRIC_ATTRIBUTES`` on its metrics. With ``end=False`` the session
     outlives the block until :func:`end_session` or the idle timeout.
+
+    A hard budget cannot be enforced on spend it cannot see: once a call in the session
+    may have cost money but could not be priced (an unknown model, a reply without
+    usage), further calls are refused — unless ``allow_unpriced=True``, which counts
+    only the priced spend. Amounts must be finite numbers >= 0 (``ValueError``).
     """
     return SessionScope(collector=False, session_id=session_id, user_id=user_id, budget_usd=budget_usd,
                   user_budget_usd=user_budget_usd, thresholds=thresholds, hard=hard,
-                  on_budget=on_budget, attributes=attributes, end=end)
+                  on_budget=on_budget, attributes=attributes, end=end, allow_unpriced=allow_unpriced)
 
 
 def track() -> SessionScope:
@@ -216,11 +318,39 @@ def track() -> SessionScope:
 
 # --- what an LLM call made in a session carries ---------------------------------------
 
+#: Where ids from inbound baggage go when baggage is not trusted: on the span for
+#: correlation with the caller's traces, under names nothing counts or bills by.
+BAGGAGE_SESSION_ID = "llm_cost.baggage.session.id"
+BAGGAGE_USER_ID = "llm_cost.baggage.user.id"
+
+
+def _inbound_ids(context: otel_context.Context | None) -> tuple[str, str | None] | None:
+    sid = baggage.get_baggage(semconv.SESSION_ID, context)
+    if not sid:
+        return None
+    uid = baggage.get_baggage(semconv.USER_ID, context)
+    return str(sid), (str(uid) if uid else None)
+
+
+def trust_baggage() -> bool:
+    """Whether inbound ``session.id``/``user.id`` baggage may join live sessions.
+
+    Off by default: baggage is a request header any client can write, and a session id
+    it names would join that session, spend its (or its user's) budget and bill calls
+    to it. Turn it on (``OTEL_LLM_COST_TRUST_BAGGAGE``) only where every inbound hop
+    is your own service, or a gateway strips the header from outside traffic.
+    """
+    from ..config import load
+
+    return load().trust_baggage
+
+
 def span_attributes(context: otel_context.Context | None = None) -> dict[str, Any]:
     """session.id / user.id (and session attributes) for an LLM span started in ``context``.
 
     From the innermost open session, else from inbound W3C baggage (a session another
-    service opened).
+    service opened): as ``session.id``/``user.id`` when baggage is trusted, else under
+    ``llm_cost.baggage.*`` so that the span correlates without counting as that session.
     """
     chain = _chain_in(context)
     tally = next((t for t in chain if t.kind == KIND_SESSION), None) if chain else None
@@ -231,27 +361,27 @@ def span_attributes(context: otel_context.Context | None = None) -> dict[str, An
         if tally.attributes:
             out.update(tally.attributes)
         return out
-    sid = baggage.get_baggage(semconv.SESSION_ID, context)
-    if not sid:
+    ids = _inbound_ids(context)
+    if ids is None:
         return {}
-    out = {semconv.SESSION_ID: str(sid)}
-    uid = baggage.get_baggage(semconv.USER_ID, context)
+    sid, uid = ids
+    trusted = trust_baggage()
+    out = {semconv.SESSION_ID if trusted else BAGGAGE_SESSION_ID: sid}
     if uid:
-        out[semconv.USER_ID] = str(uid)
+        out[semconv.USER_ID if trusted else BAGGAGE_USER_ID] = uid
     return out
 
 
 def chain_of(context: otel_context.Context | None = None) -> tuple[Session, ...] | None:
-    """The tallies a call made in ``context`` counts in: the open sessions, else the
-    session named by inbound baggage (looked up or opened here)."""
+    """The tallies a call made in ``context`` counts in: the open sessions, else — only
+    when baggage is trusted — the session named by inbound baggage (looked up or opened here)."""
     chain = _chain_in(context)
     if chain:
         return chain
-    sid = baggage.get_baggage(semconv.SESSION_ID, context)
-    if not sid:
+    ids = _inbound_ids(context)
+    if ids is None or not trust_baggage():
         return None
-    uid = baggage.get_baggage(semconv.USER_ID, context)
-    return STORE.lookup(str(sid), str(uid) if uid else None)
+    return STORE.lookup(*ids)
 
 
 def check_budget(context: otel_context.Context | None = None) -> None:
@@ -260,5 +390,11 @@ def check_budget(context: otel_context.Context | None = None) -> None:
     if not chain:
         return
     for t in chain:
-        if t.hard and t.budget is not None and t.priced >= t.budget:
+        if not t.hard or t.budget is None:
+            continue
+        if t.priced >= t.budget:
             raise BudgetExceeded(f"{t.kind} {t.id!r} has spent {t.priced} USD of its {t.budget} USD budget")
+        if t.unknown_spend and not t.allow_unpriced:
+            raise BudgetExceeded(
+                f"{t.kind} {t.id!r} has a hard budget of {t.budget} USD and {t.unknown_spend} call(s) whose "
+                f"cost is unknown ({t.unpriced_reason}); pass allow_unpriced=True to count priced spend only")

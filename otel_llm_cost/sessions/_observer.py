@@ -18,7 +18,7 @@ from typing import Any
 from .. import observers, semconv
 from ..record import CallRecord
 from ._budget import announce
-from ._context import chain_of, check_budget, span_attributes
+from ._context import chain_of, check_budget, current_chain, span_attributes
 from ._store import STORE
 
 __all__ = ["SessionObserver", "ensure_observing", "count"]
@@ -48,10 +48,19 @@ class SessionObserver:
         check_budget()
         return span_attributes()
 
+    def on_call_start(self, context: Any) -> None:
+        chain = current_chain(context)
+        if chain:
+            STORE.call_started(chain)
+
     def on_call_end(self, record: CallRecord) -> None:
         chain = chain_of(record.context)
         if chain:
             count(record, chain)
+        # After counting: a session waiting for this call ends with it included.
+        opened = current_chain(record.context)
+        if opened:
+            STORE.call_ended(opened)
 
     def __repr__(self) -> str:
         return "SessionObserver()"

@@ -12,6 +12,7 @@ sessions pass through a long-running server.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -29,6 +30,9 @@ _log = logging.getLogger("otel_llm_cost")
 _ZERO = Decimal(0)
 DEFAULT_MAX_SESSIONS = 100_000
 DEFAULT_IDLE_TIMEOUT_S = 1800.0
+#: Rows of a session's per-model table; calls of further models share one row.
+MAX_MODELS_PER_SESSION = 64
+OTHER_MODELS = "other"
 DEFAULT_THRESHOLDS = (Decimal("0.5"), Decimal("0.8"), Decimal("1"))
 
 # Indexes into Session.tokens (a list keeps the tally to one slot for six numbers).
@@ -54,7 +58,8 @@ class Session:
     __slots__ = ("kind", "id", "user_id", "attributes", "budget", "thresholds", "hard", "on_budget",
                  "crossed", "user", "priced", "calls", "unpriced", "estimated", "floors", "errors",
                  "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
-                 "ended_after", "open_blocks", "__weakref__")
+                 "ended_after", "open_blocks", "allow_unpriced", "unknown_spend", "in_flight", "closing",
+                 "__weakref__")
 
     def __init__(self, kind: str, session_id: str | None, user_id: str | None = None,
                  attributes: Mapping[str, Any] | None = None) -> None:
@@ -65,6 +70,16 @@ class Session:
         self.budget: Decimal | None = None
         self.thresholds: tuple[Decimal, ...] = DEFAULT_THRESHOLDS
         self.hard = False
+        #: With a hard budget: let calls through after one whose cost is unknown.
+        self.allow_unpriced = False
+        #: Calls that may have cost money but could not be priced (a failure that
+        #: reported no usage cost nothing, and is not one of these).
+        self.unknown_spend = 0
+        #: Our calls started in this tally and not yet ended (a stream read after the
+        #: ``with`` block): the session ends when the block and the last of them have.
+        self.in_flight = 0
+        #: Its last block has exited (with ``end=True``) while calls were still in flight.
+        self.closing = False
         self.on_budget: Callable[[Any], None] | None = None
         self.crossed: set[Decimal] | None = None
         #: The user's tally (sessions with a user id only).
@@ -152,6 +167,8 @@ class Session:
             self.priced += usd
         else:
             self.unpriced += 1
+            if not (error and usage is None):
+                self.unknown_spend += 1
             if self.unpriced_reason is None:
                 self.unpriced_reason = reason or "unpriced call"
         if error:
@@ -163,7 +180,13 @@ class Session:
         else:
             row = rows.get(model)
         if row is None:
-            row = rows[model] = [0, _ZERO, 0, [0, 0, 0, 0, 0, 0]]
+            if len(rows) >= MAX_MODELS_PER_SESSION:
+                # The model name comes from the response: a proxy or a bug can send a new
+                # one each call, and a live session must not grow without bound.
+                model = OTHER_MODELS
+                row = rows.get(model)
+            if row is None:
+                row = rows[model] = [0, _ZERO, 0, [0, 0, 0, 0, 0, 0]]
         row[0] += 1
         if usd is not None:
             row[1] += usd
@@ -273,6 +296,43 @@ class SessionStore:
 
     # --- calls -----------------------------------------------------------------------
 
+    def call_started(self, chain: tuple[Session, ...]) -> None:
+        """One of our calls started in ``chain``'s sessions (see ``Session.in_flight``)."""
+        with self.lock:
+            for tally in chain:
+                if tally.kind == KIND_SESSION:
+                    tally.in_flight += 1
+
+    def call_ended(self, chain: tuple[Session, ...]) -> None:
+        """The call ended: a session whose block already exited ends with its last call."""
+        done = []
+        with self.lock:
+            for tally in chain:
+                if tally.kind != KIND_SESSION or tally.in_flight <= 0:
+                    continue
+                tally.in_flight -= 1
+                if tally.in_flight == 0 and tally.closing and not tally.open_blocks:
+                    tally.closing = False
+                    done.append(tally)
+        for tally in done:
+            self.end_session(tally)
+
+    def block_exited(self, tally: Session, end: bool) -> bool:
+        """The last open block of ``tally`` may have exited: whether to end it now.
+
+        With calls still in flight (a stream returned from the block, read after it), the
+        session stays live and ends with the last of them, so its metrics and its
+        "ended" summary include them.
+        """
+        with self.lock:
+            tally.open_blocks -= 1
+            if tally.open_blocks or not end:
+                return False
+            if tally.in_flight:
+                tally.closing = True
+                return False
+            return True
+
     def add(self, chain: tuple[Session, ...], usd: Decimal | None, usage: Usage | None, model: str,
             error: bool, reason: str | None) -> list[tuple[Session, Decimal]]:
         """Count one finished call in every tally of ``chain``; returns budget crossings.
@@ -353,5 +413,21 @@ class SessionStore:
                 _log.exception("otel_llm_cost: error recording session metrics (ignored)")
 
 
+    def _after_fork_in_child(self) -> None:
+        """A fresh lock and an empty registry for a forked child.
+
+        ``fork()`` copies only the forking thread: if another thread held the lock at
+        that moment, the child's copy stays locked forever and its first session or
+        LLM call hangs. The sessions live at the fork are the parent's — it counts them
+        and records their metrics — so the child starts with none rather than
+        reporting copies of them a second time.
+        """
+        self.lock = threading.Lock()
+        self.sessions = OrderedDict()
+        self.users = OrderedDict()
+
+
 #: The process-wide registry: sessions are per process, like the tracer provider.
 STORE = SessionStore()
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork()
+    os.register_at_fork(after_in_child=STORE._after_fork_in_child)

@@ -137,7 +137,9 @@ def test_decorator_opens_a_fresh_session_per_call(otel):
     assert len({sp.attributes[semconv.SESSION_ID] for sp in spans}) == 3
 
 
-def test_session_ids_travel_as_baggage_and_are_tallied_downstream(otel):
+def test_session_ids_travel_as_baggage_and_are_tallied_downstream(otel, monkeypatch):
+    # The downstream service trusts its callers' baggage (all of them are ours).
+    monkeypatch.setenv("OTEL_LLM_COST_TRUST_BAGGAGE", "true")
     carrier: dict[str, str] = {}
     with otel_llm_cost.session(session_id="conv-9", user_id="dave"):
         propagate.inject(carrier)
