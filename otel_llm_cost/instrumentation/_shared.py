@@ -23,8 +23,8 @@ from collections.abc import Callable
 from contextvars import Token
 from typing import Any
 
+from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from .. import observers, semconv
@@ -92,7 +92,27 @@ def _attach(call: LLMCall) -> Token[otel_context.Context]:
     nested SDK method that is wrapped too produces no second span.
     """
     ctx = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(call.span))
-    return otel_context.attach(ctx)
+    return otel_context.attach(_without_our_baggage(ctx))
+
+
+_OUR_BAGGAGE = (semconv.SESSION_ID, semconv.USER_ID)
+
+
+def _without_our_baggage(ctx: otel_context.Context) -> otel_context.Context:
+    """``ctx`` less the ``session.id``/``user.id`` baggage entries.
+
+    They are how sessions reach *our* next services; an HTTP client instrumentation
+    would also send them to the LLM provider, a third party that has no use for our
+    users' ids. So they are dropped from the context the SDK sends its request in.
+    The application's other baggage entries are its own business and stay.
+    """
+    entries = baggage.get_all(ctx)
+    if not entries:
+        return ctx
+    for key in _OUR_BAGGAGE:
+        if key in entries:
+            ctx = baggage.remove_baggage(key, ctx)
+    return ctx
 
 
 def _failed(call: LLMCall, exc: BaseException, spec: CallSpec | None = None) -> None:
