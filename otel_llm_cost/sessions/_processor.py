@@ -42,6 +42,28 @@ _OPERATION = semconv.GEN_AI_OPERATION_NAME
 _MAX_PENDING = 100_000
 
 
+#: Foreign spans recently counted, by any session processor of this process. A second
+#: processor on the same provider (added by hand, then again by ``configure()`` or the
+#: zero-code hook) sees the very same span right after the first: it must not count it
+#: again. Bounded: both see a span within one ``on_end`` pass.
+_COUNTED: dict[tuple[int, int, int], None] = {}
+_MAX_COUNTED = 1024
+
+
+def _first_to_count(span: Any) -> bool:
+    ctx = span.context
+    key = (ctx.trace_id, ctx.span_id, id(span))
+    if key in _COUNTED:
+        return False
+    _COUNTED[key] = None
+    if len(_COUNTED) > _MAX_COUNTED:
+        try:
+            del _COUNTED[next(iter(_COUNTED))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread trimmed it first
+            pass
+    return True
+
+
 def _ours(span: Any) -> bool:
     scope = getattr(span, "instrumentation_scope", None)
     return scope is not None and scope.name == semconv.SCOPE_NAME
@@ -85,6 +107,8 @@ class SessionSpanProcessor(SpanProcessor):
             attrs = span.attributes
             if not attrs or _OPERATION not in attrs or not should_count(span):
                 return
+            if not _first_to_count(span):
+                return  # a second session processor on the same provider
             record = record_of_span(span)
             self._call_metrics.on_call_end(record)
             if chain is None:

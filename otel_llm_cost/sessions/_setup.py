@@ -38,13 +38,23 @@ def install(tracer_provider: Any = None, meter_provider: Any = None) -> SessionS
     if not isinstance(provider, TracerProvider):
         _log.warning("otel_llm_cost: no SDK TracerProvider is configured; sessions will stay empty")
         return None
-    existing = getattr(provider, _ATTR, None)
+    existing = getattr(provider, _ATTR, None) or _added_by_hand(provider)
     if existing is not None:
+        setattr(provider, _ATTR, existing)
         return existing
     processor = SessionSpanProcessor(meter_provider if meter_provider is not None else metrics.get_meter_provider())
     provider.add_span_processor(processor)
     setattr(provider, _ATTR, processor)
     return processor
+
+
+def _added_by_hand(provider: TracerProvider) -> SessionSpanProcessor | None:
+    """A session processor the application added itself (``add_span_processor``)."""
+    multi = getattr(provider, "_active_span_processor", None)
+    for processor in getattr(multi, "_span_processors", ()):
+        if isinstance(processor, SessionSpanProcessor):
+            return processor
+    return None
 
 
 def post_instrument() -> None:
