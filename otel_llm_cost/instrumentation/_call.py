@@ -20,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from .. import observers, semconv
+from .. import _exit, observers, semconv
 from .._metrics import CallMetrics
 from .._version import __version__
 from ..config import Settings
@@ -65,7 +65,7 @@ class Telemetry:
 class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
-    __slots__ = ("_ended", "_estimate", "_sent", "_start", "attributes", "context", "partial",
+    __slots__ = ("__weakref__", "_ended", "_estimate", "_sent", "_start", "attributes", "context", "partial",
                  "reported_cost", "service_tier", "span", "state", "strict_pricing", "telemetry", "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
@@ -105,6 +105,7 @@ class LLMCall:
         self._start = time.perf_counter()
         self._ended = False
         observers.started(self.context)
+        _exit.track_open(self)  # a call still open at exit is ended before the providers shut down
 
     def add_attributes(self, attributes: Mapping[str, Any]) -> None:
         """Attributes known only after the span started (an observer's, e.g. ``session.id``)."""
@@ -153,6 +154,7 @@ class LLMCall:
         if self._ended:
             return
         self._ended = True
+        _exit.untrack(self)
         try:
             self._finish()
         finally:

@@ -19,6 +19,7 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from .._exit import install_sigterm_flush
 from ._processor import SessionSpanProcessor
 
 __all__ = ["install", "configure", "post_instrument"]
@@ -63,6 +64,7 @@ def post_instrument() -> None:
         install()
     except Exception:  # noqa: BLE001
         _log.exception("otel_llm_cost: could not attach the session processor")
+    install_sigterm_flush()
 
 
 def _exporters(group: str, variable: str) -> list[Any]:
@@ -150,7 +152,9 @@ def configure(
 
     Each keyword mirrors an environment variable (see :mod:`otel_llm_cost.config`) and
     wins over it; ``None`` leaves the variable in charge. SDK providers are built from
-    the standard ``OTEL_*`` variables (OTLP by default) only if none are set yet.
+    the standard ``OTEL_*`` variables (OTLP by default) only if none are set yet. If
+    SIGTERM has Python's default action, it now first flushes the providers (see
+    :mod:`otel_llm_cost._exit`).
     """
     from .. import config
 
@@ -168,4 +172,5 @@ def configure(
         _build_sdk_providers()
     processor = install()
     _instrument_providers()
+    install_sigterm_flush()  # only where the application left SIGTERM to the default action
     return processor
