@@ -29,7 +29,7 @@ from typing import Any
 import wrapt
 from opentelemetry import context as otel_context
 
-from ._shared import LLMCall, _attach, _failed, safely
+from ._shared import LLMCall, _attach, _failed, _log, safely
 
 __all__ = [
     "StreamManagerProxy",
@@ -220,7 +220,16 @@ def raw_response_result(call: LLMCall, raw: Any, adopt: Adopt, *, streamed: bool
         return AsyncDeferredResponse(raw, call, adopt)
     if (_is_streamed(raw) if streamed is None else streamed) or _body_json(raw) is None:
         return DeferredResponse(raw, call, adopt)
-    parsed = safely("raw response parse", raw.parse)
+    try:
+        parsed = raw.parse()
+    except Exception as exc:  # noqa: BLE001 - e.g. response_format output that fails validation
+        # The body was billed and carries its usage whatever its content: read that.
+        # Not logged with the exception: a validation error quotes the completion text.
+        _log.debug("otel_llm_cost: raw response parse failed (%s); usage read from the body",
+                   type(exc).__qualname__)
+        safely("response read", adopt, call, _body_json(raw))
+        _end_open(call)
+        return raw
     if parsed is None:
         _end_open(call)
     else:
