@@ -9,6 +9,7 @@ SDK call keeps its own errors away from the application. Split from :mod:`._shar
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -36,6 +37,26 @@ _log = logging.getLogger("otel_llm_cost")
 #: ``_shared._enter`` around the provider's ``start``): they are on the span from its
 #: start, where samplers and span processors' ``on_start`` see them.
 OBSERVED_ATTRIBUTES: ContextVar[Mapping[str, Any] | None] = ContextVar("otel_llm_cost_observed", default=None)
+
+#: Credentials an error message may echo: OpenAI/Anthropic-style ``sk-…`` keys, Google
+#: ``AIza…`` keys, and whatever follows ``Bearer`` (a 401 body or a proxy's message).
+_SECRETS = re.compile(
+    r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{6,}"
+    r"|\bsk-[A-Za-z0-9_*-]{6,}"
+    r"|\bAIza[0-9A-Za-z_-]{10,}"
+    r"|(\b(?:api[_-]?key|x-api-key|x-goog-api-key)\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]{6,}"
+)
+
+
+def _mask(match: re.Match[str]) -> str:
+    prefix = match.group(1) or match.group(2) or ""
+    return f"{prefix}[REDACTED]"
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with credentials masked: content capture records provider messages, never keys."""
+    return _SECRETS.sub(_mask, text)
+
 
 def safely(what: str, fn: Callable[..., Any], *args: Any, default: Any = None) -> Any:
     """Run our code; on any exception log it (once per call site) and return ``default``."""
@@ -146,7 +167,7 @@ class LLMCall:
         capture is on.
         """
         self.attributes[semconv.ERROR_TYPE] = error_type
-        detail = message[:500] if self.telemetry.capture_content else error_type
+        detail = redact_secrets(message)[:500] if self.telemetry.capture_content else error_type
         self.span.set_status(Status(StatusCode.ERROR, detail))
 
     def end(self) -> None:
