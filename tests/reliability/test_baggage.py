@@ -25,7 +25,10 @@ from otel_llm_cost.sessions._context import BAGGAGE_SESSION_ID, BAGGAGE_USER_ID
 
 from ._harness import our_spans
 
-SPOOFED = 60
+#: Spoofed requests: some name alice's session, 60 name fresh ids (more than the 50
+#: live sessions allowed here: trusted, they would evict hers).
+NAMING_ALICE, FRESH = 10, 60
+SPOOFED = NAMING_ALICE + FRESH
 
 
 def _serve(client, header: str) -> None:
@@ -55,7 +58,7 @@ def setup(wire, instrumented):
 def test_untrusted_baggage_touches_no_session(setup):
     inst, client, alice = setup
     for i in range(SPOOFED):
-        header = "session.id=conv-42,user.id=alice" if i % 2 == 0 else f"session.id=fresh-{i},user.id=u{i}"
+        header = "session.id=conv-42,user.id=alice" if i < NAMING_ALICE else f"session.id=fresh-{i},user.id=u{i}"
         _serve(client, header)
     assert _touched(alice) == 0 and alice.priced == Decimal(0)
     assert STORE.sessions.get("conv-42") is alice and not alice.ended  # not evicted by the flood
