@@ -1,7 +1,7 @@
 """A usage block whose input and output counts are null but which carries a zero cache
 or thoughts count says nothing about the call's size: it must read as unknown
 (``no_usage``, or OpenAI's estimate, marked ``estimated``) — never ``$0`` priced as
-``reported``. Through the real SDKs, JSON and SSE."""
+``reported``. Through the real SDKs (boto3 for Bedrock), JSON and streamed."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ ZERO_PARTS = {
                   "cache_creation_input_tokens": 0},
     "gemini": {"promptTokenCount": None, "candidatesTokenCount": None, "thoughtsTokenCount": 0,
                "cachedContentTokenCount": 0},
+    "bedrock": {"inputTokens": None, "outputTokens": None, "totalTokens": None, "cacheReadInputTokens": 0,
+                "cacheWriteInputTokens": 0},
 }
 
 
@@ -62,6 +64,7 @@ def test_null_counts_with_a_zero_part_are_not_a_priced_zero(wire, instrumented, 
     (Usage.from_gemini, {"thoughts_token_count": 0}),
     (Usage.from_gemini, {"prompt_token_count": None, "cached_content_token_count": 0}),
     (Usage.from_openai, {"prompt_tokens": None, "prompt_tokens_details": {"cached_tokens": 0}}),
+    (Usage.from_bedrock, {"inputTokens": None, "cacheReadInputTokens": 0}),
 ])
 def test_readers_return_unknown_for_a_part_without_a_whole(reader, block):
     assert reader(block) is None
