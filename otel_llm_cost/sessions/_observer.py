@@ -54,13 +54,16 @@ class SessionObserver:
             STORE.call_started(chain)
 
     def on_call_end(self, record: CallRecord) -> None:
-        chain = chain_of(record.context)
-        if chain:
-            count(record, chain)
-        # After counting: a session waiting for this call ends with it included.
-        opened = current_chain(record.context)
-        if opened:
-            STORE.call_ended(opened)
+        try:
+            chain = chain_of(record.context)
+            if chain:
+                count(record, chain)
+        finally:
+            # After counting (and even if counting failed): a session waiting for this
+            # call ends with it included, rather than waiting for the idle timeout.
+            opened = current_chain(record.context)
+            if opened:
+                STORE.call_ended(opened)
 
     def __repr__(self) -> str:
         return "SessionObserver()"
