@@ -32,7 +32,9 @@ SESSION, USER = "conv-7f3a", "dana"
 def _env(pg_url: str, service: str) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_SERVICE_NAME": service,
             "OTEL_TRACES_EXPORTER": "llm_cost_ledger", "OTEL_METRICS_EXPORTER": "none",
-            "OTEL_LOGS_EXPORTER": "none", "OTEL_LLM_COST_LEDGER_URL": pg_url}
+            "OTEL_LOGS_EXPORTER": "none", "OTEL_LLM_COST_LEDGER_URL": pg_url,
+            # All three services are ours: they trust each other's session baggage.
+            "OTEL_LLM_COST_TRUST_BAGGAGE": "true"}
 
 
 @pytest.fixture
