@@ -69,16 +69,6 @@ _REPLY_PRIMING = 3
 _log = logging.getLogger(__name__)
 
 
-def _after_fork_in_child() -> None:
-    """A fresh lock in a forked child (a vocabulary load may have held it at the fork)."""
-    global _load_lock
-    _load_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 def encoding_name_for_model(model: str | None) -> str:
     name = (model or "").lower().rsplit("/", 1)[-1]
     if name.startswith("ft:"):  # fine-tuned: ft:gpt-4o-mini-2024-07-18:org::id

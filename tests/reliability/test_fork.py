@@ -115,7 +115,7 @@ def _lock_holders():
     from otel_llm_cost import config, observers, tokens
 
     return {"session store": lambda: STORE.lock, "observers": lambda: observers._lock,
-            "settings": lambda: config._lock, "tokenizer": lambda: tokens._load_lock}
+            "settings": lambda: config._lock, "tokenizer": lambda: tokens._load_locks["cl100k_base"]}
 
 
 @pytest.mark.parametrize("name", sorted(_lock_holders()))
@@ -143,7 +143,8 @@ def test_a_lock_held_by_another_thread_at_the_fork_is_fresh_in_the_child(wire, n
                 from otel_llm_cost import config, tokens
 
                 config.load()  # each lock once, as a call may take it
-                tokens._build.__wrapped__("cl100k_base")
+                tokens._encodings.pop("cl100k_base", None)  # built again, under its lock
+                tokens._build("cl100k_base")
                 code = _child(wire.openai_base_url)
             finally:
                 os._exit(code)
