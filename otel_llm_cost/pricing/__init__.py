@@ -40,6 +40,28 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets fresh pricing locks: a thread of the parent's that was
+    building the catalog or looking a price up at ``fork()`` does not exist in the child,
+    and a lock it held would stay held forever (pre-forking servers fork at any moment)."""
+    global _lock
+    _lock = threading.Lock()
+    import sys
+
+    genai = sys.modules.get(f"{__name__}._genai")  # only if it was loaded (it imports genai-prices)
+    if genai is not None:
+        setattr(genai, "_load_lock", threading.Lock())
+    for catalog in (_current, _bundled):
+        if catalog is not None:
+            catalog._lock = threading.Lock()
+            if catalog.source is not None:
+                catalog.source._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _bundled: Catalog | None = None
 _current: Catalog | None = None
 
