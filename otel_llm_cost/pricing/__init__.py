@@ -48,16 +48,12 @@ def _after_fork_in_child() -> None:
     and a lock it held would stay held forever (pre-forking servers fork at any moment)."""
     global _lock
     _lock = threading.Lock()
-    import sys
+    from . import _genai  # the module only: it imports genai-prices inside load()
 
-    genai = sys.modules.get(f"{__name__}._genai")  # only if it was loaded (it imports genai-prices)
-    if genai is not None:
-        setattr(genai, "_load_lock", threading.Lock())
+    _genai.renew_locks()
     for catalog in (_current, _bundled):
         if catalog is not None:
             catalog._lock = threading.Lock()
-            if catalog.source is not None:
-                catalog.source._lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -208,6 +208,14 @@ _tried = False
 _load_lock = threading.Lock()
 
 
+def renew_locks() -> None:
+    """After ``fork()``, in the child: locks no thread of the child holds."""
+    global _load_lock
+    _load_lock = threading.Lock()
+    if _loaded is not None:
+        _loaded._lock = threading.Lock()
+
+
 def load() -> GenaiSource | None:
     """genai-prices if installed (imported once, ~0.5 s); None when absent or broken."""
     global _loaded, _tried
