@@ -69,7 +69,7 @@ class Collector:
     """One Collector process: ``config`` as shipped, ``sets`` as ``--set key=value``."""
 
     def __init__(self, workdir: Path, name: str, config: Path, sets: dict[str, str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, wrap: list[str] | None = None) -> None:
         self.name = name
         self.health_port = free_port()
         #: The Collector's own metrics (otelcol_exporter_sent_spans, ...), normally :8888.
@@ -78,7 +78,7 @@ class Collector:
                      "service::telemetry::metrics::readers":
                          f"[{{pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {self.telemetry_port}}}}}}}}}]",
                      **(sets or {})}
-        self.args = [otelcol_binary(), f"--config=file:{config}",
+        self.args = [*(wrap or []), otelcol_binary(), f"--config=file:{config}",
                      *(f"--set={k}={v}" for k, v in self.sets.items())]
         self.env = collector_env(env)
         self.log = workdir / f"{name}.log"
@@ -100,13 +100,16 @@ class Collector:
         raise AssertionError(f"{self.name} not healthy in {timeout}s:\n{self.tail()}")
 
     def own_metrics(self) -> dict[str, float]:
-        """The Collector's internal metrics, summed per metric name (labels dropped)."""
+        """The Collector's internal metrics, summed per metric name (labels dropped).
+
+        Names without the ``_total`` suffix, as this release exposes them
+        (``otelcol_receiver_accepted_spans``); a suffix is stripped if present."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.telemetry_port}/metrics", timeout=5) as resp:
             text = resp.read().decode()
         totals: dict[str, float] = {}
         for line in text.splitlines():
             if line and not line.startswith("#"):
-                name = line.split("{", 1)[0].split(" ", 1)[0]
+                name = line.split("{", 1)[0].split(" ", 1)[0].removesuffix("_total")
                 totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
         return totals
 
