@@ -27,7 +27,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 __all__ = ["add_command", "run", "MIX"]
 
@@ -104,7 +104,8 @@ def run(calls: int, rate: float, budget: str, out=sys.stdout, err=sys.stderr) ->
     configure()
     costs = _Costs()
     tracer_provider = trace.get_tracer_provider()
-    tracer_provider.add_span_processor(costs)
+    if isinstance(tracer_provider, TracerProvider):  # what configure() builds from OTEL_*
+        tracer_provider.add_span_processor(costs)
     started = time.monotonic()
     try:
         with Simulator() as sim:

@@ -84,7 +84,7 @@ class Collector:
         self.log = workdir / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "Collector":
+    def start(self, timeout: float = 30.0) -> Collector:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + timeout
@@ -127,7 +127,7 @@ class Collector:
             self.process.kill()
             self.process.wait(timeout=10)
 
-    def __enter__(self) -> "Collector":
+    def __enter__(self) -> Collector:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

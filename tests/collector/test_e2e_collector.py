@@ -21,11 +21,10 @@ groups' interval (1s, as in the Prometheus-only test) and the app's export inter
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
 
 import anthropic
 import openai
@@ -49,7 +48,12 @@ from tests.collector._otelcol import CONFIG, Collector, free_port, wait_until
 from tests.collector._traces import read_spans, sdk_view
 from tests.dashboards._prometheus import Prometheus
 from tests.dashboards.test_e2e_prometheus import (
-    CALLS_PER_ROUND, OPEN_SESSION, ZERO_BY_DESIGN, _alerts_active, _round, _rules_every_second,
+    CALLS_PER_ROUND,
+    OPEN_SESSION,
+    ZERO_BY_DESIGN,
+    _alerts_active,
+    _round,
+    _rules_every_second,
     expected_savings_per_round,
 )
 from tests.wire import WireServer

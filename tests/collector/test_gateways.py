@@ -37,7 +37,6 @@ from pathlib import Path
 
 import pytest
 
-
 from otel_llm_cost import semconv
 from tests.collector._otelcol import CONFIG, ROOT, Collector, free_port, wait_until
 from tests.collector._traces import read_spans

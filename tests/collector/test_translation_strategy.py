@@ -95,7 +95,7 @@ def names(wire_server: WireServer, tmp_path_factory) -> dict[str, dict[str, set[
             claude.messages.create(model="claude-sonnet-4-5-20250929", max_tokens=64, messages=USER)
         meter_provider.force_flush()
         out = {}
-        for strategy, _, prom in stack:
+        for _strategy, _, prom in stack:
             # Every instrument of the contract has a series once the whole export is in.
             prom.wait_for(f'count(count by (__name__) ({{job="{JOB}"}}))',
                           lambda v: v >= len(known_series()), timeout=30)
