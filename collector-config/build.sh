@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build our Collector (build/manifest.yaml) with the official OpenTelemetry Collector
+# Build our Collector (builder/manifest.yaml) with the official OpenTelemetry Collector
 # Builder, once: the binary is cached under ${OTEL_LLM_COST_CACHE:-~/.cache/otel-llm-cost}
 # as otelcol-llm-cost-<release>-<manifest hash>, so a changed manifest builds anew and an
 # unchanged one costs nothing. Prints the binary's path as the last line.
@@ -8,7 +8,7 @@
 # Needs Go >= 1.24 and the Go module proxy. Go's own caches (GOMODCACHE, GOCACHE) apply.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-MANIFEST="$HERE/build/manifest.yaml"
+MANIFEST="$HERE/builder/manifest.yaml"
 RELEASE="$(sed -n 's/^  version: *//p' "$MANIFEST")"
 HASH="$(sha256sum "$MANIFEST" | cut -c1-12)"
 CACHE="${OTEL_LLM_COST_CACHE:-$HOME/.cache/otel-llm-cost}"

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "collector-config"
 BUILD = CONFIG / "build.sh"
-MANIFEST = CONFIG / "build" / "manifest.yaml"
+MANIFEST = CONFIG / "builder" / "manifest.yaml"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

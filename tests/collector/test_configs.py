@@ -25,7 +25,7 @@ _ENV = re.compile(r"\$\{env:([A-Z0-9_]+)(?::-[^}]*)?\}")
 
 def test_shipped_files_are_the_listed_ones():
     found = {str(p.relative_to(CONFIG)) for p in CONFIG.rglob("*.yaml")
-             if p.parent.name != "build" and p.name != "compose.yaml"}  # compose: test_compose.py
+             if p.parent.name != "builder" and p.name != "compose.yaml"}  # compose: test_compose.py
     assert found == set(SHIPPED)
 
 
