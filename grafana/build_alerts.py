@@ -99,9 +99,11 @@ def alerts(t: dict[str, float]) -> list[dict]:
         ),
         dict(
             alert="LLMBudgetExhausted", threshold=None, for_="0m", severity="info",
+            # The threshold is a double attribute: Python's Prometheus exporter writes
+            # 1.0 as "1.0", the Collector's exporters as "1". Match both.
             value=(
                 "sum by (job, llm_cost_budget_scope) (increase(llm_cost_budget_crossings_total"
-                '{llm_cost_budget_threshold="1.0"}[15m]))'
+                '{llm_cost_budget_threshold=~"1(\\\\.0)?"}[15m]))'
             ),
             summary="{{ $labels.job }}: a {{ $labels.llm_cost_budget_scope }} budget was used up in the last 15m",
         ),

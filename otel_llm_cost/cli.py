@@ -172,6 +172,7 @@ _COMMANDS: list[tuple[str, str]] = [
     (".ledger._session", "add_command"),
     (".ledger._prune", "add_command"),
     (".demo", "add_command"),
+    (".simulate", "add_command"),
 ]
 
 def _parser() -> argparse.ArgumentParser:

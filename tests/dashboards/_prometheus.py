@@ -34,17 +34,27 @@ def prometheus_binary() -> str:
 
 
 class Prometheus:
-    """One Prometheus process scraping ``target`` every second under ``job``."""
+    """One Prometheus process scraping ``target`` every second under ``job``.
 
-    def __init__(self, workdir: Path, target: str, job: str, rule_files: list[Path]) -> None:
+    ``honor_labels`` keeps the ``job``/``instance`` labels a Collector's ``prometheus``
+    exporter sets (as ``grafana/alerts/prometheus.yml`` does); ``target=None`` scrapes
+    nothing and ``remote_write=True`` accepts remote-write pushes instead
+    (``--web.enable-remote-write-receiver``), for a Collector's ``prometheus_remote_write``.
+    """
+
+    def __init__(self, workdir: Path, target: str | None, job: str, rule_files: list[Path],
+                 honor_labels: bool = False, remote_write: bool = False) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(p) for p in rule_files],
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
+            "scrape_configs": [{"job_name": job, "honor_labels": honor_labels,
+                                "static_configs": [{"targets": [target]}]}] if target else [],
         }
+        self.remote_write_url = f"{self.url}/api/v1/write"
+        self.flags = ["--web.enable-remote-write-receiver"] if remote_write else []
         self.config = workdir / "prometheus.yml"
         self.config.write_text(yaml.safe_dump(config))
         self.log = workdir / "prometheus.log"
@@ -55,7 +65,7 @@ class Prometheus:
             self.process = subprocess.Popen(
                 [prometheus_binary(), f"--config.file={self.config}",
                  f"--storage.tsdb.path={self.workdir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                 f"--web.listen-address=127.0.0.1:{self.port}", *self.flags],
                 stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
