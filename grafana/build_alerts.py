@@ -74,7 +74,8 @@ def alerts(t: dict[str, float]) -> list[dict]:
             alert="LLMDailyBudgetForecastExceeded", threshold="daily_budget_usd", for_="15m",
             severity="warning",
             value="sum(rate(llm_cost_spend_USD_total[1h])) * 86400",
-            summary="At the last hour's rate LLM spend reaches {{ $value | printf \"%.0f\" }} USD/day, over the daily budget",
+            summary=("At the last hour's rate LLM spend reaches {{ $value | printf \"%.0f\" }} USD/day,"
+                     " over the daily budget"),
         ),
         dict(
             alert="LLMSessionCostHigh", threshold=None, for_="0m", severity="warning",
@@ -83,19 +84,22 @@ def alerts(t: dict[str, float]) -> list[dict]:
                 " - sum by (job) (increase(llm_cost_session_cost_USD_bucket"
                 f'{{le=~"{_le(t["session_cost_usd"])}"}}[15m]))'
             ),
-            summary=f"{{{{ $labels.job }}}}: sessions costing more than {t['session_cost_usd']:g} USD ended in the last 15m",
+            summary=(f"{{{{ $labels.job }}}}: sessions costing more than {t['session_cost_usd']:g} USD"
+                     " ended in the last 15m"),
         ),
         dict(
             alert="LLMUnpricedCalls", threshold="unpriced_call_share", for_="5m",
             severity="warning",
             value=share % (calls, 'status!="priced"', "15m", calls, "15m"),
-            summary="{{ $labels.job }}: {{ $value | humanizePercentage }} of LLM calls could not be priced; spend is undercounted",
+            summary=("{{ $labels.job }}: {{ $value | humanizePercentage }} of LLM calls could not be priced;"
+                     " spend is undercounted"),
         ),
         dict(
             alert="LLMEstimatedUsageHigh", threshold="estimated_usage_share", for_="15m",
             severity="info",
             value=share % (calls, 'usage_source="estimated"', "1h", calls, "1h"),
-            summary="{{ $labels.job }}: {{ $value | humanizePercentage }} of LLM calls have estimated, not reported, token usage",
+            summary=("{{ $labels.job }}: {{ $value | humanizePercentage }} of LLM calls have estimated,"
+                     " not reported, token usage"),
         ),
         dict(
             alert="LLMBudgetExhausted", threshold=None, for_="0m", severity="info",
