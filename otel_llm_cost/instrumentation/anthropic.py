@@ -173,7 +173,7 @@ class AnthropicInstrumentor(LLMInstrumentor):
     """Traces and prices ``anthropic`` Messages calls (sync, async, streams, beta)."""
 
     sdk_module = "anthropic"
-    requirement = "anthropic >= 0.40"
+    requirement = "anthropic >= 1.0"
     provider_key = PROVIDER
 
     def _targets(self, telemetry: Telemetry) -> Iterator[Target]:

@@ -65,10 +65,13 @@ def _field(obj: Any, name: str) -> Any:
 class _Spec(Spec):
     """One ``Models``/``AsyncModels`` method; ``operation`` names the span."""
 
-    def __init__(self, operation: str, round_trips: bool = False) -> None:
+    def __init__(self, operation: str, round_trips: bool = False, stream: bool = False) -> None:
         self.operation = operation
         #: Collect each request's response (``generate_content``: AFC, continuation).
         self.round_trips = round_trips
+        #: Whether the method returns a stream. Told by the method, not by the value:
+        #: google-genai 1.0's ``EmbedContentResponse`` has no ``usage_metadata``.
+        self.stream = stream
 
     def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
         config = kwargs.get("config")
@@ -99,7 +102,7 @@ class _Spec(Spec):
     def result(self, call: LLMCall, value: Any) -> Any:
         trips = self._trips(call)
         capture = call.telemetry.capture_content
-        if hasattr(value, "usage_metadata"):
+        if not self.stream:
             _Accumulator(capture).read(value).finish(call, True)
             if len(trips) > 1:  # several requests: each was billed
                 call.set_response(usage=_sum(Usage.from_gemini(_field(t, "usage_metadata")) for t in trips))
@@ -214,5 +217,6 @@ class GeminiInstrumentor(LLMInstrumentor):
         for cls, wrapper, is_async in ((models.Models, sync_wrapper, False),
                                        (models.AsyncModels, async_wrapper, True)):
             for method, operation in _METHODS.items():
-                yield cls, method, wrapper(telemetry, _Spec(operation, round_trips=method == "generate_content"))
+                yield cls, method, wrapper(telemetry, _Spec(operation, round_trips=method == "generate_content",
+                                                            stream=method.endswith("_stream")))
             yield cls, "_generate_content", _round_trip_wrapper(is_async)

@@ -204,7 +204,10 @@ class OpenAIInstrumentor(LLMInstrumentor):
         include_usage = telemetry.settings.openai_include_usage
         types = _SDKTypes()
         for module_name, class_name, method, operation, responses_api in _METHODS:
-            cls = getattr(importlib.import_module(module_name), class_name, None)
+            try:
+                cls = getattr(importlib.import_module(module_name), class_name, None)
+            except ImportError:  # openai < 1.66 has no ``resources.responses`` module
+                cls = None
             if cls is None:
                 continue  # an older SDK without this endpoint
             is_async = class_name.startswith("Async")

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_llm_cost import semconv
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
 from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
+from tests.sdk_versions import anthropic_tracing_option, genai_retry_options
 
 SONNET = "claude-sonnet-4-20250514"
 #: USD per token for claude-sonnet-4: input, output, cache read, 5m write, 1h write.
@@ -95,12 +96,11 @@ def anthropic_client(wire: Any, otel: Otel | None = None, *, is_async: bool = Fa
     """A real client on the wire server; ``native`` turns the SDK's own tracing on into ``otel``."""
     option: Any = {"tracer_provider": otel.tracer_provider} if native and otel else False
     cls = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
-    return cls(base_url=wire.base_url, api_key="test", max_retries=0, open_telemetry=option)
+    return cls(base_url=wire.base_url, api_key="test", max_retries=0, **anthropic_tracing_option(option))
 
 
 def gemini_client(wire: Any) -> Any:
-    options = genai_types.HttpOptions(base_url=wire.base_url,
-                                      retry_options=genai_types.HttpRetryOptions(attempts=1))
+    options = genai_types.HttpOptions(base_url=wire.base_url, **genai_retry_options(1))
     return genai.Client(api_key="test", http_options=options)
 
 

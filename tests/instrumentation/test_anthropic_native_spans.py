@@ -18,6 +18,7 @@ from otel_llm_cost import foreign_spans, semconv
 from otel_llm_cost.cost import price_usage
 from otel_llm_cost.instrumentation._shared import LLMCall, Telemetry
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor, _Accumulator
+from tests.sdk_versions import needs_anthropic_self_tracing
 from tests.wire import Reply
 
 from ._provider_fixtures import SONNET, USER, anthropic_client, otel, sonnet_cost  # noqa: F401
@@ -53,7 +54,8 @@ def _call(client, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["sync", "async", "stream", "helper"])
 @pytest.mark.parametrize("ours", [True, False], ids=["ours-on", "ours-off"])
-@pytest.mark.parametrize("native", [True, False], ids=["native-on", "native-off"])
+@pytest.mark.parametrize("native", [pytest.param(True, marks=needs_anthropic_self_tracing), False],
+                         ids=["native-on", "native-off"])
 def test_one_priced_span_per_call_and_exact_total(wire, otel, mode, ours, native):
     inst = AnthropicInstrumentor()
     if ours:
@@ -85,6 +87,7 @@ def test_one_priced_span_per_call_and_exact_total(wire, otel, mode, ours, native
         foreign_spans.mark_provider_instrumented("anthropic", False)
 
 
+@needs_anthropic_self_tracing
 def test_native_span_usage_reads_anthropic_attributes_exactly(wire, otel):
     wire.enqueue(Reply(text="a b c", usage=CACHED))
     _call(anthropic_client(wire, otel, native=True), "sync")

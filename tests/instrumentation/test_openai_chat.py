@@ -8,6 +8,7 @@ import openai
 import pydantic
 
 from otel_llm_cost import semconv as s
+from tests.sdk_versions import needs_openai_chat_helpers
 from tests.wire import Reply
 
 from ._openai_expect import (
@@ -133,6 +134,7 @@ class Answer(pydantic.BaseModel):
     answer: str
 
 
+@needs_openai_chat_helpers
 def test_parse_one_span(wire, otel):
     wire.enqueue(Reply(text='{"answer": "42"}'))
     completion = sync_client(wire).chat.completions.parse(model="gpt-4o", messages=HELLO,
@@ -143,6 +145,7 @@ def test_parse_one_span(wire, otel):
                              components={"input": "0.00003", "output": "0.00002"}, **TIER))
 
 
+@needs_openai_chat_helpers
 def test_parse_async(wire, otel):
     wire.enqueue(Reply(text='{"answer": "42"}'))
 
@@ -154,6 +157,7 @@ def test_parse_async(wire, otel):
     assert otel.span().attributes[s.LLM_COST_USD] == "0.00005"
 
 
+@needs_openai_chat_helpers
 def test_stream_helper_events_and_final_completion(wire, otel):
     wire.enqueue(Reply(text="Hello there", include_usage_in_stream=True))
     client = sync_client(wire)
@@ -166,6 +170,7 @@ def test_stream_helper_events_and_final_completion(wire, otel):
                              components={"input": "0.00003", "output": "0.00002"}))
 
 
+@needs_openai_chat_helpers
 def test_stream_helper_exited_early_ends_span_at_exit(wire, otel):
     wire.enqueue(Reply(text="one two three four five"))
     with sync_client(wire).chat.completions.stream(model="gpt-4o", messages=HELLO) as stream:
@@ -180,6 +185,7 @@ def test_stream_helper_exited_early_ends_span_at_exit(wire, otel):
     assert stream is not None
 
 
+@needs_openai_chat_helpers
 def test_async_stream_helper(wire, otel):
     wire.enqueue(Reply(text="Hello there", include_usage_in_stream=True))
 

@@ -13,6 +13,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_llm_cost import semconv as s
+from tests.sdk_versions import needs_openai_chat_helpers, needs_openai_responses
 from tests.wire import Reply
 
 from ._openai_expect import HELLO, assert_metrics, assert_span, async_client, sync_client
@@ -68,6 +69,7 @@ def test_mid_stream_error_event(wire, otel):
     assert span.attributes[s.LLM_COST_USAGE_SOURCE] == "estimated"
 
 
+@needs_openai_responses
 def test_responses_error_event(wire, otel):
     wire.enqueue(Reply(text="one two three", fail_after_chunks=1, failure="error_event"))
     events = list(sync_client(wire).responses.create(model="gpt-4o", input="hi there", stream=True))
@@ -154,6 +156,7 @@ def test_our_error_in_estimation_is_swallowed(wire, otel, caplog, monkeypatch):
     assert any("token estimation" in r.getMessage() for r in caplog.records)
 
 
+@needs_openai_chat_helpers
 def test_parse_cut_off_by_the_length_limit_still_costs_what_was_billed(wire, otel):
     # parse() raises LengthFinishReasonError for a `length` finish; the completion it
     # carries was billed, so the failed span keeps its usage and exact cost.

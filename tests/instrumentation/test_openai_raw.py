@@ -10,6 +10,7 @@ from openai._legacy_response import LegacyAPIResponse
 from openai._response import APIResponse, AsyncAPIResponse
 
 from otel_llm_cost import semconv as s
+from tests.sdk_versions import needs_openai_responses
 
 from ._openai_expect import HELLO, assert_hello_metrics, assert_span, async_client, gpt4o_hello, sync_client
 
@@ -135,6 +136,7 @@ def test_streaming_response_async_plain_and_stream(wire, otel):
     assert [sp.attributes[s.LLM_COST_USD] for sp in otel.spans()] == ["0.00004", "0.00004"]
 
 
+@needs_openai_responses
 def test_raw_responses_api(wire, otel):
     raw = sync_client(wire).responses.with_raw_response.create(model="gpt-4o", input="hi there")
     assert raw.parse().output_text == "Hello!"

@@ -8,6 +8,7 @@ import openai
 import pydantic
 
 from otel_llm_cost import semconv as s
+from tests.sdk_versions import needs_openai_responses
 from tests.wire import Reply
 
 from ._openai_expect import assert_hello_metrics, assert_metrics, assert_span, async_client, priced, sync_client
@@ -19,6 +20,7 @@ def hello_response(wire, **extra):
                   components={"input": "0.00003", "output": "0.00001"}, **extra)
 
 
+@needs_openai_responses
 def test_responses_create(wire, otel):
     response = sync_client(wire).responses.create(model="gpt-4o", input="hi there", max_output_tokens=64)
     assert response.output_text == "Hello!"
@@ -26,6 +28,7 @@ def test_responses_create(wire, otel):
     assert_hello_metrics(otel)
 
 
+@needs_openai_responses
 def test_responses_reasoning_tokens(wire, otel):
     wire.enqueue(Reply(thinking="let me think"))
     sync_client(wire).responses.create(model="o3-mini", input="hi there")
@@ -35,6 +38,7 @@ def test_responses_reasoning_tokens(wire, otel):
                              **{s.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 3}), name="chat o3-mini")
 
 
+@needs_openai_responses
 def test_responses_stream(wire, otel):
     stream = sync_client(wire).responses.create(model="gpt-4o", input="hi there", stream=True)
     events = [e.type for e in stream]
@@ -43,6 +47,7 @@ def test_responses_stream(wire, otel):
     assert_hello_metrics(otel)
 
 
+@needs_openai_responses
 def test_responses_stream_async(wire, otel):
     async def main():
         stream = await async_client(wire).responses.create(model="gpt-4o", input="hi there", stream=True)
@@ -56,6 +61,7 @@ class Answer(pydantic.BaseModel):
     answer: str
 
 
+@needs_openai_responses
 def test_responses_parse(wire, otel):
     wire.enqueue(Reply(text='{"answer": "42"}'))
     parsed = sync_client(wire).responses.parse(model="gpt-4o", input="hi there", text_format=Answer)
@@ -64,6 +70,7 @@ def test_responses_parse(wire, otel):
                              components={"input": "0.00003", "output": "0.00002"}))
 
 
+@needs_openai_responses
 def test_responses_stream_helper(wire, otel):
     client = sync_client(wire)
     with client.responses.stream(model="gpt-4o", input="hi there", instructions="be brief") as stream:
@@ -75,6 +82,7 @@ def test_responses_stream_helper(wire, otel):
                              components={"input": "0.000035", "output": "0.00001"}))
 
 
+@needs_openai_responses
 def test_responses_stream_helper_async(wire, otel):
     async def main():
         async with async_client(wire).responses.stream(model="gpt-4o", input="hi there") as stream:

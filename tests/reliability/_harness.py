@@ -31,6 +31,7 @@ from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
 from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.usage import Usage
+from tests.sdk_versions import anthropic_tracing_option, genai_retry_options
 from tests.instrumentation._helpers import Instrumented
 from tests.wire import Reply, WireServer
 
@@ -132,7 +133,7 @@ def client(provider: str, wire: WireServer, *, retries: int = 0, timeout: float 
                    **({"timeout": timeout} if timeout else {}))
     if provider == "anthropic":
         cls = anthropic.AsyncAnthropic if is_async else anthropic.Anthropic
-        return cls(base_url=wire.base_url, api_key=api_key, max_retries=retries, open_telemetry=False,
+        return cls(base_url=wire.base_url, api_key=api_key, max_retries=retries, **anthropic_tracing_option(False),
                    **({"timeout": timeout} if timeout else {}))
     if provider == "bedrock":
         # botocore signs locally with fake credentials (the access key id is the one part of
@@ -141,8 +142,7 @@ def client(provider: str, wire: WireServer, *, retries: int = 0, timeout: float 
                             read_timeout=timeout or 60, connect_timeout=timeout or 60)
         return boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=wire.base_url,
                             aws_access_key_id=api_key, aws_secret_access_key="wire-secret", config=config)
-    retry = genai_types.HttpRetryOptions(attempts=retries + 1, initial_delay=0.01, max_delay=0.02, jitter=0)
-    options = genai_types.HttpOptions(base_url=wire.base_url, retry_options=retry,
+    options = genai_types.HttpOptions(base_url=wire.base_url, **genai_retry_options(retries + 1),
                                       timeout=int(timeout * 1000) if timeout else None)
     return genai.Client(api_key=api_key, http_options=options)
 

@@ -1,0 +1,44 @@
+"""Which peer instrumentations are installed together, one venv per group.
+
+A group is a set of peers whose pins agree; groups whose pins conflict (the OpenTelemetry
+project's ``openai-v2`` needs ``opentelemetry-util-genai`` 0.4b0, its GenAI successors
+1.3b0) get a venv each. ``tests/matrix/run.py`` builds them and runs ``tests/peers/``
+in each with ``OTEL_LLM_COST_PEER_ENV`` naming the group; the tests take the peers to
+put next to ours from :data:`PEERS`.
+"""
+
+from __future__ import annotations
+
+from tests.matrix.run import Cell
+
+#: group -> provider -> "module:InstrumentorClass" of the peer for that provider's SDK.
+PEERS: dict[str, dict[str, str]] = {
+    # OpenTelemetry contrib's first GenAI instrumentation of openai.
+    "openai-v2": {"openai": "opentelemetry.instrumentation.openai_v2:OpenAIInstrumentor"},
+    # Its successors, on opentelemetry-util-genai 1.3b0, one per SDK.
+    "contrib-genai": {
+        "openai": "opentelemetry.instrumentation.genai.openai:OpenAIInstrumentor",
+        "anthropic": "opentelemetry.instrumentation.genai.anthropic:AnthropicInstrumentor",
+        "gemini": "opentelemetry.instrumentation.google_genai:GoogleGenAiSdkInstrumentor",
+    },
+    # Traceloop's OpenLLMetry.
+    "openllmetry": {
+        "openai": "opentelemetry.instrumentation.openai:OpenAIInstrumentor",
+        "anthropic": "opentelemetry.instrumentation.anthropic:AnthropicInstrumentor",
+    },
+}
+
+_REQUIREMENTS: dict[str, list[str]] = {
+    # It imports ``httpx`` (the old package), which openai >= 3 no longer pulls in.
+    "openai-v2": ["opentelemetry-instrumentation-openai-v2==2.4b0", "opentelemetry-util-genai==0.4b0", "httpx"],
+    "contrib-genai": ["opentelemetry-instrumentation-genai-openai==1.3b0",
+                      "opentelemetry-instrumentation-genai-anthropic==1.3b0",
+                      "opentelemetry-instrumentation-google-genai==1.3b0", "opentelemetry-util-genai==1.3b0"],
+    "openllmetry": ["opentelemetry-instrumentation-openai==0.62.4",
+                    "opentelemetry-instrumentation-anthropic==0.62.4"],
+}
+
+TESTS = ["tests/peers/peer_coexistence.py"]
+
+CELLS = [Cell(f"peers-{group}", reqs, TESTS, why=f"next to {group}", env={"OTEL_LLM_COST_PEER_ENV": group})
+         for group, reqs in _REQUIREMENTS.items()]

@@ -1,0 +1,166 @@
+"""Ours next to another instrumentation of the same SDK, in one process, in both orders.
+
+Run in the peer venvs only (``tests/matrix/run.py``; the file name keeps the main run
+from collecting it, and it fails outright without ``OTEL_LLM_COST_PEER_ENV``): the
+peers are not in the ``test`` extra, so neither users nor the main suite install them.
+
+For each peer of the group and each order of instrumenting (ours first / theirs
+first), with the real SDK over the wire server:
+
+* the application sees exactly what it sees with no instrumentation (return values,
+  stream items and their types — compared as ``_harness`` does);
+* our priced span is there once per call, with the catalog's exact cost, and the call
+  is counted once in sessions, in our metrics and in the ledger — the peer's span for
+  the same call, usage attributes and all, is not a second cost;
+* the peer's spans are still emitted, one per call;
+* uninstrumenting either leaves the other working and, once both are off, the SDK's
+  method is the original again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sqlite3
+from decimal import Decimal
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import otel_llm_cost
+from otel_llm_cost import semconv as s
+from otel_llm_cost.ledger import LedgerSpanExporter
+from otel_llm_cost.sessions import install
+from tests.peers.envs import PEERS
+from tests.reliability._harness import (
+    INSTRUMENTORS,
+    MODELS,
+    PROMPT,
+    assert_cost_consistent,
+    calls_metric,
+    client,
+    consume,
+    our_spans,
+    outcome,
+    run,
+    usd,
+)
+from tests.wire import Reply
+
+GROUP = os.environ.get("OTEL_LLM_COST_PEER_ENV", "")
+if GROUP not in PEERS:
+    raise RuntimeError(f"OTEL_LLM_COST_PEER_ENV={GROUP!r}: run this file through tests/matrix/run.py "
+                       f"(one of {sorted(PEERS)})")
+CALLS = 3
+#: The SDK's own span (anthropic traces itself) is neither ours nor the peer's.
+NOT_PEER = {s.SCOPE_NAME, s.ANTHROPIC_SDK_SCOPE}
+
+
+def _peer(provider: str):
+    module, _, cls = PEERS[GROUP][provider].partition(":")
+    return getattr(importlib.import_module(module), cls)()
+
+
+def _method(provider: str) -> tuple[type, str]:
+    """The SDK method both instrumentations wrap for the plain chat call."""
+    if provider == "openai":
+        from openai.resources.chat.completions import Completions
+
+        return Completions, "create"
+    if provider == "anthropic":
+        from anthropic.resources.messages import Messages
+
+        return Messages, "create"
+    from google.genai.models import Models
+
+    return Models, "generate_content"
+
+
+def _scenario(provider: str, sdk, stream: bool):
+    def chat():
+        if provider == "openai":
+            return sdk.chat.completions.create(model=MODELS[provider], messages=[{"role": "user", "content": PROMPT}],
+                                               stream=stream, **({"stream_options": {"include_usage": True}}
+                                                                 if stream else {}))
+        if provider == "anthropic":
+            return sdk.messages.create(model=MODELS[provider], max_tokens=256,
+                                       messages=[{"role": "user", "content": PROMPT}], stream=stream)
+        if stream:
+            return sdk.models.generate_content_stream(model=MODELS[provider], contents=PROMPT)
+        return sdk.models.generate_content(model=MODELS[provider], contents=PROMPT)
+
+    if stream:
+        return lambda: consume(chat())
+    return lambda: outcome(chat)
+
+
+def _ledger(path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT provider, cost_usd FROM llm_calls").fetchall()
+
+
+def _peer_spans(inst) -> list:
+    return [sp for sp in inst.spans() if sp.instrumentation_scope.name not in NOT_PEER]
+
+
+@pytest.fixture
+def peer_of():
+    made = []
+
+    def make(provider: str):
+        made.append(_peer(provider))
+        return made[-1]
+
+    yield make
+    for peer in made:
+        if peer.is_instrumented_by_opentelemetry:
+            peer.uninstrument()
+
+
+@pytest.mark.parametrize("order", ["ours_first", "peer_first"])
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize("provider", sorted(PEERS[GROUP]))
+def test_ours_next_to_the_peer(wire, instrumented, peer_of, tmp_path, provider, stream, order):
+    cls, name = _method(provider)
+    original = vars(cls)[name]
+    sdk = client(provider, wire)
+    scenario = _scenario(provider, sdk, stream)
+    reply = [Reply(text="a b c")]
+    bare, _ = run(wire, reply, scenario)
+
+    inst = instrumented(INSTRUMENTORS[provider])
+    ledger = tmp_path / "ledger.db"
+    inst.tracer_provider.add_span_processor(SimpleSpanProcessor(LedgerSpanExporter(ledger)))
+    install(inst.tracer_provider, inst.meter_provider)
+    peer = peer_of(provider)
+    if order == "peer_first":
+        inst.uninstrument()
+    peer.instrument(tracer_provider=inst.tracer_provider, meter_provider=inst.meter_provider)
+    if order == "peer_first":
+        inst.instrument()
+
+    with otel_llm_cost.session(session_id=f"{provider}-{order}") as session:
+        for _ in range(CALLS):
+            assert run(wire, reply, scenario)[0] == bare
+    ours = our_spans(inst)
+    assert len(ours) == CALLS
+    for span in ours:
+        assert_cost_consistent(span)
+    cost = usd(ours[0])
+    assert cost is not None and {usd(sp) for sp in ours} == {cost}, ours[0].attributes
+    assert len(_peer_spans(inst)) == CALLS, [(sp.instrumentation_scope.name, sp.name) for sp in inst.spans()]
+
+    summary = session.summary()
+    assert (summary.calls, summary.cost) == (CALLS, cost * CALLS)
+    assert calls_metric(inst) == CALLS
+    rows = _ledger(ledger)
+    assert len(rows) == CALLS and {Decimal(c) for _, c in rows} == {cost}
+
+    # Either uninstrumented first, the other keeps working; both off, the SDK is bare again.
+    inst.uninstrument()
+    assert run(wire, reply, scenario)[0] == bare
+    assert (len(our_spans(inst)), len(_peer_spans(inst))) == (CALLS, CALLS + 1)
+    peer.uninstrument()
+    assert run(wire, reply, scenario)[0] == bare
+    assert (len(our_spans(inst)), len(_peer_spans(inst))) == (CALLS, CALLS + 1)
+    assert vars(cls)[name] is original
