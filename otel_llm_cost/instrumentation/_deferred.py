@@ -27,9 +27,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import wrapt
-from opentelemetry import context as otel_context
 
-from ._shared import LLMCall, _attach, _failed, _log, safely
+from ._shared import LLMCall, _attach, _detach, _failed, _log, safely
 
 __all__ = [
     "StreamManagerProxy",
@@ -67,7 +66,7 @@ class _ManagerBase(wrapt.ObjectProxy):
             _failed(self._self_call, exc)
             raise
         finally:
-            otel_context.detach(token)
+            _detach(token)
 
     def _entered(self, value: Any) -> Any:
         return safely("stream start", self._self_on_enter, self._self_call, value, default=value)

@@ -71,7 +71,8 @@ def server_attributes(base_url: Any) -> dict[str, Any]:
 
 def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwargs: dict):
     """Decide whether to trace this call; returns (call, context token) or (None, None)."""
-    if not telemetry.active or not is_instrumentation_enabled() or otel_context.get_value(_IN_CALL):
+    outer = otel_context.get_value(_IN_CALL)
+    if not telemetry.active or not is_instrumentation_enabled() or (isinstance(outer, _Sending) and outer.sending):
         return None, None
     # An observer may refuse the call (a hard budget): raised on purpose, before anything is sent.
     observed = OBSERVED_ATTRIBUTES.set(observers.before_call() or None)
@@ -84,15 +85,37 @@ def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwa
     return call, _attach(call)
 
 
-def _attach(call: LLMCall) -> Token[otel_context.Context]:
-    """Make ``call`` current while the SDK sends its request.
+class _Sending:
+    """The marker a call puts in the context while its request is sent (see :func:`_attach`)."""
+
+    __slots__ = ("sending", "token")
+
+    def __init__(self) -> None:
+        self.sending = True
+        self.token: Token[otel_context.Context] | None = None
+
+
+def _attach(call: LLMCall) -> _Sending:
+    """Make ``call`` current while the SDK sends its request; undo with :func:`_detach`.
 
     Spans started inside (HTTP client spans, an SDK's own tracing such as the Anthropic
     SDK's ``com.anthropic.sdk.python`` spans) become children of our LLM span, and a
-    nested SDK method that is wrapped too produces no second span.
+    nested SDK method that is wrapped too produces no second span. The marker says
+    "sending" only until :func:`_detach`: another instrumentation wrapped inside ours may
+    attach a context during our call and restore it when its stream ends (the contrib
+    GenAI instrumentations do), leaking our context past the call; a leaked marker no
+    longer silences the application's next calls.
     """
-    ctx = otel_context.set_value(_IN_CALL, True, trace.set_span_in_context(call.span))
-    return otel_context.attach(_without_our_baggage(ctx))
+    marker = _Sending()
+    ctx = otel_context.set_value(_IN_CALL, marker, trace.set_span_in_context(call.span))
+    marker.token = otel_context.attach(_without_our_baggage(ctx))
+    return marker
+
+
+def _detach(marker: _Sending) -> None:
+    marker.sending = False
+    if marker.token is not None:
+        otel_context.detach(marker.token)
 
 
 _OUR_BAGGAGE = (semconv.SESSION_ID, semconv.USER_ID)
@@ -137,7 +160,7 @@ def sync_wrapper(telemetry: Telemetry, spec: CallSpec) -> Callable[..., Any]:
             _failed(call, exc, spec)
             raise
         finally:
-            otel_context.detach(token)
+            _detach(token)
         return _result(spec, call, value)
 
     return wrapper
@@ -156,7 +179,7 @@ def async_wrapper(telemetry: Telemetry, spec: CallSpec) -> Callable[..., Any]:
             _failed(call, exc, spec)
             raise
         finally:
-            otel_context.detach(token)
+            _detach(token)
         return _result(spec, call, value)
 
     return wrapper

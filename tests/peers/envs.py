@@ -33,7 +33,9 @@ _REQUIREMENTS: dict[str, list[str]] = {
     "openai-v2": ["opentelemetry-instrumentation-openai-v2==2.4b0", "opentelemetry-util-genai==0.4b0", "httpx"],
     "contrib-genai": ["opentelemetry-instrumentation-genai-openai==1.3b0",
                       "opentelemetry-instrumentation-genai-anthropic==1.3b0",
-                      "opentelemetry-instrumentation-google-genai==1.3b0", "opentelemetry-util-genai==1.3b0"],
+                      "opentelemetry-instrumentation-google-genai==1.3b0", "opentelemetry-util-genai==1.3b0",
+                      # The google-genai peer declares google-genai < 3 and stays off (silently) above.
+                      "google-genai<3"],
     "openllmetry": ["opentelemetry-instrumentation-openai==0.62.4",
                     "opentelemetry-instrumentation-anthropic==0.62.4"],
 }

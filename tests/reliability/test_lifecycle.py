@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import openai.resources.chat.completions as chat
 import pytest
+from opentelemetry import context as otel_context
 
+from otel_llm_cost.instrumentation._instrumentor import unwrap_own, wrap
 from tests.wire import Reply
 
 from ._harness import (
@@ -50,3 +52,27 @@ def test_uninstrument_restores_the_sdk_method(instrumented):
     assert vars(chat.Completions)["create"] is not original
     inst.uninstrument()
     assert vars(chat.Completions)["create"] is original
+
+
+def test_a_context_leaked_by_an_inner_wrapper_does_not_silence_later_calls(wire, instrumented):
+    """Another instrumentation wrapped *inside* ours may attach a context during our call
+    and restore it only later (the contrib GenAI instrumentations do, when a stream ends):
+    the context it restores is the one inside our call. Our later calls must still be
+    traced and priced, not taken for calls nested in that finished one."""
+    leaked = []
+
+    def inner(wrapped, instance, args, kwargs):
+        leaked.append(otel_context.attach(otel_context.set_value("peer-key", "peer", otel_context.get_current())))
+        return wrapped(*args, **kwargs)
+
+    installed = wrap(chat.Completions, "create", inner)[2]
+    try:
+        inst = instrumented(INSTRUMENTORS["openai"])  # ours outside the inner wrapper
+        sdk = client("openai", wire)
+        for _ in range(3):
+            run(wire, [Reply(text="a b c")], lambda: outcome(lambda: call("openai", sdk)))
+            otel_context.detach(leaked.pop())  # the inner wrapper restores "its" context late
+        spans = our_spans(inst)
+        assert len(spans) == 3 and all(usd(sp) is not None for sp in spans)
+    finally:
+        unwrap_own(chat.Completions, "create", installed)  # only the inner wrapper
