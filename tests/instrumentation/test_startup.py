@@ -22,26 +22,26 @@ import pytest
 
 SDK_MODULES = ("openai", "anthropic", "google.genai")
 
-NOTHING = textwrap.dedent("""
+NOTHING = textwrap.dedent(f"""
     import json, sys
-    print("LOADED " + json.dumps([m for m in %r if m in sys.modules]))
+    print("LOADED " + json.dumps([m for m in {SDK_MODULES!r} if m in sys.modules]))
     # The launcher did instrument ours (instrumentors are singletons), or the line above proves nothing.
     from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
     from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
     from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
     print("INSTRUMENTED " + json.dumps([cls().is_instrumented_by_opentelemetry
                                         for cls in (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor)]))
-""" % (SDK_MODULES,))
+""")
 
-LATER = textwrap.dedent("""
+LATER = textwrap.dedent(f"""
     import json, sys
-    before = [m for m in %r if m in sys.modules]
+    before = [m for m in {SDK_MODULES!r} if m in sys.modules]
     import openai
     client = openai.OpenAI()
-    reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello there"}])
+    reply = client.chat.completions.create(model="gpt-4o", messages=[{{"role": "user", "content": "hello there"}}])
     print("LOADED " + json.dumps(before))
     print("REPLY " + reply.choices[0].message.content)
-""" % (SDK_MODULES,))
+""")
 
 
 def _instrument(code: str, **env: str) -> subprocess.CompletedProcess:

@@ -31,8 +31,8 @@ from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
 from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.usage import Usage
-from tests.sdk_versions import anthropic_tracing_option, genai_retry_options
 from tests.instrumentation._helpers import Instrumented
+from tests.sdk_versions import anthropic_tracing_option, genai_retry_options
 from tests.wire import Reply, WireServer
 
 SONNET = "claude-sonnet-4-20250514"
