@@ -63,10 +63,16 @@ def ensure_venv(rev: str) -> Path:
     return bindir
 
 
+#: Where the measured commands run: not the source tree, whose ``otel_llm_cost`` package and
+#: ``*.egg-info`` would shadow the revision installed in the venv (``-c`` puts the cwd first
+#: on ``sys.path``).
+NEUTRAL_CWD = tempfile.gettempdir()
+
+
 def _time(bindir: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run([str(bindir / "opentelemetry-instrument"), str(bindir / "python"), "-c", "pass"],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
+                   env=env, check=True, stdout=subprocess.DEVNULL, cwd=NEUTRAL_CWD)
     return time.perf_counter() - started
 
 
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     for rev in args.revs:
         bindir = ensure_venv(rev)
         names = subprocess.run([str(bindir / "python"), "-c", _OUR_NAMES], capture_output=True, text=True,
-                               check=True).stdout.strip()
+                               check=True, cwd=NEUTRAL_CWD).stdout.strip()
         on = {**base, **QUIET}
         off = {**on, "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": names}
         sides.append((rev, names, bindir, on, off))

@@ -16,7 +16,7 @@ Venvs live under ``$OTEL_LLM_COST_MATRIX_DIR`` (default
 ``~/.cache/otel-llm-cost/matrix``) and are reused while their requirements are unchanged
 (a stamp file); pip's wheel cache makes a cold rebuild a download-free install.
 
-    python tests/matrix/run.py               # every cell, a table at the end; exit 1 on failure
+    python tests/matrix/run.py               # every cell (two at a time), a table at the end; exit 1 on failure
     python tests/matrix/run.py openai-1.40   # some cells only
     python tests/matrix/run.py --list
 """
@@ -27,10 +27,12 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,8 +74,15 @@ CELLS = [
 ]
 
 
+def _our_dependencies() -> str:
+    """Our package's runtime requirements (the editable install pulls them in once)."""
+    text = (REPO / "pyproject.toml").read_text()
+    found = re.search(r"^dependencies = \[(.*?)\]", text, re.S | re.M)
+    return found.group(1) if found else text
+
+
 def _stamp(cell: Cell) -> str:
-    text = json.dumps([cell.requirements, BASE, sys.version_info[:2]])
+    text = json.dumps([cell.requirements, BASE, _our_dependencies(), sys.version_info[:2]])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -106,8 +115,12 @@ def run_cell(cell: Cell) -> dict:
     cmd = [str(py), "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={report}", *cell.tests]
     if cell.keyword:
         cmd += ["-k", cell.keyword]
-    print(f"[matrix] {cell.name}: {' '.join(cmd[1:])}", flush=True)
-    proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **cell.env})
+    log = ROOT / f"{cell.name}.log"
+    with log.open("w") as out:
+        proc = subprocess.run(cmd, cwd=REPO, env={**os.environ, **cell.env}, stdout=out, stderr=subprocess.STDOUT)
+    print(f"[matrix] {cell.name}: {' '.join(cmd[1:])} -> exit {proc.returncode}", flush=True)
+    if proc.returncode != 0:
+        print(log.read_text()[-6000:], flush=True)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     if report.exists():
         suite = ET.parse(report).getroot()
@@ -123,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cells", nargs="*", help="cell names (default: all)")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="cells at once (venv builds wait on the network, tests on a core)")
     args = parser.parse_args(argv)
     from tests.peers import envs as peer_envs  # the peer cells live with their tests
 
@@ -134,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [c for c in cells if not args.cells or c.name in args.cells]
     ROOT.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    rows = [run_cell(cell) for cell in chosen]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        rows = list(pool.map(run_cell, chosen))
     print("\n| cell | versions | passed | failed | skipped | time (s) |\n|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['cell']} | {r['versions']} | {r['passed']} | {r['failed']} | {r['skipped']} "
