@@ -7,8 +7,8 @@ peers are not in the ``test`` extra, so neither users nor the main suite install
 For each peer of the group and each order of instrumenting (ours first / theirs
 first), with the real SDK over the wire server:
 
-* the application sees exactly what it sees with no instrumentation (return values,
-  stream items and their types — compared as ``_harness`` does);
+* the application sees exactly what it sees with the peer alone (return values, the
+  stream's class, stream items and their types — described as ``_harness`` does);
 * our priced span is there once per call, with the catalog's exact cost, and the call
   is counted once in sessions, in our metrics and in the ledger — the peer's span for
   the same call, usage attributes and all, is not a second cost;
@@ -77,8 +77,8 @@ def _scenario(provider: str, sdk, stream: bool):
             return sdk.models.generate_content_stream(model=MODELS[provider], contents=PROMPT)
         return sdk.models.generate_content(model=MODELS[provider], contents=PROMPT)
 
-    if stream:
-        return lambda: consume(chat())
+    if stream:  # the stream's class as the application sees it (``isinstance``), then its items
+        return lambda: (lambda s: ((s.__class__.__module__, s.__class__.__qualname__), consume(s)))(chat())
     return lambda: outcome(chat)
 
 
@@ -112,17 +112,19 @@ def test_ours_next_to_the_peer(wire, instrumented, peer_of, tmp_path, provider, 
     sdk = client(provider, wire)
     scenario = _scenario(provider, sdk, stream)
     reply = [Reply(text="a b c")]
-    bare, _ = run(wire, reply, scenario)
-    # The peer alone first: does it still trace after its own uninstrument()? (OpenLLMetry
-    # 0.62.4's openai instrumentation leaves its wrapper in place — its behaviour, not ours.)
+    # The peer alone first: what the application sees with it (a peer may hand out stream
+    # wrappers of its own), and after its own uninstrument() — some peers keep tracing
+    # (OpenLLMetry 0.62.4's openai instrumentation leaves its wrapper in place).
     alone = InMemorySpanExporter()
     alone_provider = TracerProvider()
     alone_provider.add_span_processor(SimpleSpanProcessor(alone))
     peer = peer_of(provider)
     peer.instrument(tracer_provider=alone_provider)
+    assert peer.is_instrumented_by_opentelemetry, f"{type(peer).__module__} did not instrument this SDK"
+    with_peer, _ = run(wire, reply, scenario)
     peer.uninstrument()
-    assert run(wire, reply, scenario)[0] == bare
-    lingers = len(alone.get_finished_spans())
+    peer_off, _ = run(wire, reply, scenario)
+    lingers = len(alone.get_finished_spans()) - 1
 
     inst = instrumented(INSTRUMENTORS[provider])
     ledger = tmp_path / "ledger.db"
@@ -134,11 +136,11 @@ def test_ours_next_to_the_peer(wire, instrumented, peer_of, tmp_path, provider, 
     if order == "peer_first":
         inst.instrument()
     # A peer whose declared SDK range excludes the installed SDK stays off without a word.
-    assert peer.is_instrumented_by_opentelemetry, f"{type(peer).__module__} did not instrument this SDK"
+    assert peer.is_instrumented_by_opentelemetry
 
     with otel_llm_cost.session(session_id=f"{provider}-{order}") as session:
         for _ in range(CALLS):
-            assert run(wire, reply, scenario)[0] == bare
+            assert run(wire, reply, scenario)[0] == with_peer
     ours = our_spans(inst)
     assert len(ours) == CALLS
     for span in ours:
@@ -153,11 +155,11 @@ def test_ours_next_to_the_peer(wire, instrumented, peer_of, tmp_path, provider, 
     rows = _ledger(ledger)
     assert len(rows) == CALLS and {Decimal(c) for _, c in rows} == {cost}
 
-    # Either uninstrumented first, the other keeps working; both off, the SDK is bare again.
+    # Either uninstrumented first, the other keeps working; both off, as after the peer alone.
     inst.uninstrument()
-    assert run(wire, reply, scenario)[0] == bare
+    assert run(wire, reply, scenario)[0] == with_peer
     assert (len(our_spans(inst)), len(_peer_spans(inst))) == (CALLS, CALLS + 1)
     peer.uninstrument()
-    assert run(wire, reply, scenario)[0] == bare
+    assert run(wire, reply, scenario)[0] == peer_off
     # Ours stays off; the peer traces after its uninstrument() exactly as it does alone.
     assert (len(our_spans(inst)), len(_peer_spans(inst))) == (CALLS, CALLS + 1 + lingers)
