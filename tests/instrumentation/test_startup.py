@@ -1,8 +1,8 @@
 """Start-up under the real ``opentelemetry-instrument``: no SDK imported until the app does.
 
-With ``openai``, ``anthropic`` and ``google-genai`` installed and our three entry points
-loaded, an application that never imports an SDK must not pay for importing one
-(hundreds of milliseconds for the three; the time itself is a benchmark figure,
+With ``openai``, ``anthropic``, ``google-genai`` and ``boto3`` installed and our entry
+points loaded, an application that never imports an SDK must not pay for importing one
+(hundreds of milliseconds together; the time itself is a benchmark figure,
 ``python -m bench.startup``, not a test). What is asserted here is the behaviour that
 figure rests on: at the end of ``python -c`` none of the SDK modules is in
 ``sys.modules``, and an application that imports ``openai`` later still gets a priced
@@ -20,17 +20,19 @@ from importlib.metadata import entry_points
 
 import pytest
 
-SDK_MODULES = ("openai", "anthropic", "google.genai")
+SDK_MODULES = ("openai", "anthropic", "google.genai", "botocore", "boto3")
 
 NOTHING = textwrap.dedent(f"""
     import json, sys
     print("LOADED " + json.dumps([m for m in {SDK_MODULES!r} if m in sys.modules]))
     # The launcher did instrument ours (instrumentors are singletons), or the line above proves nothing.
     from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
+    from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
     from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
     from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
     print("INSTRUMENTED " + json.dumps([cls().is_instrumented_by_opentelemetry
-                                        for cls in (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor)]))
+                                        for cls in (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor,
+                                                    BedrockInstrumentor)]))
 """)
 
 LATER = textwrap.dedent(f"""
@@ -61,7 +63,7 @@ def _loaded(stdout: str) -> list[str]:
     return json.loads(line.removeprefix("LOADED "))
 
 
-@pytest.mark.parametrize("sdk", ["openai", "anthropic", "google-genai"])
+@pytest.mark.parametrize("sdk", ["openai", "anthropic", "google-genai", "boto3"])
 def test_the_sdks_are_installed(sdk):
     """Only meaningful with all three SDKs installed: fail, don't pass vacuously."""
     from importlib.metadata import version
@@ -71,10 +73,10 @@ def test_the_sdks_are_installed(sdk):
 
 def test_no_sdk_is_imported_for_an_app_that_uses_none():
     ours = {ep.name for ep in entry_points(group="opentelemetry_instrumentor") if ep.value.startswith("otel_llm_cost.")}
-    assert ours == {"llm_cost_openai", "llm_cost_anthropic", "llm_cost_google_genai"}
+    assert ours == {"llm_cost_openai", "llm_cost_anthropic", "llm_cost_google_genai", "llm_cost_bedrock"}
     stdout = _instrument(NOTHING).stdout
     assert _loaded(stdout) == []
-    assert "INSTRUMENTED [true, true, true]" in stdout, stdout
+    assert "INSTRUMENTED [true, true, true, true]" in stdout, stdout
 
 
 def test_an_sdk_imported_later_is_still_instrumented(wire):
