@@ -63,5 +63,8 @@ needs_genai_thoughts = pytest.mark.skipif(
 #: An ``{"error": …}`` chunk in the middle of a stream raises.
 needs_genai_stream_error_chunks = pytest.mark.skipif(
     GOOGLE_GENAI < (1, 50), reason="google-genai raises on an error chunk mid-stream since 1.50")
+#: A streamed call with automatic function calling yields every request's chunks, not the last one's.
+needs_genai_streamed_afc_round_trips = pytest.mark.skipif(
+    GOOGLE_GENAI < (2, 18), reason="google-genai streams the chunks of every AFC request since 2.18")
 #: ``EmbedContentResponse.usage_metadata`` (earlier versions drop the usage the API sends).
 GENAI_EMBED_USAGE = GOOGLE_GENAI >= (3, 1)
