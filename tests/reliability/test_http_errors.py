@@ -114,8 +114,10 @@ def test_timeouts_after_retries_one_span_no_cost(wire, instrumented, provider):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_timeout_then_success_priced_once(wire, instrumented, provider):
-    sdk = client(provider, wire, retries=1, timeout=0.1)
-    replies = [Reply(delay=0.3), Reply(text="a b c")]
+    # Wide margins (1 s timeout, 3 s delay): on a loaded CI machine a tight pair made the
+    # bare and the instrumented run time out differently.
+    sdk = client(provider, wire, retries=1, timeout=1.0)
+    replies = [Reply(delay=3.0), Reply(text="a b c")]
     inst, seen, requests = bare_then_instrumented(
         wire, instrumented, provider, replies, lambda: outcome(lambda: call(provider, sdk)))
     assert (seen[0], requests) == ("returned", 2)
