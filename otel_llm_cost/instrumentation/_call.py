@@ -128,14 +128,6 @@ class LLMCall:
         observers.started(self.context)
         _exit.track_open(self)  # a call still open at exit is ended before the providers shut down
 
-    def add_attributes(self, attributes: Mapping[str, Any]) -> None:
-        """Attributes known only after the span started (an observer's, e.g. ``session.id``)."""
-        for key, value in attributes.items():
-            if value is not None and key not in self.attributes:
-                self.attributes[key] = value
-                self._sent[key] = value
-                self.span.set_attribute(key, value)
-
     def set(self, key: str, value: Any) -> None:
         if value is not None and value != "" and value != []:
             self.attributes[key] = value

@@ -13,10 +13,22 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_llm_cost import observers
-from otel_llm_cost.instrumentation._shared import LLMCall, Telemetry
+from otel_llm_cost.instrumentation._shared import LLMCall, Spec, Telemetry, _detach, _enter
 from otel_llm_cost.sessions import install
 from otel_llm_cost.usage import Usage
+
+
+class _ChatSpec(Spec):
+    """A chat call whose request names only its model (the test sets the response)."""
+
+    def __init__(self, model: str | None) -> None:
+        self.model = model
+
+    def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
+        return LLMCall(telemetry, "chat", "openai", self.model, {})
+
+    def result(self, call: LLMCall, value: Any) -> Any:
+        return value
 
 
 @dataclass
@@ -42,10 +54,11 @@ class Otel:
              *, usage: Usage | None = None, error: BaseException | None = None,
              estimate: Usage | None = None) -> LLMCall:
         """One LLM call through the shared machinery every instrumentation uses: the
-        observers' pre-call hook (ids on the span, hard budgets), then the call."""
-        extra = observers.before_call()
-        call = LLMCall(self.telemetry, "chat", "openai", model, {})
-        call.add_attributes(extra)
+        wrappers' own opening (the observers' pre-call hook: ids on the span, hard
+        budgets), then the response and the end."""
+        call, sending = _enter(self.telemetry, _ChatSpec(model), None, (), {})
+        assert call is not None
+        _detach(sending)
         if error is not None:
             call.fail(error)
         elif estimate is not None:
