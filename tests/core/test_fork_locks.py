@@ -4,10 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
 from otel_llm_cost import tokens
+
+
+def _exit_code_of(pid: int, lock: str) -> int:
+    """The forked child's exit code; fails the test if it is still running after a
+    minute (it exits in well under that, unless it hung on ``lock``)."""
+    for _ in range(600):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail(f"the forked child hung on {lock}")
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
@@ -25,18 +39,7 @@ def test_a_child_forked_while_a_vocabulary_lock_is_held_can_still_count() -> Non
             os._exit(code)
     finally:
         lock.release()
-    import time
-
-    for _ in range(600):  # the child exits in well under a minute, or it hung
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung on the vocabulary lock")
-    assert os.waitstatus_to_exitcode(status) == 0, sys.platform
+    assert _exit_code_of(pid, "the vocabulary lock") == 0, sys.platform
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
@@ -64,15 +67,4 @@ def test_a_child_forked_while_the_catalog_lock_is_held_can_still_price() -> None
     finally:
         for lock in held:
             lock.release()
-    import time
-
-    for _ in range(600):
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung on a pricing lock")
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert _exit_code_of(pid, "a pricing lock") == 0
