@@ -24,7 +24,7 @@ import struct
 from typing import Any
 from urllib.parse import unquote
 
-from ._common import Frame, RecordedRequest, Reply, WireResponse, dumps, json_response, merged
+from ._common import Frame, RecordedRequest, Reply, WireResponse, dumps, json_response, merged, words
 
 ROUTE = re.compile(r"^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream)$")
 _ERRORS = {400: "ValidationException", 401: "UnrecognizedClientException", 403: "AccessDeniedException",
@@ -70,21 +70,12 @@ def _malformed(event_type: str) -> bytes:
 
 # -- counting -----------------------------------------------------------------------------
 
-def _words(node: Any, key: str | None = None) -> int:
-    if isinstance(node, str):
-        return len(node.split()) if key in _TEXT_KEYS else 0
-    if isinstance(node, list):
-        return sum(_words(item) for item in node)
-    if isinstance(node, dict):
-        return sum(_words(v, k) for k, v in node.items())
-    return 0
-
-
 def prompt_tokens(body: Any) -> int:
     """10 + words of the prompt text, whatever the family's request field."""
     if not isinstance(body, dict):
         return 10
-    return 10 + sum(_words(body.get(f), f if isinstance(body.get(f), str) else None) for f in _PROMPT_FIELDS)
+    return 10 + sum(words(body.get(f), f if isinstance(body.get(f), str) else None, _TEXT_KEYS)
+                    for f in _PROMPT_FIELDS)
 
 
 def family(model_id: str) -> str:

@@ -141,13 +141,15 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     return WireResponse(status=status, headers={"content-type": "application/json", **(headers or {})}, body=dumps(obj))
 
 
-def _words(node: Any, key: str | None = None) -> int:
+def words(node: Any, key: str | None = None, text_keys: tuple[str | None, ...] = _TEXT_KEYS) -> int:
+    """Whitespace-separated words of the text in ``node``: strings under ``text_keys``
+    (``None``: a bare string or list item), searched through lists and dicts."""
     if isinstance(node, str):
-        return len(node.split()) if key in _TEXT_KEYS else 0
+        return len(node.split()) if key in text_keys else 0
     if isinstance(node, list):
-        return sum(_words(item) for item in node)
+        return sum(words(item, None, text_keys) for item in node)
     if isinstance(node, dict):
-        return sum(_words(v, k) for k, v in node.items())
+        return sum(words(v, k, text_keys) for k, v in node.items())
     return 0
 
 
@@ -155,7 +157,7 @@ def prompt_tokens(body: Any) -> int:
     """Default input tokens: PROMPT_OVERHEAD + words of the prompt text."""
     if not isinstance(body, dict):
         return PROMPT_OVERHEAD
-    return PROMPT_OVERHEAD + sum(_words(body.get(f)) for f in PROMPT_FIELDS)
+    return PROMPT_OVERHEAD + sum(words(body.get(f)) for f in PROMPT_FIELDS)
 
 
 def reasoning_tokens(reply: Reply) -> int:
