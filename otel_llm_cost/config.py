@@ -35,6 +35,8 @@ variable (``configure()`` keyword)                         meaning
 (``fallback_prices_files``)                                layer prices (e.g. LiteLLM's file)
 ``OTEL_LLM_COST_TRUST_BAGGAGE`` (``trust_baggage``)        let inbound ``session.id``/``user.id``
                                                            baggage join live sessions (off)
+``OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES``                 also emit the proposed ``gen_ai.usage.cost.*``
+(``proposed_cost_attributes``)                             span attributes (semconv-genai #443; off)
 =========================================================  ==========================
 """
 
@@ -70,6 +72,7 @@ class Settings:
     price_source: str = "genai-prices"
     fallback_prices_files: tuple[str, ...] = ()
     trust_baggage: bool = False
+    proposed_cost_attributes: bool = False
 
 
 #: Settings field -> its environment variable.
@@ -84,6 +87,7 @@ ENVIRONMENT: dict[str, str] = {
     "price_source": semconv.ENV_PRICE_SOURCE,
     "fallback_prices_files": semconv.ENV_FALLBACK_PRICES_FILE,
     "trust_baggage": "OTEL_LLM_COST_TRUST_BAGGAGE",
+    "proposed_cost_attributes": "OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES",
 }
 #: The values of ``price_source``.
 PRICE_SOURCES = ("genai-prices", "bundled")
@@ -166,12 +170,14 @@ def _from_environment() -> Settings:
         price_source=_parse_price_source(ENVIRONMENT["price_source"], env.get(ENVIRONMENT["price_source"])),
         fallback_prices_files=_parse_list(env.get(ENVIRONMENT["fallback_prices_files"], ""), os.pathsep),
         trust_baggage=parse_bool(ENVIRONMENT["trust_baggage"], env.get(ENVIRONMENT["trust_baggage"])),
+        proposed_cost_attributes=parse_bool(ENVIRONMENT["proposed_cost_attributes"],
+                                            env.get(ENVIRONMENT["proposed_cost_attributes"])),
     )
 
 
 def _normalised(name: str, value: Any) -> Any:
     """A ``configure()`` keyword in the type :class:`Settings` holds."""
-    if name in ("capture_content", "openai_include_usage", "trust_baggage"):
+    if name in ("capture_content", "openai_include_usage", "trust_baggage", "proposed_cost_attributes"):
         return bool(value)
     if name in ("model_aliases", "provider_hosts"):
         items = value.items() if hasattr(value, "items") else value

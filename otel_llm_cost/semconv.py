@@ -45,14 +45,24 @@ GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 #: All output tokens, reasoning included.
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+#: Cache writes, by the name the released conventions use; emitted next to its successor.
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+#: Cache writes, by the name semantic-conventions-genai #440 renamed them to (merged, not yet
+#: released). We emit both names with the same value and read either, the new one first,
+#: until a released convention carries the new name (docs/prices.md, "Names").
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 #: Cost in USD as a double: the attribute OpenLIT and Langfuse already read.
 GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
+#: The cost attributes proposed in semantic-conventions-genai #443 (open): emitted only when
+#: ``OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES`` is on, since an open proposal may still change.
+GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
 
 # Spelled by the Anthropic SDK's own spans. Their gen_ai.usage.input_tokens already includes the cache
-# (anthropic 2.12, lib/_tracing/_response.py); see Usage.from_anthropic_span_attributes.
-ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+# (anthropic 2.12, lib/_tracing/_response.py), and their cache writes use the new name
+# (GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS); see Usage.from_anthropic_span_attributes.
 ANTHROPIC_USAGE_CACHE_WRITE_5M: Final = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"
 ANTHROPIC_USAGE_CACHE_WRITE_1H: Final = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
 

@@ -273,18 +273,22 @@ class Usage:
     def from_span_attributes(cls, attrs: Mapping[str, Any]) -> Usage | None:
         """Usage from a span's ``gen_ai.usage.*`` attributes (ours or another tool's).
 
-        Spans from the Anthropic SDK's own tracing spell cache writes differently; the
-        caller says so with :func:`from_anthropic_span_attributes` instead.
+        Spans from the Anthropic SDK's own tracing carry the 1-hour write share under
+        their own name; the caller says so with :func:`from_anthropic_span_attributes`.
         """
         inp = attrs.get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
         out = attrs.get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
         if inp is None and out is None:
             return None
+        # Cache writes by the renamed attribute first, the released name otherwise.
+        cache_write = attrs.get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
+        if cache_write is None:
+            cache_write = attrs.get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
         return cls(
             input_tokens=to_int(inp),
             output_tokens=to_int(out),
             cache_read_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
-            cache_write_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)),
+            cache_write_tokens=to_int(cache_write),
             cache_write_1h_tokens=to_int(attrs.get(semconv.LLM_COST_CACHE_CREATION_1H_TOKENS)),
             reasoning_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
             source=str(attrs.get(semconv.LLM_COST_USAGE_SOURCE) or semconv.SOURCE_REPORTED),
@@ -298,12 +302,11 @@ class Usage:
         Checked against ``anthropic`` 2.12 (``lib/_tracing/_response.py``): its
         ``gen_ai.usage.input_tokens`` is ``input_tokens`` *plus* cache reads and writes
         (our convention), but cache writes are spelled
-        ``gen_ai.usage.cache_write.input_tokens`` and the 1-hour share is
+        ``gen_ai.usage.cache_write.input_tokens`` (the conventions' new name, read by
+        :meth:`from_span_attributes` too) and the 1-hour share is
         ``anthropic.usage.cache_creation.ephemeral_1h_input_tokens``.
         """
         return cls.from_span_attributes({
             **attrs,
-            semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS:
-                attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS),
             semconv.LLM_COST_CACHE_CREATION_1H_TOKENS: attrs.get(semconv.ANTHROPIC_USAGE_CACHE_WRITE_1H),
         })

@@ -78,6 +78,8 @@ class Telemetry:
         self.metrics = CallMetrics(meter_provider, settings.metric_attributes)
         #: Record prompt/completion text parts (``capture_content``; off by default).
         self.capture_content = settings.capture_content
+        #: Add the proposed ``gen_ai.usage.cost.*`` attributes (off by default).
+        self.proposed_cost_attributes = settings.proposed_cost_attributes
         #: Cleared by ``uninstrument()``: SDK objects that cached a bound wrapper before
         #: then (e.g. ``client.chat.completions.with_raw_response``) stop tracing too.
         self.active = True
@@ -197,7 +199,9 @@ class LLMCall:
             if usage.cache_read_tokens:
                 attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cache_read_tokens
             if usage.cache_write_tokens:
+                # The released name and its renamed successor, for readers of either.
                 attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
+                attrs[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cache_write_tokens
             if usage.cache_write_1h_tokens:
                 attrs[semconv.LLM_COST_CACHE_CREATION_1H_TOKENS] = usage.cache_write_1h_tokens
             if usage.reasoning_tokens:
@@ -215,6 +219,10 @@ class LLMCall:
         if cost.usd is not None:
             attrs[semconv.LLM_COST_USD] = format_usd(cost.usd)
             attrs[semconv.GEN_AI_USAGE_COST] = float(cost.usd)
+            if self.telemetry.proposed_cost_attributes:
+                attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] = float(cost.usd)
+                attrs[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
+                attrs[semconv.GEN_AI_USAGE_COST_SOURCE] = cost.source
             for component, usd in cost.components.items():
                 attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
             if cost.source != semconv.COST_SOURCE_LOCAL:

@@ -147,6 +147,7 @@ def configure(
     price_source: str | None = None,
     fallback_prices_files: Any = None,
     trust_baggage: bool | None = None,
+    proposed_cost_attributes: bool | None = None,
 ) -> SessionSpanProcessor | None:
     """One call for code setups: settings, SDK providers, sessions, instrumentations.
 
@@ -162,7 +163,8 @@ def configure(
                          prices_files=prices_files, model_aliases=model_aliases,
                          metric_attributes=metric_attributes, tiktoken_dir=tiktoken_dir,
                          provider_hosts=provider_hosts, price_source=price_source,
-                         fallback_prices_files=fallback_prices_files, trust_baggage=trust_baggage)
+                         fallback_prices_files=fallback_prices_files, trust_baggage=trust_baggage,
+                         proposed_cost_attributes=proposed_cost_attributes)
     if (prices_files is not None or model_aliases is not None or price_source is not None
             or fallback_prices_files is not None):
         from ..pricing import reset_catalog

@@ -113,6 +113,17 @@ def test_span_attributes_round_trip_and_anthropic_span_convention():
     assert Usage.from_anthropic_span_attributes({}) is None
 
 
+@pytest.mark.parametrize(("names", "want"), [
+    ({semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 30}, 30),  # released conventions
+    ({semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 30}, 30),  # renamed (semconv-genai #440)
+    # Both present (our own spans): the new name is read, and they are equal anyway.
+    ({semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 30, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 7}, 30),
+])
+def test_cache_writes_are_read_by_either_name(names, want):
+    attrs = {semconv.GEN_AI_USAGE_INPUT_TOKENS: 100, semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 10, **names}
+    assert Usage.from_span_attributes(attrs).cache_write_tokens == want
+
+
 # --- malformed ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("reader", [Usage.from_openai, Usage.from_anthropic, Usage.from_gemini])

@@ -62,7 +62,9 @@ def test_cache_read_and_5m_1h_writes_priced_apart(wire, anthropic_on, stream):
     assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == 1307
     assert attrs[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
     assert attrs[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 300
+    assert attrs[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 300  # the renamed attribute too
     assert attrs[A.LLM_COST_CACHE_CREATION_1H_TOKENS] == 200
+    assert A.GEN_AI_USAGE_COST_AMOUNT not in attrs  # the proposed cost attributes are opt-in
     expected = sonnet_cost(7, 2, read=1000, write_5m=100, write_1h=200)
     assert usd(anthropic_on.span()) == expected
     assert expected == Decimal("0.001926")  # 21 + 30 + 300 + 375 + 1200 micro-USD

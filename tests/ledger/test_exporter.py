@@ -86,7 +86,7 @@ def test_anthropic_sdk_spans_are_read_in_their_counting_and_priced(tmp_path: Pat
         s.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-20250514",
         s.GEN_AI_USAGE_INPUT_TOKENS: 180, s.GEN_AI_USAGE_OUTPUT_TOKENS: 7,
         s.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 50,
-        s.ANTHROPIC_USAGE_CACHE_WRITE_INPUT_TOKENS: 30,
+        s.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 30,
     }):
         pass
     provider.shutdown()

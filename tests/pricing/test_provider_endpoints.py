@@ -212,3 +212,20 @@ def test_cli_prices_names_source_and_version(capsys):
     assert main(["prices"]) == 0
     out = capsys.readouterr().out
     assert "under it: genai-prices 0.2.3" in out
+
+
+@pytest.mark.parametrize(("base_url", "model", "usage", "source", "amount"), [
+    ("https://openrouter.ai/api/v1", "openai/gpt-4o", {**USAGE, "cost": 12.4}, "provider", 12.4),
+    ("https://api.openai.com/v1", "gpt-4o", USAGE, "local", 12.5),
+])
+def test_proposed_cost_attributes_when_opted_in(wire, instrumented, monkeypatch, base_url, model, usage, source,
+                                                amount):
+    # semantic-conventions-genai #443 (open): gen_ai.usage.cost.{amount,currency,source}.
+    monkeypatch.setenv("OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES", "true")
+    inst = instrumented(OpenAIInstrumentor)
+    wire.enqueue(Reply(usage=usage, model=model))
+    client(wire, base_url).chat.completions.create(model=model, messages=HELLO)
+    a = inst.span().attributes
+    assert (a[s.GEN_AI_USAGE_COST_AMOUNT], a[s.GEN_AI_USAGE_COST_CURRENCY], a[s.GEN_AI_USAGE_COST_SOURCE]) \
+        == (amount, "USD", source)
+    assert a[s.GEN_AI_USAGE_COST_AMOUNT] == float(a[s.LLM_COST_USD]) == a[s.GEN_AI_USAGE_COST]
