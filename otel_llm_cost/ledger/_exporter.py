@@ -247,6 +247,8 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
     scope = span.instrumentation_scope.name if span.instrumentation_scope is not None else None
     cost_text = _exact_cost(attrs.get(semconv.LLM_COST_USD))
     status = _text(attrs.get(semconv.LLM_COST_STATUS))
+    catalog_model = _text(attrs.get(semconv.LLM_COST_MODEL))
+    catalog = _text(attrs.get(semconv.LLM_COST_CATALOG))
     if scope == semconv.SCOPE_NAME:
         usage = Usage.from_span_attributes(attrs)
     else:
@@ -257,6 +259,8 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         if cost_text is None and usage is not None:
             cost_text = None if record.cost.usd is None else format_usd(record.cost.usd)
             status = status or record.cost.status
+            catalog_model = catalog_model or _text(record.cost.model)
+            catalog = catalog or _text(record.cost.catalog)
     usage = usage or Usage(source="")
     end = span.end_time or span.start_time or 0
     ctx = span.context
@@ -268,7 +272,7 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         _text(attrs.get(semconv.GEN_AI_PROVIDER_NAME) or attrs.get(semconv.GEN_AI_SYSTEM)),
         _text(attrs.get(semconv.GEN_AI_REQUEST_MODEL)),
         _text(attrs.get(semconv.GEN_AI_RESPONSE_MODEL)),
-        _text(attrs.get(semconv.LLM_COST_MODEL)),
+        catalog_model,
         _text(attrs.get(semconv.GEN_AI_OPERATION_NAME)),
         usage.input_tokens,
         usage.output_tokens,
@@ -285,4 +289,8 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         _text(attrs.get(semconv.USER_ID)),
         format(ctx.trace_id, "032x") if ctx is not None else "0" * 32,
         format(ctx.span_id, "016x") if ctx is not None else "0" * 16,
+        catalog,
+        _text(attrs.get(semconv.LLM_COST_SERVICE_TIER) or attrs.get(semconv.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER)),
+        _text(attrs.get(semconv.LLM_COST_COST_SOURCE)),
+        _exact_cost(attrs.get(semconv.LLM_COST_LOCAL_USD)),
     )

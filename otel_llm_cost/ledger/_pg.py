@@ -13,8 +13,8 @@ the same spans, stores each call once, however many processes write at once.
 
 The schema version lives in ``llm_ledger_schema``; creating and migrating run under a
 transaction-scoped advisory lock, so services starting together migrate once. PostgreSQL
-ledgers start at version 3 (the first with a PostgreSQL form); later steps go in
-:data:`_STEPS` next to the SQLite ones.
+ledgers start at version 3 (the first with a PostgreSQL form) and are then taken through
+the same later steps as the SQLite ones (:data:`_STEPS`).
 """
 
 from __future__ import annotations
@@ -67,7 +67,14 @@ CREATE TABLE llm_ledger_schema (version INTEGER NOT NULL);
 """
 
 #: ``_STEPS[v]`` takes a PostgreSQL ledger from version ``v`` to ``v + 1``.
-_STEPS: dict[int, str] = {}
+_STEPS: dict[int, str] = {
+    3: """
+ALTER TABLE llm_calls ADD COLUMN catalog TEXT;
+ALTER TABLE llm_calls ADD COLUMN service_tier TEXT;
+ALTER TABLE llm_calls ADD COLUMN cost_source TEXT;
+ALTER TABLE llm_calls ADD COLUMN local_cost_usd NUMERIC;
+""",
+}
 
 def _driver():
     try:

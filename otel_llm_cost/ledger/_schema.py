@@ -83,8 +83,19 @@ CREATE INDEX IF NOT EXISTS llm_calls_session ON llm_calls (session_id, end_time_
 CREATE INDEX IF NOT EXISTS llm_calls_user ON llm_calls (user_id, end_time_unix_nano);
 """
 
+#: Version 4 says which price was used: the catalog layer and its version (``catalog``),
+#: the service tier that was served (``service_tier``), and whether the cost is the
+#: provider's own figure (``cost_source``: ``provider``; NULL for our price) with our price
+#: beside it (``local_cost_usd``). Rows from before stay NULL there: not known, not guessed.
+_V3_TO_V4 = """
+ALTER TABLE llm_calls ADD COLUMN catalog TEXT;
+ALTER TABLE llm_calls ADD COLUMN service_tier TEXT;
+ALTER TABLE llm_calls ADD COLUMN cost_source TEXT;
+ALTER TABLE llm_calls ADD COLUMN local_cost_usd TEXT;
+"""
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
-_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3)
+_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
@@ -93,6 +104,7 @@ COLUMNS: tuple[str, ...] = (
     "catalog_model", "operation", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "cost_pico", "status",
     "usage_source", "error_type", "session_id", "user_id", "trace_id", "span_id",
+    "catalog", "service_tier", "cost_source", "local_cost_usd",
 )
 
 

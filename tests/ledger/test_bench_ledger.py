@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from otel_llm_cost.ledger import CURRENT_VERSION
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -32,4 +34,4 @@ def test_build_then_time_migrates_and_matches_the_decimal_sum(tmp_path: Path) ->
     assert set(result["after_s"]) == {"model", "user", "session"}
     check = result["exact_check"]
     assert check["equal"] and 0 < check["calls"] < 3000  # the last 7 of 30 days
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_llm_cost.cost import format_usd, price_usage
-from otel_llm_cost.ledger import LedgerSpanExporter
+from otel_llm_cost.ledger import CURRENT_VERSION, LedgerSpanExporter
 from otel_llm_cost.ledger._money import MAX_PICO, SPLIT, from_parts, to_pico
 from otel_llm_cost.ledger._report import load_report
 from otel_llm_cost.pricing import get_catalog
@@ -106,7 +106,7 @@ def test_a_v2_ledger_is_read_exactly_before_and_after_migration(tmp_path: Path) 
     conn.close()
     before = load_report(path)
     assert main(["ledger", "migrate", "--db", str(path)]) == 0
-    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION
     after = load_report(path)
     assert before.total.cost == after.total.cost == Decimal("0.3000000000001")
     assert before.total.unpriced == after.total.unpriced == 1

@@ -229,3 +229,33 @@ def test_proposed_cost_attributes_when_opted_in(wire, instrumented, monkeypatch,
     assert (a[s.GEN_AI_USAGE_COST_AMOUNT], a[s.GEN_AI_USAGE_COST_CURRENCY], a[s.GEN_AI_USAGE_COST_SOURCE]) \
         == (amount, "USD", source)
     assert a[s.GEN_AI_USAGE_COST_AMOUNT] == float(a[s.LLM_COST_USD]) == a[s.GEN_AI_USAGE_COST]
+
+
+@pytest.mark.parametrize(("base_url", "model", "usage", "tier", "want"), [
+    # OpenRouter's own cost is the bill; ours is kept beside it.
+    ("https://openrouter.ai/api/v1", "openai/gpt-4o", {**USAGE, "cost": 12.4}, None,
+     ("12.4", "provider", "12.4", "12.5", "default")),  # the wire server says "default"
+    # gpt-5 served on flex: the flex rate, and the tier, are on the row.
+    ("https://api.openai.com/v1", "gpt-5", USAGE, "flex", ("5.625", None, None, None, "flex")),
+])
+def test_the_ledger_row_says_which_price_was_used(wire, otel, tmp_path, base_url, model, usage, tier, want):
+    import sqlite3
+
+    from otel_llm_cost.ledger import LedgerSpanExporter
+
+    wire.enqueue(Reply(usage=usage, model=model, **({"service_tier": tier} if tier else {})))
+    client(wire, base_url).chat.completions.create(model=model, messages=HELLO,
+                                                   **({"service_tier": tier} if tier else {}))
+    span = otel.span()
+    exporter = LedgerSpanExporter(tmp_path / "ledger.db")
+    exporter.export([span])
+    exporter.shutdown()
+    conn = sqlite3.connect(tmp_path / "ledger.db")
+    conn.row_factory = sqlite3.Row
+    row = conn.execute("SELECT * FROM llm_calls").fetchone()
+    usd, source, component, local, served = want
+    assert (row["cost_usd"], row["cost_source"], row["local_cost_usd"], row["service_tier"]) == (usd, source, local,
+                                                                                                  served)
+    assert row["catalog"] == span.attributes[s.LLM_COST_CATALOG] and row["catalog"]
+    if component is not None:
+        assert span.attributes[s.LLM_COST_COMPONENT_PREFIX + "provider"] == component
