@@ -24,28 +24,11 @@ from collections import Counter
 from datetime import date
 from decimal import Decimal
 
-#: LiteLLM ``litellm_provider`` -> the ``gen_ai.provider.name`` our instrumentation sets.
-PROVIDERS = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "anthropic": "anthropic",
-    "gemini": "gcp.gemini",
-    "vertex_ai-language-models": "gcp.vertex_ai",
-    "vertex_ai-anthropic_models": "gcp.vertex_ai",
-    "vertex_ai-embedding-models": "gcp.vertex_ai",
-    "bedrock": "aws.bedrock",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "mistral": "mistral_ai",
-    "xai": "x_ai",
-    "perplexity": "perplexity",
-    "together_ai": "together",
-    "fireworks_ai": "fireworks",
-    "cerebras": "cerebras",
-    "moonshot": "moonshot",
-    "zai": "zai",
-}
-MODES = ("chat", "responses", "embedding")
+from otel_llm_cost.pricing import _snapshot
+
+#: The providers and modes in scope: the same as the bundled snapshot's (one definition).
+PROVIDERS = _snapshot.PROVIDERS
+MODES = _snapshot.MODES
 FIRST_PARTY = frozenset({"openai", "azure.ai.openai", "anthropic", "gcp.gemini", "gcp.vertex_ai", "aws.bedrock"})
 _MILLION = Decimal(1_000_000)
 

@@ -12,9 +12,9 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from . import semconv
-from .cost import format_usd, price_usage
-from .pricing import ModelPrice, PriceFileError, get_catalog, read_price_file
+from . import config, semconv
+from .cost import compute_cost, format_usd
+from .pricing import Catalog, ModelPrice, PriceFileError, get_catalog, read_price_file
 from .usage import Usage
 
 __all__ = ["main"]
@@ -36,18 +36,26 @@ def _entry_dict(entry: ModelPrice) -> dict:
         "catalog": entry.origin,
     }
 
+def _unknown_hint(provider: str | None) -> str:
+    where = "" if provider else (" (without --provider only our list and your files are searched; "
+                                 "give the provider the call goes to, e.g. --provider groq)")
+    return where
+
+
 def _cmd_price(args: argparse.Namespace) -> int:
     entry = get_catalog().resolve(args.model, args.provider)
     if entry is None:
-        print(f"unknown model {args.model!r}: no price in the catalog "
-              f"(add one with {semconv.ENV_PRICES_FILE} or an alias with {semconv.ENV_MODEL_ALIASES})",
-              file=sys.stderr)
+        at = f" at provider {args.provider!r}" if args.provider else ""
+        print(f"unknown model {args.model!r}{at}: no price in the catalog "
+              f"(add one with {semconv.ENV_PRICES_FILE} or an alias with {semconv.ENV_MODEL_ALIASES})"
+              + _unknown_hint(args.provider), file=sys.stderr)
         return 1
     data = _entry_dict(entry)
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    print(f"{entry.key}  ({entry.provider}; catalog {entry.origin}; checked {entry.checked})")
+    checked = f"; checked {entry.checked}" if entry.checked else ""
+    print(f"{entry.key}  ({entry.provider}; catalog {entry.origin}{checked})")
     print(f"  source: {entry.source}")
     for name, value in data["prices"].items():
         print(f"  {name:<15} {value:>10}  USD / 1M tokens")
@@ -84,7 +92,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         cache_write_1h_tokens=args.cache_write_1h,
         reasoning_tokens=args.reasoning,
     )
-    cost = price_usage(args.model, usage, provider=args.provider, service_tier=args.service_tier)
+    entry = get_catalog().resolve(args.model, args.provider, service_tier=args.service_tier)
+    cost = compute_cost(usage, entry, model=args.model, service_tier=args.service_tier)
     data = {
         "usd": None if cost.usd is None else format_usd(cost.usd),
         "status": cost.status,
@@ -94,17 +103,43 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         "components": {k: format_usd(v) for k, v in cost.components.items()},
         "usage": usage.as_dict(),
     }
+    if entry is not None:
+        data["rates"] = _rates_used(entry, usage, args.service_tier)
     if cost.reason:
-        data["reason"] = cost.reason
+        data["reason"] = cost.reason + (_unknown_hint(args.provider) if entry is None else "")
     if args.json:
         print(json.dumps(data))
     elif cost.usd is None:
-        print(f"cost unknown ({cost.reason})")
+        print(f"cost unknown ({data['reason']})")
     else:
         print(f"{format_usd(cost.usd)} USD  ({cost.model}, catalog {cost.catalog})")
         for name, value in cost.components.items():
             print(f"  {name:<12} {format_usd(value)}")
+        print(f"  rates: {data['rates']['note']}")
     return 0 if cost.usd is not None else 2
+
+
+def _rates_used(entry: ModelPrice, usage: Usage, requested: str | None) -> dict:
+    """Which of the entry's rates priced the call, and why not the ones asked for."""
+    service_tier, above = entry.tiers_used(usage.input_tokens, requested)
+    notes = []
+    if service_tier is not None:
+        notes.append(f"{service_tier} service tier")
+        passed = [t for t, _ in entry.tiers if usage.input_tokens > t]
+        if passed:
+            notes.append(f"its price above {passed[-1]} input tokens is not in the catalog: "
+                         f"{service_tier} base rates used")
+    elif requested:
+        notes.append(f"{entry.key} has no {requested} price in catalog {entry.origin}: standard rates used")
+    else:
+        notes.append("standard rates")
+    if above is not None:
+        notes.append(f"tier above {above} input tokens ({usage.input_tokens} input tokens: "
+                     "every token at the tier's rates)")
+    elif service_tier is None and entry.tiers:
+        notes.append(f"below the tier above {entry.tiers[0][0]} input tokens")
+    return {"requested_service_tier": requested, "service_tier": service_tier,
+            "above_input_tokens": above, "note": "; ".join(notes)}
 
 def _cmd_prices(args: argparse.Namespace) -> int:
     if args.check:
@@ -114,6 +149,11 @@ def _cmd_prices(args: argparse.Namespace) -> int:
             print(str(exc), file=sys.stderr)
             return 1
         print(f"{args.check}: OK, {len(parsed.entries)} model(s), {len(parsed.aliases)} alias(es)")
+        if parsed.skipped:
+            print(f"skipped {len(parsed.skipped)} entr{'y' if len(parsed.skipped) == 1 else 'ies'} "
+                  "(not priced per token, so never used to price a call):")
+            for key, why in parsed.skipped:
+                print(f"  {key}: {why}")
         return 0
     catalog = get_catalog()
     rows = sorted(catalog.entries().values(), key=lambda e: (e.provider, e.key))
@@ -121,17 +161,39 @@ def _cmd_prices(args: argparse.Namespace) -> int:
         print(json.dumps([_entry_dict(e) for e in rows], indent=2))
         return 0
     print(f"catalog {catalog.version}: {len(rows)} models (USD per 1M tokens)")
-    source = catalog.source
-    if source is not None:
-        print(f"  under it: {source.version}, for every model and provider not listed here "
-              f"(see one with: otel-llm-cost price MODEL --provider PROVIDER)")
-    else:
-        print("  under it: nothing (genai-prices not installed, or "
-              f"{semconv.ENV_PRICE_SOURCE}=bundled): models not listed here are unknown")
+    for line in _layers(catalog):
+        print(line)
     for e in rows:
         print(f"  {e.provider:<10} {e.key:<34} in {format_usd(e.rates.input):>8}  "
               f"out {format_usd(e.rates.output):>8}  cache-read {format_usd(e.rates.cache_read):>8}")
     return 0
+
+def _layers(catalog: Catalog) -> list[str]:
+    """The price layers, top first, each with its source and version (``prices``' header)."""
+    settings = config.load()
+    entries = catalog.entries().values()
+    yours = sorted({e.origin for e in entries if e.origin != catalog.base_origin})
+    ours = sum(1 for e in entries if e.origin == catalog.base_origin)
+    aliases = f"; aliases from {semconv.ENV_MODEL_ALIASES}" if settings.model_aliases else ""
+    lines = ["price layers, looked up top first (a call is priced by the first that has its model):",
+             f"  1. your files:   {', '.join(yours) if yours else 'none'}{aliases}",
+             f"  2. our list:     {catalog.base_origin}, {ours} models (listed below)"]
+    if catalog.source is not None:
+        lines.append(f"  3. genai-prices: {catalog.source.version}, for models and providers our list "
+                     "does not have (see one with: otel-llm-cost price MODEL --provider PROVIDER)")
+    elif settings.price_source == "bundled":
+        lines.append(f"  3. genai-prices: off ({semconv.ENV_PRICE_SOURCE}=bundled)")
+    else:
+        lines.append("  3. genai-prices: not installed (pip install 'otel-llm-cost[genai-prices]', Python 3.11+)")
+    fallback = catalog.fallback
+    if fallback is None:
+        lines.append(f"  4. fallback:     off ({semconv.ENV_FALLBACK_PRICES_FILE}=none)")
+    else:
+        origins = sorted({e.origin for e in fallback.entries().values()}) or [fallback.version]
+        lines.append(f"  4. fallback:     {', '.join(origins)}, {len(fallback)} models, only where 1-3 have "
+                     "no price, at the call's provider (never for an unknown host)")
+    return lines
+
 
 def _nonnegative(text: str) -> int:
     value = int(text)

@@ -30,9 +30,12 @@ variable (``configure()`` keyword)                         meaning
 ``OTEL_LLM_COST_PROVIDER_HOSTS`` (``provider_hosts``)      ``host=provider,…``: the provider behind
                                                            an endpoint we do not know (a gateway)
 ``OTEL_LLM_COST_PRICE_SOURCE`` (``price_source``)          ``genai-prices`` (default: used under our
-                                                           list when installed) or ``bundled``
+                                                           list when installed) or ``bundled`` (only
+                                                           what ships in the package: genai-prices off)
 ``OTEL_LLM_COST_FALLBACK_PRICES_FILE``                      price files used only for models no other
-(``fallback_prices_files``)                                layer prices (e.g. LiteLLM's file)
+(``fallback_prices_files``)                                layer prices (e.g. a newer LiteLLM file);
+                                                           default: the bundled LiteLLM snapshot;
+                                                           ``none``: no fallback layer
 ``OTEL_LLM_COST_TRUST_BAGGAGE`` (``trust_baggage``)        let inbound ``session.id``/``user.id``
                                                            baggage join live sessions (off)
 ``OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES``                 also emit the proposed ``gen_ai.usage.cost.*``

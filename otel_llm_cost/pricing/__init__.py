@@ -1,8 +1,11 @@
 """The price catalog: bundled prices, user overrides, and the process-wide catalog.
 
-Under everything, when installed, the maintained genai-prices data (``_genai``) prices
-the models and providers our list does not have. The bundled ``prices.json`` (format
-in ``docs/prices.md``) is over it. Over that, in
+At the bottom, used only where nothing else has a price, a trimmed snapshot of
+LiteLLM's price data shipped with the package (``_snapshot``; replaced by
+``OTEL_LLM_COST_FALLBACK_PRICES_FILE``, off with ``none``). Over it, when installed,
+the maintained genai-prices data (``_genai``) prices the models and providers our list
+does not have. The bundled ``prices.json`` (format in ``docs/prices.md``) is over
+that. Over that, in
 order: the files named by ``OTEL_LLM_COST_PRICES_FILE`` (``os.pathsep``-separated;
 our format or LiteLLM's ``model_prices_and_context_window.json``), the aliases in
 ``OTEL_LLM_COST_MODEL_ALIASES`` (``deployment=model,…`` — e.g. Azure deployment
@@ -30,6 +33,7 @@ __all__ = [
     "Rates",
     "PriceFileError",
     "bundled_catalog",
+    "bundled_snapshot",
     "get_catalog",
     "set_catalog",
     "load_prices",
@@ -51,7 +55,7 @@ def _after_fork_in_child() -> None:
     from . import _genai  # the module only: it imports genai-prices inside load()
 
     _genai.renew_locks()
-    for catalog in (_current, _bundled):
+    for catalog in (_current, _bundled, _snapshot_catalog):
         if catalog is not None:
             catalog._lock = threading.Lock()
 
@@ -59,6 +63,7 @@ def _after_fork_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 _bundled: Catalog | None = None
+_snapshot_catalog: Catalog | None = None
 _current: Catalog | None = None
 
 
@@ -90,8 +95,41 @@ def _with_source(catalog: Catalog, price_source: str, fallback: Catalog | None =
     return Catalog(catalog.entries().values(), version=catalog.version, source=source, fallback=fallback)
 
 
+#: ``OTEL_LLM_COST_FALLBACK_PRICES_FILE=none``: no fallback layer at all.
+FALLBACK_OFF = "none"
+
+
+def bundled_snapshot() -> Catalog | None:
+    """The LiteLLM snapshot shipped with the package (parsed once), or None if unreadable.
+
+    Named by its LiteLLM release (``litellm 1.110.2 (bundled snapshot)``): that is the
+    ``llm_cost.catalog`` of a call it prices.
+    """
+    global _snapshot_catalog
+    if _snapshot_catalog is None:
+        from . import _snapshot as snapshot_file
+
+        try:
+            data = snapshot_file.read_bundled()
+            label = f"litellm {data['litellm_version']} (bundled snapshot)"
+            parsed = parse_price_data(data["entries"], label)
+        except Exception:  # a damaged install must not stop the application
+            _log.warning("the bundled LiteLLM price snapshot could not be read; no fallback layer",
+                         exc_info=True)
+            return None
+        _snapshot_catalog = Catalog(parsed.entries, version=label)
+    return _snapshot_catalog
+
+
 def _fallback_catalog(paths: tuple[str, ...]) -> Catalog | None:
-    """The bottom layer: files used only where nothing above has a price."""
+    """The bottom layer, used only where nothing above has a price.
+
+    The bundled LiteLLM snapshot by default; your files instead when
+    ``OTEL_LLM_COST_FALLBACK_PRICES_FILE`` names some (a newer LiteLLM file); nothing
+    with ``none``. If none of your files can be read, the snapshot stays.
+    """
+    if [p.lower() for p in paths] == [FALLBACK_OFF]:
+        return None
     catalog: Catalog | None = None
     for path in paths:
         try:
@@ -102,6 +140,10 @@ def _fallback_catalog(paths: tuple[str, ...]) -> Catalog | None:
         name = os.path.basename(path)
         layer = Catalog(parsed.entries, version=name, aliases=parsed.aliases)
         catalog = layer if catalog is None else catalog.merged(parsed.entries, aliases=parsed.aliases, origin=name)
+    if catalog is None:
+        if paths:
+            _log.error("no fallback price file could be read; keeping the bundled LiteLLM snapshot")
+        catalog = bundled_snapshot()
     return catalog
 
 

@@ -103,6 +103,19 @@ class ModelPrice:
                 break
         return rates
 
+    def tiers_used(self, input_tokens: int, service_tier: str | None = None) -> tuple[str | None, int | None]:
+        """Which rates :meth:`rates_for` picks: (the service tier, or None for the standard
+        rates; the context tier's ``above_input_tokens``, or None). For people: the CLI says it."""
+        if service_tier and service_tier in self.service_tiers:
+            return service_tier, None
+        above = None
+        for threshold, _ in self.tiers:
+            if input_tokens > threshold:
+                above = threshold
+            else:
+                break
+        return None, above
+
 
 class Catalog:
     """Model prices keyed by canonical name, with aliases and cached resolution.

@@ -79,6 +79,8 @@ class PriceFile:
     version: str
     entries: tuple[ModelPrice, ...]
     aliases: Mapping[str, str]
+    #: (entry, why) for each entry of a LiteLLM file that is not read (not priced per token).
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 class _Problems(list):
@@ -266,13 +268,28 @@ def _parse_ours(data: Mapping[str, Any], origin: str, problems: _Problems,
     return PriceFile(str(data.get("version", "")), tuple(entries), _aliases(data.get("aliases"), problems))
 
 
+def _why_skipped(key: str, raw: Any) -> str:
+    """Why a LiteLLM entry is not a price we read (for ``otel-llm-cost prices --check``)."""
+    if key == "sample_spec":
+        return "LiteLLM's description of the format, not a model"
+    if not isinstance(raw, Mapping):
+        return f"not an object ({type(raw).__name__})"
+    mode = raw.get("mode", "no mode")
+    charges = sorted(name for name in raw if "_cost_per_" in name or name.endswith("_cost"))
+    if charges:
+        shown = ", ".join(charges[:4]) + (f" and {len(charges) - 4} more" if len(charges) > 4 else "")
+        return f"{mode}: priced by {shown}, not per token"
+    return f"{mode}: no price"
+
+
 def _parse_litellm(data: Mapping[str, Any], origin: str, problems: _Problems) -> PriceFile:
     entries = []
+    skipped = []
     for key, raw in data.items():
-        if key == "sample_spec" or not isinstance(raw, Mapping):
+        if key == "sample_spec" or not isinstance(raw, Mapping) or "input_cost_per_token" not in raw:
+            # priced per image/second/character, or no price: not a token model
+            skipped.append((key, _why_skipped(key, raw)))
             continue
-        if "input_cost_per_token" not in raw:
-            continue  # priced per image/second/character: not a token model
         where = f"{key}"
         fields: dict[str, dict[str, Decimal]] = {}
         tier_fields: dict[int, dict[str, Decimal]] = {}
@@ -307,22 +324,26 @@ def _parse_litellm(data: Mapping[str, Any], origin: str, problems: _Problems) ->
                 origin=origin,
             )
         )
-    return PriceFile("litellm", tuple(entries), {})
+    return PriceFile("litellm", tuple(entries), {}, tuple(skipped))
 
 
-def parse_price_data(data: Any, origin: str, base: Mapping[str, ModelPrice] | None = None) -> PriceFile:
+def parse_price_data(data: Any, name: str, base: Mapping[str, ModelPrice] | None = None, *,
+                     origin: str | None = None) -> PriceFile:
     """Validate and convert decoded JSON; raises :class:`PriceFileError` listing every problem.
 
-    ``base`` holds the entries an override is laid over: an override entry for a known
-    model may give only the fields it changes.
+    ``name`` names the data in problems; ``origin`` (default: ``name``) is what its
+    entries carry as the catalog that priced a call. ``base`` holds the entries an
+    override is laid over: an override entry for a known model may give only the
+    fields it changes.
     """
     problems = _Problems()
+    origin = name if origin is None else origin
     if not isinstance(data, Mapping):
-        raise PriceFileError(origin, [("(top level)", "must be a JSON object")])
+        raise PriceFileError(name, [("(top level)", "must be a JSON object")])
     is_ours = "models" in data or "schema" in data
     result = _parse_ours(data, origin, problems, base or {}) if is_ours else _parse_litellm(data, origin, problems)
     if problems:
-        raise PriceFileError(origin, list(problems))
+        raise PriceFileError(name, list(problems))
     return result
 
 
@@ -384,4 +405,12 @@ def read_price_file(path: str | os.PathLike[str], base: Mapping[str, ModelPrice]
     if pairs.duplicates:
         raise PriceFileError(path, [(key, "key appears more than once (JSON keeps only the last)")
                                     for key in pairs.duplicates])
-    return parse_price_data(data, path, base)
+    return parse_price_data(data, path, base, origin=_named(path, data))
+
+
+def _named(path: str, data: Any) -> str:
+    """What a file's entries say priced a call: its path, and its own ``version`` if it has one."""
+    version = data.get("version") if isinstance(data, Mapping) else None
+    if isinstance(version, str) and version.strip() and version.isprintable():
+        return f"{path} ({version.strip()[:64]})"
+    return path

@@ -37,8 +37,9 @@ class _ToWire(httpx.HTTPTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         path = request.url.raw_path
-        if path.startswith(b"/api/v1/"):  # OpenRouter's prefix; the wire server routes /v1/
-            path = path[len(b"/api"):]
+        for prefix in (b"/api", b"/inference"):  # OpenRouter's, Fireworks'; the wire server routes /v1/
+            if path.startswith(prefix + b"/v1/"):
+                path = path[len(prefix):]
         request.url = request.url.copy_with(scheme="http", host="127.0.0.1", port=self._port, raw_path=path)
         return super().handle_request(request)
 
@@ -211,7 +212,7 @@ def test_cli_prices_names_source_and_version(capsys):
 
     assert main(["prices"]) == 0
     out = capsys.readouterr().out
-    assert "under it: genai-prices 0.2.3" in out
+    assert "  3. genai-prices: genai-prices 0.2.3, for models and providers our list does not have" in out
 
 
 @pytest.mark.parametrize(("base_url", "model", "usage", "source", "amount"), [
