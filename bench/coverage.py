@@ -90,56 +90,137 @@ def compare(rows: list[tuple[str, str, str, dict]]):
     return unpriced, agree, differ
 
 
-def _layer(catalog: str | None) -> str:
-    import os
+#: The layers, top first, as the table names them.
+LAYERS = ("your files", "our list", "genai-prices", "bundled snapshot", "fallback file")
+#: Priced from LiteLLM's own data: LiteLLM is no second source for these.
+FROM_LITELLM = frozenset(("bundled snapshot", "fallback file"))
 
-    from otel_llm_cost import semconv
 
-    text = catalog or ""
-    fallback = os.environ.get(semconv.ENV_FALLBACK_PRICES_FILE, "")
-    if fallback and text in fallback.split(os.pathsep):
-        return "fallback file"
-    return "genai-prices" if text.startswith("genai-prices") else "our list"
+def _layer_of():
+    """catalog name on a priced call -> the layer that priced it (for the current catalog)."""
+    from otel_llm_cost.pricing import get_catalog
+
+    catalog = get_catalog()
+    fallback = catalog.fallback
+    bottom = {e.origin for e in fallback.entries().values()} if fallback is not None else set()
+    snapshot = fallback is not None and fallback.version.endswith("(bundled snapshot)")
+
+    def layer(text: str | None) -> str:
+        text = text or ""
+        if text in bottom:
+            return "bundled snapshot" if snapshot else "fallback file"
+        if text.startswith("genai-prices"):
+            return "genai-prices"
+        return "our list" if text == catalog.base_origin else "your files"
+
+    return layer
+
+
+def genai_population() -> tuple[list[tuple[str, str]], int]:
+    """(our provider, model name as sent) of genai-prices' current token-priced models at the same
+    providers; and how many of its ids its own matching does not find (bucket names such as
+    Bedrock's ``regional.…``: no call sends them). Fireworks names are sent as
+    ``accounts/fireworks/models/<id>``."""
+    from datetime import datetime, timezone
+
+    from genai_prices import data_snapshot
+
+    from otel_llm_cost.pricing._genai import PROVIDER_IDS
+
+    ours: dict[str, str] = {}
+    for provider in PROVIDERS.values():
+        ours.setdefault(PROVIDER_IDS[provider], provider)
+    now = datetime.now(timezone.utc)
+    snapshot = data_snapshot.get_snapshot()
+    out, unmatched = [], 0
+    for provider in snapshot.providers:
+        if provider.id not in ours:
+            continue
+        for model in provider.models:
+            if getattr(model, "deprecated", False):
+                continue
+            prices = model.get_prices(now)
+            if getattr(prices, "input_mtok", None) is None and getattr(prices, "output_mtok", None) is None:
+                continue
+            name = f"accounts/fireworks/models/{model.id}" if provider.id == "fireworks" else model.id
+            if provider.find_model(name, all_providers=snapshot.providers) is None:
+                unmatched += 1
+                continue
+            out.append((ours[provider.id], name))
+    return out, unmatched
+
+
+def _genai_coverage() -> None:
+    from otel_llm_cost.cost import price_usage
+    from otel_llm_cost.pricing import Catalog, get_catalog
+    from otel_llm_cost.usage import Usage
+
+    rows, unmatched = genai_population()
+    catalog = get_catalog()
+    without = Catalog(catalog.entries().values(), version=catalog.version, fallback=catalog.fallback)
+    probe = Usage(input_tokens=1000, output_tokens=1000)
+    layer = _layer_of()
+    by_layer: Counter[str] = Counter()
+    alone = 0
+    for provider, model in rows:
+        cost = price_usage(model, probe, provider=provider)
+        if cost.usd is not None:
+            by_layer[layer(cost.catalog)] += 1
+        if price_usage(model, probe, provider=provider, catalog=without).usd is not None:
+            alone += 1
+    total = len(rows)
+    priced = sum(by_layer.values())
+    print(f"\ngenai-prices' own current token-priced models at the same providers: {total} "
+          f"({unmatched} more ids its own matching does not find left out)")
+    print(f"priced by default: {priced} = {100 * priced / max(total, 1):.1f} % ("
+          + ", ".join(f"{name} {by_layer[name]}" for name in LAYERS if by_layer[name]) + ")")
+    print(f"priced without genai-prices (our list + the bottom layer): {alone} = {100 * alone / max(total, 1):.1f} %")
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{n} ({100 * n / max(total, 1):.1f} %)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.coverage", description=__doc__.split("\n\n")[0])
     parser.add_argument("--litellm", required=True, help="LiteLLM's model_prices_and_context_window.json")
     parser.add_argument("--list", action="store_true", help="list the unpriced models and every disagreement")
+    parser.add_argument("--genai", action="store_true",
+                        help="also: coverage of genai-prices' own model list at the same providers")
     args = parser.parse_args(argv)
     with open(args.litellm, encoding="utf-8") as fh:
         data = json.load(fh)
     rows = population(data, date.today())
     unpriced, agree, differ = compare(rows)
+    layer = _layer_of()
     total = len(rows)
     priced = total - len(unpriced)
+    layers = Counter(layer(catalog) for _, _, _, catalog, _ in agree + differ)
+    second = [r for r in agree + differ if layer(r[3]) not in FROM_LITELLM]
+    same = [r for r in agree if layer(r[3]) not in FROM_LITELLM]
+    single = priced - len(second)
     print(f"models in scope: {total} (LiteLLM file, current chat/responses/embedding, instrumented SDKs)")
     print(f"priced:          {priced} = {100 * priced / total:.1f} %")
-    print(f"same as LiteLLM: {len(agree)} = {100 * len(agree) / total:.1f} % of all, "
-          f"{100 * len(agree) / max(priced, 1):.1f} % of priced")
-    layers = Counter(_layer(catalog) for _, _, _, catalog, _ in agree + differ)
-    print("priced by layer: " + ", ".join(f"{name} {n}" for name, n in layers.most_common()))
-    fallback = layers.get("fallback file", 0)
-    if fallback:
-        same_above = sum(1 for _, _, _, c, _ in agree if _layer(c) != "fallback file")
-        above = priced - fallback
-        print(f"without the fallback file: priced {above} = {100 * above / total:.1f} %, "
-              f"same as LiteLLM {same_above} = {100 * same_above / max(above, 1):.1f} % of those")
+    print("priced by layer: " + ", ".join(f"{name} {layers[name]}" for name in LAYERS if layers[name]))
+    print(f"same as LiteLLM: {len(same)} of the {len(second)} priced by a layer other than LiteLLM's own data "
+          f"({100 * len(same) / max(len(second), 1):.1f} %); single-sourced (LiteLLM's data only): {single}")
     in_scope = Counter(provider for _, provider, _, _ in rows)
-    missing = Counter(p for _, p in unpriced)
-    same = Counter(p for _, p, _, _, _ in agree)
-    print("\n| provider | models | priced | same as LiteLLM |\n|---|---|---|---|")
-    groups = (("SDK-native (OpenAI, Azure, Anthropic, Gemini/Vertex, Bedrock-Anthropic)", FIRST_PARTY),
-              ("by base URL (openai SDK)", None))
-    for label, members in groups:
-        names = [p for p in in_scope if (p in FIRST_PARTY) == (members is not None)]
-        n = sum(in_scope[p] for p in names)
-        ok = n - sum(missing[p] for p in names)
-        eq = sum(same[p] for p in names)
-        print(f"| **{label}** | {n} | {ok} ({100 * ok / max(n, 1):.1f} %) | {eq} ({100 * eq / max(n, 1):.1f} %) |")
-    for p, n in in_scope.most_common():
-        ok = n - missing[p]
-        print(f"| {p} | {n} | {ok} ({100 * ok / n:.1f} %) | {same[p]} ({100 * same[p] / n:.1f} %) |")
+    by = {name: Counter(p for _, p, _, c, _ in agree + differ if layer(c) == name) for name in LAYERS}
+    same_by = Counter(p for _, p, _, _, _ in same)
+    second_by = Counter(p for _, p, _, _, _ in second)
+    shown = [name for name in LAYERS if layers[name]]
+    print("\n| provider | models | priced | " + " | ".join(shown)
+          + " | same as LiteLLM (of those not priced by LiteLLM's data) |")
+    print("|---" * (4 + len(shown)) + "|")
+    groups = (("SDK-native (OpenAI, Azure, Anthropic, Gemini/Vertex, Bedrock-Anthropic)", True),
+              ("by base URL (openai SDK)", False), ("all", None))
+    for label, native in groups:
+        names = [p for p in in_scope if native is None or (p in FIRST_PARTY) == native]
+        _row(f"**{label}**", names, in_scope, unpriced, by, shown, same_by, second_by)
+    for p, _ in in_scope.most_common():
+        _row(p, [p], in_scope, unpriced, by, shown, same_by, second_by)
+    if args.genai:
+        _genai_coverage()
     if args.list:
         print("\n## unpriced")
         for key, provider in unpriced:
@@ -149,6 +230,16 @@ def main(argv: list[str] | None = None) -> int:
             text = "; ".join(f"{k} {a:f} vs {b:f}" for k, (a, b) in diffs.items())
             print(f"- `{key}` ({provider}, ours: `{entry}` from {catalog}): {text}")
     return 0
+
+
+def _row(label, names, in_scope, unpriced, by, shown, same_by, second_by) -> None:
+    n = sum(in_scope[p] for p in names)
+    missing = sum(1 for _, p in unpriced if p in names)
+    cells = [str(sum(by[name][p] for p in names)) for name in shown]
+    checked = sum(second_by[p] for p in names)
+    same = sum(same_by[p] for p in names)
+    print(f"| {label} | {n} | {_pct(n - missing, n)} | " + " | ".join(cells)
+          + f" | {same} of {checked} ({100 * same / max(checked, 1):.1f} %) |")
 
 
 if __name__ == "__main__":
