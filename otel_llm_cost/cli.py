@@ -151,7 +151,7 @@ def _cmd_prices(args: argparse.Namespace) -> int:
         print(f"{args.check}: OK, {len(parsed.entries)} model(s), {len(parsed.aliases)} alias(es)")
         if parsed.skipped:
             print(f"skipped {len(parsed.skipped)} entr{'y' if len(parsed.skipped) == 1 else 'ies'} "
-                  "(not priced per token, so never used to price a call):")
+                  "(no per-token input price: never used to price a call):")
             for key, why in parsed.skipped:
                 print(f"  {key}: {why}")
         return 0

@@ -278,7 +278,7 @@ def _why_skipped(key: str, raw: Any) -> str:
     charges = sorted(name for name in raw if "_cost_per_" in name or name.endswith("_cost"))
     if charges:
         shown = ", ".join(charges[:4]) + (f" and {len(charges) - 4} more" if len(charges) > 4 else "")
-        return f"{mode}: priced by {shown}, not per token"
+        return f"{mode}: no input_cost_per_token (priced by {shown})"
     return f"{mode}: no price"
 
 

@@ -89,11 +89,11 @@ def test_prices_check_lists_what_it_skipped(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"{path}: OK, 1 model(s), 0 alias(es)"
-    assert lines[1] == "skipped 4 entries (not priced per token, so never used to price a call):"
+    assert lines[1] == "skipped 4 entries (no per-token input price: never used to price a call):"
     assert lines[2:] == [
         "  sample_spec: LiteLLM's description of the format, not a model",
-        "  dall-e-9: image_generation: priced by output_cost_per_image, not per token",
-        "  whisper-9: audio_transcription: priced by input_cost_per_second, not per token",
+        "  dall-e-9: image_generation: no input_cost_per_token (priced by output_cost_per_image)",
+        "  whisper-9: audio_transcription: no input_cost_per_token (priced by input_cost_per_second)",
         "  free-thing: chat: no price",
     ]
 
