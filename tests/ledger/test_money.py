@@ -16,7 +16,7 @@ from otel_llm_cost.cost import format_usd, price_usage
 from otel_llm_cost.ledger import CURRENT_VERSION, LedgerSpanExporter
 from otel_llm_cost.ledger._money import MAX_PICO, SPLIT, from_parts, to_pico
 from otel_llm_cost.ledger._report import load_report
-from otel_llm_cost.pricing import get_catalog
+from otel_llm_cost.pricing import bundled_snapshot, get_catalog
 from otel_llm_cost.usage import Usage
 
 from ._spans import llm_span, provider_with
@@ -24,8 +24,11 @@ from ._spans import llm_span, provider_with
 
 def test_every_catalog_rate_makes_whole_pico_dollar_costs() -> None:
     """USD per 1M tokens × 10⁶ pUSD/USD ÷ 10⁶ tokens: a whole number of pUSD per token."""
-    entries = get_catalog().entries().values()
-    assert len(entries) > 50
+    # Our list and the bundled LiteLLM snapshot (the bottom layer that ships with the package).
+    snapshot = bundled_snapshot()
+    assert snapshot is not None
+    entries = [*get_catalog().entries().values(), *snapshot.entries().values()]
+    assert len(entries) > 850
     for entry in entries:
         rate_sets = [entry.rates, *(r for _, r in entry.tiers), *entry.service_tiers.values()]
         for rates in rate_sets:
