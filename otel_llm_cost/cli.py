@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -196,9 +198,13 @@ def _layers(catalog: Catalog) -> list[str]:
 
 
 def _nonnegative(text: str) -> int:
-    value = int(text)
+    """A token count; argparse shows the message after the option's name."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
     if value < 0:
-        raise argparse.ArgumentTypeError("must be >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a token count (a whole number >= 0)")
     return value
 
 def _add_core(sub: argparse._SubParsersAction) -> None:
@@ -237,8 +243,18 @@ _COMMANDS: list[tuple[str, str]] = [
     (".simulate", "add_command"),
 ]
 
+#: Exit status after the reader of our output went away (``| head``): what a shell shows
+#: for a program killed by SIGPIPE (128 + 13), so ``set -o pipefail`` scripts see the same.
+EXIT_BROKEN_PIPE = 141
+
+
+def plain(text: str) -> str:
+    """Docstring text for ``--help``: RST literals (````x````) and roles shown as plain text."""
+    return re.sub(r"(?::\w+:)?`{1,2}([^`]+)`{1,2}", r"\1", text)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="otel-llm-cost", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="otel-llm-cost", description=plain(__doc__.splitlines()[0]))
     sub = parser.add_subparsers(dest="command", required=True)
     _add_core(sub)
     for module, func in _COMMANDS:
@@ -248,8 +264,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        try:
+            args = _parser().parse_args(argv)
+            status = int(args.func(args) or 0)
+        except SystemExit as exc:  # --help, usage errors: flush their output here too
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``otel-llm-cost prices | head -1``): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush fails no more.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # no real stdout (e.g. replaced by a test)
+            pass
+        return EXIT_BROKEN_PIPE
+    return status
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -97,17 +97,29 @@ class Report:
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """``30m``, ``24h``, ``7d``, ``2w`` before ``now``, or an ISO date/time (UTC if naive)."""
+    """``30m``, ``24h``, ``7d``, ``2w`` before ``now``, or an ISO date/time (UTC if naive).
+
+    Always a UTC datetime: a time given with an offset (``15:00+05:00``) is the same
+    instant in UTC (``10:00``), so what the report says it shows is what it filtered.
+    """
     now = now or datetime.now(timezone.utc)
     match = _RELATIVE.match(text)
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # past timedelta's or datetime's range (year 1)
+            raise argparse.ArgumentTypeError(f"{text!r} reaches back before the year 1") from None
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration (30m, 24h, 7d, 2w) or an ISO date (2025-01-31)") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise argparse.ArgumentTypeError(f"{text!r} reaches back before the year 1") from None
 
 
 ReportError = StoreError
