@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from . import config, semconv
+from ._terminal import printable
 from .cost import compute_cost, format_usd
 from .pricing import Catalog, ModelPrice, PriceFileError, get_catalog, read_price_file
 from .usage import Usage
@@ -56,9 +57,9 @@ def _cmd_price(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    checked = f"; checked {entry.checked}" if entry.checked else ""
-    print(f"{entry.key}  ({entry.provider}; catalog {entry.origin}{checked})")
-    print(f"  source: {entry.source}")
+    checked = f"; checked {printable(str(entry.checked))}" if entry.checked else ""
+    print(f"{printable(entry.key)}  ({printable(entry.provider)}; catalog {printable(str(entry.origin))}{checked})")
+    print(f"  source: {printable(str(entry.source))}")
     for name, value in data["prices"].items():
         print(f"  {name:<15} {value:>10}  USD / 1M tokens")
     for tier in data["tiers"]:
@@ -166,7 +167,7 @@ def _cmd_prices(args: argparse.Namespace) -> int:
     for line in _layers(catalog):
         print(line)
     for e in rows:
-        print(f"  {e.provider:<10} {e.key:<34} in {format_usd(e.rates.input):>8}  "
+        print(f"  {printable(e.provider):<10} {printable(e.key):<34} in {format_usd(e.rates.input):>8}  "
               f"out {format_usd(e.rates.output):>8}  cache-read {format_usd(e.rates.cache_read):>8}")
     return 0
 
@@ -268,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             args = _parser().parse_args(argv)
             status = int(args.func(args) or 0)
-        except SystemExit as exc:  # --help, usage errors: flush their output here too
+        except SystemExit:  # --help, usage errors: flush their output here too
             sys.stdout.flush()
             raise
         sys.stdout.flush()

@@ -1,7 +1,12 @@
 """Turning a :class:`~._report.Report` into a table (with a spend chart), JSON or CSV.
 
 Every cost is printed as exact decimal text (never a float), so a JSON or CSV consumer
-can sum the numbers again and get the same total to the last digit.
+can sum the numbers again and get the same total to the last digit. A group whose cost
+is unknown (none of its calls priced, some may have cost money) has no number: an empty
+CSV cell, JSON ``null``, next to its count of unpriced calls.
+
+Ids are the application's data: the table shows them with control characters escaped,
+the CSV with formulas neutralised, the JSON exactly (see ``otel_llm_cost._terminal``).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import json
 from decimal import Decimal
 
 from .. import semconv
+from .._terminal import csv_cell, printable
 from ..cost import format_usd
 from ._report import TOKEN_KINDS, Group, Report
 
-__all__ = ["render", "cost_text", "bar", "group_dict"]
+__all__ = ["render", "cost_text", "notes", "bar", "group_dict"]
 
 #: Eighth-blocks, for bars with sub-character resolution.
 _BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -36,7 +42,7 @@ def cost_text(group: Group) -> str:
     return f"≥ {usd} ({group.unpriced} unpriced)" if group.unpriced else usd
 
 
-def _notes(group: Group) -> str:
+def notes(group: Group) -> str:
     parts = []
     if group.estimated:
         parts.append(f"{group.estimated} estimated")
@@ -52,7 +58,7 @@ def _since_text(report: Report) -> str:
 
 
 def _table(report: Report) -> str:
-    out = [f"Ledger {report.path} — {_since_text(report)}, by {report.by}", ""]
+    out = [f"Ledger {printable(report.path)} — {_since_text(report)}, by {report.by}", ""]
     if not report.total.calls:
         out.append("No LLM calls recorded in this period.")
         return "\n".join(out) + "\n"
@@ -70,9 +76,12 @@ def _table(report: Report) -> str:
     rule = "  ".join("─" * w for w in widths[:-1])
     out += [line(head), rule, *(line(r) for r in rows), rule, line(total)]
     if report.total.unpriced:
-        out += ["", f"{report.total.unpriced} call(s) have no price (unknown model, or a failed "
-                    "call that reported no usage): they are not in the totals, which are lower bounds. Add prices with "
+        out += ["", f"{report.total.unpriced} call(s) have no price (an unknown model, or usage that was "
+                    "not reported): they are not in the totals, which are lower bounds. Add prices with "
                     f"{semconv.ENV_PRICES_FILE}."]
+    if report.total.failed:
+        out += ["", f"{report.total.failed} call(s) failed (error.type); a failed call that reported no "
+                    "usage cost nothing and is not counted as unpriced."]
     if report.total.estimated:
         out += ["", f"{report.total.estimated} call(s) reported no usage: their tokens and cost "
                     "were estimated with a tokenizer."]
@@ -82,8 +91,8 @@ def _table(report: Report) -> str:
 
 def _cells(group: Group) -> tuple[str, ...]:
     t = group.tokens
-    return (group.key, f"{group.calls:,}", f"{t['input']:,}", f"{t['output']:,}", f"{t['cache_read']:,}",
-            f"{t['cache_write']:,}", f"{t['reasoning']:,}", cost_text(group), _notes(group))
+    return (printable(group.key), f"{group.calls:,}", f"{t['input']:,}", f"{t['output']:,}", f"{t['cache_read']:,}",
+            f"{t['cache_write']:,}", f"{t['reasoning']:,}", cost_text(group), notes(group))
 
 
 def bar(value: Decimal, top: Decimal, width: int = _BAR_WIDTH) -> str:
@@ -114,7 +123,7 @@ def group_dict(group: Group) -> dict:
     return {
         "calls": group.calls,
         "tokens": dict(group.tokens),
-        "cost_usd": format_usd(group.cost),
+        "cost_usd": format_usd(group.cost) if group.cost_known else None,
         "cost_complete": group.unpriced == 0,
         "unpriced_calls": group.unpriced,
         "estimated_calls": group.estimated,
@@ -138,12 +147,18 @@ def _json(report: Report) -> str:
 
 
 def _csv(report: Report) -> str:
-    """One row per group (no total row: a consumer summing the column would count it twice)."""
+    """One row per group (no total row: a consumer summing the column would count it twice).
+
+    Lines end in CRLF (RFC 4180): the writer then quotes any cell holding a CR or LF, so
+    an id with a line break stays one cell (with ``\n`` endings a bare CR went unquoted
+    and a reader split the row there).
+    """
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([report.by, "calls", *(f"{k}_tokens" for k in TOKEN_KINDS), "cost_usd",
                      "unpriced_calls", "estimated_calls", "failed_calls"])
     for g in report.groups:
-        writer.writerow([g.key, g.calls, *(g.tokens[k] for k in TOKEN_KINDS), format_usd(g.cost),
+        writer.writerow([csv_cell(g.key), g.calls, *(g.tokens[k] for k in TOKEN_KINDS),
+                         format_usd(g.cost) if g.cost_known else "",
                          g.unpriced, g.estimated, g.failed])
     return buf.getvalue()

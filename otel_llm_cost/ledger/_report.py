@@ -43,6 +43,11 @@ _NONE = "(none)"
 _CTX = Context(prec=80)
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+#: A call that failed and reported no usage: the provider charged nothing for it (a
+#: rejected or failed request), so it is not an unpriced call — the same rule as a hard
+#: session budget's (``docs/reliability.md``, decision 4). A failed call that did report
+#: usage (a stream cut off mid-way) is priced, or unpriced, like any other.
+FAILED_FREE = f"(error_type IS NOT NULL AND cost_usd IS NULL AND status = '{semconv.STATUS_NO_USAGE}')"
 
 
 @dataclass
@@ -54,9 +59,13 @@ class Group:
     tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TOKEN_KINDS, 0))
     #: Exact sum of the priced calls' costs.
     cost: Decimal = Decimal(0)
+    #: Calls with a cost that may have cost money: an unknown model, usage not reported.
     unpriced: int = 0
     estimated: int = 0
+    #: Calls that failed (``error.type``), whether or not they reported usage.
     failed: int = 0
+    #: Calls with a cost (those in :attr:`cost`).
+    priced: int = 0
 
     #: Priced calls whose cost the database could not sum (added as decimals afterwards).
     decimal_rows: int = 0
@@ -64,10 +73,16 @@ class Group:
     @classmethod
     def from_row(cls, key: str, row: Sequence) -> Group:
         """From the aggregate terms of ``_aggregates``, in order."""
-        calls, i, o, cr, cw, r, hi, lo, priced, summed, estimated, failed = (int(v or 0) for v in row)
+        calls, i, o, cr, cw, r, hi, lo, priced, summed, estimated, failed, free = (int(v or 0) for v in row)
         # cost_pico is only ever set next to a cost, so priced - summed rows need decimals.
         return cls(key, calls, {"input": i, "output": o, "cache_read": cr, "cache_write": cw, "reasoning": r},
-                   from_parts(hi, lo), calls - priced, estimated, failed, priced - summed)
+                   from_parts(hi, lo), calls - priced - free, estimated, failed, priced, priced - summed)
+
+    @property
+    def cost_known(self) -> bool:
+        """Whether :attr:`cost` is a number to show: some call was priced, or none could
+        have cost anything (every call failed without usage). Else there is no number."""
+        return bool(self.priced) or not self.unpriced
 
     def merge(self, other: Group) -> Group:
         """Add ``other``'s totals to this group (exactly); returns self."""
@@ -78,6 +93,7 @@ class Group:
         self.unpriced += other.unpriced
         self.estimated += other.estimated
         self.failed += other.failed
+        self.priced += other.priced
         self.decimal_rows += other.decimal_rows
         return self
 
@@ -144,6 +160,7 @@ def _aggregates(columns: set[str], exact: bool) -> tuple[str, str]:
         "COUNT(cost_usd)", f"COUNT({pico})",
         f"COUNT(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 END)",
         "COUNT(error_type)",
+        f"COUNT(CASE WHEN {FAILED_FREE} THEN 1 END)",
     ])
     return terms, pico
 
@@ -199,6 +216,7 @@ def sum_groups(store: Store, keys: Sequence[str], where: str, params: tuple,
             cost = _decimal(text)
             if cost is None:  # not a number after all: an unknown cost, never a zero
                 part.unpriced += 1
+                part.priced -= 1
             else:
                 part.cost = _CTX.add(part.cost, cost)
     return parts
@@ -221,7 +239,7 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
                        params)
     # Plain integer sums per group and per bucket first (a --by session report can have
     # hundreds of thousands of groups); one Group, one Decimal each at the end.
-    width = 1 + len(TOKEN_KINDS) + 6  # the terms of _aggregates
+    width = 1 + len(TOKEN_KINDS) + 7  # the terms of _aggregates
     sums: dict[str, list[int]] = {}
     slots: dict[int, list[int]] = {}
     for row in rows:
@@ -249,6 +267,8 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
             if cost is None:  # not a number after all: an unknown cost, never a zero
                 group.unpriced += 1
                 total.unpriced += 1
+                group.priced -= 1
+                total.priced -= 1
                 continue
             group.cost = _CTX.add(group.cost, cost)
             total.cost = _CTX.add(total.cost, cost)

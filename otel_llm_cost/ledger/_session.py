@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ._render import cost_text, group_dict
+from .._terminal import printable
+from ._render import cost_text, group_dict, notes
 from ._report import Group, add_db_argument, by_cost, sum_groups
 from ._schema import LedgerError, resolve_target
 from ._store import StoreError, open_store
@@ -64,18 +65,22 @@ def load_session(target: Path | str, session_id: str) -> SessionView:
 
 
 def _table(view: SessionView) -> str:
-    out = [f"Session {view.session_id} — ledger {view.ledger}"]
+    out = [f"Session {printable(view.session_id)} — ledger {printable(view.ledger)}"]
     if not view.total.calls:
         return "\n".join(out + ["", "No LLM calls recorded for this session."]) + "\n"
     when = f"{view.first:%Y-%m-%d %H:%M:%S} – {view.last:%Y-%m-%d %H:%M:%S} UTC"
-    out += [f"user: {', '.join(view.users) or '(none)'}   {when}",
-            f"{view.total.calls:,} calls, cost {cost_text(view.total)} USD", ""]
+    total_notes = notes(view.total)
+    out += [f"user: {', '.join(map(printable, view.users)) or '(none)'}   {when}",
+            f"{view.total.calls:,} calls, cost {cost_text(view.total)} USD"
+            + (f" ({total_notes})" if total_notes else ""), ""]
     for title, groups in (("service", view.by_service), ("model", view.by_model)):
-        width = max(len(title), *(len(g.key) for g in groups))
+        keys = [printable(g.key) for g in groups]
+        width = max(len(title), *map(len, keys))
         out.append(f"{title.ljust(width)}  {'calls':>7}  {'input':>10}  {'output':>10}  cost (USD)")
-        for g in groups:
-            out.append(f"{g.key.ljust(width)}  {g.calls:>7,}  {g.tokens['input']:>10,}  "
-                       f"{g.tokens['output']:>10,}  {cost_text(g)}")
+        for key, g in zip(keys, groups, strict=True):
+            line = (f"{key.ljust(width)}  {g.calls:>7,}  {g.tokens['input']:>10,}  "
+                    f"{g.tokens['output']:>10,}  {cost_text(g)}")
+            out.append(f"{line}  {notes(g)}".rstrip())
         out.append("")
     return "\n".join(out)
 

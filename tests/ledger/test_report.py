@@ -63,30 +63,30 @@ _EXPECTED = {
         ("claude-sonnet-4-5", 1, 2000, 300, 0, 1000, 0, "0.01275", 0, 0, 0),
         ("o3", 1, 100, 1000, 0, 0, 800, "0.0082", 0, 0, 0),
         ("gpt-4o", 2, 1500, 250, 400, 0, 0, "0.0058", 0, 1, 0),
-        ("gpt-4o-mini", 1, 0, 0, 0, 0, 0, "0", 1, 0, 1),
-        ("my-custom-model", 1, 100, 10, 0, 0, 0, "0", 1, 0, 0),
+        ("gpt-4o-mini", 1, 0, 0, 0, 0, 0, "0", 0, 0, 1),  # failed, no usage: cost nothing
+        ("my-custom-model", 1, 100, 10, 0, 0, 0, None, 1, 0, 0),  # no number: never a made-up 0
     ],
     "provider": [
-        ("openai", 4, 1600, 1250, 400, 0, 800, "0.014", 1, 1, 1),
+        ("openai", 4, 1600, 1250, 400, 0, 800, "0.014", 0, 1, 1),
         ("anthropic", 2, 2100, 310, 0, 1000, 0, "0.01275", 1, 0, 0),
     ],
     "user": [
         ("alice", 3, 3100, 510, 400, 1000, 0, "0.0168", 1, 0, 0),
         ("bob", 2, 600, 1050, 0, 0, 800, "0.00995", 0, 1, 0),
-        ("(none)", 1, 0, 0, 0, 0, 0, "0", 1, 0, 1),
+        ("(none)", 1, 0, 0, 0, 0, 0, "0", 0, 0, 1),
     ],
     "session": [
         ("s1", 3, 3100, 510, 400, 1000, 0, "0.0168", 1, 0, 0),
         ("s2", 2, 600, 1050, 0, 0, 800, "0.00995", 0, 1, 0),
-        ("(none)", 1, 0, 0, 0, 0, 0, "0", 1, 0, 1),
+        ("(none)", 1, 0, 0, 0, 0, 0, "0", 0, 0, 1),
     ],
     "day": [
         ("2025-03-10", 2, 1500, 250, 400, 0, 0, "0.0058", 0, 1, 0),
         ("2025-03-11", 2, 2100, 310, 0, 1000, 0, "0.01275", 1, 0, 0),
-        ("2025-03-12", 1 + 1, 100, 1000, 0, 0, 800, "0.0082", 1, 0, 1),
+        ("2025-03-12", 1 + 1, 100, 1000, 0, 0, 800, "0.0082", 0, 0, 1),
     ],
 }
-_TOTAL = (6, 3700, 1560, 400, 1000, 800, "0.02675", 2, 1, 1)
+_TOTAL = (6, 3700, 1560, 400, 1000, 800, "0.02675", 1, 1, 1)
 
 
 @pytest.mark.parametrize("by", sorted(_EXPECTED))
@@ -95,8 +95,8 @@ def test_csv_by(by: str, ledger: Path, capsys) -> None:
     assert rows[0] == [by, "calls", "input_tokens", "output_tokens", "cache_read_tokens",
                        "cache_write_tokens", "reasoning_tokens", "cost_usd", "unpriced_calls",
                        "estimated_calls", "failed_calls"]
-    assert rows[1:] == [[str(v) for v in row] for row in _EXPECTED[by]]
-    assert sum(Decimal(r[7]) for r in rows[1:]) == Decimal(_TOTAL[6])
+    assert rows[1:] == [["" if v is None else str(v) for v in row] for row in _EXPECTED[by]]
+    assert sum(Decimal(r[7] or 0) for r in rows[1:]) == Decimal(_TOTAL[6])
 
 
 @pytest.mark.parametrize("by", sorted(_EXPECTED))
@@ -134,14 +134,15 @@ def test_table_by(by: str, ledger: Path, capsys) -> None:
     out = _run(capsys, "--db", str(ledger), "--by", by)
     rows = _table_rows(out)
     for key, calls, *tokens, cost, unpriced, estimated, failed in _EXPECTED[by]:
-        cost_cell = f"≥ {cost} ({unpriced} unpriced)" if unpriced else cost
+        cost_cell = f"≥ {cost or 0} ({unpriced} unpriced)" if unpriced else cost
         notes = ", ".join(n for n in (f"{estimated} estimated" if estimated else "",
                                       f"{failed} failed" if failed else "") if n)
         expected = [f"{calls:,}", *(f"{t:,}" for t in tokens), cost_cell] + ([notes] if notes else [])
         assert rows[key] == expected, key
-    assert rows["TOTAL"] == ["6", "3,700", "1,560", "400", "1,000", "800", "≥ 0.02675 (2 unpriced)",
+    assert rows["TOTAL"] == ["6", "3,700", "1,560", "400", "1,000", "800", "≥ 0.02675 (1 unpriced)",
                              "1 estimated, 1 failed"]
-    assert "2 call(s) have no price" in out and "1 call(s) reported no usage" in out
+    assert "1 call(s) have no price" in out and "1 call(s) reported no usage" in out
+    assert "1 call(s) failed (error.type)" in out
     assert "Spend per day (UTC):" in out
     chart = [line for line in out.splitlines() if line.startswith("  2025-")]
     assert chart == [f"  2025-03-10  {'█' * 18}▏{' ' * 21}  0.0058",
