@@ -33,7 +33,7 @@ from ..foreign_spans import record_of_span, should_count
 from ..usage import Usage
 from ._money import to_pico
 from ._pg import connect_pg
-from ._schema import COLUMNS, LedgerError, connect, describe, redact, resolve_path, resolve_target
+from ._schema import COLUMNS, LedgerError, connect, describe, redact, resolve_path, resolve_target, rollback
 
 __all__ = ["LedgerSpanExporter"]
 
@@ -64,7 +64,7 @@ class _SqliteWriter:
             conn.executemany(_INSERT, rows)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)  # the error that got us here is the one to report
             raise
 
     def _connection(self) -> sqlite3.Connection:

@@ -9,13 +9,25 @@ transaction so two processes opening the same new file cannot both migrate it.
 Several processes (a web server's workers, a batch job) may append at once: the
 database runs in WAL mode (readers never block the writer) with a busy timeout so a
 writer waits for the lock instead of failing.
+
+The ledger holds user and session ids: a file we create is owner-only (0600, and so are
+SQLite's ``-wal``/``-shm`` files, which take the database's mode; directories we create
+0700), whatever the umask. An existing file keeps its mode (its owner may share it on
+purpose), with one warning when others may read it.
+
+A ledger is stamped with :data:`APPLICATION_ID` (``PRAGMA application_id``) when it is
+created. Any other SQLite database — the application's own, say — is refused before
+anything is written to it; ledgers from before the stamp are known by their schema (the
+``llm_calls`` table alone, a schema version) and stamped.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
+import stat
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -32,6 +44,11 @@ __all__ = [
     "migrate",
     "resolve_path",
 ]
+
+_log = logging.getLogger("otel_llm_cost")
+
+#: ``PRAGMA application_id`` of every ledger we create ("ollc"): how we know our own file.
+APPLICATION_ID = 0x6F6C6C63
 
 #: How long a writer waits for another process's transaction before giving up.
 BUSY_TIMEOUT_MS = 10_000
@@ -169,11 +186,14 @@ def connect(path: Path) -> sqlite3.Connection:
     Autocommit mode (``isolation_level=None``): transactions are explicit, so a batch is
     exactly one ``BEGIN IMMEDIATE … COMMIT`` and nothing is left open between exports.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_private_dirs(path.parent)
+    if not _create_private(path):
+        _warn_if_shared(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        check_ours(conn, path)  # before WAL: switching to it writes to the file
         _enable_wal(conn)
         # In WAL mode NORMAL is durable against application crashes, and much faster.
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -211,7 +231,7 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
     built by the same statements and cannot drift apart.
     """
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version == CURRENT_VERSION:
+    if version == CURRENT_VERSION and conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
         return version
     # The v3 step fills cost_pico from the decimal text with the one conversion the
     # exporter uses, so old and new rows cannot disagree.
@@ -219,6 +239,7 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         # Re-read under the write lock: another process may have migrated meanwhile.
+        check_ours(conn, path)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > CURRENT_VERSION:
             raise LedgerError(
@@ -235,11 +256,92 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
         for step in _STEPS[start - 1:]:
             _run(conn, step)
         conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return version
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already.
+
+    After some errors (SQLITE_FULL "database or disk is full", SQLITE_IOERR) SQLite rolls
+    the transaction back itself; a ROLLBACK then fails with "cannot rollback - no
+    transaction is active", which would replace the real cause in the log line.
+    """
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+def check_ours(conn: sqlite3.Connection, path: Path | str) -> None:
+    """Raise :class:`LedgerError` unless the database is a ledger, or new (no tables).
+
+    Only reads. Ours: stamped with :data:`APPLICATION_ID`; or, from before the stamp, an
+    unstamped file whose only table is ``llm_calls`` and that has a schema version.
+    """
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    if app_id == APPLICATION_ID:
+        return
+    tables = sorted(name for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if app_id == 0 and (not tables or (tables == ["llm_calls"] and version > 0)):
+        return
+    found = ", ".join(tables[:10]) + (", …" if len(tables) > 10 else "") if tables else "no tables"
+    raise LedgerError(
+        f"{path}: not an otel-llm-cost ledger but another SQLite database (tables: {found}; "
+        f"application_id {app_id}, user_version {version}); nothing was written to it. "
+        f"Point {semconv.ENV_LEDGER_PATH} at a file of its own")
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create the missing directories up to ``directory``, owner-only; existing ones stay."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue  # another process made it first: not ours to change
+        os.chmod(folder, 0o700)  # the umask may have taken bits off
+
+
+def _create_private(path: Path) -> bool:
+    """Create ``path`` empty and owner-only (an empty file is a new SQLite database);
+    False when it exists already."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except FileExistsError:
+        return False
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # whatever the umask
+    finally:
+        os.close(fd)
+    return True
+
+
+#: Ledgers already warned about in this process (one warning each, not one per batch).
+_warned: set[str] = set()
+
+
+def _warn_if_shared(path: Path) -> None:
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return
+    if mode & 0o077 and str(path) not in _warned:
+        _warned.add(str(path))
+        _log.warning("otel_llm_cost: the cost ledger %s is open to other users (mode %04o) and holds user and "
+                     "session ids; run `chmod 600 %s` to keep it private (its mode is left as it is)",
+                     path, mode, path)
 
 
 def _pico_of_text(text: str | None) -> int | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import semconv
-from ._schema import CURRENT_VERSION, LedgerError, connect, describe, is_url
+from ._schema import CURRENT_VERSION, LedgerError, connect, describe, is_url, rollback
 
 __all__ = ["Store", "StoreError", "open_store"]
 
@@ -57,7 +57,7 @@ class Store:
             count = self.conn.execute(sql, tuple(params)).rowcount
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            rollback(self.conn)
             raise
         return count
 
