@@ -14,6 +14,11 @@ Which sessions: those open in the context the span *started* in (noted at
 ``on_start``, keyed by span id, dropped at ``on_end``; an ended span no longer knows
 its context), else the ``session.id`` attribute. Installing the processor also
 registers the sessions observer. Every error is logged and swallowed.
+
+A foreign GenAI span started inside a session is one of its calls in flight, as ours
+are (``Session.in_flight``): a session whose block exits while such a span is open (a
+stream another tool traces, read after the block) ends when that span ends, with the
+call in its metrics and summary, not before.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from .. import semconv
 from .._metrics import CallMetrics
 from ..config import load
 from ..foreign_spans import record_of_span, should_count
-from ._context import chain_of
+from ._context import chain_of, current_chain
 from ._metrics import SessionMetrics
 from ._observer import count, ensure_observing
 from ._store import STORE
@@ -79,8 +84,9 @@ class SessionSpanProcessor(SpanProcessor):
     def __init__(self, meter_provider: Any = None) -> None:
         self._session_metrics = SessionMetrics(meter_provider)
         self._call_metrics = CallMetrics(meter_provider, load().metric_attributes)
-        #: span id -> the sessions open where a foreign GenAI span started.
-        self._pending: dict[int, Any] = {}
+        #: span id -> (the tallies a foreign GenAI span counts in, the sessions open where
+        #: it started, which count it in flight until it ends).
+        self._pending: dict[int, tuple[Any, Any]] = {}
         STORE.metrics = self._session_metrics
         ensure_observing()
 
@@ -92,35 +98,53 @@ class SessionSpanProcessor(SpanProcessor):
             chain = chain_of(parent_context)
             if not chain:
                 return
+            opened = current_chain(parent_context)
             pending = self._pending
             if len(pending) >= _MAX_PENDING:
-                del pending[next(iter(pending))]
-            pending[span.context.span_id] = chain
+                # A span never ended: stop waiting for it (its sessions may end).
+                _, evicted = pending.pop(next(iter(pending)))
+                if evicted:
+                    STORE.call_ended(evicted)
+            pending[span.context.span_id] = (chain, opened)
+            if opened:
+                STORE.call_started(opened)
         except Exception:  # noqa: BLE001
             _log.exception("otel_llm_cost: error in the session processor (ignored)")
 
     def on_end(self, span: ReadableSpan) -> None:
+        opened = None
         try:
-            chain = self._pending.pop(span.context.span_id, None)
-            if _ours(span):
-                return  # counted from its record, before the span ended
-            attrs = span.attributes
-            if not attrs or _OPERATION not in attrs or not should_count(span):
-                return
-            if not _first_to_count(span):
-                return  # a second session processor on the same provider
-            record = record_of_span(span)
-            self._call_metrics.on_call_end(record)
-            if chain is None:
-                sid = attrs.get(semconv.SESSION_ID)
-                if not sid:
-                    return
-                uid = attrs.get(semconv.USER_ID)
-                chain = STORE.lookup(str(sid), str(uid) if uid else None)
-            error = record.failed or span.status.status_code is StatusCode.ERROR
-            count(record, chain, error=error)
+            chain, opened = self._pending.pop(span.context.span_id, (None, None))
+            self._count(span, chain)
         except Exception:  # noqa: BLE001
             _log.exception("otel_llm_cost: error in the session processor (ignored)")
+        finally:
+            # After counting (and even if counting failed): a session waiting for this
+            # span ends with it included, rather than at the idle timeout.
+            if opened:
+                try:
+                    STORE.call_ended(opened)
+                except Exception:  # noqa: BLE001
+                    _log.exception("otel_llm_cost: error in the session processor (ignored)")
+
+    def _count(self, span: ReadableSpan, chain: Any) -> None:
+        if _ours(span):
+            return  # counted from its record, before the span ended
+        attrs = span.attributes
+        if not attrs or _OPERATION not in attrs or not should_count(span):
+            return
+        if not _first_to_count(span):
+            return  # a second session processor on the same provider
+        record = record_of_span(span)
+        self._call_metrics.on_call_end(record)
+        if chain is None:
+            sid = attrs.get(semconv.SESSION_ID)
+            if not sid:
+                return
+            uid = attrs.get(semconv.USER_ID)
+            chain = STORE.lookup(str(sid), str(uid) if uid else None)
+        error = record.failed or span.status.status_code is StatusCode.ERROR
+        count(record, chain, error=error)
 
     def shutdown(self) -> None:
         if STORE.metrics is self._session_metrics:
