@@ -131,3 +131,22 @@ def test_help_is_plain_text(script: str, words: list[str]) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: otel-llm-cost")
     assert "``" not in done.stdout and not re.search(r":(class|func|data|mod):", done.stdout), done.stdout
+
+
+def test_the_price_list_shows_hostile_model_names_escaped(script: str, tmp_path: Path) -> None:
+    """A price file (say, downloaded) naming a model with terminal escapes and a newline."""
+    import json
+    hostile = "evil\x1b]0;title\x07\nfake-row\u202e"
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"schema": 1, "models": {hostile: {"provider": "openai", "input": "2", "output": "4"}}}))
+    env = {**_env(), s.ENV_PRICES_FILE: str(prices)}
+    done = subprocess.run([script, "prices"], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout and "\x07" not in done.stdout
+    assert "evil\\x1b]0;title\\x07\\nfake-row\\u202e" in done.stdout
+    assert not any(line.startswith("fake-row") for line in done.stdout.splitlines())
+    shown = subprocess.run([script, "price", hostile], capture_output=True, text=True, env=env, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("evil\\x1b]0;title\\x07\\nfake-row\\u202e  (")
+    as_json = subprocess.run([script, "prices", "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert hostile in [entry["model"] for entry in json.loads(as_json.stdout)]
