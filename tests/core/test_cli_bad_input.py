@@ -138,7 +138,8 @@ def test_the_price_list_shows_hostile_model_names_escaped(script: str, tmp_path:
     import json
     hostile = "evil\x1b]0;title\x07\nfake-row\u202e"
     prices = tmp_path / "prices.json"
-    prices.write_text(json.dumps({"schema": 1, "models": {hostile: {"provider": "openai", "input": "2", "output": "4"}}}))
+    entry = {"provider": "openai", "input": "2", "output": "4"}
+    prices.write_text(json.dumps({"schema": 1, "models": {hostile: entry}}))
     env = {**_env(), s.ENV_PRICES_FILE: str(prices)}
     done = subprocess.run([script, "prices"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
