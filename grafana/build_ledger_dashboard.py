@@ -26,6 +26,8 @@ from grafana_foundation_sdk.cog.runtime import UnknownDataquery
 from grafana_foundation_sdk.models.common import BigValueGraphMode
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableRefresh, VariableSort
 
+from otel_llm_cost.ledger._report import FAILED_FREE
+
 OUT = Path(__file__).resolve().parent / "ledger" / "llm-cost-ledger.json"
 DS_TYPE = "grafana-postgresql-datasource"
 DS = DataSourceRef(type_val=DS_TYPE, uid="${ledger}")
@@ -35,11 +37,14 @@ UID = "llm-cost-ledger"
 WHERE = ("$__unixEpochNanoFilter(end_time_unix_nano) "
          "AND COALESCE(service, '(none)') IN ($service)")
 SERVICES = "SELECT DISTINCT COALESCE(service, '(none)') FROM llm_calls ORDER BY 1"
+#: Calls without a cost that may have cost money: not a failed call without usage (it cost
+#: nothing), the rule ``otel-llm-cost report`` follows.
+UNPRICED = f"COUNT(*) - COUNT(cost_usd) - COUNT(CASE WHEN {FAILED_FREE} THEN 1 END)"
 
 
 def _top(key: str, name: str, extra: str = "") -> str:
     return (f"SELECT {key} AS {name},{extra} COUNT(*) AS calls, "
-            "SUM(cost_usd)::text AS \"cost (USD)\", COUNT(*) - COUNT(cost_usd) AS unpriced, "
+            f"SUM(cost_usd)::text AS \"cost (USD)\", {UNPRICED} AS unpriced, "
             "COUNT(CASE WHEN usage_source = 'estimated' THEN 1 END) AS estimated "
             f"FROM llm_calls WHERE {WHERE} AND {key} IS NOT NULL "
             f"GROUP BY {key} ORDER BY SUM(cost_usd) DESC NULLS LAST, COUNT(*) DESC, {key} LIMIT 20")
@@ -63,12 +68,13 @@ PANELS: tuple[tuple[str, tuple[SQLPanel, ...]], ...] = (
                  "table", 6, 5, "currencyUSD",
                  "Exact sum of the priced calls in the range; unpriced calls are not in it (see Calls)."),
         SQLPanel("Calls", "stat",
-                 "SELECT COUNT(*) AS calls, COUNT(*) - COUNT(cost_usd) AS unpriced, "
+                 f"SELECT COUNT(*) AS calls, {UNPRICED} AS unpriced, "
                  "COUNT(CASE WHEN usage_source = 'estimated' THEN 1 END) AS estimated, "
                  f"COUNT(error_type) AS failed FROM llm_calls WHERE {WHERE}",
                  "table", 18, 5, "none",
-                 "Unpriced: no price for the model (the spend is a lower bound). Estimated: the provider "
-                 "reported no usage and tokens were counted with a tokenizer."),
+                 "Unpriced: no price for the model, or no usage reported (the spend is a lower bound). "
+                 "Estimated: the provider reported no usage and tokens were counted with a tokenizer. "
+                 "Failed: an error; one that reported no usage cost nothing and is not unpriced."),
         SQLPanel("Spend per hour", "timeseries",
                  "SELECT to_timestamp(end_time_unix_nano / 3600000000000 * 3600) AS time, "
                  f"SUM(cost_usd) AS spend FROM llm_calls WHERE {WHERE} GROUP BY 1 ORDER BY 1",
@@ -81,10 +87,10 @@ PANELS: tuple[tuple[str, tuple[SQLPanel, ...]], ...] = (
         SQLPanel("Top users", "table", _top("user_id", "\"user\""), "table", 12, 10),
         SQLPanel("Top models", "table", _top("COALESCE(model, response_model)", "model"), "table", 12, 10),
         SQLPanel("Unpriced and estimated calls by model", "table",
-                 "SELECT COALESCE(model, response_model) AS model, COUNT(*) - COUNT(cost_usd) AS unpriced, "
+                 f"SELECT COALESCE(model, response_model) AS model, {UNPRICED} AS unpriced, "
                  "COUNT(CASE WHEN usage_source = 'estimated' THEN 1 END) AS estimated, COUNT(*) AS calls "
                  f"FROM llm_calls WHERE {WHERE} GROUP BY 1 "
-                 "HAVING COUNT(*) > COUNT(cost_usd) OR COUNT(CASE WHEN usage_source = 'estimated' THEN 1 END) > 0 "
+                 f"HAVING {UNPRICED} > 0 OR COUNT(CASE WHEN usage_source = 'estimated' THEN 1 END) > 0 "
                  "ORDER BY 2 DESC, 3 DESC, 1",
                  "table", 12, 10),
     )),

@@ -109,3 +109,20 @@ def test_top_sessions_users_and_models_by_exact_cost(ledger: str) -> None:
     assert _run(ledger, "Unpriced and estimated calls by model") == [("gpt-4o", 1, 0, 2), ("gpt-4o-mini", 0, 1, 1)]
     all_services = _run(ledger, "Top sessions", services=["agent", "batch", "tools", "web"])
     assert all_services[0][:4] == ("s9", "batch", 1, "5")
+
+
+def test_a_failed_call_without_usage_is_failed_not_unpriced(pg_url: str) -> None:
+    """The dashboard counts as ``otel-llm-cost report`` does (docs/reliability.md, decision 13)."""
+    memory = InMemorySpanExporter()
+    tracer = provider_with(memory, service="web").get_tracer("otel_llm_cost")
+    end = unix_nano(_NOW - timedelta(hours=1))
+    llm_span(tracer, model="gpt-4o", cost="0.001", inp=10, out=1, end_ns=end)
+    llm_span(tracer, model="gpt-4o", inp=None, error="RateLimitError", status=s.STATUS_NO_USAGE, end_ns=end)
+    llm_span(tracer, model="mystery", inp=10, out=1, end_ns=end)
+    exporter = LedgerSpanExporter(pg_url)
+    exporter.export(memory.get_finished_spans())
+    exporter.shutdown()
+    assert _run(pg_url, "Calls", services=["web"]) == [(3, 1, 0, 1)]  # calls, unpriced, estimated, failed
+    assert _run(pg_url, "Unpriced and estimated calls by model", services=["web"]) == [("mystery", 1, 0, 1)]
+    models = {m: row for m, *row in _run(pg_url, "Top models", services=["web"])}
+    assert models["gpt-4o"][:3] == [2, "0.001", 0]  # calls, exact cost, unpriced
