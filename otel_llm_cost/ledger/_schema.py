@@ -334,10 +334,11 @@ _warned: set[str] = set()
 
 def _warn_if_shared(path: Path) -> None:
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        status = os.stat(path)
     except OSError:
         return
-    if mode & 0o077 and str(path) not in _warned:
+    mode = stat.S_IMODE(status.st_mode)
+    if stat.S_ISREG(status.st_mode) and mode & 0o077 and str(path) not in _warned:
         _warned.add(str(path))
         _log.warning("otel_llm_cost: the cost ledger %s is open to other users (mode %04o) and holds user and "
                      "session ids; run `chmod 600 %s` to keep it private (its mode is left as it is)",
