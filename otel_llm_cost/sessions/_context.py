@@ -394,7 +394,7 @@ def check_budget(context: otel_context.Context | None = None) -> None:
             continue
         if t.priced >= t.budget:
             raise BudgetExceeded(f"{t.kind} {t.id!r} has spent {t.priced} USD of its {t.budget} USD budget")
-        if t.unknown_spend and not t.allow_unpriced:
+        if t.unpriced and not t.allow_unpriced:
             raise BudgetExceeded(
-                f"{t.kind} {t.id!r} has a hard budget of {t.budget} USD and {t.unknown_spend} call(s) whose "
+                f"{t.kind} {t.id!r} has a hard budget of {t.budget} USD and {t.unpriced} call(s) whose "
                 f"cost is unknown ({t.unpriced_reason}); pass allow_unpriced=True to count priced spend only")

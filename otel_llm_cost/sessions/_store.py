@@ -58,7 +58,7 @@ class Session:
     __slots__ = ("kind", "id", "user_id", "attributes", "budget", "thresholds", "hard", "on_budget",
                  "crossed", "user", "priced", "calls", "unpriced", "estimated", "floors", "errors",
                  "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
-                 "ended_after", "open_blocks", "allow_unpriced", "unknown_spend", "in_flight", "closing",
+                 "ended_after", "open_blocks", "allow_unpriced", "in_flight", "closing",
                  "__weakref__")
 
     def __init__(self, kind: str, session_id: str | None, user_id: str | None = None,
@@ -72,9 +72,6 @@ class Session:
         self.hard = False
         #: With a hard budget: let calls through after one whose cost is unknown.
         self.allow_unpriced = False
-        #: Calls that may have cost money but could not be priced (a failure that
-        #: reported no usage cost nothing, and is not one of these).
-        self.unknown_spend = 0
         #: Our calls started in this tally and not yet ended (a stream read after the
         #: ``with`` block): the session ends when the block and the last of them have.
         self.in_flight = 0
@@ -85,6 +82,8 @@ class Session:
         #: The user's tally (sessions with a user id only).
         self.user: Session | None = None
         self.priced = _ZERO
+        #: ``unpriced``: calls that may have cost money but could not be priced (a failure
+        #: that reported no usage cost nothing, and is only one of the ``errors``).
         self.calls = self.unpriced = self.estimated = self.errors = 0
         #: Calls whose estimate is a lower bound: the session's totals are then "at least".
         self.floors = 0
@@ -163,12 +162,14 @@ class Session:
              reason: str | None, now: float) -> None:
         self.calls += 1
         self.last_seen = now
+        # A failed call that reported no usage cost nothing (providers do not bill a failed
+        # request): it is an error, not an unknown cost, here as in the budget rule and the
+        # ledger's report. Any other call without a price makes the total unknown.
+        unpriced = usd is None and not (error and usage is None)
         if usd is not None:
             self.priced += usd
-        else:
+        elif unpriced:
             self.unpriced += 1
-            if not (error and usage is None):
-                self.unknown_spend += 1
             if self.unpriced_reason is None:
                 self.unpriced_reason = reason or "unpriced call"
         if error:
@@ -190,7 +191,7 @@ class Session:
         row[0] += 1
         if usd is not None:
             row[1] += usd
-        else:
+        elif unpriced:
             row[2] += 1
         if usage is not None:
             if usage.source != "reported":

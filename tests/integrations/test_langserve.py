@@ -171,9 +171,9 @@ def test_a_failed_stream_reports_what_was_spent_before_the_error(server, fresh, 
     usage = events[-2][1]["usage"]
     assert usage["calls"] == 2 and usage["errors"] == 1
     ok = [s for s in telemetry.llm_spans() if "llm_cost.usd" in s.attributes]
-    # The failed call has no usage: the total is unknown, the priced part is exact.
-    assert usage["cost_usd"] is None and usage["unpriced_calls"] == 1
-    assert Decimal(usage["priced_cost_usd"]) == from_spans(ok).cost > 0
+    # The failed call (a 500, no usage) cost nothing: the total is exact, the call an error.
+    assert usage["unpriced_calls"] == 0
+    assert Decimal(usage["cost_usd"]) == Decimal(usage["priced_cost_usd"]) == from_spans(ok).cost > 0
 
 
 def test_concurrent_requests_never_mix(server, fresh, telemetry):

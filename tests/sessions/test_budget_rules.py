@@ -72,7 +72,8 @@ def test_a_failed_call_that_reported_nothing_does_not_block(otel):
         otel.call(error=RuntimeError("boom"))  # cost nothing, and is known to
         observers.before_call()
         otel.call()
-    assert s.calls == 2 and s.unpriced == 1
+    assert s.calls == 2 and s.unpriced == 0 and s.errors == 1
+    assert s.cost == s.priced_cost > 0  # the total stays exact
 
 
 def test_a_soft_budget_with_unpriced_calls_never_refuses(otel):

@@ -34,12 +34,15 @@ def test_end_session_with_unpriced_estimated_and_failed_calls(otel):
     assert summary.cost is None
     assert summary.priced_cost == Decimal("0.0045")  # 0.0035 + 400 * 2.5e-6
     assert summary.unpriced_reason == "unknown_model: my-private-model"
-    assert summary.calls == 4 and summary.unpriced_calls == 2  # unknown model + failed call
+    # The unknown model only: the failed call reported no usage and cost nothing (an error).
+    assert summary.calls == 4 and summary.unpriced_calls == 1
     assert summary.estimated_calls == 1 and summary.errors == 1
     assert summary.tokens["input"] == 2400 and summary.tokens["output"] == 200
     assert summary.duration_s >= 0.01
     assert summary.by_model["gpt-4o"].calls == 3
-    assert summary.by_model["gpt-4o"].cost is None  # the failed gpt-4o call has no price
+    # The failed gpt-4o call cost nothing: the model's share is exact.
+    assert summary.by_model["gpt-4o"].cost == ONE_CALL + Decimal("0.001")
+    assert summary.by_model["gpt-4o"].unpriced_calls == 0
     assert summary.by_model["my-private-model"].usage.input_tokens == 1000
     body = summary.as_dict()
     assert body["cost_usd"] is None and body["priced_cost_usd"] == "0.0045"
