@@ -49,13 +49,58 @@ _RECONNECT_S = 5.0
 _inherited: list[Any] = []
 
 
-class _SqliteWriter:
-    """One process's connection to a SQLite ledger file; one transaction per batch."""
+class _Writer:
+    """One process's connection to the ledger, opened on first use.
+
+    A connection belongs to the process that opened it. After ``fork()`` the child drops
+    the inherited one without closing it (closing would act on the parent's file state
+    or say goodbye to the server on the parent's behalf; it is kept referenced so its
+    finaliser never runs either) and opens its own.
+    """
+
+    def __init__(self) -> None:
+        self._conn: Any = None
+        self._pid = 0
+
+    def write(self, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def _open(self) -> Any:
+        raise NotImplementedError
+
+    def _usable(self, conn: Any) -> bool:
+        return True
+
+    def _connection(self) -> Any:
+        pid = os.getpid()
+        if self._conn is not None and self._pid != pid:
+            _inherited.append(self._conn)
+            self._conn = None
+        if self._conn is not None and not self._usable(self._conn):
+            self._conn = None
+        if self._conn is None:
+            self._conn = self._open()
+            self._pid = pid
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self._conn = None
+
+
+class _SqliteWriter(_Writer):
+    """A SQLite ledger file; one ``BEGIN IMMEDIATE`` transaction per batch."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._pid = 0
+
+    def _open(self) -> sqlite3.Connection:
+        return connect(self.path)
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         conn = self._connection()
@@ -67,29 +112,9 @@ class _SqliteWriter:
             rollback(conn)  # the error that got us here is the one to report
             raise
 
-    def _connection(self) -> sqlite3.Connection:
-        pid = os.getpid()
-        if self._conn is not None and self._pid != pid:
-            # Inherited across fork(): a SQLite connection must not be shared; drop it
-            # without closing (closing would touch the parent's file state).
-            _inherited.append(self._conn)
-            self._conn = None
-        if self._conn is None:
-            self._conn = connect(self.path)
-            self._pid = pid
-        return self._conn
 
-    def close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
-            try:
-                self._conn.close()
-            except sqlite3.Error:
-                pass
-        self._conn = None
-
-
-class _PostgresWriter:
-    """One process's connection to a PostgreSQL ledger; one transaction per batch.
+class _PostgresWriter(_Writer):
+    """A PostgreSQL ledger; one transaction per batch.
 
     After a failed connection attempt the next one waits :data:`_RECONNECT_S`: while the
     database is down each batch fails at once instead of waiting out a connect timeout,
@@ -97,46 +122,29 @@ class _PostgresWriter:
     """
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
-        self._conn: Any = None
-        self._pid = 0
         self._next_attempt = 0.0
+
+    def _usable(self, conn: Any) -> bool:
+        return not conn.closed
+
+    def _open(self) -> Any:
+        now = time.monotonic()
+        if now < self._next_attempt:
+            raise LedgerError(f"{redact(self.url)}: not retrying the connection yet (it failed "
+                              f"less than {_RECONNECT_S:g} s ago)")
+        try:
+            return connect_pg(self.url)
+        except Exception:
+            self._next_attempt = now + _RECONNECT_S
+            raise
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         conn = self._connection()
         with conn.transaction():
             with conn.cursor() as cur:
                 cur.executemany(_INSERT_PG, rows)
-
-    def _connection(self) -> Any:
-        pid = os.getpid()
-        if self._conn is not None and self._pid != pid:
-            # Inherited across fork(): the socket is the parent's. Keep the object alive
-            # (its finaliser would say goodbye to the server on the parent's behalf).
-            _inherited.append(self._conn)
-            self._conn = None
-        if self._conn is not None and self._conn.closed:
-            self._conn = None
-        if self._conn is None:
-            now = time.monotonic()
-            if now < self._next_attempt:
-                raise LedgerError(f"{redact(self.url)}: not retrying the connection yet (it failed "
-                                  f"less than {_RECONNECT_S:g} s ago)")
-            try:
-                self._conn = connect_pg(self.url)
-            except Exception:
-                self._next_attempt = now + _RECONNECT_S
-                raise
-            self._pid = pid
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
-            try:
-                self._conn.close()
-            except Exception:  # noqa: BLE001
-                pass
-        self._conn = None
 
 
 class LedgerSpanExporter(SpanExporter):
@@ -159,7 +167,7 @@ class LedgerSpanExporter(SpanExporter):
         self.path: Path | None = None if isinstance(resolved, str) else resolved
         #: The PostgreSQL URL, or None on SQLite.
         self.url: str | None = resolved if isinstance(resolved, str) else None
-        self._writer: _SqliteWriter | _PostgresWriter = (
+        self._writer: _Writer = (
             _PostgresWriter(resolved) if isinstance(resolved, str) else _SqliteWriter(resolved))
         self._lock = threading.Lock()
         self._failing = False

@@ -210,3 +210,30 @@ def test_several_processes_writing_at_once_lose_and_duplicate_nothing(tmp_path: 
     assert expected == Decimal("304.990000034")
     tokens = conn.execute("SELECT SUM(input_tokens) FROM llm_calls").fetchone()[0]
     assert tokens == processes * per_process * (per_process + 1) // 2
+
+
+def test_a_forked_child_writes_through_its_own_connection(tmp_path: Path) -> None:
+    """A pre-fork server: the parent has written (its connection is open), then forks."""
+    import os
+
+    path = tmp_path / "ledger.db"
+    exporter = LedgerSpanExporter(path)
+    provider = provider_with(exporter)
+    tracer = provider.get_tracer("otel_llm_cost")
+    llm_span(tracer, model="parent-before", cost="0.1")
+    parent_conn = exporter._writer._conn
+    assert parent_conn is not None
+    pid = os.fork()
+    if pid == 0:  # the child: one call, then leave without running the parent's exit hooks
+        code = 1
+        try:
+            llm_span(tracer, model="child", cost="0.2")
+            code = 0 if exporter._writer._conn is not parent_conn else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    llm_span(tracer, model="parent-after", cost="0.3")  # the parent's connection still works
+    assert exporter._writer._conn is parent_conn
+    provider.shutdown()
+    assert sorted(r["model"] for r in _rows(path)) == ["child", "parent-after", "parent-before"]
