@@ -14,7 +14,9 @@ Uses grafana-foundation-sdk's builders, so the JSON follows Grafana's schema.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from grafana_foundation_sdk.builders import bargauge, common, dashboard, prometheus, stat, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -78,19 +80,26 @@ def build(spec: Dashboard, budget: float) -> dict:
          .editable().refresh("1m").time("now-6h", "now").timezone("browser"))
     for var in _variables(spec, budget):
         d = d.with_variable(var)
+    return lay_out(d, spec.rows, _panel)
+
+
+def lay_out(d: dashboard.Dashboard, rows: Any, make_panel: Callable[[Any, GridPos], Any]) -> Any:
+    """Rows of panels placed left to right on Grafana's 24-column grid, wrapping when a
+    panel does not fit; the built dashboard, its panels numbered 1… (stable ids that
+    links and tests can rely on)."""
     y = 0
-    for row_title, panels in spec.rows:
+    for row_title, panels in rows:
         d = d.with_row(dashboard.Row(row_title).grid_pos(GridPos(h=1, w=24, x=0, y=y)))
         y += 1
         x, row_h = 0, 0
         for p in panels:
             if x + p.width > 24:
                 x, y, row_h = 0, y + row_h, 0
-            d = d.with_panel(_panel(p, GridPos(h=p.height, w=p.width, x=x, y=y)))
+            d = d.with_panel(make_panel(p, GridPos(h=p.height, w=p.width, x=x, y=y)))
             x, row_h = x + p.width, max(row_h, p.height)
         y += row_h
     built = d.build()
-    for i, panel in enumerate(built.panels, start=1):  # stable ids for links and tests
+    for i, panel in enumerate(built.panels, start=1):
         panel.id_val = i
     return built
 

@@ -26,6 +26,7 @@ from grafana_foundation_sdk.cog.runtime import UnknownDataquery
 from grafana_foundation_sdk.models.common import BigValueGraphMode
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableRefresh, VariableSort
 
+from grafana.build_dashboards import lay_out
 from otel_llm_cost.ledger._report import FAILED_FREE
 
 OUT = Path(__file__).resolve().parent / "ledger" / "llm-cost-ledger.json"
@@ -127,21 +128,7 @@ def build() -> dict:
     d = d.with_variable(dashboard.QueryVariable("service").label("Service").query(SERVICES).datasource(DS)
                         .multi(True).include_all(True).sort(VariableSort.ALPHABETICAL_ASC)
                         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED))
-    y = 0
-    for row_title, panels in PANELS:
-        d = d.with_row(dashboard.Row(row_title).grid_pos(GridPos(h=1, w=24, x=0, y=y)))
-        y += 1
-        x, row_h = 0, 0
-        for p in panels:
-            if x + p.width > 24:
-                x, y, row_h = 0, y + row_h, 0
-            d = d.with_panel(_panel(p, GridPos(h=p.height, w=p.width, x=x, y=y)))
-            x, row_h = x + p.width, max(row_h, p.height)
-        y += row_h
-    built = d.build()
-    for i, panel in enumerate(built.panels, start=1):
-        panel.id_val = i
-    return built
+    return lay_out(d, PANELS, _panel)
 
 
 def render() -> str:
