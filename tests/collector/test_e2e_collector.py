@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import anthropic
-import openai
 import pytest
 import yaml
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -41,20 +39,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from grafana import queries
 from otel_llm_cost import semconv
-from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
-from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
-from otel_llm_cost.sessions import SessionSpanProcessor, end_session, session
+from otel_llm_cost.sessions import SessionSpanProcessor
 from tests.collector._otelcol import CONFIG, Collector, free_port, wait_until
 from tests.collector._traces import read_spans, sdk_view
 from tests.dashboards._prometheus import Prometheus
 from tests.dashboards.test_e2e_prometheus import (
     CALLS_PER_ROUND,
-    OPEN_SESSION,
     ZERO_BY_DESIGN,
-    _alerts_active,
-    _round,
     _rules_every_second,
     expected_savings_per_round,
+    instrumented_app,
+    two_rounds,
 )
 from tests.wire import WireServer
 
@@ -111,10 +106,6 @@ def trace_sink(tmp: Path, name: str) -> tuple[Collector, str, Path]:
     return sink, endpoint, path
 
 
-def _calls_seen(prom: Prometheus, n: int) -> None:
-    prom.wait_for(f'sum(llm_cost_calls_total{{job="{JOB}"}})', lambda v: v == n, timeout=30)
-
-
 @pytest.fixture(scope="module", params=["cumulative", "delta"])
 def run(request, wire_server: WireServer, tmp_path_factory) -> Iterator[Run]:
     delta = request.param == "delta"
@@ -124,36 +115,19 @@ def run(request, wire_server: WireServer, tmp_path_factory) -> Iterator[Run]:
     collector = main_collector(tmp, "collector", sink_endpoint, grpc, http, prom_ep)
     prom = Prometheus(tmp, prom_ep, "otel-collector", [_rules_every_second(tmp)], honor_labels=True)
     resource = Resource.create({"service.name": JOB, "service.instance.id": f"e2e-{request.param}"})
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
     with pytest.MonkeyPatch.context() as env:
         tracer_provider, meter_provider, memory = start_app(tmp, grpc, http, resource, delta, env)
-        env.setenv(semconv.ENV_METRIC_ATTRIBUTES, semconv.USER_ID)  # read at instrument()
-        for inst in instrumentors:
-            inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
-        sink.start()
-        collector.start()
-        prom.start()
-        wire_server.reset()
-        oai = openai.OpenAI(base_url=wire_server.openai_base_url, api_key="test", max_retries=0)
-        claude = anthropic.Anthropic(base_url=wire_server.base_url, api_key="test", max_retries=0)
-        _round(wire_server, oai, claude, 1)
-        _calls_seen(prom, CALLS_PER_ROUND)
-        with session(session_id=OPEN_SESSION, end=False):  # still live when queried
-            pass
-        _round(wire_server, oai, claude, 2)
-        _calls_seen(prom, 2 * CALLS_PER_ROUND)
-        _alerts_active(prom, timeout=30)
-        results = {i: prom.query(q.expr) for i, q in enumerate(ALL)}
-        tracer_provider.force_flush()
-        finished = list(memory.get_finished_spans())
-        wait_until(lambda: len(read_spans(sink_file)) >= len(finished), 20, "spans in the sink")
-        yield Run(request.param, prom, finished, sink_file, results)
+        with instrumented_app(tracer_provider, meter_provider):
+            sink.start()
+            collector.start()
+            prom.start()
+            results = two_rounds(wire_server, prom, JOB, timeout=30)
+            tracer_provider.force_flush()
+            finished = list(memory.get_finished_spans())
+            wait_until(lambda: len(read_spans(sink_file)) >= len(finished), 20, "spans in the sink")
+            yield Run(request.param, prom, finished, sink_file, results)
     finally:
-        end_session(OPEN_SESSION)
-        for inst in instrumentors:
-            if inst.is_instrumented_by_opentelemetry:
-                inst.uninstrument()
         meter_provider.shutdown()
         tracer_provider.shutdown()
         prom.stop()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -115,11 +116,11 @@ def _round(wire: WireServer, oai: openai.OpenAI, claude: anthropic.Anthropic, n:
         oai.chat.completions.create(model="gpt-4o", messages=USER)
 
 
-def _calls_seen(prom: Prometheus, n: int) -> None:
-    prom.wait_for(f'sum(llm_cost_calls_total{{job="{JOB}"}})', lambda v: v == n)
+def _calls_seen(prom: Prometheus, job: str, n: int, timeout: float) -> None:
+    prom.wait_for(f'sum(llm_cost_calls_total{{job="{job}"}})', lambda v: v == n, timeout=timeout)
 
 
-def _alerts_active(prom: Prometheus, timeout: float = 15.0) -> None:
+def _alerts_active(prom: Prometheus, timeout: float) -> None:
     """Wait until every alert of the rule file is pending or firing."""
     deadline = time.monotonic() + timeout
     states: dict[str, str] = {}
@@ -130,6 +131,40 @@ def _alerts_active(prom: Prometheus, timeout: float = 15.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"alerts not all active after round 2: {states}")
+
+
+@contextmanager
+def instrumented_app(tracer_provider: TracerProvider, meter_provider: MeterProvider) -> Iterator[None]:
+    """Our OpenAI and Anthropic instrumentations on the app's providers, ``user.id`` on
+    the metrics; on exit the open session ends and both are uninstrumented."""
+    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(semconv.ENV_METRIC_ATTRIBUTES, semconv.USER_ID)  # read at instrument()
+        for inst in instrumentors:
+            inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        yield
+    finally:
+        end_session(OPEN_SESSION)
+        for inst in instrumentors:
+            if inst.is_instrumented_by_opentelemetry:
+                inst.uninstrument()
+
+
+def two_rounds(wire_server: WireServer, prom: Prometheus, job: str, timeout: float) -> dict[int, list[dict]]:
+    """Two rounds of traffic with a session left open between them, waited for until
+    Prometheus has every call of ``job`` and every alert is active; then every shipped query."""
+    wire_server.reset()
+    oai = openai.OpenAI(base_url=wire_server.openai_base_url, api_key="test", max_retries=0)
+    claude = anthropic.Anthropic(base_url=wire_server.base_url, api_key="test", max_retries=0)
+    _round(wire_server, oai, claude, 1)
+    _calls_seen(prom, job, CALLS_PER_ROUND, timeout)
+    with session(session_id=OPEN_SESSION, end=False):  # still live when queried
+        pass
+    _round(wire_server, oai, claude, 2)
+    _calls_seen(prom, job, 2 * CALLS_PER_ROUND, timeout)
+    _alerts_active(prom, timeout)
+    return {i: prom.query(q.expr) for i, q in enumerate(ALL)}
 
 
 @pytest.fixture(scope="module")
@@ -144,31 +179,15 @@ def run(wire_server: WireServer, tmp_path_factory) -> Iterator[Run]:
     tracer_provider.add_span_processor(SessionSpanProcessor(meter_provider))
     httpd, thread = start_http_server(0, addr="127.0.0.1", registry=registry)
     prom = Prometheus(tmp, f"127.0.0.1:{httpd.server_port}", JOB, [_rules_every_second(tmp)])
-    instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv(semconv.ENV_METRIC_ATTRIBUTES, semconv.USER_ID)  # read at instrument()
-        for inst in instrumentors:
-            inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     try:
-        prom.start()
-        wire_server.reset()
-        oai = openai.OpenAI(base_url=wire_server.openai_base_url, api_key="test", max_retries=0)
-        claude = anthropic.Anthropic(base_url=wire_server.base_url, api_key="test", max_retries=0)
-        _round(wire_server, oai, claude, 1)
-        _calls_seen(prom, CALLS_PER_ROUND)
-        with session(session_id=OPEN_SESSION, end=False):  # still live when queried
-            pass
-        _round(wire_server, oai, claude, 2)
-        _calls_seen(prom, 2 * CALLS_PER_ROUND)
-        _alerts_active(prom)
-        results = {i: prom.query(q.expr) for i, q in enumerate(ALL)}
-        yield Run(prom, list(spans.get_finished_spans()), results)
+        with instrumented_app(tracer_provider, meter_provider):
+            prom.start()
+            try:
+                results = two_rounds(wire_server, prom, JOB, timeout=15)
+                yield Run(prom, list(spans.get_finished_spans()), results)
+            finally:
+                prom.stop()
     finally:
-        end_session(OPEN_SESSION)
-        prom.stop()
-        for inst in instrumentors:
-            if inst.is_instrumented_by_opentelemetry:
-                inst.uninstrument()
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
