@@ -23,7 +23,8 @@ from .usage import Usage
 __all__ = ["main"]
 
 def _rates_dict(rates) -> dict[str, str]:
-    return {name: format_usd(getattr(rates, name)) for name in rates.__slots__}
+    # An audio or image rate left out (None) is the text rate: not printed.
+    return {name: format_usd(value) for name in rates.__slots__ if (value := getattr(rates, name)) is not None}
 
 def _entry_dict(entry: ModelPrice) -> dict:
     return {

@@ -37,7 +37,9 @@ class Cost:
     #: Exact USD, or None when the cost is unknown — never 0 for "unknown".
     usd: Decimal | None
     #: Exact USD per component (``input``, ``cache_read``, ``cache_write``, ``output``, ``reasoning``;
-    #: ``request`` for a per-call fee, ``provider`` for a reported cost that differs from ours).
+    #: ``input_audio``, ``output_audio``, ``output_image`` for tokens at their own rates;
+    #: ``web_search``, ``file_search`` for tool calls billed per call; ``request`` for a per-call
+    #: fee, ``provider`` for a reported cost that differs from ours).
     components: Mapping[str, Decimal] = field(default_factory=dict)
     #: The catalog key the model resolved to.
     model: str | None = None
@@ -51,6 +53,9 @@ class Cost:
     source: str = semconv.COST_SOURCE_LOCAL
     #: With a provider-reported cost: our own price of the call, when we have one.
     local_usd: Decimal | None = None
+    #: Charges the call reported that its price entry has no rate for: ``web_search`` /
+    #: ``file_search`` (left out of ``usd``), ``service_tier`` (priced at the standard rates).
+    unpriced: tuple[str, ...] = ()
 
     @property
     def priced(self) -> bool:
@@ -59,6 +64,10 @@ class Cost:
 
 def _times(tokens: int, rate: Decimal) -> Decimal:
     return _CTX.multiply(Decimal(tokens), rate).scaleb(-6, _CTX)
+
+
+def _per_call(calls: int, per_thousand: Decimal) -> Decimal:
+    return _CTX.multiply(Decimal(calls), per_thousand).scaleb(-3, _CTX)
 
 
 def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
@@ -71,7 +80,14 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         return Cost(semconv.STATUS_NO_USAGE, None, model=price.key, catalog=price.origin,
                     reason=f"{semconv.STATUS_NO_USAGE}: the provider reported no usage")
     rates = price.rates_for(usage.input_tokens, service_tier)
-    components = {"input": _times(usage.uncached_input_tokens, rates.input)}
+    unpriced: list[str] = []
+    if service_tier and service_tier not in price.service_tiers:
+        unpriced.append("service_tier")  # no published rate for the tier: the standard one
+    # Audio input is part of the uncached input and billed at its own rate (never both).
+    audio_in = usage.input_audio_tokens
+    components = {"input": _times(usage.uncached_input_tokens - audio_in, rates.input)}
+    if audio_in:
+        components["input_audio"] = _times(audio_in, _or(rates.input_audio, rates.input))
     savings = _ZERO
     if usage.cache_read_tokens:
         components["cache_read"] = _times(usage.cache_read_tokens, rates.cache_read)
@@ -81,18 +97,35 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         components["cache_write"] = _CTX.add(
             _times(write_5m, rates.cache_write_5m), _times(usage.cache_write_1h_tokens, rates.cache_write_1h)
         )
+    media_out = usage.output_audio_tokens + usage.output_image_tokens
     if price.reasoning_separate and usage.reasoning_tokens:
-        components["output"] = _times(usage.output_tokens - usage.reasoning_tokens, rates.output)
+        components["output"] = _times(usage.output_tokens - usage.reasoning_tokens - media_out, rates.output)
         components["reasoning"] = _times(usage.reasoning_tokens, rates.reasoning)
     else:
-        components["output"] = _times(usage.output_tokens, rates.output)
+        components["output"] = _times(usage.output_tokens - media_out, rates.output)
+    if usage.output_audio_tokens:
+        components["output_audio"] = _times(usage.output_audio_tokens, _or(rates.output_audio, rates.output))
+    if usage.output_image_tokens:
+        components["output_image"] = _times(usage.output_image_tokens, _or(rates.output_image, rates.output))
+    for charge, calls in (("web_search", usage.web_search_calls), ("file_search", usage.file_search_calls)):
+        if calls:
+            per_thousand = price.per_1k_calls.get(charge)
+            if per_thousand is None:
+                unpriced.append(charge)  # counted on the span, left out of the total: never invented
+            else:
+                components[charge] = _per_call(calls, per_thousand)
     if price.per_request:
         components["request"] = price.per_request
     total = _ZERO
     for value in components.values():
         total = _CTX.add(total, value)
     return Cost(semconv.STATUS_PRICED, total, components, model=price.key, catalog=price.origin,
-                cache_savings=savings)
+                cache_savings=savings, unpriced=tuple(unpriced))
+
+
+def _or(rate: Decimal | None, text_rate: Decimal) -> Decimal:
+    """A modality's own rate, or the text rate where the entry has none."""
+    return text_rate if rate is None else rate
 
 
 def price_usage(model: str | None, usage: Usage | None, *, provider: str | None = None,
@@ -137,7 +170,8 @@ def with_reported_cost(cost: Cost, reported: Decimal) -> Cost:
     components = dict(cost.components) if local == reported else {"provider": reported}
     return Cost(semconv.STATUS_PRICED, reported, components, model=cost.model, catalog=cost.catalog,
                 cache_savings=cost.cache_savings if local == reported else _ZERO,
-                source=semconv.COST_SOURCE_PROVIDER, local_usd=local)
+                source=semconv.COST_SOURCE_PROVIDER, local_usd=local,
+                unpriced=cost.unpriced if local == reported else ())
 
 
 def format_usd(value: Decimal) -> str:

@@ -89,6 +89,19 @@ LLM_COST_CATALOG: Final = "llm_cost.catalog"
 LLM_COST_PARTIAL: Final = "llm_cost.partial"
 #: 1-hour cache writes (a subset of gen_ai.usage.cache_creation.input_tokens).
 LLM_COST_CACHE_CREATION_1H_TOKENS: Final = "llm_cost.usage.cache_creation_1h.input_tokens"
+#: Tokens billed at a modality's own rate (no semantic-convention names exist for them):
+#: audio input (a subset of the uncached input), audio and image output (of the output).
+LLM_COST_AUDIO_INPUT_TOKENS: Final = "llm_cost.usage.audio.input_tokens"
+LLM_COST_AUDIO_OUTPUT_TOKENS: Final = "llm_cost.usage.audio.output_tokens"
+LLM_COST_IMAGE_OUTPUT_TOKENS: Final = "llm_cost.usage.image.output_tokens"
+#: Server-side tool calls billed per call (OpenAI ``web_search_call`` / ``file_search_call``
+#: output items, Anthropic ``server_tool_use.web_search_requests``).
+LLM_COST_WEB_SEARCH_CALLS: Final = "llm_cost.web_search.calls"
+LLM_COST_FILE_SEARCH_CALLS: Final = "llm_cost.file_search.calls"
+#: Charges the call reported that its price entry has no rate for (string array):
+#: ``web_search`` / ``file_search`` are left out of ``llm_cost.usd``; ``service_tier``: the
+#: served tier (``llm_cost.service_tier``) has no known rate, the call is priced at standard.
+LLM_COST_UNPRICED: Final = "llm_cost.unpriced"
 #: Per-component exact cost: ``llm_cost.usd.<component>`` as a decimal string.
 LLM_COST_COMPONENT_PREFIX: Final = "llm_cost.usd."
 #: Service tier used for pricing (``default``, ``batch``, ``priority``, ``flex``).
@@ -110,8 +123,9 @@ SOURCE_REPORTED: Final = "reported"
 SOURCE_ESTIMATED: Final = "estimated"
 ESTIMATE_LOWER_BOUND: Final = "lower_bound"
 
-#: Cost components, in the order they are reported.
-COMPONENTS: Final = ("input", "cache_read", "cache_write", "output", "reasoning")
+#: Cost components, in the order they are reported (``request`` and ``provider`` aside).
+COMPONENTS: Final = ("input", "input_audio", "cache_read", "cache_write", "output", "reasoning", "output_audio",
+                     "output_image", "web_search", "file_search")
 
 # --- Budget span event --------------------------------------------------------------
 BUDGET_EVENT: Final = "llm_cost.budget.crossed"

@@ -10,7 +10,12 @@ nothing downstream needs to know which provider it is looking at:
 
 * ``input_tokens``: every input token, cache reads and cache writes included;
 * ``output_tokens``: every output token, reasoning included;
-* ``cache_read_tokens``, ``cache_write_tokens`` and ``reasoning_tokens`` are subsets.
+* ``cache_read_tokens``, ``cache_write_tokens`` and ``reasoning_tokens`` are subsets;
+* ``input_audio_tokens`` is a subset of the *uncached* input, ``output_audio_tokens`` and
+  ``output_image_tokens`` of the output other than reasoning: tokens billed at a rate of
+  their own where the price list has one, and never at the text rate as well;
+* ``web_search_calls`` and ``file_search_calls`` count server-side tool calls, billed per
+  call on top of the tokens.
 
 The readers accept SDK objects or plain dicts and treat a missing, ``None``,
 negative or non-integer field as 0, because a malformed usage block must never break
@@ -22,7 +27,7 @@ even when it carries a cache or reasoning count (a part of an unknown whole).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import semconv
@@ -108,6 +113,18 @@ def _on_class(cls: type, name: str) -> bool:
             _ON_CLASS[(cls, name)] = found
     return found
 
+def _modality(details: Any, modality: str) -> int:
+    """The token count of one modality in Gemini's ``[{modality, token_count}, …]`` details."""
+    total = 0
+    if isinstance(details, (list, tuple)):
+        for item in details:
+            name = _get(item, "modality")
+            name = getattr(name, "value", name)  # the SDK's MediaModality enum, or the JSON string
+            if isinstance(name, str) and name.upper() == modality:
+                total += to_int(_get(item, "token_count"))
+    return min(total, MAX_TOKENS)
+
+
 #: The counts a usage block must carry at least one of to say anything. A cache or
 #: thoughts count alone (input and output null) is a sub-count of nothing: pricing it
 #: would invent a zero input and output, so such a block reads as unknown.
@@ -127,6 +144,15 @@ class Usage:
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Audio input tokens (OpenAI audio models, Gemini's AUDIO modality): part of the uncached input.
+    input_audio_tokens: int = 0
+    #: Audio and image output tokens: part of the output other than reasoning.
+    output_audio_tokens: int = 0
+    output_image_tokens: int = 0
+    #: Server-side tool calls billed per call (OpenAI ``web_search_call`` / ``file_search_call``
+    #: output items, Anthropic ``server_tool_use.web_search_requests``).
+    web_search_calls: int = 0
+    file_search_calls: int = 0
     #: ``reported`` by the provider, or ``estimated`` with a tokenizer.
     source: str = semconv.SOURCE_REPORTED
     #: An estimate that is surely below the truth: a reasoning model's hidden reasoning,
@@ -154,6 +180,15 @@ class Usage:
         if self.output_tokens > MAX_TOKENS:
             fix(self, "output_tokens", MAX_TOKENS)
             fix(self, "reasoning_tokens", min(self.reasoning_tokens, MAX_TOKENS))
+        # The per-modality counts refine their wholes, which stay the truth: a count larger
+        # than the tokens left for it is cut down (never priced twice, never negative).
+        if self.input_audio_tokens > self.uncached_input_tokens:
+            fix(self, "input_audio_tokens", self.uncached_input_tokens)
+        room = self.output_tokens - self.reasoning_tokens
+        if self.output_audio_tokens > room:
+            fix(self, "output_audio_tokens", room)
+        if self.output_image_tokens > room - self.output_audio_tokens:
+            fix(self, "output_image_tokens", room - self.output_audio_tokens)
 
     @property
     def uncached_input_tokens(self) -> int:
@@ -177,6 +212,11 @@ class Usage:
             self.cache_write_tokens + other.cache_write_tokens,
             self.cache_write_1h_tokens + other.cache_write_1h_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            min(self.input_audio_tokens + other.input_audio_tokens, MAX_TOKENS),
+            min(self.output_audio_tokens + other.output_audio_tokens, MAX_TOKENS),
+            min(self.output_image_tokens + other.output_image_tokens, MAX_TOKENS),
+            min(self.web_search_calls + other.web_search_calls, MAX_TOKENS),
+            min(self.file_search_calls + other.file_search_calls, MAX_TOKENS),
             semconv.SOURCE_ESTIMATED
             if semconv.SOURCE_ESTIMATED in (self.source, other.source)
             else semconv.SOURCE_REPORTED,
@@ -192,6 +232,26 @@ class Usage:
             "cache_write_1h": self.cache_write_1h_tokens,
             "reasoning": self.reasoning_tokens,
         }
+
+    @property
+    def charges(self) -> dict[str, int]:
+        """The non-text counts that are not zero: ``input_audio``, ``web_search`` … (tokens or calls)."""
+        counts = {
+            "input_audio": self.input_audio_tokens,
+            "output_audio": self.output_audio_tokens,
+            "output_image": self.output_image_tokens,
+            "web_search": self.web_search_calls,
+            "file_search": self.file_search_calls,
+        }
+        return {name: n for name, n in counts.items() if n}
+
+    def with_tool_calls(self, calls: Mapping[str, int]) -> Usage:
+        """This usage plus server-side tool calls counted outside the usage block."""
+        web, files = to_int(calls.get("web_search")), to_int(calls.get("file_search"))
+        if not (web or files):
+            return self
+        return replace(self, web_search_calls=min(self.web_search_calls + web, MAX_TOKENS),
+                       file_search_calls=min(self.file_search_calls + files, MAX_TOKENS))
 
     # --- provider conventions ------------------------------------------------------
 
@@ -215,11 +275,17 @@ class Usage:
             output = _get(usage, "output_tokens")
         if not (is_count(prompt) or is_count(output)):
             return None  # a block of junk says nothing: unknown, not zero
+        cached = to_int(_get(in_details, "cached_tokens"))
+        # Cached audio (reported by the Realtime API's details) is a cache read, not audio input.
+        cached_audio = to_int(_get(_get(in_details, "cached_tokens_details"), "audio_tokens"))
         return cls(
             input_tokens=to_int(prompt),
             output_tokens=to_int(output),
-            cache_read_tokens=to_int(_get(in_details, "cached_tokens")),
+            cache_read_tokens=cached,
             reasoning_tokens=to_int(_get(out_details, "reasoning_tokens")),
+            input_audio_tokens=max(to_int(_get(in_details, "audio_tokens")) - cached_audio, 0),
+            output_audio_tokens=to_int(_get(out_details, "audio_tokens")),
+            output_image_tokens=to_int(_get(out_details, "image_tokens")),
         )
 
     @classmethod
@@ -239,6 +305,8 @@ class Usage:
             cache_read_tokens=cache_read,
             cache_write_tokens=cache_write,
             cache_write_1h_tokens=write_1h,
+            # Web fetches (``web_fetch_requests``) cost only their tokens: not a charge of their own.
+            web_search_calls=to_int(_get(_get(usage, "server_tool_use"), "web_search_requests")),
         )
 
     @classmethod
@@ -247,11 +315,17 @@ class Usage:
         if usage_metadata is None or not any(is_count(_get(usage_metadata, name)) for name in _GEMINI_COUNTS):
             return None
         thoughts = to_int(_get(usage_metadata, "thoughts_token_count"))
+        # Modality details: audio prompt tokens not served from the cache, audio and image output.
+        cached_audio = _modality(_get(usage_metadata, "cache_tokens_details"), "AUDIO")
         return cls(
             input_tokens=to_int(_get(usage_metadata, "prompt_token_count")),
             output_tokens=to_int(_get(usage_metadata, "candidates_token_count")) + thoughts,
             cache_read_tokens=to_int(_get(usage_metadata, "cached_content_token_count")),
             reasoning_tokens=thoughts,
+            input_audio_tokens=max(_modality(_get(usage_metadata, "prompt_tokens_details"), "AUDIO")
+                                   - cached_audio, 0),
+            output_audio_tokens=_modality(_get(usage_metadata, "candidates_tokens_details"), "AUDIO"),
+            output_image_tokens=_modality(_get(usage_metadata, "candidates_tokens_details"), "IMAGE"),
         )
 
     @classmethod
@@ -291,6 +365,11 @@ class Usage:
             cache_write_tokens=to_int(cache_write),
             cache_write_1h_tokens=to_int(attrs.get(semconv.LLM_COST_CACHE_CREATION_1H_TOKENS)),
             reasoning_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
+            input_audio_tokens=to_int(attrs.get(semconv.LLM_COST_AUDIO_INPUT_TOKENS)),
+            output_audio_tokens=to_int(attrs.get(semconv.LLM_COST_AUDIO_OUTPUT_TOKENS)),
+            output_image_tokens=to_int(attrs.get(semconv.LLM_COST_IMAGE_OUTPUT_TOKENS)),
+            web_search_calls=to_int(attrs.get(semconv.LLM_COST_WEB_SEARCH_CALLS)),
+            file_search_calls=to_int(attrs.get(semconv.LLM_COST_FILE_SEARCH_CALLS)),
             source=str(attrs.get(semconv.LLM_COST_USAGE_SOURCE) or semconv.SOURCE_REPORTED),
             lower_bound=attrs.get(semconv.LLM_COST_ESTIMATE) == semconv.ESTIMATE_LOWER_BOUND,
         )

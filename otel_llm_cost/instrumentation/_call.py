@@ -89,7 +89,8 @@ class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("__weakref__", "_ended", "_estimate", "_sent", "_start", "attributes", "context", "partial",
-                 "reported_cost", "service_tier", "span", "state", "strict_pricing", "telemetry", "usage")
+                 "reported_cost", "service_tier", "span", "state", "strict_pricing", "telemetry", "tool_calls",
+                 "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -116,6 +117,9 @@ class LLMCall:
         self.usage: Usage | None = None
         self.partial = False
         self.service_tier: str | None = None
+        #: Server-side tool calls seen outside the usage block (OpenAI's ``web_search_call``
+        #: output items), by charge: added to the usage, reported or estimated, at the end.
+        self.tool_calls: dict[str, int] | None = None
         #: The endpoint's provider is unknown (a gateway, a self-hosted server): price only
         #: from our own list, never by another provider's rates (``pricing._providers``).
         self.strict_pricing = False
@@ -181,6 +185,8 @@ class LLMCall:
         if usage is None and self._estimate is not None:
             usage = safely("token estimation", self._estimate)
             self.usage = usage
+        if usage is not None and self.tool_calls:
+            usage = self.usage = usage.with_tool_calls(self.tool_calls)
         model = attrs.get(semconv.GEN_AI_RESPONSE_MODEL) or attrs.get(semconv.GEN_AI_REQUEST_MODEL)
         if usage is None and semconv.ERROR_TYPE in attrs:
             cost = Cost(semconv.STATUS_NO_USAGE, None, reason="the call failed before usage was reported")
@@ -206,6 +212,8 @@ class LLMCall:
                 attrs[semconv.LLM_COST_CACHE_CREATION_1H_TOKENS] = usage.cache_write_1h_tokens
             if usage.reasoning_tokens:
                 attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+            for name, count in usage.charges.items():
+                attrs[_CHARGE_ATTRIBUTES[name]] = count
             attrs[semconv.LLM_COST_USAGE_SOURCE] = usage.source
             if usage.lower_bound:
                 attrs[semconv.LLM_COST_ESTIMATE] = semconv.ESTIMATE_LOWER_BOUND
@@ -229,6 +237,8 @@ class LLMCall:
                 attrs[semconv.LLM_COST_COST_SOURCE] = cost.source
                 if cost.local_usd is not None:
                     attrs[semconv.LLM_COST_LOCAL_USD] = format_usd(cost.local_usd)
+        if cost.unpriced:
+            attrs[semconv.LLM_COST_UNPRICED] = list(cost.unpriced)
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
         sent = self._sent  # itself the "absent" marker: never one of its own values
@@ -239,6 +249,14 @@ class LLMCall:
         observers.notify(record)
 
 
+#: ``Usage.charges`` names -> the span attribute carrying the count.
+_CHARGE_ATTRIBUTES = {
+    "input_audio": semconv.LLM_COST_AUDIO_INPUT_TOKENS,
+    "output_audio": semconv.LLM_COST_AUDIO_OUTPUT_TOKENS,
+    "output_image": semconv.LLM_COST_IMAGE_OUTPUT_TOKENS,
+    "web_search": semconv.LLM_COST_WEB_SEARCH_CALLS,
+    "file_search": semconv.LLM_COST_FILE_SEARCH_CALLS,
+}
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
 
 

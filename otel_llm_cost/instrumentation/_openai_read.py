@@ -108,6 +108,23 @@ def set_service_tier(call: LLMCall, tier: Any) -> None:
             call.service_tier = tier
 
 
+#: Responses output item types that are one billed server-side tool call each.
+_TOOL_CALL_ITEMS = {"web_search_call": "web_search", "file_search_call": "file_search"}
+
+
+def set_tool_calls(call: LLMCall, response: Any) -> None:
+    """Count a Responses ``output``'s billed tool calls (``web_search_call`` …): priced per call."""
+    counts: dict[str, int] = {}
+    output = field(response, "output")
+    for item in output if isinstance(output, (list, tuple)) else ():
+        kind = field(item, "type")
+        charge = _TOOL_CALL_ITEMS.get(kind) if isinstance(kind, str) else None
+        if charge is not None:
+            counts[charge] = counts.get(charge, 0) + 1
+    if counts:
+        call.tool_calls = counts
+
+
 def set_reported_cost(call: LLMCall, usage: Any) -> None:
     """OpenRouter (and gateways like it) put the call's own cost in ``usage.cost``: it wins."""
     if usage is not None:
@@ -155,6 +172,8 @@ def read_response(call: LLMCall, obj: Any) -> None:
                       usage=usage)
     set_reported_cost(call, field(obj, "usage"))
     set_service_tier(call, field(obj, "service_tier"))
+    if field(obj, "object") == "response":
+        set_tool_calls(call, obj)
     request = call.state
     if usage is None and request is not None and call.attributes.get(
             semconv.GEN_AI_OPERATION_NAME) != "embeddings":
@@ -279,6 +298,8 @@ class ResponsesAccumulator:
         call.set_response(model=field(response, "model"), response_id=field(response, "id"),
                           finish_reasons=reasons, usage=Usage.from_openai(self.usage))
         set_service_tier(call, field(response, "service_tier"))
+        if done:
+            set_tool_calls(call, response)
         if self.error is not None:
             call.fail_with(*self.error)
         _conclude(call, self.request, self.texts, self.usage, self.capture, reasons, self.generated)

@@ -40,7 +40,9 @@ _REQUEST_ATTRIBUTES = {
 }
 #: Usage fields a ``message_delta`` may correct (a gateway may send 0 on message_start).
 _INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-_USAGE_FIELDS = (*_INPUT_FIELDS, "output_tokens", "cache_creation")
+_USAGE_FIELDS = (*_INPUT_FIELDS, "output_tokens", "cache_creation", "server_tool_use", "service_tier")
+#: ``usage.service_tier`` values billed at their own rate (``standard`` is the list price).
+_PRICED_TIERS = frozenset({"priority", "batch"})
 
 
 def _provider(instance: Any) -> str:
@@ -79,6 +81,15 @@ def _usage_dict(usage: Any) -> dict[str, Any]:
     return {name: getattr(usage, name, None) for name in _USAGE_FIELDS}
 
 
+def _set_service_tier(call: LLMCall, usage: Any) -> None:
+    """The tier that served the call (``usage.service_tier``): priced at that tier's rate
+    where one is known (Batch: 50 %); Priority Tier rates are by contract, so a call on it
+    is priced at the standard rate and says so (``llm_cost.unpriced``)."""
+    tier = usage.get("service_tier") if isinstance(usage, dict) else getattr(usage, "service_tier", None)
+    if isinstance(tier, str) and tier in _PRICED_TIERS:
+        call.service_tier = tier
+
+
 class _Accumulator:
     """Follows the raw SSE events of one streamed message."""
 
@@ -103,6 +114,9 @@ class _Accumulator:
             for name in _INPUT_FIELDS:
                 if delta[name]:
                     usage[name] = delta[name]
+            for name in ("server_tool_use", "service_tier"):  # cumulative too: latest wins
+                if delta[name] is not None:
+                    usage[name] = delta[name]
             self.usage = usage
         elif kind == "content_block_delta" and self.texts is not None:
             text = getattr(event.delta, "text", None)
@@ -115,6 +129,7 @@ class _Accumulator:
         call.set_response(model=self.model, response_id=self.response_id,
                           finish_reasons=[self.stop_reason] if self.stop_reason else None,
                           usage=Usage.from_anthropic(self.usage))
+        _set_service_tier(call, self.usage)
 
 
 def _read(call: LLMCall, value: Any) -> Any:
@@ -127,6 +142,7 @@ def _read(call: LLMCall, value: Any) -> Any:
             _output(call, texts_of(value.content), stop)
         call.set_response(model=getattr(value, "model", None), response_id=getattr(value, "id", None),
                           finish_reasons=[stop] if stop else None, usage=Usage.from_anthropic(value.usage))
+        _set_service_tier(call, value.usage)
         call.end()
         return value
     if hasattr(value, "__iter__") or hasattr(value, "__aiter__"):

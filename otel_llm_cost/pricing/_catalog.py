@@ -62,6 +62,11 @@ class Rates:
     cache_write_5m: Decimal
     cache_write_1h: Decimal
     reasoning: Decimal
+    #: Audio input, audio output and image output tokens at their own rates; None: the
+    #: text rate (``input`` / ``output``), as for models with one rate for every modality.
+    input_audio: Decimal | None = None
+    output_audio: Decimal | None = None
+    output_image: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,8 @@ class ModelPrice:
     origin: str = ""
     #: A fee per call on top of the tokens (USD; Perplexity's per-request price), or 0.
     per_request: Decimal = Decimal(0)
+    #: USD per 1,000 server-side tool calls, by charge (``web_search``, ``file_search``).
+    per_1k_calls: Mapping[str, Decimal] = field(default_factory=dict)
 
     def rates_for(self, input_tokens: int, service_tier: str | None = None) -> Rates:
         """The rates that apply to a call with this many input tokens on this tier.

@@ -66,7 +66,12 @@ _FIELDS = (  # our rate field -> genai-prices price key
     ("cache_write_5m", "cache_write_mtok"),
     ("cache_write_1h", "cache_write_1h_mtok"),
     ("reasoning", "output_reasoning_mtok"),
+    ("input_audio", "input_audio_mtok"),
+    ("output_audio", "output_audio_mtok"),
+    ("output_image", "output_image_mtok"),
 )
+#: Our per-call charge -> genai-prices price key (USD per 1,000).
+_PER_CALL = (("web_search", "web_searches_kcount"), ("file_search", "storage_searches_kcount"))
 _CACHE_MAX = 4096
 
 
@@ -97,6 +102,7 @@ def _rates(model_price: Any, tokens: int) -> Rates | None:
         cache_write_5m=w5,
         cache_write_1h=given["cache_write_1h"] if given["cache_write_1h"] is not None else w5,
         reasoning=given["reasoning"] if given["reasoning"] is not None else out,
+        input_audio=given["input_audio"], output_audio=given["output_audio"], output_image=given["output_image"],
     )
 
 
@@ -115,6 +121,16 @@ def _per_request(model_price: Any) -> Decimal:
     if not isinstance(per_thousand, Decimal):
         return Decimal(0)
     return per_thousand.scaleb(-3)
+
+
+def _per_1k_calls(model_price: Any) -> dict[str, Decimal]:
+    """Per-call tool prices (USD per 1,000 calls) genai-prices lists for the model."""
+    out = {}
+    for ours, key in _PER_CALL:
+        price = getattr(model_price, key, None)
+        if isinstance(price, Decimal):
+            out[ours] = price
+    return out
 
 
 class GenaiSource:
@@ -200,6 +216,7 @@ class GenaiSource:
             source=f"genai-prices {provider.id}/{info.id}" + ("" if daily else " (time of day)"),
             origin=self.version,
             per_request=_per_request(standard),
+            per_1k_calls=_per_1k_calls(standard),
         )
 
 

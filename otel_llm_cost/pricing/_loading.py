@@ -25,10 +25,13 @@ MAX_PRICE = Decimal(100_000)
 #: Price files larger than this are refused unread.
 MAX_FILE_BYTES = 100 * 1024 * 1024
 
-_RATE_FIELDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning")
+_RATE_FIELDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning",
+                "input_audio", "output_audio", "output_image")
 _ENTRY_FIELDS = frozenset(
-    _RATE_FIELDS + ("provider", "aliases", "tiers", "service_tiers", "source", "checked", "notes")
+    _RATE_FIELDS + ("provider", "aliases", "tiers", "service_tiers", "per_1k_calls", "source", "checked", "notes")
 )
+#: Charges priced per call (``per_1k_calls``: USD per 1,000 calls).
+_CALL_CHARGES = frozenset(("web_search", "file_search"))
 _TOP_FIELDS = frozenset(("schema", "version", "currency", "unit", "models", "aliases", "notes"))
 _SERVICE_TIERS = frozenset(("batch", "priority", "flex", "standard", "default"))
 
@@ -48,6 +51,14 @@ _LITELLM_FIELDS = {
     "input_cost_per_token_flex": ("input", "flex"),
     "output_cost_per_token_flex": ("output", "flex"),
     "cache_read_input_token_cost_flex": ("cache_read", "flex"),
+    "input_cost_per_audio_token": ("input_audio", ""),
+    "output_cost_per_audio_token": ("output_audio", ""),
+    "output_cost_per_image_token": ("output_image", ""),
+    "input_cost_per_audio_token_batches": ("input_audio", "batch"),
+    "input_cost_per_audio_token_priority": ("input_audio", "priority"),
+    "input_cost_per_audio_token_flex": ("input_audio", "flex"),
+    "output_cost_per_image_token_batches": ("output_image", "batch"),
+    "output_cost_per_image_token_priority": ("output_image", "priority"),
 }
 _LITELLM_TIER_PREFIXES = {
     "input_cost_per_token_above_": "input",
@@ -144,6 +155,10 @@ def _rates(base: Rates | None, given: Mapping[str, Decimal]) -> Rates:
         cache_write_5m=w5,
         cache_write_1h=pick_or("cache_write_1h", w5),
         reasoning=pick_or("reasoning", out),
+        # None stays None: the text rate of whichever tier applies.
+        input_audio=pick("input_audio"),
+        output_audio=pick("output_audio"),
+        output_image=pick("output_image"),
     )
 
 
@@ -188,6 +203,8 @@ def _entry(key: str, raw: Any, origin: str, problems: _Problems,
             problems.add(f"{where}.service_tiers.{tier}", "must be an object")
         else:
             service[tier] = _rates(rates, _rate_fields(tier_raw, f"{where}.service_tiers.{tier}", problems))
+    per_call = dict(base.per_1k_calls) if base else {}
+    per_call.update(_per_1k_calls(raw.get("per_1k_calls"), where, problems))
     aliases = raw.get("aliases", list(base.aliases) if base else [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         problems.add(f"{where}.aliases", "must be a list of strings")
@@ -203,7 +220,27 @@ def _entry(key: str, raw: Any, origin: str, problems: _Problems,
         source=str(raw.get("source", base.source if base else "")),
         checked=str(raw.get("checked", base.checked if base else "")),
         origin=origin,
+        per_1k_calls=per_call,
     )
+
+
+def _per_1k_calls(raw: Any, where: str, problems: _Problems) -> dict[str, Decimal]:
+    """``{"web_search": "10.00"}``: USD per 1,000 calls of each server-side tool."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        problems.add(f"{where}.per_1k_calls", "must be an object")
+        return {}
+    out = {}
+    for name, value in raw.items():
+        if name not in _CALL_CHARGES:
+            known = ", ".join(sorted(_CALL_CHARGES))
+            problems.add(f"{where}.per_1k_calls", f"unknown charge {name!r} (known: {known})")
+            continue
+        price = _price(value, f"{where}.per_1k_calls.{name}", problems)
+        if price is not None:
+            out[name] = price
+    return out
 
 
 def _tiers(raw: Any, rates: Rates, where: str, problems: _Problems) -> tuple[tuple[int, Rates], ...]:
@@ -312,6 +349,7 @@ def _parse_litellm(data: Mapping[str, Any], origin: str, problems: _Problems) ->
                         tier_fields.setdefault(threshold, {})[ours] = price
                     break
         rates = _rates(None, fields.get("", {}))
+        per_call = _litellm_per_call(raw, where, problems)
         entries.append(
             ModelPrice(
                 key=key.strip().lower(),
@@ -322,9 +360,27 @@ def _parse_litellm(data: Mapping[str, Any], origin: str, problems: _Problems) ->
                 reasoning_separate="reasoning" in fields.get("", {}),
                 source=f"LiteLLM price file {origin}",
                 origin=origin,
+                per_1k_calls=per_call,
             )
         )
     return PriceFile("litellm", tuple(entries), {}, tuple(skipped))
+
+
+def _litellm_per_call(raw: Mapping[str, Any], where: str, problems: _Problems) -> dict[str, Decimal]:
+    """LiteLLM's per-call tool prices: ``search_context_cost_per_query`` (USD per search, by
+    context size: the medium one, the default) and ``file_search_cost_per_1k_calls``."""
+    out = {}
+    search = raw.get("search_context_cost_per_query")
+    if isinstance(search, Mapping) and search.get("search_context_size_medium") is not None:
+        price = _price(search["search_context_size_medium"], f"{where}.search_context_cost_per_query",
+                       problems, scale=3)
+        if price is not None:
+            out["web_search"] = price
+    if raw.get("file_search_cost_per_1k_calls") is not None:
+        price = _price(raw["file_search_cost_per_1k_calls"], f"{where}.file_search_cost_per_1k_calls", problems)
+        if price is not None:
+            out["file_search"] = price
+    return out
 
 
 def parse_price_data(data: Any, name: str, base: Mapping[str, ModelPrice] | None = None, *,

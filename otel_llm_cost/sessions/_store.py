@@ -45,7 +45,7 @@ KIND_COLLECTOR = "collector"
 
 def _usage_of(tokens: list[int], estimated: bool, lower_bound: bool = False) -> Usage:
     return Usage(tokens[_IN], tokens[_OUT], tokens[_CR], tokens[_CW], tokens[_CW1H], tokens[_REASON],
-                 "estimated" if estimated else "reported", lower_bound)
+                 source="estimated" if estimated else "reported", lower_bound=lower_bound)
 
 
 class Session:
