@@ -78,6 +78,13 @@ def handle(req: RecordedRequest, reply: Reply, seq: int) -> WireResponse:
 
     out = full["output_tokens"]  # a test may script junk usage: pass it through as given
     start_usage = {**full, "output_tokens": min(1, out) if type(out) is int else out}
+    # Server tool use is counted as the message goes: message_start says none yet, the final
+    # message_delta carries the cumulative count (as the API does).
+    tools = start_usage.pop("server_tool_use", None)
+    delta_usage = {"output_tokens": full["output_tokens"]}
+    if tools is not None:
+        start_usage["server_tool_use"] = {name: 0 for name in tools} if isinstance(tools, dict) else tools
+        delta_usage["server_tool_use"] = tools
     frames = [Frame(sse({"type": "message_start", "message": _message(req, reply, seq, [], None, start_usage)},
                         "message_start")),
               Frame(sse({"type": "ping"}, "ping"))]
@@ -100,8 +107,7 @@ def handle(req: RecordedRequest, reply: Reply, seq: int) -> WireResponse:
             event("content_block_delta", index=idx,
                   delta={"type": "input_json_delta", "partial_json": json.dumps(block["input"])})
         event("content_block_stop", index=idx)
-    event("message_delta", delta={"stop_reason": stop, "stop_sequence": None},
-          usage={"output_tokens": full["output_tokens"]})
+    event("message_delta", delta={"stop_reason": stop, "stop_sequence": None}, usage=delta_usage)
     event("message_stop")
     return WireResponse(headers={"content-type": "text/event-stream", **headers}, frames=frames,
                         error_frames=[sse(error_body(reply), "error")],

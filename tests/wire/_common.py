@@ -65,6 +65,10 @@ class Reply:
     path_contains: str | None = None
     #: OpenAI: the response's ``service_tier`` (None: ``default``).
     service_tier: str | None = None
+    #: OpenAI Responses: extra output items placed before the message, e.g.
+    #: ``{"type": "web_search_call", "action": {"type": "search", "query": "…"}}`` (id and
+    #: status filled in); streams emit their lifecycle events.
+    output_items: list[dict[str, Any]] | None = None
     #: OpenAI only: answer with ``"usage": null`` (a gateway that strips usage), so the
     #: client side must estimate; streams already omit it unless asked for.
     omit_usage: bool = False

@@ -186,6 +186,9 @@ def _legacy_stream(req: RecordedRequest, reply: Reply, model: str, seq: int) -> 
 
 def _response_items(reply: Reply, seq: int) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
+    for i, extra in enumerate(reply.output_items or []):
+        prefix = {"web_search_call": "ws", "file_search_call": "fs"}.get(extra.get("type"), "item")
+        items.append({"id": f"{prefix}_wire{seq:06d}_{i}", "status": "completed", **extra})
     if reply.thinking:
         items.append({"type": "reasoning", "id": f"rs_wire{seq:06d}",
                       "summary": [{"type": "summary_text", "text": reply.thinking}]})
@@ -239,6 +242,12 @@ def _responses_stream(req: RecordedRequest, reply: Reply, model: str, seq: int) 
             ids = {"item_id": item["id"], "output_index": idx}
             emit("response.function_call_arguments.delta", delta=item["arguments"], **ids)
             emit("response.function_call_arguments.done", arguments=item["arguments"], name=item["name"], **ids)
+        elif item["type"] in ("web_search_call", "file_search_call"):
+            emit("response.output_item.added", output_index=idx, item={**item, "status": "in_progress"})
+            ids = {"item_id": item["id"], "output_index": idx}
+            phases = ("in_progress", "searching", "completed")
+            for phase in phases:
+                emit(f"response.{item['type']}.{phase}", **ids)
         else:
             emit("response.output_item.added", output_index=idx, item={**item, "summary": []})
         emit("response.output_item.done", output_index=idx, item=item)
