@@ -8,8 +8,10 @@ import pytest
 
 PRICES = pathlib.Path(__file__).resolve().parents[2] / "otel_llm_cost" / "pricing" / "prices.json"
 
-PRICE_FIELDS = {"input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning"}
-ENTRY_KEYS = PRICE_FIELDS | {"provider", "aliases", "tiers", "service_tiers", "source", "checked"}
+PRICE_FIELDS = {"input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning",
+                "input_audio", "output_audio", "output_image"}
+ENTRY_KEYS = PRICE_FIELDS | {"provider", "aliases", "tiers", "service_tiers", "per_1k_calls", "source", "checked"}
+CALL_CHARGES = {"web_search", "file_search"}
 REQUIRED = {"provider", "input", "output", "source", "checked"}
 SERVICE_TIERS = {"batch", "priority", "flex"}
 PROVIDERS = {"openai", "anthropic", "google", "bedrock"}
@@ -31,7 +33,19 @@ TABLE = {
                         "cache_write_5m": "3.75", "cache_write_1h": "6.00"},
     "claude-opus-4": {"input": "15.00", "output": "75.00", "cache_read": "1.50",
                       "cache_write_5m": "18.75", "cache_write_1h": "30.00"},
-    "gemini-2.0-flash": {"input": "0.10", "output": "0.40", "cache_read": "0.025"},
+    "gemini-2.0-flash": {"input": "0.10", "output": "0.40", "cache_read": "0.025", "input_audio": "0.70"},
+    "gemini-2.5-flash": {"input": "0.30", "output": "2.50", "input_audio": "1.00"},
+    "gpt-4o-audio-preview": {"input": "2.50", "output": "10.00", "input_audio": "40.00", "output_audio": "80.00"},
+    "gpt-4o-mini-audio-preview": {"input": "0.15", "output": "0.60", "input_audio": "10.00",
+                                  "output_audio": "20.00"},
+}
+
+# USD per 1,000 tool calls: model -> {charge: value}
+PER_CALL = {
+    "gpt-4o": {"web_search": "10.00", "file_search": "2.50"},
+    "gpt-5": {"web_search": "10.00", "file_search": "2.50"},
+    "claude-sonnet-4-5": {"web_search": "10.00"},
+    "claude-3-5-haiku": {"web_search": "10.00"},
 }
 
 REQUIRED_MODELS = [
@@ -97,6 +111,11 @@ def test_entries(catalog):
                 _price(t[f], f"{name}.tiers[{thr}].{f}")
         assert thresholds == sorted(set(thresholds)), f"{name}: tiers not sorted/unique"
 
+        calls = e.get("per_1k_calls", {})
+        assert isinstance(calls, dict) and set(calls) <= CALL_CHARGES, f"{name}: per_1k_calls {calls}"
+        for charge, v in calls.items():
+            _price(v, f"{name}.per_1k_calls.{charge}")
+
         st = e.get("service_tiers", {})
         assert isinstance(st, dict), name
         assert set(st) <= SERVICE_TIERS, f"{name}: unknown service tiers {set(st)}"
@@ -130,6 +149,12 @@ def test_reference_table(catalog, model):
     for field, want in TABLE[model].items():
         assert field in e, f"{model}: {field} missing"
         assert Decimal(e[field]) == Decimal(want), f"{model}.{field}: {e[field]} != {want}"
+
+
+@pytest.mark.parametrize("model", sorted(PER_CALL))
+def test_per_call_prices(catalog, model):
+    got = {k: Decimal(v) for k, v in catalog["models"][model]["per_1k_calls"].items()}
+    assert got == {k: Decimal(v) for k, v in PER_CALL[model].items()}
 
 
 def test_dated_snapshot_with_own_price(catalog):
