@@ -34,6 +34,7 @@ def _entry_dict(entry: ModelPrice) -> dict:
         "prices": _rates_dict(entry.rates),
         "tiers": [{"above_input_tokens": t, **_rates_dict(r)} for t, r in entry.tiers],
         "service_tiers": {name: _rates_dict(r) for name, r in entry.service_tiers.items()},
+        "per_1k_calls": {name: format_usd(v) for name, v in entry.per_1k_calls.items()},
         "aliases": list(entry.aliases),
         "source": entry.source,
         "checked": entry.checked,
@@ -67,6 +68,8 @@ def _cmd_price(args: argparse.Namespace) -> int:
         print(f"  above {tier['above_input_tokens']} input tokens: input {tier['input']}, output {tier['output']}")
     for name, rates in data["service_tiers"].items():
         print(f"  {name} tier: input {rates['input']}, output {rates['output']}")
+    for name, value in data["per_1k_calls"].items():
+        print(f"  {name:<15} {value:>10}  USD / 1,000 calls")
     return 0
 
 def _inconsistent(args: argparse.Namespace) -> list[str]:
@@ -95,6 +98,11 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         cache_write_tokens=args.cache_write,
         cache_write_1h_tokens=args.cache_write_1h,
         reasoning_tokens=args.reasoning,
+        input_audio_tokens=args.input_audio,
+        output_audio_tokens=args.output_audio,
+        output_image_tokens=args.output_image,
+        web_search_calls=args.web_search,
+        file_search_calls=args.file_search,
     )
     entry = get_catalog().resolve(args.model, args.provider, service_tier=args.service_tier)
     cost = compute_cost(usage, entry, model=args.model, service_tier=args.service_tier)
@@ -111,6 +119,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         data["rates"] = _rates_used(entry, usage, args.service_tier)
     if cost.reason:
         data["reason"] = cost.reason + (_unknown_hint(args.provider) if entry is None else "")
+    if cost.unpriced:
+        data["unpriced"] = list(cost.unpriced)
     if args.json:
         print(json.dumps(data))
     elif cost.usd is None:
@@ -120,6 +130,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         for name, value in cost.components.items():
             print(f"  {name:<12} {format_usd(value)}")
         print(f"  rates: {data['rates']['note']}")
+        if cost.unpriced:
+            print(f"  no price for: {', '.join(cost.unpriced)}")
     return 0 if cost.usd is not None else 2
 
 
@@ -225,6 +237,11 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-write", type=_nonnegative, default=0, help="all cache writes (5m + 1h)")
     p.add_argument("--cache-write-1h", type=_nonnegative, default=0, help="the 1-hour part of --cache-write")
     p.add_argument("--reasoning", type=_nonnegative, default=0, help="reasoning part of --output")
+    p.add_argument("--input-audio", type=_nonnegative, default=0, help="audio part of the uncached --input")
+    p.add_argument("--output-audio", type=_nonnegative, default=0, help="audio part of --output")
+    p.add_argument("--output-image", type=_nonnegative, default=0, help="image part of --output")
+    p.add_argument("--web-search", type=_nonnegative, default=0, help="web search tool calls")
+    p.add_argument("--file-search", type=_nonnegative, default=0, help="file search tool calls")
     p.add_argument("--provider")
     p.add_argument("--service-tier", choices=["batch", "priority", "flex"])
     p.add_argument("--json", action="store_true")

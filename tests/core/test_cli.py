@@ -30,6 +30,21 @@ def test_cost_json_subprocess():
     assert data["usage"]["cache_read"] == 1024
 
 
+def test_cost_with_web_searches_and_audio(capsys):
+    # claude-sonnet-4-5: 1000 × 3 + 500 × 15 per 1M, 3 searches × $10 per 1,000
+    assert main(["cost", "--model", "claude-sonnet-4-5", "--input", "1000", "--output", "500",
+                 "--web-search", "3", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["usd"], data["components"]["web_search"]) == ("0.0405", "0.03")
+    # gpt-4o-audio-preview: 600 × 2.5 + 400 × 40 per 1M; no file search price: said so
+    assert main(["cost", "--model", "gpt-4o-audio-preview", "--input", "1000", "--output", "0",
+                 "--input-audio", "400", "--file-search", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["usd"], data["unpriced"]) == ("0.0175", ["file_search"])
+    assert main(["price", "gpt-4o", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["per_1k_calls"] == {"web_search": "10", "file_search": "2.5"}
+
+
 def test_cost_json_in_process(capsys):
     assert main([*REF, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
