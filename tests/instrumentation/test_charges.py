@@ -94,6 +94,20 @@ def test_responses_stream_counts_the_completed_output(wire, otel, is_async):
     assert span.attributes[s.LLM_COST_WEB_SEARCH_CALLS] == 2
 
 
+@needs_openai_responses
+def test_responses_stream_helper_and_raw_response(wire, otel):
+    wire.enqueue_many([Reply(output_items=[SEARCH]), Reply(output_items=[SEARCH])])
+    with _openai(otel):
+        with sync_client(wire).responses.stream(model="gpt-4o", input="hi there") as stream:
+            assert stream.get_final_response().output[0].type == "web_search_call"
+        sync_client(wire).responses.with_raw_response.create(model="gpt-4o", input="hi there").parse()
+    spans = otel.spans()
+    assert [sp.attributes[s.LLM_COST_WEB_SEARCH_CALLS] for sp in spans] == [1, 1]
+    for span in spans:  # 12 × 2.50 + 1 × 10 per 1M, and one search at $10 per 1,000
+        _assert_cost(span, "0.01004", {"input": "0.00003", "output": "0.00001", "web_search": "0.01"})
+
+
+@needs_openai_responses
 def test_web_search_without_a_price_is_counted_and_said_unpriced(wire, otel):
     # gpt-4.1-nano: no web search price in our list: never invented, the span says so.
     wire.enqueue(Reply(output_items=[SEARCH], model="gpt-4.1-nano"))
