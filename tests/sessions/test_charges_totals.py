@@ -8,6 +8,7 @@ calls and a Message Batches call included.
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 
 import anthropic
@@ -64,6 +65,8 @@ def test_session_ledger_and_spend_equal_the_spans_with_web_searches(otel, wire, 
     assert summary.calls == 3 and summary.unpriced_calls == 0
     assert summary.cost == total
     assert load_report(ledger).total.cost == total
+    rows = sqlite3.connect(ledger).execute("SELECT cost_usd, service_tier FROM llm_calls ORDER BY rowid").fetchall()
+    assert rows == [("0.0405", None), ("0.00525", "batch"), ("0.02004", None)]
 
     spend: dict[str, float] = {}
     data = otel.reader.get_metrics_data()
