@@ -85,7 +85,7 @@ def _quantiles(metric: str, sel, by: str = "", qs=(0.5, 0.95)) -> tuple[Query, .
 
 _RATE_H = "[$__rate_interval])) * 3600"
 _PROJECTED = f"sum(rate({c(SPEND)}[1h])) * 86400"
-_INPUT_SIDE = 'llm_cost_component=~"input|cache_read|cache_write"'
+_INPUT_SIDE = 'llm_cost_component=~"input|input_audio|cache_read|cache_write"'
 _CACHE_READ = 'llm_cost_component="cache_read"'
 _UNPRICED = 'llm_cost_status!="priced"'
 _ESTIMATED = 'llm_cost_usage_source="estimated"'
@@ -110,7 +110,7 @@ OVERVIEW = Dashboard(
                   _q(f'sum(increase({c(SPEND, _CACHE_READ)}[$__range]))'
                      f" / sum(increase({c(SPEND, _INPUT_SIDE)}[$__range]))", instant=True),
                   width=6, height=4,
-                  description="USD paid for cache reads ÷ USD paid for input, cache reads and "
+                  description="USD paid for cache reads ÷ USD paid for input (audio included), cache reads and "
                               "cache writes. What the reads saved is in \"What cache reads saved\"."),
             Panel("Spend rate by provider / model (USD/h)", "timeseries", "currencyUSD",
                   _q(f"sum by (gen_ai_provider_name, gen_ai_request_model) (rate({c(SPEND)}{_RATE_H}",
