@@ -102,6 +102,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         output_audio_tokens=args.output_audio,
         output_image_tokens=args.output_image,
         web_search_calls=args.web_search,
+        web_search_preview_calls=args.web_search_preview,
         file_search_calls=args.file_search,
     )
     entry = get_catalog().resolve(args.model, args.provider, service_tier=args.service_tier)
@@ -241,6 +242,8 @@ def _add_core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-audio", type=_nonnegative, default=0, help="audio part of --output")
     p.add_argument("--output-image", type=_nonnegative, default=0, help="image part of --output")
     p.add_argument("--web-search", type=_nonnegative, default=0, help="web search tool calls")
+    p.add_argument("--web-search-preview", type=_nonnegative, default=0,
+                   help="OpenAI web_search_preview tool calls")
     p.add_argument("--file-search", type=_nonnegative, default=0, help="file search tool calls")
     p.add_argument("--provider")
     p.add_argument("--service-tier", choices=["batch", "priority", "flex"])

@@ -38,8 +38,8 @@ class Cost:
     usd: Decimal | None
     #: Exact USD per component (``input``, ``cache_read``, ``cache_write``, ``output``, ``reasoning``;
     #: ``input_audio``, ``output_audio``, ``output_image`` for tokens at their own rates;
-    #: ``web_search``, ``file_search`` for tool calls billed per call; ``request`` for a per-call
-    #: fee, ``provider`` for a reported cost that differs from ours).
+    #: ``web_search``, ``web_search_preview``, ``file_search`` for tool calls billed per call;
+    #: ``request`` for a per-call fee, ``provider`` for a reported cost that differs from ours).
     components: Mapping[str, Decimal] = field(default_factory=dict)
     #: The catalog key the model resolved to.
     model: str | None = None
@@ -53,8 +53,8 @@ class Cost:
     source: str = semconv.COST_SOURCE_LOCAL
     #: With a provider-reported cost: our own price of the call, when we have one.
     local_usd: Decimal | None = None
-    #: Charges the call reported that its price entry has no rate for: ``web_search`` /
-    #: ``file_search`` (left out of ``usd``), ``service_tier`` (priced at the standard rates).
+    #: Charges the call reported that its price entry has no rate for: ``web_search`` …
+    #: (left out of ``usd``), ``service_tier`` (priced at the standard rates).
     unpriced: tuple[str, ...] = ()
 
     @property
@@ -107,7 +107,9 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         components["output_audio"] = _times(usage.output_audio_tokens, _or(rates.output_audio, rates.output))
     if usage.output_image_tokens:
         components["output_image"] = _times(usage.output_image_tokens, _or(rates.output_image, rates.output))
-    for charge, calls in (("web_search", usage.web_search_calls), ("file_search", usage.file_search_calls)):
+    for charge, calls in (("web_search", usage.web_search_calls),
+                          ("web_search_preview", usage.web_search_preview_calls),
+                          ("file_search", usage.file_search_calls)):
         if calls:
             per_thousand = price.per_1k_calls.get(charge)
             if per_thousand is None:

@@ -98,8 +98,11 @@ LLM_COST_IMAGE_OUTPUT_TOKENS: Final = "llm_cost.usage.image.output_tokens"
 #: output items, Anthropic ``server_tool_use.web_search_requests``).
 LLM_COST_WEB_SEARCH_CALLS: Final = "llm_cost.web_search.calls"
 LLM_COST_FILE_SEARCH_CALLS: Final = "llm_cost.file_search.calls"
+#: Searches by OpenAI's ``web_search_preview`` tool (the request's or response's ``tools``
+#: name it): priced apart, $25 per 1,000 on non-reasoning models against $10 for ``web_search``.
+LLM_COST_WEB_SEARCH_PREVIEW_CALLS: Final = "llm_cost.web_search_preview.calls"
 #: Charges the call reported that its price entry has no rate for (string array):
-#: ``web_search`` / ``file_search`` are left out of ``llm_cost.usd``; ``service_tier``: the
+#: ``web_search`` / ``web_search_preview`` / ``file_search`` are left out of ``llm_cost.usd``; ``service_tier``: the
 #: served tier (``llm_cost.service_tier``) has no known rate, the call is priced at standard.
 LLM_COST_UNPRICED: Final = "llm_cost.unpriced"
 #: Per-component exact cost: ``llm_cost.usd.<component>`` as a decimal string.
@@ -125,7 +128,7 @@ ESTIMATE_LOWER_BOUND: Final = "lower_bound"
 
 #: Cost components, in the order they are reported (``request`` and ``provider`` aside).
 COMPONENTS: Final = ("input", "input_audio", "cache_read", "cache_write", "output", "reasoning", "output_audio",
-                     "output_image", "web_search", "file_search")
+                     "output_image", "web_search", "web_search_preview", "file_search")
 
 # --- Budget span event --------------------------------------------------------------
 BUDGET_EVENT: Final = "llm_cost.budget.crossed"

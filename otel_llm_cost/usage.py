@@ -14,8 +14,8 @@ nothing downstream needs to know which provider it is looking at:
 * ``input_audio_tokens`` is a subset of the *uncached* input, ``output_audio_tokens`` and
   ``output_image_tokens`` of the output other than reasoning: tokens billed at a rate of
   their own where the price list has one, and never at the text rate as well;
-* ``web_search_calls`` and ``file_search_calls`` count server-side tool calls, billed per
-  call on top of the tokens.
+* ``web_search_calls``, ``web_search_preview_calls`` and ``file_search_calls`` count
+  server-side tool calls, billed per call on top of the tokens.
 
 The readers accept SDK objects or plain dicts and treat a missing, ``None``,
 negative or non-integer field as 0, because a malformed usage block must never break
@@ -153,6 +153,9 @@ class Usage:
     #: output items, Anthropic ``server_tool_use.web_search_requests``).
     web_search_calls: int = 0
     file_search_calls: int = 0
+    #: OpenAI searches by the ``web_search_preview`` tool, priced apart on models where it
+    #: costs more than ``web_search`` (not counted in ``web_search_calls``).
+    web_search_preview_calls: int = 0
     #: ``reported`` by the provider, or ``estimated`` with a tokenizer.
     source: str = semconv.SOURCE_REPORTED
     #: An estimate that is surely below the truth: a reasoning model's hidden reasoning,
@@ -217,6 +220,7 @@ class Usage:
             min(self.output_image_tokens + other.output_image_tokens, MAX_TOKENS),
             min(self.web_search_calls + other.web_search_calls, MAX_TOKENS),
             min(self.file_search_calls + other.file_search_calls, MAX_TOKENS),
+            min(self.web_search_preview_calls + other.web_search_preview_calls, MAX_TOKENS),
             semconv.SOURCE_ESTIMATED
             if semconv.SOURCE_ESTIMATED in (self.source, other.source)
             else semconv.SOURCE_REPORTED,
@@ -241,6 +245,7 @@ class Usage:
             "output_audio": self.output_audio_tokens,
             "output_image": self.output_image_tokens,
             "web_search": self.web_search_calls,
+            "web_search_preview": self.web_search_preview_calls,
             "file_search": self.file_search_calls,
         }
         return {name: n for name, n in counts.items() if n}
@@ -248,10 +253,12 @@ class Usage:
     def with_tool_calls(self, calls: Mapping[str, int]) -> Usage:
         """This usage plus server-side tool calls counted outside the usage block."""
         web, files = to_int(calls.get("web_search")), to_int(calls.get("file_search"))
-        if not (web or files):
+        preview = to_int(calls.get("web_search_preview"))
+        if not (web or files or preview):
             return self
         return replace(self, web_search_calls=min(self.web_search_calls + web, MAX_TOKENS),
-                       file_search_calls=min(self.file_search_calls + files, MAX_TOKENS))
+                       file_search_calls=min(self.file_search_calls + files, MAX_TOKENS),
+                       web_search_preview_calls=min(self.web_search_preview_calls + preview, MAX_TOKENS))
 
     # --- provider conventions ------------------------------------------------------
 
@@ -370,6 +377,7 @@ class Usage:
             output_image_tokens=to_int(attrs.get(semconv.LLM_COST_IMAGE_OUTPUT_TOKENS)),
             web_search_calls=to_int(attrs.get(semconv.LLM_COST_WEB_SEARCH_CALLS)),
             file_search_calls=to_int(attrs.get(semconv.LLM_COST_FILE_SEARCH_CALLS)),
+            web_search_preview_calls=to_int(attrs.get(semconv.LLM_COST_WEB_SEARCH_PREVIEW_CALLS)),
             source=str(attrs.get(semconv.LLM_COST_USAGE_SOURCE) or semconv.SOURCE_REPORTED),
             lower_bound=attrs.get(semconv.LLM_COST_ESTIMATE) == semconv.ESTIMATE_LOWER_BOUND,
         )

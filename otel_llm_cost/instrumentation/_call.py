@@ -255,6 +255,7 @@ _CHARGE_ATTRIBUTES = {
     "output_audio": semconv.LLM_COST_AUDIO_OUTPUT_TOKENS,
     "output_image": semconv.LLM_COST_IMAGE_OUTPUT_TOKENS,
     "web_search": semconv.LLM_COST_WEB_SEARCH_CALLS,
+    "web_search_preview": semconv.LLM_COST_WEB_SEARCH_PREVIEW_CALLS,
     "file_search": semconv.LLM_COST_FILE_SEARCH_CALLS,
 }
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")

@@ -121,8 +121,25 @@ def set_tool_calls(call: LLMCall, response: Any) -> None:
         charge = _TOOL_CALL_ITEMS.get(kind) if isinstance(kind, str) else None
         if charge is not None:
             counts[charge] = counts.get(charge, 0) + 1
+    if counts.get("web_search") and _search_tool(call, response) == "web_search_preview":
+        counts["web_search_preview"] = counts.pop("web_search")
     if counts:
         call.tool_calls = counts
+
+
+def _search_tool(call: LLMCall, response: Any) -> str:
+    """``web_search_preview`` when that is the only search tool the call declared (the
+    response echoes its ``tools``, stored prompts' included; else the request's), since a
+    ``web_search_call`` item does not say which tool made it; ``web_search`` otherwise."""
+    tools = field(response, "tools")
+    if not tools and isinstance(call.state, Request) and call.state.kwargs is not None:
+        tools = call.state.kwargs.get("tools")
+    kinds = set()
+    for tool in tools if isinstance(tools, (list, tuple)) else ():
+        kind = field(tool, "type")
+        if isinstance(kind, str) and kind.startswith("web_search"):
+            kinds.add("web_search_preview" if kind.startswith("web_search_preview") else "web_search")
+    return "web_search_preview" if kinds == {"web_search_preview"} else "web_search"
 
 
 def set_reported_cost(call: LLMCall, usage: Any) -> None:

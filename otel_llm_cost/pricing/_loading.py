@@ -31,7 +31,7 @@ _ENTRY_FIELDS = frozenset(
     _RATE_FIELDS + ("provider", "aliases", "tiers", "service_tiers", "per_1k_calls", "source", "checked", "notes")
 )
 #: Charges priced per call (``per_1k_calls``: USD per 1,000 calls).
-_CALL_CHARGES = frozenset(("web_search", "file_search"))
+_CALL_CHARGES = frozenset(("web_search", "web_search_preview", "file_search"))
 _TOP_FIELDS = frozenset(("schema", "version", "currency", "unit", "models", "aliases", "notes"))
 _SERVICE_TIERS = frozenset(("batch", "priority", "flex", "standard", "default"))
 

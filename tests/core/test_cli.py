@@ -42,7 +42,8 @@ def test_cost_with_web_searches_and_audio(capsys):
     data = json.loads(capsys.readouterr().out)
     assert (data["usd"], data["unpriced"]) == ("0.0175", ["file_search"])
     assert main(["price", "gpt-4o", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["per_1k_calls"] == {"web_search": "10", "file_search": "2.5"}
+    assert json.loads(capsys.readouterr().out)["per_1k_calls"] == {"web_search": "10", "web_search_preview": "25",
+                                                                   "file_search": "2.5"}
 
 
 def test_cost_json_in_process(capsys):

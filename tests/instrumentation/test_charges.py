@@ -108,6 +108,33 @@ def test_responses_stream_helper_and_raw_response(wire, otel):
 
 
 @needs_openai_responses
+@pytest.mark.parametrize(("model", "tools", "counted", "per_search"), [
+    # the web_search_preview tool: $25 per 1,000 on non-reasoning models, $10 on reasoning ones
+    ("gpt-4o-mini", [{"type": "web_search_preview"}], s.LLM_COST_WEB_SEARCH_PREVIEW_CALLS, "0.025"),
+    ("gpt-4o-mini", [{"type": "web_search_preview_2025_03_11"}], s.LLM_COST_WEB_SEARCH_PREVIEW_CALLS, "0.025"),
+    ("o4-mini", [{"type": "web_search_preview"}], s.LLM_COST_WEB_SEARCH_PREVIEW_CALLS, "0.01"),
+    # web_search, or both declared (the item does not say which): $10
+    ("gpt-4o-mini", [{"type": "web_search"}], s.LLM_COST_WEB_SEARCH_CALLS, "0.01"),
+    ("gpt-4o-mini", [{"type": "web_search"}, {"type": "web_search_preview"}], s.LLM_COST_WEB_SEARCH_CALLS, "0.01"),
+])
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_search_tool_declared_picks_the_price(wire, otel, model, tools, counted, per_search, stream):
+    wire.enqueue(Reply(output_items=[SEARCH, SEARCH], model=model))
+    with _openai(otel):
+        result = sync_client(wire).responses.create(model=model, input="hi there", tools=tools, stream=stream)
+        if stream:
+            list(result)
+    span = otel.span()
+    a = span.attributes
+    assert a[counted] == 2
+    other = ({s.LLM_COST_WEB_SEARCH_CALLS, s.LLM_COST_WEB_SEARCH_PREVIEW_CALLS} - {counted}).pop()
+    assert other not in a  # each search counted once, under the tool that made it
+    charge = "web_search_preview" if counted == s.LLM_COST_WEB_SEARCH_PREVIEW_CALLS else "web_search"
+    assert _components(span)[charge] == 2 * Decimal(per_search)
+    assert sum(_components(span).values()) == Decimal(a[s.LLM_COST_USD])
+
+
+@needs_openai_responses
 def test_web_search_without_a_price_is_counted_and_said_unpriced(wire, otel):
     # gpt-4.1-nano: no web search price in our list: never invented, the span says so.
     wire.enqueue(Reply(output_items=[SEARCH], model="gpt-4.1-nano"))

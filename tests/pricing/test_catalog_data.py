@@ -11,7 +11,7 @@ PRICES = pathlib.Path(__file__).resolve().parents[2] / "otel_llm_cost" / "pricin
 PRICE_FIELDS = {"input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning",
                 "input_audio", "output_audio", "output_image"}
 ENTRY_KEYS = PRICE_FIELDS | {"provider", "aliases", "tiers", "service_tiers", "per_1k_calls", "source", "checked"}
-CALL_CHARGES = {"web_search", "file_search"}
+CALL_CHARGES = {"web_search", "web_search_preview", "file_search"}
 REQUIRED = {"provider", "input", "output", "source", "checked"}
 SERVICE_TIERS = {"batch", "priority", "flex"}
 PROVIDERS = {"openai", "anthropic", "google", "bedrock"}
@@ -42,8 +42,8 @@ TABLE = {
 
 # USD per 1,000 tool calls: model -> {charge: value}
 PER_CALL = {
-    "gpt-4o": {"web_search": "10.00", "file_search": "2.50"},
-    "gpt-5": {"web_search": "10.00", "file_search": "2.50"},
+    "gpt-4o": {"web_search": "10.00", "web_search_preview": "25.00", "file_search": "2.50"},
+    "gpt-5": {"web_search": "10.00", "web_search_preview": "10.00", "file_search": "2.50"},
     "claude-sonnet-4-5": {"web_search": "10.00"},
     "claude-3-5-haiku": {"web_search": "10.00"},
 }

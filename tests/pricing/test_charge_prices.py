@@ -61,11 +61,13 @@ def test_a_file_in_the_old_format_is_still_valid_and_prices_as_before(tmp_path):
 def test_an_override_keeps_the_bundled_per_call_prices(tmp_path):
     path = _write(tmp_path, {"schema": 1, "models": {"gpt-4o": {"input": "3"}}})
     entry = {e.key: e for e in read_price_file(path, bundled_catalog().entries()).entries}["gpt-4o"]
-    assert dict(entry.per_1k_calls) == {"web_search": D("10.00"), "file_search": D("2.50")}
+    assert dict(entry.per_1k_calls) == {"web_search": D("10.00"), "web_search_preview": D("25.00"),
+                                        "file_search": D("2.50")}
 
 
 @pytest.mark.parametrize(("field", "value", "reason"), [
     ("per_1k_calls", {"code_interpreter": "1"}, "unknown charge 'code_interpreter'"),
+    ("per_1k_calls", {"web_search_preview": "x"}, "not a decimal number"),
     ("per_1k_calls", {"web_search": "-1"}, "must not be negative"),
     ("per_1k_calls", ["web_search"], "must be an object"),
     ("input_audio", "lots", "not a decimal number"),

@@ -205,7 +205,8 @@ def _response_obj(req: RecordedRequest, reply: Reply, model: str, seq: int, stat
     return {
         "id": reply.response_id or f"resp_wire{seq:06d}", "object": "response", "created_at": CREATED,
         "status": status, "model": model, "output": _response_items(reply, seq) if done else [],
-        "parallel_tool_calls": True, "tool_choice": "auto", "tools": [], "error": None,
+        "parallel_tool_calls": True, "tool_choice": "auto", "error": None,
+        "tools": req.body.get("tools", []) if isinstance(req.body, dict) else [],  # echoed, as the API does
         "incomplete_details": None, "instructions": None, "metadata": {}, "temperature": 1.0, "top_p": 1.0,
         "text": {"format": {"type": "text"}},
         "usage": responses_usage(req, reply) if done and not reply.omit_usage else None,
