@@ -374,8 +374,8 @@ def _litellm_per_call(raw: Mapping[str, Any], where: str, problems: _Problems) -
     if isinstance(search, Mapping) and search.get("search_context_size_medium") is not None:
         price = _price(search["search_context_size_medium"], f"{where}.search_context_cost_per_query",
                        problems, scale=3)
-        if price is not None:
-            out["web_search"] = price
+        if price is not None:  # one price per model in LiteLLM, whichever search tool is used
+            out["web_search"] = out["web_search_preview"] = price
     if raw.get("file_search_cost_per_1k_calls") is not None:
         price = _price(raw["file_search_cost_per_1k_calls"], f"{where}.file_search_cost_per_1k_calls", problems)
         if price is not None:

@@ -92,7 +92,7 @@ def test_litellm_audio_image_and_search_fields(tmp_path):
     r = entry.rates
     assert (r.input_audio, r.output_audio, r.output_image) == (D("40"), D("80"), D("30"))
     assert entry.service_tiers["batch"].input_audio == D("20")
-    assert dict(entry.per_1k_calls) == {"web_search": D("25"), "file_search": D("2.5")}
+    assert dict(entry.per_1k_calls) == {"web_search": D("25"), "web_search_preview": D("25"), "file_search": D("2.5")}
 
 
 def test_genai_prices_per_call_and_modality_prices():
