@@ -62,7 +62,9 @@ FILE_NAME = "litellm_snapshot.json"
 #: Providers whose keys with a further "/" are per-region or per-deployment copies.
 _REGIONAL = frozenset(("azure", "gemini", "vertex_ai-language-models", "vertex_ai-anthropic_models",
                        "vertex_ai-embedding-models", "bedrock"))
-_KEPT = frozenset(("litellm_provider", "mode", "deprecation_date"))
+#: Besides the per-token fields: what places an entry, and its per-call tool prices.
+_KEPT = frozenset(("litellm_provider", "mode", "deprecation_date", "search_context_cost_per_query",
+                   "file_search_cost_per_1k_calls"))
 _WHEEL_JSON = "litellm/model_prices_and_context_window_backup.json"
 _WHEEL_NAME = re.compile(r"litellm-(\d+(?:\.\d+)*(?:\.post\d+)?)-")
 
