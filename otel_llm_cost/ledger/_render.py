@@ -37,7 +37,10 @@ def render(report: Report, fmt: str) -> str:
 
 
 def cost_text(group: Group) -> str:
-    """``0.0123``, or ``≥ 0.0123 (2 unpriced)`` when some calls have no price."""
+    """``0.0123``, ``≥ 0.0123 (2 unpriced)`` when some calls have no price, or
+    ``unknown (2 unpriced)`` when none of them has one (no number, not even a floor of 0)."""
+    if not group.cost_known:
+        return f"unknown ({group.unpriced} unpriced)"
     usd = format_usd(group.cost)
     return f"≥ {usd} ({group.unpriced} unpriced)" if group.unpriced else usd
 

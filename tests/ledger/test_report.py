@@ -134,7 +134,10 @@ def test_table_by(by: str, ledger: Path, capsys) -> None:
     out = _run(capsys, "--db", str(ledger), "--by", by)
     rows = _table_rows(out)
     for key, calls, *tokens, cost, unpriced, estimated, failed in _EXPECTED[by]:
-        cost_cell = f"≥ {cost or 0} ({unpriced} unpriced)" if unpriced else cost
+        if unpriced:  # no priced call in the group: no number at all, not "≥ 0"
+            cost_cell = f"≥ {cost} ({unpriced} unpriced)" if cost is not None else f"unknown ({unpriced} unpriced)"
+        else:
+            cost_cell = cost
         notes = ", ".join(n for n in (f"{estimated} estimated" if estimated else "",
                                       f"{failed} failed" if failed else "") if n)
         expected = [f"{calls:,}", *(f"{t:,}" for t in tokens), cost_cell] + ([notes] if notes else [])
