@@ -21,11 +21,12 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableBinding
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from ..sessions import current_usage, track
 
@@ -81,11 +82,11 @@ class _Tally:
             _log.exception("otel_llm_cost: could not open a usage tally (call runs untracked)")
             return None
 
-    def enter(self) -> object:
+    def enter(self) -> Token[Context]:
         return otel_context.attach(self._otel)
 
     @staticmethod
-    def leave(token: object) -> None:
+    def leave(token: Token[Context]) -> None:
         otel_context.detach(token)
 
     def close(self) -> None:
@@ -208,13 +209,15 @@ class UsageBinding(RunnableBinding):
 
     def batch_as_completed(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False,
                            **kwargs: Any) -> Any:
-        return Runnable.batch_as_completed(self, inputs, config, return_exceptions=return_exceptions,
-                                           **kwargs)
+        # Runnable's overloads key on a Literal for return_exceptions; a bool passed
+        # through picks one of them at run time, which the type checker cannot see.
+        as_completed: Any = Runnable.batch_as_completed
+        return as_completed(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     def abatch_as_completed(self, inputs: Any, config: Any = None, *, return_exceptions: bool = False,
                             **kwargs: Any) -> Any:
-        return Runnable.abatch_as_completed(self, inputs, config, return_exceptions=return_exceptions,
-                                            **kwargs)
+        as_completed: Any = Runnable.abatch_as_completed  # see batch_as_completed
+        return as_completed(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     def stream(self, input: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
         parent = super().stream
