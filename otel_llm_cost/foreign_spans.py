@@ -11,9 +11,10 @@ The rule (see ``docs/anthropic-native-spans.md`` for the why):
    always count.
 2. A span from another scope counts only if it reports ``gen_ai.usage.*`` tokens and
    our instrumentation for its provider is **not** active. The provider of a known
-   self-tracing SDK is taken from its instrumentation scope
-   (:data:`SELF_TRACING_SCOPES`), never from the span name; any other span's from its
-   ``gen_ai.provider.name`` (or the older ``gen_ai.system``).
+   self-tracing SDK, or of a peer instrumentation of an SDK we wrap, is taken from its
+   instrumentation scope (:data:`SELF_TRACING_SCOPES`, :data:`PEER_SCOPE_PREFIXES`),
+   never from the span name; any other span's from its ``gen_ai.provider.name`` (or the
+   older ``gen_ai.system``).
 3. A counted foreign span becomes a :class:`~otel_llm_cost.record.CallRecord` through
    :func:`record_of_span` — usage read in the counting convention of the tool that
    wrote it, priced by the same catalog as our calls — the one function every
@@ -36,6 +37,7 @@ from .usage import Usage
 
 __all__ = [
     "SELF_TRACING_SCOPES",
+    "PEER_SCOPE_PREFIXES",
     "mark_provider_instrumented",
     "is_provider_instrumented",
     "should_count",
@@ -45,6 +47,15 @@ __all__ = [
 
 #: Instrumentation scope of an SDK's own tracing -> the provider key our instrumentor marks.
 SELF_TRACING_SCOPES: Mapping[str, str] = {semconv.ANTHROPIC_SDK_SCOPE: "anthropic"}
+
+#: Instrumentation scope prefix of a peer instrumentation -> the provider key of ours that
+#: wraps the same calls. Contrib's botocore instrumentation names its tracer
+#: ``opentelemetry.instrumentation.botocore.<service>`` (``.bedrock-runtime`` for the
+#: calls ours prices): its ``aws.bedrock`` spans are the same calls as ours, while the
+#: ``aws.bedrock`` name alone is shared by clients we do not wrap (below).
+PEER_SCOPE_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("opentelemetry.instrumentation.botocore", "botocore_bedrock"),
+)
 
 #: ``gen_ai.provider.name`` / ``gen_ai.system`` values -> the provider key that covers them.
 #: Bedrock and Vertex AI are left out on purpose: those names are shared by SDKs we do not
@@ -80,6 +91,10 @@ def _provider_key(scope_name: str | None, attributes: Mapping[str, Any]) -> str 
     key = SELF_TRACING_SCOPES.get(scope_name or "")
     if key is not None:
         return key
+    if scope_name:
+        for prefix, peer_key in PEER_SCOPE_PREFIXES:
+            if scope_name == prefix or scope_name.startswith(prefix + "."):
+                return peer_key
     name = attributes.get(semconv.GEN_AI_PROVIDER_NAME) or attributes.get(semconv.GEN_AI_SYSTEM)
     return _PROVIDER_KEYS.get(str(name)) if name else None
 

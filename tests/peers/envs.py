@@ -21,6 +21,8 @@ PEERS: dict[str, dict[str, str]] = {
         "anthropic": "opentelemetry.instrumentation.genai.anthropic:AnthropicInstrumentor",
         "gemini": "opentelemetry.instrumentation.google_genai:GoogleGenAiSdkInstrumentor",
     },
+    # OpenTelemetry contrib's botocore instrumentation (its Bedrock Runtime extension).
+    "botocore": {"bedrock": "opentelemetry.instrumentation.botocore:BotocoreInstrumentor"},
     # Traceloop's OpenLLMetry.
     "openllmetry": {
         "openai": "opentelemetry.instrumentation.openai:OpenAIInstrumentor",
@@ -36,6 +38,7 @@ _REQUIREMENTS: dict[str, list[str]] = {
                       "opentelemetry-instrumentation-google-genai==1.3b0", "opentelemetry-util-genai==1.3b0",
                       # The google-genai peer declares google-genai < 3 and stays off (silently) above.
                       "google-genai<3"],
+    "botocore": ["opentelemetry-instrumentation-botocore==0.66b2"],
     "openllmetry": ["opentelemetry-instrumentation-openai==0.62.4",
                     "opentelemetry-instrumentation-anthropic==0.62.4"],
 }

@@ -40,6 +40,7 @@ from tests.reliability._harness import (
     MODELS,
     PROMPT,
     assert_cost_consistent,
+    call,
     calls_metric,
     client,
     consume,
@@ -73,6 +74,8 @@ def _scenario(provider: str, sdk, stream: bool):
         if provider == "anthropic":
             return sdk.messages.create(model=MODELS[provider], max_tokens=256,
                                        messages=[{"role": "user", "content": PROMPT}], stream=stream)
+        if provider == "bedrock":  # converse / converse_stream's EventStream
+            return call(provider, sdk, stream=stream)
         if stream:
             return sdk.models.generate_content_stream(model=MODELS[provider], contents=PROMPT)
         return sdk.models.generate_content(model=MODELS[provider], contents=PROMPT)
