@@ -18,7 +18,7 @@ from . import config, semconv
 from ._terminal import printable
 from .cost import compute_cost, format_usd
 from .pricing import Catalog, ModelPrice, PriceFileError, get_catalog, read_price_file
-from .usage import Usage
+from .usage import CHARGES, Usage
 
 __all__ = ["main"]
 
@@ -98,12 +98,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         cache_write_tokens=args.cache_write,
         cache_write_1h_tokens=args.cache_write_1h,
         reasoning_tokens=args.reasoning,
-        input_audio_tokens=args.input_audio,
-        output_audio_tokens=args.output_audio,
-        output_image_tokens=args.output_image,
-        web_search_calls=args.web_search,
-        web_search_preview_calls=args.web_search_preview,
-        file_search_calls=args.file_search,
+        # --input-audio … --file-search are named after the charges.
+        **{field: getattr(args, name) for name, (field, _) in CHARGES.items()},
     )
     entry = get_catalog().resolve(args.model, args.provider, service_tier=args.service_tier)
     cost = compute_cost(usage, entry, model=args.model, service_tier=args.service_tier)

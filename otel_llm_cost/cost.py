@@ -16,7 +16,7 @@ from typing import Any
 
 from . import semconv
 from .pricing import Catalog, ModelPrice, get_catalog
-from .usage import Usage
+from .usage import CHARGES, PER_CALL_CHARGES, Usage
 
 __all__ = ["Cost", "compute_cost", "price_usage", "format_usd", "reported_cost", "with_reported_cost"]
 
@@ -107,9 +107,8 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         components["output_audio"] = _times(usage.output_audio_tokens, _or(rates.output_audio, rates.output))
     if usage.output_image_tokens:
         components["output_image"] = _times(usage.output_image_tokens, _or(rates.output_image, rates.output))
-    for charge, calls in (("web_search", usage.web_search_calls),
-                          ("web_search_preview", usage.web_search_preview_calls),
-                          ("file_search", usage.file_search_calls)):
+    for charge in PER_CALL_CHARGES:
+        calls = getattr(usage, CHARGES[charge][0])
         if calls:
             per_thousand = price.per_1k_calls.get(charge)
             if per_thousand is None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from . import semconv
 
-__all__ = ["Usage", "to_int", "is_count", "MAX_TOKENS"]
+__all__ = ["Usage", "CHARGES", "PER_CALL_CHARGES", "to_int", "is_count", "MAX_TOKENS"]
 
 #: Larger counts are clamped: they are corrupt, and an OpenTelemetry int attribute is
 #: a signed 64-bit integer (a bigger one fails the export of the whole span).
@@ -123,6 +123,21 @@ def _modality(details: Any, modality: str) -> int:
             if isinstance(name, str) and name.upper() == modality:
                 total += to_int(_get(item, "token_count"))
     return min(total, MAX_TOKENS)
+
+
+#: Each non-text charge: its name (a cost component), the :class:`Usage` field holding its
+#: count, and the span attribute carrying that count. The one table every place that
+#: reads or writes these counts goes through.
+CHARGES: Mapping[str, tuple[str, str]] = {
+    "input_audio": ("input_audio_tokens", semconv.LLM_COST_AUDIO_INPUT_TOKENS),
+    "output_audio": ("output_audio_tokens", semconv.LLM_COST_AUDIO_OUTPUT_TOKENS),
+    "output_image": ("output_image_tokens", semconv.LLM_COST_IMAGE_OUTPUT_TOKENS),
+    "web_search": ("web_search_calls", semconv.LLM_COST_WEB_SEARCH_CALLS),
+    "web_search_preview": ("web_search_preview_calls", semconv.LLM_COST_WEB_SEARCH_PREVIEW_CALLS),
+    "file_search": ("file_search_calls", semconv.LLM_COST_FILE_SEARCH_CALLS),
+}
+#: The charges billed per call (server-side tools), not per token.
+PER_CALL_CHARGES = ("web_search", "web_search_preview", "file_search")
 
 
 #: The counts a usage block must carry at least one of to say anything. A cache or
@@ -240,25 +255,18 @@ class Usage:
     @property
     def charges(self) -> dict[str, int]:
         """The non-text counts that are not zero: ``input_audio``, ``web_search`` … (tokens or calls)."""
-        counts = {
-            "input_audio": self.input_audio_tokens,
-            "output_audio": self.output_audio_tokens,
-            "output_image": self.output_image_tokens,
-            "web_search": self.web_search_calls,
-            "web_search_preview": self.web_search_preview_calls,
-            "file_search": self.file_search_calls,
-        }
+        counts = {name: getattr(self, field) for name, (field, _) in CHARGES.items()}
         return {name: n for name, n in counts.items() if n}
 
     def with_tool_calls(self, calls: Mapping[str, int]) -> Usage:
         """This usage plus server-side tool calls counted outside the usage block."""
-        web, files = to_int(calls.get("web_search")), to_int(calls.get("file_search"))
-        preview = to_int(calls.get("web_search_preview"))
-        if not (web or files or preview):
-            return self
-        return replace(self, web_search_calls=min(self.web_search_calls + web, MAX_TOKENS),
-                       file_search_calls=min(self.file_search_calls + files, MAX_TOKENS),
-                       web_search_preview_calls=min(self.web_search_preview_calls + preview, MAX_TOKENS))
+        added = {}
+        for name in PER_CALL_CHARGES:
+            n = to_int(calls.get(name))
+            if n:
+                field = CHARGES[name][0]
+                added[field] = min(getattr(self, field) + n, MAX_TOKENS)
+        return replace(self, **added) if added else self
 
     # --- provider conventions ------------------------------------------------------
 
@@ -372,12 +380,7 @@ class Usage:
             cache_write_tokens=to_int(cache_write),
             cache_write_1h_tokens=to_int(attrs.get(semconv.LLM_COST_CACHE_CREATION_1H_TOKENS)),
             reasoning_tokens=to_int(attrs.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)),
-            input_audio_tokens=to_int(attrs.get(semconv.LLM_COST_AUDIO_INPUT_TOKENS)),
-            output_audio_tokens=to_int(attrs.get(semconv.LLM_COST_AUDIO_OUTPUT_TOKENS)),
-            output_image_tokens=to_int(attrs.get(semconv.LLM_COST_IMAGE_OUTPUT_TOKENS)),
-            web_search_calls=to_int(attrs.get(semconv.LLM_COST_WEB_SEARCH_CALLS)),
-            file_search_calls=to_int(attrs.get(semconv.LLM_COST_FILE_SEARCH_CALLS)),
-            web_search_preview_calls=to_int(attrs.get(semconv.LLM_COST_WEB_SEARCH_PREVIEW_CALLS)),
+            **{field: to_int(attrs.get(attribute)) for field, attribute in CHARGES.values()},
             source=str(attrs.get(semconv.LLM_COST_USAGE_SOURCE) or semconv.SOURCE_REPORTED),
             lower_bound=attrs.get(semconv.LLM_COST_ESTIMATE) == semconv.ESTIMATE_LOWER_BOUND,
         )

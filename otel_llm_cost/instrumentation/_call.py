@@ -27,7 +27,7 @@ from .._version import __version__
 from ..config import Settings
 from ..cost import Cost, format_usd, price_usage, with_reported_cost
 from ..record import CallRecord
-from ..usage import Usage
+from ..usage import CHARGES, Usage
 
 __all__ = ["safely", "Telemetry", "LLMCall"]
 
@@ -213,7 +213,7 @@ class LLMCall:
             if usage.reasoning_tokens:
                 attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
             for name, count in usage.charges.items():
-                attrs[_CHARGE_ATTRIBUTES[name]] = count
+                attrs[CHARGES[name][1]] = count
             attrs[semconv.LLM_COST_USAGE_SOURCE] = usage.source
             if usage.lower_bound:
                 attrs[semconv.LLM_COST_ESTIMATE] = semconv.ESTIMATE_LOWER_BOUND
@@ -249,15 +249,6 @@ class LLMCall:
         observers.notify(record)
 
 
-#: ``Usage.charges`` names -> the span attribute carrying the count.
-_CHARGE_ATTRIBUTES = {
-    "input_audio": semconv.LLM_COST_AUDIO_INPUT_TOKENS,
-    "output_audio": semconv.LLM_COST_AUDIO_OUTPUT_TOKENS,
-    "output_image": semconv.LLM_COST_IMAGE_OUTPUT_TOKENS,
-    "web_search": semconv.LLM_COST_WEB_SEARCH_CALLS,
-    "web_search_preview": semconv.LLM_COST_WEB_SEARCH_PREVIEW_CALLS,
-    "file_search": semconv.LLM_COST_FILE_SEARCH_CALLS,
-}
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
 
 
