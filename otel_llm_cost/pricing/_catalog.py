@@ -102,26 +102,26 @@ class ModelPrice:
             rates = self.service_tiers.get(service_tier)
             if rates is not None:
                 return rates
-        rates = self.rates
-        for threshold, tier_rates in self.tiers:
-            if input_tokens > threshold:
-                rates = tier_rates
-            else:
-                break
-        return rates
+        tier = self._context_tier(input_tokens)
+        return self.rates if tier is None else tier[1]
 
     def tiers_used(self, input_tokens: int, service_tier: str | None = None) -> tuple[str | None, int | None]:
         """Which rates :meth:`rates_for` picks: (the service tier, or None for the standard
         rates; the context tier's ``above_input_tokens``, or None). For people: the CLI says it."""
         if service_tier and service_tier in self.service_tiers:
             return service_tier, None
-        above = None
-        for threshold, _ in self.tiers:
+        tier = self._context_tier(input_tokens)
+        return None, None if tier is None else tier[0]
+
+    def _context_tier(self, input_tokens: int) -> tuple[int, Rates] | None:
+        """The highest context-length tier whose threshold the prompt exceeds, if any."""
+        found = None
+        for threshold, tier_rates in self.tiers:
             if input_tokens > threshold:
-                above = threshold
+                found = (threshold, tier_rates)
             else:
                 break
-        return None, above
+        return found
 
 
 class Catalog:
