@@ -53,7 +53,7 @@ _IN_CALL = otel_context.create_key("otel_llm_cost.in_llm_call")
 def server_attributes(base_url: Any) -> dict[str, Any]:
     """``server.address`` / ``server.port`` of the endpoint a client sends to.
 
-    ``base_url`` is an ``httpx.URL`` (OpenAI, Anthropic) or a URL string (google-genai);
+    ``base_url`` is an ``httpx.URL`` or ``httpx2.URL`` (OpenAI, Anthropic) or a URL string (google-genai);
     the port is the URL's, else the scheme's default.
     """
     if isinstance(base_url, str):

@@ -149,11 +149,14 @@ def test_uninstrument_silences_methods_fetched_before_it(wire, instrumented, pro
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_an_api_error_gives_an_error_span_and_the_sdks_exception(wire, instrumented, provider):
     sdk = client(provider, wire)
-    wire.enqueue(Reply(status=400))
+    # The same reply twice, request id included (SDKs such as anthropic >= 2.17 put it in
+    # the message): the application must see exactly what the bare SDK raised.
+    same = {"request-id": "req_wire_same", "x-request-id": "req_wire_same"}
+    wire.enqueue(Reply(status=400, headers=same))
     with pytest.raises(Exception) as bare:
         call(provider, sdk)
     inst = instrumented(INSTRUMENTORS[provider])
-    wire.enqueue(Reply(status=400))
+    wire.enqueue(Reply(status=400, headers=same))
     with pytest.raises(Exception) as seen:
         call(provider, sdk)
     assert describe_exc(seen.value) == describe_exc(bare.value)

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 import pytest
 
@@ -119,7 +119,10 @@ def test_64_threads_in_overlapping_sessions(wire, sessions):
 
 def test_1000_asyncio_tasks_in_overlapping_sessions(wire, sessions):
     async def run_all() -> dict:
-        http = openai.DefaultAsyncHttpxClient(limits=httpx.Limits(max_connections=4))
+        # openai >= 3.63 sends through httpx2: its client takes httpx2's Limits.
+        # A long connect timeout: on a loaded machine 1000 tasks may wait seconds for the
+        # 4 connections, and this test is about sessions, not latency.
+        http = openai.DefaultAsyncHttpxClient(limits=httpx2.Limits(max_connections=4), timeout=httpx2.Timeout(120))
         client = openai.AsyncOpenAI(base_url=wire.openai_base_url, api_key="test", max_retries=0,
                                     http_client=http)
         out: dict = {}

@@ -259,14 +259,18 @@ def _gem_stream(s: WireServer) -> Any:
     return list(client.models.generate_content_stream(model="g", contents="x"))
 
 
-# What each SDK raises: note anthropic/google-genai surface a dropped stream as
-# the raw httpx2 error, and a Responses `error` event is not raised by the SDK.
+# What each SDK raises, at the pinned versions (tests/constraints.txt): google-genai
+# surfaces a dropped stream as the raw httpx2 error, anthropic (since 2.17) as its own
+# APIConnectionError, and a Responses `error` event is not raised by the SDK. This checks
+# the wire server's failure modes; that the application sees exactly what the bare SDK
+# raises, instrumented or not, is tests/instrumentation/test_contract.py's and
+# tests/reliability/'s, which compare with a bare run instead of naming a class.
 FAILURES: dict[str, tuple[Callable[[WireServer], Any], dict[str, type[BaseException]]]] = {
     "openai-chat": (_oai_chat, {"drop": openai.APIConnectionError, "error_event": openai.APIError,
                                 "malformed_json": json.JSONDecodeError}),
     "openai-responses": (_oai_responses, {"drop": openai.APIConnectionError, "error_event": RuntimeError,
                                           "malformed_json": json.JSONDecodeError}),
-    "anthropic": (_ant_stream, {"drop": httpx2.RemoteProtocolError, "error_event": anthropic.APIStatusError,
+    "anthropic": (_ant_stream, {"drop": anthropic.APIConnectionError, "error_event": anthropic.APIStatusError,
                                 "malformed_json": json.JSONDecodeError}),
     "gemini": (_gem_stream, {"drop": httpx2.RemoteProtocolError, "error_event": genai_errors.ServerError,
                              "malformed_json": genai_errors.UnknownApiResponseError}),
