@@ -21,10 +21,18 @@ command -v go >/dev/null || { echo "go not found: install Go >= 1.24" >&2; exit 
 mkdir -p "$CACHE"
 WORK="$(mktemp -d "$CACHE/build.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
+# Go prints nothing while it compiles: say every 30 s that the build goes on, so a cold
+# build on a loaded machine is not mistaken for a hang (on stderr, like the build's own).
+started=$SECONDS
+( while sleep 30; do echo "[collector] still building ($((SECONDS - started)) s)" >&2; done ) &
+HEARTBEAT=$!
+trap 'kill $HEARTBEAT 2>/dev/null; rm -rf "$WORK"' EXIT
+echo "[collector] building otelcol-llm-cost $RELEASE (manifest $HASH) into $CACHE" >&2
 # Two parallel compile jobs: the CI machine has two cores and is shared.
 export GOFLAGS="${GOFLAGS:--buildvcs=false} -p=2"
 GOBIN="$CACHE/tools-$RELEASE" go install "go.opentelemetry.io/collector/cmd/builder@v$RELEASE" >&2
 sed "s#^  output_path: .*#  output_path: $WORK/out#" "$MANIFEST" > "$WORK/manifest.yaml"
 "$CACHE/tools-$RELEASE/builder" --config "$WORK/manifest.yaml" --ldflags "-s -w" >&2
 mv "$WORK/out/otelcol-llm-cost" "$BIN.tmp" && mv "$BIN.tmp" "$BIN"
+echo "[collector] built in $((SECONDS - started)) s" >&2
 echo "$BIN"
