@@ -83,10 +83,13 @@ def test_suppress_instrumentation(wire, otel):
 
 
 SCRIPT = textwrap.dedent("""
+    import sys
     import openai
     client = openai.OpenAI(max_retries=0)
     reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hello there"}])
-    print("REPLY", reply.choices[0].message.content)
+    # One write: the console exporter's thread prints spans to the same stdout, and
+    # print("REPLY", x) writes its parts separately, so a span could land between them.
+    sys.stdout.write("REPLY " + reply.choices[0].message.content + "\\n")
 """)
 
 
