@@ -259,6 +259,7 @@ _COMMANDS: list[tuple[str, str]] = [
     (".ledger._prune", "add_command"),
     (".demo", "add_command"),
     (".simulate", "add_command"),
+    ("._simulator", "add_command"),
 ]
 
 #: Exit status after the reader of our output went away (``| head``): what a shell shows
