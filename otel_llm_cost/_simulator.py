@@ -364,7 +364,7 @@ def _cmd_simulator(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} "
               "(another simulator running? choose another --port)", file=sys.stderr)
-        return 3
+        return 1  # cli.EXIT_IO
     print(f"otel-llm-cost SIMULATOR on {sim.base_url}: canned replies, made-up but consistent token "
           "counts, no real model, no API key.")
     print("Point your application's SDKs here (the keys are placeholders):")

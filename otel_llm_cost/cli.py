@@ -1,7 +1,9 @@
-"""The ``otel-llm-cost`` command: look up prices, price a call, check a price file.
+"""The ``otel-llm-cost`` command: prices, the cost of a call, the ledger's report, a demo and a simulator.
 
-Other commands (``report``, ``demo``) live next to what they drive and register here
-through :data:`_COMMANDS`, so this module stays a thin dispatcher.
+``price``, ``cost`` and ``prices`` live here; the other commands (``report``, ``demo``,
+``simulator`` …) live next to what they drive and register here through
+:data:`_COMMANDS`, so this module stays a thin dispatcher. Every command exits with one
+of the statuses below (docs/cli.md).
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from .cost import compute_cost, format_usd
 from .pricing import Catalog, ModelPrice, PriceFileError, get_catalog, read_price_file
 from .usage import CHARGES, Usage
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_OK", "EXIT_IO", "EXIT_USAGE", "EXIT_NOT_FOUND"]
+
+#: Exit statuses, the same for every command (docs/cli.md).
+EXIT_OK = 0
+#: A file, database or port that cannot be read, written or opened; a price file with errors.
+EXIT_IO = 1
+#: The command line is wrong: argparse's own status, also for an unknown ``--provider`` and
+#: token counts that contradict each other.
+EXIT_USAGE = 2
+#: What was asked for is not there: a model with no price, a session with no calls.
+EXIT_NOT_FOUND = 3
 
 def _rates_dict(rates) -> dict[str, str]:
     # An audio or image rate left out (None) is the text rate: not printed.
@@ -47,14 +59,51 @@ def _unknown_hint(provider: str | None) -> str:
     return where
 
 
+def _did_you_mean(model: str, provider: str | None) -> str:
+    """`` (did you mean gpt-4o?)`` when the catalog knows a close name, else nothing."""
+    close = get_catalog().close_names(model, with_fallback=provider is not None)
+    return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def known_providers() -> list[str]:
+    """Provider names ``--provider`` accepts: those we price and route, your files' and hosts'."""
+    from .pricing._catalog import _SPELLINGS, THIRD_PARTY
+    from .pricing._genai import PROVIDER_IDS
+
+    names = set(PROVIDER_IDS) | THIRD_PARTY | {provider for _, provider in config.load().provider_hosts}
+    for entry in get_catalog().entries().values():
+        name = entry.provider.strip().lower()
+        names.add(_SPELLINGS.get(name, name))
+    return sorted(n for n in names if n)
+
+
+def _bad_provider(command: str, provider: str | None) -> bool:
+    """Refuse an unknown ``--provider`` (usage error) naming the known ones; True if refused."""
+    if provider is None:
+        return False
+    known = known_providers()
+    if provider in known:
+        return False
+    import difflib
+
+    close = difflib.get_close_matches(provider.lower(), known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    print(f"otel-llm-cost {command}: unknown --provider {printable(provider)!r}{hint} "
+          f"(known: {', '.join(known)}; declare another with {semconv.ENV_PROVIDER_HOSTS} "
+          "or a price file entry)", file=sys.stderr)
+    return True
+
+
 def _cmd_price(args: argparse.Namespace) -> int:
+    if _bad_provider("price", args.provider):
+        return EXIT_USAGE
     entry = get_catalog().resolve(args.model, args.provider)
     if entry is None:
         at = f" at provider {args.provider!r}" if args.provider else ""
-        print(f"unknown model {args.model!r}{at}: no price in the catalog "
-              f"(add one with {semconv.ENV_PRICES_FILE} or an alias with {semconv.ENV_MODEL_ALIASES})"
+        print(f"unknown model {args.model!r}{at}{_did_you_mean(args.model, args.provider)}: no price in the "
+              f"catalog (add one with {semconv.ENV_PRICES_FILE} or an alias with {semconv.ENV_MODEL_ALIASES})"
               + _unknown_hint(args.provider), file=sys.stderr)
-        return 1
+        return EXIT_NOT_FOUND
     data = _entry_dict(entry)
     if args.json:
         print(json.dumps(data, indent=2))
@@ -87,10 +136,12 @@ def _inconsistent(args: argparse.Namespace) -> list[str]:
 
 
 def _cmd_cost(args: argparse.Namespace) -> int:
+    if _bad_provider("cost", args.provider):
+        return EXIT_USAGE
     problems = _inconsistent(args)
     if problems:
         print("inconsistent token counts: " + "; ".join(problems), file=sys.stderr)
-        return 1
+        return EXIT_USAGE
     usage = Usage(
         input_tokens=args.input,
         output_tokens=args.output,
@@ -115,7 +166,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
     if entry is not None:
         data["rates"] = _rates_used(entry, usage, args.service_tier)
     if cost.reason:
-        data["reason"] = cost.reason + (_unknown_hint(args.provider) if entry is None else "")
+        data["reason"] = cost.reason + (_did_you_mean(args.model, args.provider) + _unknown_hint(args.provider)
+                                        if entry is None else "")
     if cost.unpriced:
         data["unpriced"] = list(cost.unpriced)
     if args.json:
@@ -129,7 +181,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         print(f"  rates: {data['rates']['note']}")
         if cost.unpriced:
             print(f"  no price for: {', '.join(cost.unpriced)}")
-    return 0 if cost.usd is not None else 2
+    return EXIT_OK if cost.usd is not None else EXIT_NOT_FOUND
 
 
 def _rates_used(entry: ModelPrice, usage: Usage, requested: str | None) -> dict:
@@ -160,7 +212,7 @@ def _cmd_prices(args: argparse.Namespace) -> int:
             parsed = read_price_file(args.check, get_catalog().entries())
         except PriceFileError as exc:
             print(str(exc), file=sys.stderr)
-            return 1
+            return EXIT_IO
         print(f"{args.check}: OK, {len(parsed.entries)} model(s), {len(parsed.aliases)} alias(es)")
         if parsed.skipped:
             print(f"skipped {len(parsed.skipped)} entr{'y' if len(parsed.skipped) == 1 else 'ies'} "
@@ -273,7 +325,16 @@ def plain(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="otel-llm-cost", description=plain(__doc__.splitlines()[0]))
+    parser = argparse.ArgumentParser(
+        prog="otel-llm-cost", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Exact LLM call costs: look up prices and price a call, read the spend your "
+                    "instrumented apps recorded in the ledger, and try it all offline with a demo "
+                    "or a local simulator your own app can call. 'otel-llm-cost COMMAND --help' "
+                    "describes a command.",
+        epilog=f"exit status: {EXIT_OK} done; {EXIT_IO} a file, database or port could not be read, "
+               f"written or opened;\n  {EXIT_USAGE} a usage error (bad arguments, unknown --provider); "
+               f"{EXIT_NOT_FOUND} not found (a model with no price, a session with no calls);\n"
+               f"  {EXIT_BROKEN_PIPE} the reader of the output went away. Details: docs/cli.md")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_core(sub)
     for module, func in _COMMANDS:

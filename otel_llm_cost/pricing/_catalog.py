@@ -189,6 +189,19 @@ class Catalog:
     def entries(self) -> Mapping[str, ModelPrice]:
         return self._entries
 
+    def close_names(self, model: str, *, with_fallback: bool = False, n: int = 3) -> list[str]:
+        """Names this catalog knows that are close to ``model``: the CLI's "did you mean".
+
+        Only names resolved by this catalog itself (keys, their aliases, your aliases) and,
+        with ``with_fallback``, the bottom layer's; never a guess used to price a call.
+        """
+        import difflib
+
+        names = set(self._lookup)
+        if with_fallback and self.fallback is not None:
+            names.update(self.fallback._lookup)
+        return difflib.get_close_matches(model.strip().lower(), sorted(names), n=n, cutoff=0.75)
+
     def resolve(self, model: str | None, provider: str | None = None, *, when: datetime | None = None,
                 service_tier: str | None = None, strict: bool = False) -> ModelPrice | None:
         """The entry for ``model`` (any decorated form) at ``provider``, or None when unknown.

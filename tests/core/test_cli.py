@@ -69,16 +69,16 @@ def test_cost_anthropic_1h_batch(capsys):
     assert data["components"]["cache_write"] == "0.007875"
 
 
-def test_cost_unknown_model_exit_2():
+def test_cost_unknown_model_exit_3():
     proc = run(["cost", "--model", "my-model", "--input", "1", "--output", "1", "--json"])
-    assert proc.returncode == 2
+    assert proc.returncode == 3
     data = json.loads(proc.stdout)
     assert data["usd"] is None and data["status"] == "unknown_model" and data["model"] is None
     assert "my-model" in data["reason"] and data["components"] == {}
 
 
 def test_cost_unknown_text(capsys):
-    assert main(["cost", "--model", "my-model", "--input", "1", "--output", "1"]) == 2
+    assert main(["cost", "--model", "my-model", "--input", "1", "--output", "1"]) == 3
     assert "cost unknown" in capsys.readouterr().out
 
 
@@ -106,7 +106,7 @@ def test_price_subprocess_json_and_unknown():
     data = json.loads(proc.stdout)
     assert (data["prices"]["cache_write_5m"], data["prices"]["cache_write_1h"]) == ("3.75", "6")
     proc = run(["price", "nope-model"])
-    assert proc.returncode == 1 and "unknown model 'nope-model'" in proc.stderr
+    assert proc.returncode == 3 and "unknown model 'nope-model'" in proc.stderr
 
 
 def test_prices_check_good(tmp_path):

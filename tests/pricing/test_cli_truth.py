@@ -57,7 +57,7 @@ def test_cost_says_the_context_tier():
 
 def test_cost_of_an_unknown_model_says_to_name_the_provider():
     proc = script("cost", "--model", "accounts/fireworks/models/yi-large", "--input", "10", "--output", "5")
-    assert proc.returncode == 2 and "give the provider the call goes to" in proc.stdout
+    assert proc.returncode == 3 and "give the provider the call goes to" in proc.stdout
     proc = script("cost", "--model", "accounts/fireworks/models/yi-large", "--input", "1000000",
                   "--output", "1000000", "--provider", "fireworks")
     assert proc.returncode == 0 and proc.stdout.startswith("6 USD  (fireworks_ai/accounts/fireworks/models/yi-large")
@@ -70,9 +70,9 @@ def test_price_uses_the_provider():
     assert (data["model"], data["prices"]["input"], data["catalog"]) == (
         "fireworks_ai/accounts/fireworks/models/yi-large", "3", "litellm 1.110.2 (bundled snapshot)")
     missing = script("price", "accounts/fireworks/models/yi-large")
-    assert missing.returncode == 1 and "without --provider" in missing.stderr
+    assert missing.returncode == 3 and "without --provider" in missing.stderr
     at_groq = script("price", "gpt-4o", "--provider", "groq")
-    assert at_groq.returncode == 1 and "at provider 'groq'" in at_groq.stderr
+    assert at_groq.returncode == 3 and "at provider 'groq'" in at_groq.stderr
 
 
 def test_prices_check_lists_what_it_skipped(tmp_path):

@@ -193,16 +193,16 @@ def test_cli_price_uses_the_provider(capsys):
     assert (data["model"], data["prices"]["input"], data["prices"]["output"], data["catalog"]) == (
         "groq/llama-3.3-70b-versatile", "0.59", "0.79", "genai-prices 0.2.3")
     # Our first-party entry is not Groq's price.
-    assert main(["price", "gpt-4o", "--provider", "groq"]) == 1
+    assert main(["price", "gpt-4o", "--provider", "groq"]) == 3
 
 
 def test_cli_cost_rejects_inconsistent_counts(capsys):
     from otel_llm_cost.cli import main
 
-    assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--cache-read", "11"]) == 1
-    assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--reasoning", "6"]) == 1
+    assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--cache-read", "11"]) == 2
+    assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--reasoning", "6"]) == 2
     assert main(["cost", "--model", "gpt-4o", "--input", "10", "--output", "5", "--cache-write", "2",
-                 "--cache-write-1h", "3"]) == 1
+                 "--cache-write-1h", "3"]) == 2
     err = capsys.readouterr().err
     assert err.count("inconsistent token counts") == 3 and "exceed --input (10)" in err
 
