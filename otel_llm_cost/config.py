@@ -48,6 +48,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -92,6 +93,12 @@ ENVIRONMENT: dict[str, str] = {
     "trust_baggage": "OTEL_LLM_COST_TRUST_BAGGAGE",
     "proposed_cost_attributes": "OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES",
 }
+#: Our other variables: read by the ledger exporter and ``report`` (not ``configure()``
+#: keywords), and by the build and test tooling. Known, so never reported as unknown.
+OTHER_VARIABLES = (semconv.ENV_LEDGER_PATH, semconv.ENV_LEDGER_URL, "OTEL_LLM_COST_TEST_PG_URL",
+                   "OTEL_LLM_COST_CI_VENV", "OTEL_LLM_COST_CACHE", "OTEL_LLM_COST_OTELCOL",
+                   "OTEL_LLM_COST_PEER_ENV", "OTEL_LLM_COST_MATRIX_DIR")
+_PREFIX = "OTEL_LLM_COST_"
 #: The values of ``price_source``.
 PRICE_SOURCES = ("genai-prices", "bundled")
 
@@ -156,8 +163,35 @@ def _parse_price_source(name: str, raw: str | None) -> str:
     return value
 
 
+def unknown_variables(env: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """``OTEL_LLM_COST_*`` variables that are no setting of ours, each with the closest known name."""
+    import difflib
+
+    known = sorted({*ENVIRONMENT.values(), *OTHER_VARIABLES})
+    names = [n for n in (os.environ if env is None else env) if n.upper().startswith(_PREFIX) and n not in known]
+    # Compared without the common prefix, which would make every name look close.
+    suffixes = {n[len(_PREFIX):]: n for n in known if n.startswith(_PREFIX)}
+    out = []
+    for name in sorted(names):
+        close = difflib.get_close_matches(name.upper()[len(_PREFIX):], list(suffixes), n=1, cutoff=0.6)
+        out.append((name, suffixes[close[0]] if close else None))
+    return out
+
+
+def _warn_unknown_variables(env: Mapping[str, str]) -> None:
+    """A misspelt variable would be ignored without a word: name it once, with the closest."""
+    for name, close in unknown_variables(env):
+        with _lock:
+            if (name, "") in _warned:
+                continue
+            _warned.add((name, ""))
+        hint = f"did you mean {close}?" if close else "known: " + ", ".join(sorted(ENVIRONMENT.values()))
+        _log.warning("otel_llm_cost: %s is not a setting of ours and is ignored (%s)", name, hint)
+
+
 def _from_environment() -> Settings:
     env = os.environ
+    _warn_unknown_variables(env)
     aliases_var = ENVIRONMENT["model_aliases"]
     tiktoken_dir = env.get(ENVIRONMENT["tiktoken_dir"], "").strip()
     return Settings(

@@ -40,6 +40,7 @@ __all__ = [
     "PEER_SCOPE_PREFIXES",
     "mark_provider_instrumented",
     "is_provider_instrumented",
+    "any_provider_instrumented",
     "should_count",
     "usage_from_foreign_span",
     "record_of_span",
@@ -85,6 +86,11 @@ def mark_provider_instrumented(provider: str, active: bool) -> None:
 
 def is_provider_instrumented(provider: str) -> bool:
     return provider in _instrumented
+
+
+def any_provider_instrumented() -> bool:
+    """Whether any instrumentor of ours is on (sessions warn when none is)."""
+    return bool(_instrumented)
 
 
 def _provider_key(scope_name: str | None, attributes: Mapping[str, Any]) -> str | None:

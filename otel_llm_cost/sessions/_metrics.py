@@ -62,7 +62,8 @@ class SessionMetrics:
         attrs = self.attributes(session)
         self.active.add(-1, attrs)
         status = semconv.STATUS_PRICED if not session.unpriced else semconv.STATUS_INCOMPLETE
-        self.cost.record(float(session.priced), {**attrs, semconv.LLM_COST_STATUS: status})
+        if not session.uninstrumented:  # no instrumented call: no cost, not a zero
+            self.cost.record(float(session.priced), {**attrs, semconv.LLM_COST_STATUS: status})
         tokens = session.tokens
         self.tokens.record(tokens[0], {**attrs, semconv.GEN_AI_TOKEN_TYPE: "input"})
         self.tokens.record(tokens[1], {**attrs, semconv.GEN_AI_TOKEN_TYPE: "output"})

@@ -81,7 +81,12 @@ class SessionSpanProcessor(SpanProcessor):
     Session metrics go to ``meter_provider`` (default: the global one).
     """
 
+    #: Set once any instance exists: sessions can then count other instrumentations'
+    #: spans, so an empty session is not for want of instrumentation.
+    created = False
+
     def __init__(self, meter_provider: Any = None) -> None:
+        SessionSpanProcessor.created = True
         self._session_metrics = SessionMetrics(meter_provider)
         self._call_metrics = CallMetrics(meter_provider, load().metric_attributes)
         #: span id -> (the tallies a foreign GenAI span counts in, the sessions open where

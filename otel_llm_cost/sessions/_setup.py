@@ -61,10 +61,49 @@ def _added_by_hand(provider: TracerProvider) -> SessionSpanProcessor | None:
 def post_instrument() -> None:
     """``opentelemetry_post_instrument`` entry point: never let a failure stop the app."""
     try:
+        _report_unresolved_exporters()
         install()
     except Exception:  # noqa: BLE001
         _log.exception("otel_llm_cost: could not attach the session processor")
     install_sigterm_flush()
+
+
+#: The exporter variables the launcher reads -> their entry-point group.
+_EXPORTER_GROUPS = {"OTEL_TRACES_EXPORTER": "opentelemetry_traces_exporter",
+                    "OTEL_METRICS_EXPORTER": "opentelemetry_metrics_exporter",
+                    "OTEL_LOGS_EXPORTER": "opentelemetry_logs_exporter"}
+_reported: set[tuple[str, str]] = set()
+
+
+def _unresolved(variable: str, name: str, installed: list[str]) -> None:
+    """One line for an exporter name no installed package provides, with the closest one.
+
+    The launcher's own report of it is a traceback among others; this line names the
+    variable, the value and what was probably meant. Said once per name.
+    """
+    import difflib
+
+    if (variable, name) in _reported:
+        return
+    _reported.add((variable, name))
+    close = difflib.get_close_matches(name, installed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}?" if close else f"installed: {', '.join(installed) or 'none'}"
+    _log.warning("otel_llm_cost: %s=%s: no installed exporter has that name, so nothing is exported there "
+                 "(%s)", variable, name, hint)
+
+
+def _report_unresolved_exporters() -> None:
+    """Under ``opentelemetry-instrument``: report exporter names that resolve to nothing."""
+    from importlib.metadata import entry_points
+
+    for variable, group in _EXPORTER_GROUPS.items():
+        raw = os.environ.get(variable)
+        if not raw:
+            continue
+        installed = sorted({ep.name for ep in entry_points(group=group)})
+        for name in (n.strip() for n in raw.split(",")):
+            if name and name != "none" and name not in installed:
+                _unresolved(variable, name, installed)
 
 
 def _exporters(group: str, variable: str) -> list[Any]:
@@ -77,9 +116,10 @@ def _exporters(group: str, variable: str) -> list[Any]:
     for name in names:
         if name == "none":
             continue
-        found = [ep for ep in entry_points(group=group) if ep.name == name]
+        available = entry_points(group=group)
+        found = [ep for ep in available if ep.name == name]
         if not found:
-            _log.warning("otel_llm_cost: %s=%s: no such exporter is installed", variable, name)
+            _unresolved(variable, name, sorted({ep.name for ep in available}))
             continue
         try:
             out.append(found[0].load()())

@@ -27,6 +27,20 @@ from ._summary import ModelUsage, SessionSummary
 __all__ = ["Session", "SessionStore", "STORE"]
 
 _log = logging.getLogger("otel_llm_cost")
+
+#: A session's ``unpriced_reason`` when it ended having seen no call while nothing was
+#: instrumented (no instrumentor of ours on, no session processor to see a peer's spans).
+NO_INSTRUMENTED_CALLS = "no instrumented calls"
+_warned_uninstrumented = False
+
+
+def _nothing_instrumented() -> bool:
+    """No instrumentor of ours is on, and no session processor exists to count another
+    instrumentation's spans: a session can then see no call at all."""
+    from .. import foreign_spans
+    from ._processor import SessionSpanProcessor
+
+    return not foreign_spans.any_provider_instrumented() and not SessionSpanProcessor.created
 _ZERO = Decimal(0)
 DEFAULT_MAX_SESSIONS = 100_000
 DEFAULT_IDLE_TIMEOUT_S = 1800.0
@@ -59,7 +73,7 @@ class Session:
                  "crossed", "user", "priced", "calls", "unpriced", "estimated", "floors", "errors",
                  "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
                  "ended_after", "open_blocks", "allow_unpriced", "in_flight", "closing",
-                 "__weakref__")
+                 "uninstrumented", "__weakref__")
 
     def __init__(self, kind: str, session_id: str | None, user_id: str | None = None,
                  attributes: Mapping[str, Any] | None = None) -> None:
@@ -95,6 +109,9 @@ class Session:
         self.ended = False
         self.ended_after: float | None = None
         self.open_blocks = 0
+        #: It ended having seen no call while nothing was instrumented: its cost is
+        #: unknown ("no instrumented calls"), not zero.
+        self.uninstrumented = False
 
     @property
     def chain(self) -> tuple[Session, ...]:
@@ -106,8 +123,9 @@ class Session:
 
     @property
     def cost(self) -> Decimal | None:
-        """Exact running total; None once any call in it could not be priced."""
-        return None if self.unpriced else self.priced
+        """Exact running total; None once any call in it could not be priced, or when it
+        ended having seen no call with nothing instrumented."""
+        return None if self.unpriced or self.uninstrumented else self.priced
 
     @property
     def priced_cost(self) -> Decimal:
@@ -127,7 +145,8 @@ class Session:
             for name, row in (self.by_model or {}).items()
         }
         return SessionSummary(
-            cost=self.cost, priced_cost=self.priced, unpriced_reason=self.unpriced_reason,
+            cost=self.cost, priced_cost=self.priced,
+            unpriced_reason=NO_INSTRUMENTED_CALLS if self.uninstrumented else self.unpriced_reason,
             usage=self.usage, calls=self.calls, unpriced_calls=self.unpriced,
             estimated_calls=self.estimated, errors=self.errors, by_model=by_model,
             session_id=self.id, user_id=self.user_id, duration_s=self.duration_s,
@@ -402,8 +421,25 @@ class SessionStore:
     def _close(session: Session, now: float) -> None:
         session.ended = True
         session.ended_after = now - session._t0
+        if session.kind == KIND_SESSION and not session.calls and not session.errors and _nothing_instrumented():
+            session.uninstrumented = True
 
     def _ended(self, sessions: list[Session]) -> None:
+        global _warned_uninstrumented
+        if not _warned_uninstrumented and any(s.uninstrumented for s in sessions):
+            _warned_uninstrumented = True
+            sid = next(s.id for s in sessions if s.uninstrumented)
+            _log.warning("otel_llm_cost: session %r ended with no LLM call seen, and no LLM SDK is instrumented: "
+                         "call otel_llm_cost.configure() at start-up, or run under opentelemetry-instrument. "
+                         "Its cost is unknown (%s), not 0. (Said once.)", sid, NO_INSTRUMENTED_CALLS)
+            try:
+                # A misspelt exporter name makes opentelemetry-instrument give up before it
+                # instruments anything: the likeliest cause, named here where we run.
+                from ._setup import _report_unresolved_exporters
+
+                _report_unresolved_exporters()
+            except Exception:  # noqa: BLE001
+                _log.debug("otel_llm_cost: could not check the exporter variables", exc_info=True)
         metrics = self.metrics
         if metrics is None:
             return
