@@ -96,8 +96,8 @@ ENVIRONMENT: dict[str, str] = {
 #: Our other variables: read by the ledger exporter and ``report`` (not ``configure()``
 #: keywords), and by the build and test tooling. Known, so never reported as unknown.
 OTHER_VARIABLES = (semconv.ENV_LEDGER_PATH, semconv.ENV_LEDGER_URL, "OTEL_LLM_COST_TEST_PG_URL",
-                   "OTEL_LLM_COST_CI_VENV", "OTEL_LLM_COST_CACHE", "OTEL_LLM_COST_OTELCOL",
-                   "OTEL_LLM_COST_PEER_ENV", "OTEL_LLM_COST_MATRIX_DIR")
+                   "OTEL_LLM_COST_TEST_SCREENSHOT", "OTEL_LLM_COST_CI_VENV", "OTEL_LLM_COST_CACHE",
+                   "OTEL_LLM_COST_OTELCOL", "OTEL_LLM_COST_PEER_ENV", "OTEL_LLM_COST_MATRIX_DIR")
 _PREFIX = "OTEL_LLM_COST_"
 #: The values of ``price_source``.
 PRICE_SOURCES = ("genai-prices", "bundled")

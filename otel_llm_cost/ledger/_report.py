@@ -312,6 +312,10 @@ _DAY_NS = 24 * _HOUR_NS
 def _cmd_report(args: argparse.Namespace) -> int:
     from ._render import render
 
+    if args.html:
+        from ._html import write_html
+
+        return write_html(args.db, args.since, args.html)
     try:
         report = load_report(resolve_target(args.db), args.by, args.since)
     except (StoreError, LedgerError) as exc:
@@ -335,4 +339,6 @@ def add_command(sub: argparse._SubParsersAction) -> None:
                    help="only calls since 30m / 24h / 7d / 2w ago, or an ISO date (UTC); default: all")
     p.add_argument("--by", choices=sorted(_GROUP_KEYS), default="model")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--html", metavar="FILE",
+                   help="write one self-contained HTML page (charts, no network) to FILE instead")
     p.set_defaults(func=_cmd_report)
