@@ -171,7 +171,7 @@ def _quality(data: HtmlReport) -> str:
             out.append(f'<rect class="bar calls-{kind}" x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" '
                        f'fill="{fill}" data-calls="{count}"><title>{_e(g.key)}: {count} {kind}</title></rect>')
             x += w
-        out.append(f'<text x="{x + 6:.1f}" y="{y + 16}" class="value">{g.calls:,} calls'
+        out.append(f'<text x="{x + 6:.1f}" y="{y + 16}" class="value">{g.calls:,} call{"" if g.calls == 1 else "s"}'
                    f'{(", " + _e(notes(g))) if notes(g) else ""}{f", {g.unpriced} unpriced" if g.unpriced else ""}'
                    f'</text>')
     out.append("</svg>")
