@@ -11,7 +11,7 @@ request whose system prompt was seen before reports it as cached (OpenAI
 ``cache_creation_input_tokens`` the first time a prompt marked with ``cache_control`` is
 sent).
 
-Routes: ``POST /v1/chat/completions``, ``/v1/embeddings``, ``/v1/messages`` and
+Routes: ``POST /v1/chat/completions``, ``/v1/responses``, ``/v1/embeddings``, ``/v1/messages`` and
 ``/v1beta/models/{model}:generateContent`` (``streamGenerateContent``, ``embedContent``,
 ``batchEmbedContents``), JSON or SSE. Errors on request: a model named
 ``sim-error-<status>`` (``sim-error-429``) or a header ``x-simulator-status: <status>``
@@ -197,7 +197,7 @@ class Simulator:
         gemini = _GEMINI.match(route)
         if gemini:
             provider, model = "gemini", gemini.group(1)
-        elif route.endswith(("/chat/completions", "/embeddings")):
+        elif route.endswith(("/chat/completions", "/embeddings", "/responses")):
             provider, model = "openai", str(body.get("model"))
         elif route.endswith("/messages"):
             provider, model = "anthropic", str(body.get("model"))
@@ -212,6 +212,8 @@ class Simulator:
             return provider, model, self._gemini(model, method, body), method == "streamGenerateContent"
         if route.endswith("/embeddings"):
             return provider, model, self._openai_embeddings(body), False
+        if route.endswith("/responses"):
+            return provider, model, self._openai_responses(body), bool(body.get("stream"))
         if provider == "openai":
             return provider, model, self._openai(body), bool(body.get("stream"))
         return provider, model, self._anthropic(body), bool(body.get("stream"))
@@ -266,6 +268,49 @@ class Simulator:
         if (body.get("stream_options") or {}).get("include_usage"):
             yield _sse({**chunk, "choices": [], "usage": usage})
         yield "data: [DONE]\n\n"
+
+    def _openai_responses(self, body: dict) -> Iterator[Any]:
+        """The Responses API: ``instructions`` is the system prompt (cached automatically)."""
+        given = body.get("input")
+        rest = [{"role": "user", "content": given}] if isinstance(given, str) else list(given or [])
+        inp, read, _, out = self._counts(body.get("instructions") or "", rest, automatic=True, marked=False)
+        model = str(body.get("model"))
+        self._logged("openai", model, inp, out, bool(body.get("stream")), read)
+        n = next(self._ids)
+        message = {"type": "message", "id": f"msg_sim{n}", "status": "completed", "role": "assistant",
+                   "content": [{"type": "output_text", "text": _REPLY, "annotations": [], "logprobs": []}]}
+
+        def response(status: str) -> dict:
+            done = status == "completed"
+            usage = {"input_tokens": inp, "input_tokens_details": {"cached_tokens": read}, "output_tokens": out,
+                     "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": inp + out}
+            return {"id": f"resp_sim{n}", "object": "response", "created_at": 1700000000, "status": status,
+                    "model": model, "output": [message] if done else [], "parallel_tool_calls": True,
+                    "tool_choice": "auto", "tools": body.get("tools") or [], "error": None,
+                    "incomplete_details": None, "instructions": body.get("instructions"), "metadata": {},
+                    "text": {"format": {"type": "text"}}, "usage": usage if done else None}
+
+        if not body.get("stream"):
+            yield response("completed")
+            return
+        seq = itertools.count()
+
+        def event(kind: str, **fields: Any) -> str:
+            return _sse({"type": kind, "sequence_number": next(seq), **fields}, kind)
+
+        ids = {"item_id": message["id"], "output_index": 0, "content_index": 0}
+        yield event("response.created", response=response("in_progress"))
+        yield event("response.in_progress", response=response("in_progress"))
+        yield event("response.output_item.added", output_index=0,
+                    item={**message, "status": "in_progress", "content": []})
+        yield event("response.content_part.added", part={"type": "output_text", "text": "", "annotations": []},
+                    **ids)
+        for i, word in enumerate(_REPLY.split(" ")):
+            yield event("response.output_text.delta", delta=word if i == 0 else " " + word, logprobs=[], **ids)
+        yield event("response.output_text.done", text=_REPLY, logprobs=[], **ids)
+        yield event("response.content_part.done", part=message["content"][0], **ids)
+        yield event("response.output_item.done", output_index=0, item=message)
+        yield event("response.completed", response=response("completed"))
 
     def _openai_embeddings(self, body: dict) -> Iterator[Any]:
         inputs = body.get("input")

@@ -100,3 +100,16 @@ def test_errors_on_request_in_each_providers_format(sim: Simulator) -> None:
     retried = openai.OpenAI(base_url=sim.openai_base_url, api_key="x", max_retries=1)
     with pytest.raises(openai.RateLimitError):
         retried.chat.completions.create(model="sim-error-429", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_openai_responses_plain_and_streamed(sim: Simulator) -> None:
+    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="x", max_retries=0)
+    first = client.responses.create(model="gpt-4o-mini", instructions="one two three four", input="hi there")
+    assert "simulator" in first.output_text
+    # 10 overhead + instructions (4 words + 4) + one input message (2 words + 4)
+    assert (first.usage.input_tokens, first.usage.input_tokens_details.cached_tokens) == (24, 0)
+    with client.responses.stream(model="gpt-4o-mini", instructions="one two three four", input="hi there") as stream:
+        text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert text == first.output_text == final.output_text
+    assert (final.usage.input_tokens, final.usage.input_tokens_details.cached_tokens) == (24, 8)
