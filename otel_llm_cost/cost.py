@@ -18,7 +18,8 @@ from . import semconv
 from .pricing import Catalog, ModelPrice, get_catalog
 from .usage import CHARGES, PER_CALL_CHARGES, Usage
 
-__all__ = ["Cost", "compute_cost", "price_usage", "format_usd", "reported_cost", "with_reported_cost"]
+__all__ = ["Cost", "compute_cost", "cost_attributes", "price_usage", "format_usd", "reported_cost",
+           "with_reported_cost"]
 
 #: A reported cost above this (USD, one call) is taken for a unit mistake and ignored.
 _MAX_REPORTED = Decimal(100_000)
@@ -161,8 +162,11 @@ def reported_cost(value: Any) -> Decimal | None:
     return Decimal(0) if number.is_zero() else number
 
 
-def with_reported_cost(cost: Cost, reported: Decimal) -> Cost:
+def with_reported_cost(cost: Cost, reported: Decimal, source: str = semconv.COST_SOURCE_PROVIDER) -> Cost:
     """The provider's number wins; ours is kept beside it (``local_usd``) when known.
+
+    ``source`` says whose number it is: the provider's response (``provider``) or the
+    foreign span that carried it (``span``).
 
     Where both agree the breakdown by component is ours; where they differ the one
     component is ``provider``, so components always sum to ``usd``.
@@ -171,8 +175,38 @@ def with_reported_cost(cost: Cost, reported: Decimal) -> Cost:
     components = dict(cost.components) if local == reported else {"provider": reported}
     return Cost(semconv.STATUS_PRICED, reported, components, model=cost.model, catalog=cost.catalog,
                 cache_savings=cost.cache_savings if local == reported else _ZERO,
-                source=semconv.COST_SOURCE_PROVIDER, local_usd=local,
+                source=source, local_usd=local,
                 unpriced=cost.unpriced if local == reported else ())
+
+
+def cost_attributes(cost: Cost, *, proposed: bool = False) -> dict[str, Any]:
+    """The span attributes that state ``cost``: ``llm_cost.*`` and ``gen_ai.usage.cost``.
+
+    One function for our spans and for the foreign spans the exporter wrapper prices,
+    so both leave with the same names. ``proposed``: also the ``gen_ai.usage.cost.*``
+    attributes of the open semantic-conventions proposal.
+    """
+    attrs: dict[str, Any] = {semconv.LLM_COST_STATUS: cost.status}
+    if cost.model:
+        attrs[semconv.LLM_COST_MODEL] = cost.model
+    if cost.catalog:
+        attrs[semconv.LLM_COST_CATALOG] = cost.catalog
+    if cost.usd is not None:
+        attrs[semconv.LLM_COST_USD] = format_usd(cost.usd)
+        attrs[semconv.GEN_AI_USAGE_COST] = float(cost.usd)
+        if proposed:
+            attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] = float(cost.usd)
+            attrs[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
+            attrs[semconv.GEN_AI_USAGE_COST_SOURCE] = cost.source
+        for component, usd in cost.components.items():
+            attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
+        if cost.source != semconv.COST_SOURCE_LOCAL:
+            attrs[semconv.LLM_COST_COST_SOURCE] = cost.source
+            if cost.local_usd is not None:
+                attrs[semconv.LLM_COST_LOCAL_USD] = format_usd(cost.local_usd)
+    if cost.unpriced:
+        attrs[semconv.LLM_COST_UNPRICED] = list(cost.unpriced)
+    return attrs
 
 
 def format_usd(value: Decimal) -> str:

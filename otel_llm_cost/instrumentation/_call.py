@@ -25,7 +25,7 @@ from .. import _exit, observers, semconv
 from .._metrics import CallMetrics
 from .._version import __version__
 from ..config import Settings
-from ..cost import Cost, format_usd, price_usage, with_reported_cost
+from ..cost import Cost, cost_attributes, price_usage, with_reported_cost
 from ..record import CallRecord
 from ..usage import CHARGES, Usage
 
@@ -217,28 +217,9 @@ class LLMCall:
             attrs[semconv.LLM_COST_USAGE_SOURCE] = usage.source
             if usage.lower_bound:
                 attrs[semconv.LLM_COST_ESTIMATE] = semconv.ESTIMATE_LOWER_BOUND
-        attrs[semconv.LLM_COST_STATUS] = cost.status
-        if cost.model:
-            attrs[semconv.LLM_COST_MODEL] = cost.model
-        if cost.catalog:
-            attrs[semconv.LLM_COST_CATALOG] = cost.catalog
+        attrs.update(cost_attributes(cost, proposed=self.telemetry.proposed_cost_attributes))
         if self.service_tier:
             attrs[semconv.LLM_COST_SERVICE_TIER] = self.service_tier
-        if cost.usd is not None:
-            attrs[semconv.LLM_COST_USD] = format_usd(cost.usd)
-            attrs[semconv.GEN_AI_USAGE_COST] = float(cost.usd)
-            if self.telemetry.proposed_cost_attributes:
-                attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] = float(cost.usd)
-                attrs[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
-                attrs[semconv.GEN_AI_USAGE_COST_SOURCE] = cost.source
-            for component, usd in cost.components.items():
-                attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
-            if cost.source != semconv.COST_SOURCE_LOCAL:
-                attrs[semconv.LLM_COST_COST_SOURCE] = cost.source
-                if cost.local_usd is not None:
-                    attrs[semconv.LLM_COST_LOCAL_USD] = format_usd(cost.local_usd)
-        if cost.unpriced:
-            attrs[semconv.LLM_COST_UNPRICED] = list(cost.unpriced)
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
         sent = self._sent  # itself the "absent" marker: never one of its own values
