@@ -116,6 +116,8 @@ LLM_COST_COST_SOURCE: Final = "llm_cost.cost_source"
 LLM_COST_LOCAL_USD: Final = "llm_cost.local_usd"
 COST_SOURCE_PROVIDER: Final = "provider"
 COST_SOURCE_LOCAL: Final = "local"
+#: The foreign span itself carried the cost (OpenInference ``llm.cost.total``, a ``gen_ai.usage.cost``).
+COST_SOURCE_SPAN: Final = "span"
 
 STATUS_PRICED: Final = "priced"
 STATUS_UNKNOWN_MODEL: Final = "unknown_model"
@@ -177,6 +179,29 @@ SESSION_CALLS_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 SCOPE_NAME: Final = "otel_llm_cost"
 #: Scope of the Anthropic SDK's built-in tracing.
 ANTHROPIC_SDK_SCOPE: Final = "com.anthropic.sdk.python"
+#: Instrumentation scope of the ``mistralai`` SDK's own tracing (transport-level spans).
+MISTRALAI_SDK_SCOPE: Final = "mistralai_sdk_tracer"
+
+# --- Other tools' names, read from foreign spans (never emitted) -------------------
+#: OpenLLMetry's older token names (``gen_ai.usage.prompt_tokens`` may be a float).
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_OLD: Final = "gen_ai.usage.cache_read_input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_OLD: Final = "gen_ai.usage.cache_creation_input_tokens"
+#: OpenLLMetry's operation, where it sets no ``gen_ai.operation.name`` (``chat``, ``completion``, ``embedding``).
+LLM_REQUEST_TYPE: Final = "llm.request.type"
+#: OpenInference (Arize): span kind, model, provider and token counts.
+OPENINFERENCE_SPAN_KIND: Final = "openinference.span.kind"
+LLM_MODEL_NAME: Final = "llm.model_name"
+LLM_PROVIDER: Final = "llm.provider"
+LLM_SYSTEM: Final = "llm.system"
+LLM_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+LLM_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+LLM_TOKEN_COUNT_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+LLM_TOKEN_COUNT_CACHE_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+LLM_TOKEN_COUNT_REASONING: Final = "llm.token_count.completion_details.reasoning"
+#: OpenInference's cost of the call (USD), when the writer knew it.
+LLM_COST_TOTAL: Final = "llm.cost.total"
 
 # --- Environment variables ----------------------------------------------------------
 ENV_CAPTURE_CONTENT: Final = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"

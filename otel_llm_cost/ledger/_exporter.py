@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import semconv
 from ..cost import format_usd
-from ..foreign_spans import record_of_span, should_count
+from ..foreign_spans import genai_attributes, record_of_span, should_count
 from ..usage import Usage
 from ._money import to_pico
 from ._pg import connect_pg
@@ -221,6 +221,8 @@ def _is_llm_span(span: ReadableSpan) -> bool:
     attrs = span.attributes
     if not attrs:
         return False
+    if span.instrumentation_scope is None or span.instrumentation_scope.name != semconv.SCOPE_NAME:
+        attrs = genai_attributes(attrs)  # another tool's names (OpenLLMetry, OpenInference)
     operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
     if operation is None or operation in semconv.NON_MODEL_OPERATIONS:
         return False
@@ -263,6 +265,7 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         # Another tool's span (e.g. the Anthropic SDK's own): read and priced by the one
         # function every consumer uses, so the ledger agrees with sessions and metrics.
         record = record_of_span(span)
+        attrs = record.attributes  # in the conventions' names, the provider normalised
         usage = record.usage
         if cost_text is None and usage is not None:
             cost_text = None if record.cost.usd is None else format_usd(record.cost.usd)

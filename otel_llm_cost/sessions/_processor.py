@@ -33,7 +33,7 @@ from opentelemetry.trace import StatusCode
 from .. import semconv
 from .._metrics import CallMetrics
 from ..config import load
-from ..foreign_spans import record_of_span, should_count
+from ..foreign_spans import may_be_a_call, record_of_span, should_count
 from ._context import chain_of, current_chain
 from ._metrics import SessionMetrics
 from ._observer import count, ensure_observing
@@ -42,7 +42,6 @@ from ._store import STORE
 __all__ = ["SessionSpanProcessor"]
 
 _log = logging.getLogger("otel_llm_cost")
-_OPERATION = semconv.GEN_AI_OPERATION_NAME
 #: Keep at most this many started-but-not-ended spans (a span never ended must not leak).
 _MAX_PENDING = 100_000
 
@@ -74,6 +73,10 @@ def _ours(span: Any) -> bool:
     return scope is not None and scope.name == semconv.SCOPE_NAME
 
 
+def _scope(span: Any) -> str | None:
+    return getattr(getattr(span, "instrumentation_scope", None), "name", None)
+
+
 class SessionSpanProcessor(SpanProcessor):
     """Adds foreign GenAI spans to sessions and metrics; owns the session metrics.
 
@@ -98,7 +101,7 @@ class SessionSpanProcessor(SpanProcessor):
     def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
         try:
             attrs = span.attributes
-            if _ours(span) or not attrs or _OPERATION not in attrs:
+            if _ours(span) or not may_be_a_call(_scope(span), attrs or {}, starting=True):
                 return
             chain = chain_of(parent_context)
             if not chain:
@@ -136,7 +139,7 @@ class SessionSpanProcessor(SpanProcessor):
         if _ours(span):
             return  # counted from its record, before the span ended
         attrs = span.attributes
-        if not attrs or _OPERATION not in attrs or not should_count(span):
+        if not attrs or not may_be_a_call(_scope(span), attrs) or not should_count(span):
             return
         if not _first_to_count(span):
             return  # a second session processor on the same provider

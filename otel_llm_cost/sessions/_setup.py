@@ -7,6 +7,10 @@
   ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` say otherwise) when none are set
   yet, attaches the processor and turns on every installed provider instrumentation.
 
+Both also wrap the span processors' exporters in
+:class:`~otel_llm_cost.span_cost.CostSpanExporter`, so that GenAI spans other
+instrumentations wrote leave with our cost (see :mod:`otel_llm_cost.span_cost`).
+
 Both are idempotent: the processor is added once per tracer provider.
 """
 
@@ -63,6 +67,7 @@ def post_instrument() -> None:
     try:
         _report_unresolved_exporters()
         install()
+        _wrap_exporters()
     except Exception:  # noqa: BLE001
         _log.exception("otel_llm_cost: could not attach the session processor")
     install_sigterm_flush()
@@ -106,6 +111,15 @@ def _report_unresolved_exporters() -> None:
                 _unresolved(variable, name, installed)
 
 
+def _wrap_exporters() -> None:
+    """Cost on other instrumentations' GenAI spans too, on the global provider's exporters."""
+    from ..span_cost import wrap_exporters
+
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        wrap_exporters(provider)
+
+
 def _exporters(group: str, variable: str) -> list[Any]:
     """The exporters named in ``variable`` (default ``otlp``), loaded from their entry points
     as ``opentelemetry-instrument`` does; ``none`` names none. An unknown name is logged."""
@@ -137,9 +151,11 @@ def _build_sdk_providers() -> None:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     resource = Resource.create()
+    from ..span_cost import CostSpanExporter
+
     tracer_provider = TracerProvider(resource=resource)
     for exporter in _exporters("opentelemetry_traces_exporter", OTEL_TRACES_EXPORTER):
-        tracer_provider.add_span_processor(BatchSpanProcessor(exporter))
+        tracer_provider.add_span_processor(BatchSpanProcessor(CostSpanExporter(exporter)))
     trace.set_tracer_provider(tracer_provider)
     readers = [e if isinstance(e, MetricReader) else PeriodicExportingMetricReader(e)
                for e in _exporters("opentelemetry_metrics_exporter", OTEL_METRICS_EXPORTER)]
@@ -213,6 +229,10 @@ def configure(
     if not isinstance(trace.get_tracer_provider(), TracerProvider):
         _build_sdk_providers()
     processor = install()
+    try:
+        _wrap_exporters()  # the application's own provider, if it built one
+    except Exception:  # noqa: BLE001
+        _log.exception("otel_llm_cost: could not wrap the span exporters")
     _instrument_providers()
     install_sigterm_flush()  # only where the application left SIGTERM to the default action
     return processor
