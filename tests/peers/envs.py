@@ -47,3 +47,14 @@ TESTS = ["tests/peers/peer_coexistence.py"]
 
 CELLS = [Cell(f"peers-{group}", reqs, TESTS, why=f"next to {group}", env={"OTEL_LLM_COST_PEER_ENV": group})
          for group, reqs in _REQUIREMENTS.items()]
+
+#: Peers of SDKs we do not wrap, whose spans we price (``peer_foreign_spans.py``), in one venv:
+#: OpenLLMetry's Mistral (mistralai 1.x only), Cohere (cohere < 6), Groq and Ollama
+#: instrumentations, and OpenInference's Mistral one at its last release for mistralai 1.x
+#: (1.4.0; 2.x needs mistralai 2), which calls wrapt's 1.x keyword API, hence ``wrapt<2``.
+FOREIGN = ["mistralai==1.12.4", "cohere==5.21.1", "groq==1.7.0", "ollama==0.6.3", "wrapt<2",
+           "opentelemetry-instrumentation-mistralai==0.62.4", "opentelemetry-instrumentation-cohere==0.62.4",
+           "opentelemetry-instrumentation-groq==0.62.4", "opentelemetry-instrumentation-ollama==0.62.4",
+           "openinference-instrumentation-mistralai==1.4.0"]
+CELLS.append(Cell("peers-foreign", FOREIGN, ["tests/peers/peer_foreign_spans.py"],
+                  why="other instrumentations' spans priced", env={"OTEL_LLM_COST_PEER_ENV": "foreign"}))

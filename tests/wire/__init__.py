@@ -28,6 +28,9 @@ Vertex AI ``…/projects/{p}/locations/{l}/publishers/google/models/{m}:{method}
 and ``…/publishers/anthropic/models/{m}:rawPredict|streamRawPredict`` (Anthropic formats);
 Bedrock ``/model/{id}/converse|converse-stream|invoke|invoke-with-response-stream`` (see
 ``_bedrock``: per-family InvokeModel bodies, the AWS event-stream framing for streams).
+Cohere ``/v2/chat`` and Ollama ``/api/chat``, non-streamed only (``_cohere``, ``_ollama``:
+what the foreign-span tests need). Mistral's SDK and Groq's speak OpenAI's chat format:
+``/v1/chat/completions`` and ``/openai/v1/chat/completions``.
 A request with ``"stream": true`` (or ``:streamGenerateContent``) gets SSE.
 
 Default usage (deterministic; ``Reply.usage`` is shallow-merged over it)

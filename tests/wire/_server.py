@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from . import _anthropic, _bedrock, _gemini, _openai
+from . import _anthropic, _bedrock, _cohere, _gemini, _ollama, _openai
 from ._common import RecordedRequest, Reply, WireResponse, json_response
 
 #: Vertex AI publisher models: ``…/publishers/{anthropic|google}/models/{model}:{method}``.
@@ -29,7 +29,7 @@ _VERTEX = re.compile(r"^/(?:v1|v1beta1)?/?projects/[^/]+/locations/[^/]+/publish
 
 
 class WireServer:
-    """A scripted fake of the OpenAI, Anthropic, Gemini and Bedrock HTTP APIs."""
+    """A scripted fake of the OpenAI, Anthropic, Gemini and Bedrock HTTP APIs (and Cohere / Ollama chat)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -142,6 +142,10 @@ class WireServer:
         gemini = _gemini.ROUTE.match(req.path)
         if gemini:
             return _gemini.handle(gemini.group(2), gemini.group(3), req, reply, seq)
+        if req.path == _cohere.ROUTE:
+            return _cohere.handle(req, reply, seq)
+        if req.path == _ollama.ROUTE:
+            return _ollama.handle(req, reply, seq)
         endpoint = _openai.route(req.path)
         if endpoint:
             return _openai.handle(endpoint, req, reply, seq)

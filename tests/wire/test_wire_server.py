@@ -380,3 +380,17 @@ def test_stop_joins_threads_and_frees_port() -> None:
     assert set(threading.enumerate()) - before == set()
     with pytest.raises(openai.APIConnectionError):
         oai(server).chat.completions.create(model="m", messages=MSGS)
+
+
+def test_cohere_v2_chat_and_ollama_chat_shapes(wire: WireServer) -> None:
+    """The two non-OpenAI formats the foreign-span peer tests drive (their SDKs are not in
+    the main environment: the peer venv runs them; here the raw JSON they parse)."""
+    wire.enqueue(Reply(text="one two", path_contains="/v2/chat"))
+    body = httpx2.post(wire.base_url + "/v2/chat", json={"model": "command-r", "messages": MSGS}).json()
+    assert body["message"]["content"] == [{"type": "text", "text": "one two"}]
+    assert body["usage"]["billed_units"] == {"input_tokens": float(P), "output_tokens": 2.0}
+    assert body["finish_reason"] == "COMPLETE"
+    body = httpx2.post(wire.base_url + "/api/chat", json={"model": "llama3.2", "messages": MSGS,
+                                                          "stream": False}).json()
+    assert (body["model"], body["message"]["content"], body["done"]) == ("llama3.2", "Hello!", True)
+    assert (body["prompt_eval_count"], body["eval_count"]) == (P, 1)
