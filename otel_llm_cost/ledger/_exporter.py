@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import semconv
 from ..cost import format_usd
-from ..foreign_spans import genai_attributes, record_of_span, should_count
+from ..foreign_spans import may_be_a_call, record_of_span, should_count
 from ..usage import Usage
 from ._money import to_pico
 from ._pg import connect_pg
@@ -222,7 +222,10 @@ def _is_llm_span(span: ReadableSpan) -> bool:
     if not attrs:
         return False
     if span.instrumentation_scope is None or span.instrumentation_scope.name != semconv.SCOPE_NAME:
-        attrs = genai_attributes(attrs)  # another tool's names (OpenLLMetry, OpenInference)
+        # Another tool's span, in whatever names it was written (OpenLLMetry, OpenInference,
+        # an SDK's own without an operation name): a row exactly when sessions count it.
+        return may_be_a_call(span.instrumentation_scope.name if span.instrumentation_scope else None,
+                             attrs) and should_count(span)
     operation = attrs.get(semconv.GEN_AI_OPERATION_NAME)
     if operation is None or operation in semconv.NON_MODEL_OPERATIONS:
         return False

@@ -9,6 +9,7 @@ puts our cost on the exported copy.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import types
 from decimal import Decimal
@@ -23,6 +24,7 @@ import otel_llm_cost
 from otel_llm_cost import semconv as s
 from otel_llm_cost.cost import format_usd, price_usage
 from otel_llm_cost.foreign_spans import genai_attributes, normalise_provider
+from otel_llm_cost.ledger import LedgerSpanExporter
 from otel_llm_cost.span_cost import CostSpanExporter, wrap_exporters
 from otel_llm_cost.usage import Usage
 
@@ -146,8 +148,10 @@ def fake_mistralai():
         sys.modules["mistralai.chat"] = saved
 
 
-def test_the_mistralai_sdks_own_span_counts_only_without_an_instrumentation(otel, fake_mistralai):
+def test_the_mistralai_sdks_own_span_counts_only_without_an_instrumentation(otel, fake_mistralai, tmp_path):
     """The SDK traces itself beside OpenLLMetry / OpenInference: one call, two spans, one count."""
+    ledger = LedgerSpanExporter(tmp_path / "ledger.db")
+    otel.tracer_provider.add_span_processor(SimpleSpanProcessor(ledger))
     with otel_llm_cost.session("alone") as alone:
         _emit(otel, s.MISTRALAI_SDK_SCOPE, MISTRAL_SDK)
     assert alone.summary().calls == 1
@@ -157,6 +161,11 @@ def test_the_mistralai_sdks_own_span_counts_only_without_an_instrumentation(otel
         _emit(otel, "opentelemetry.instrumentation.mistralai", OPENLLMETRY_MISTRAL)
     summary = both.summary()
     assert (summary.calls, summary.cost) == (1, _expected("mistral-large-latest", "mistral_ai"))
+    ledger.force_flush()
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:  # the same two calls, one row each
+        rows = conn.execute("SELECT provider, input_tokens, cost_usd FROM llm_calls").fetchall()
+    cost = format_usd(_expected("mistral-large-latest", "mistral_ai"))
+    assert rows == [("mistral_ai", 1200, cost)] * 2
 
 
 def test_wrap_exporters_wraps_simple_and_batch_exporters_once(otel):
