@@ -104,6 +104,10 @@ def _check(result: dict, metrics: dict, spans: list) -> None:
     unit, points, _ = metrics[semconv.METRIC_OPERATION_DURATION]
     assert unit == "s" and [p["count"] for p in points] == [1]
     assert [s["name"] for s in spans] == ["chat gpt-4o"]
+    # The exported span itself carries the cost (the exporter wrapper both paths install).
+    exported = spans[0]["attributes"]
+    assert (exported[semconv.GEN_AI_USAGE_COST], exported[semconv.LLM_COST_USD]) == (0.0035, "0.0035")
+    assert exported[semconv.LLM_COST_STATUS] == "priced"
 
 
 def test_opentelemetry_instrument_attaches_the_session_processor(tmp_path):
