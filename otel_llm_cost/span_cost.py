@@ -24,6 +24,7 @@ wraps its exporter itself: ``BatchSpanProcessor(CostSpanExporter(OTLPSpanExporte
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -33,7 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 
 from . import config, semconv
 from .cost import cost_attributes
-from .foreign_spans import record_of_span, should_count
+from .foreign_spans import may_be_a_call, record_of_span, should_count
 
 __all__ = ["CostSpanExporter", "foreign_cost_attributes", "wrap_exporters"]
 
@@ -49,7 +50,8 @@ def foreign_cost_attributes(span: Any) -> dict[str, Any]:
     """
     attributes = getattr(span, "attributes", None) or {}
     scope = getattr(getattr(span, "instrumentation_scope", None), "name", None)
-    if scope == semconv.SCOPE_NAME or semconv.LLM_COST_STATUS in attributes or not should_count(span):
+    if (scope == semconv.SCOPE_NAME or semconv.LLM_COST_STATUS in attributes
+            or not may_be_a_call(scope, attributes) or not should_count(span)):
         return {}
     record = record_of_span(span)
     extra = cost_attributes(record.cost, proposed=config.load().proposed_cost_attributes)
@@ -83,8 +85,12 @@ class CostSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self.exporter.export([_priced(span) for span in spans])
 
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
+    def shutdown(self, timeout_millis: int | None = None) -> None:
+        """Shut the wrapped exporter down, passing the batch processor's deadline on if it takes one."""
+        if timeout_millis is not None and "timeout_millis" in inspect.signature(self.exporter.shutdown).parameters:
+            self.exporter.shutdown(timeout_millis=timeout_millis)  # type: ignore[call-arg]
+        else:
+            self.exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.exporter.force_flush(timeout_millis)
