@@ -52,7 +52,9 @@ CELLS = [Cell(f"peers-{group}", reqs, TESTS, why=f"next to {group}", env={"OTEL_
 #: OpenLLMetry's Mistral (mistralai 1.x only), Cohere (cohere < 6), Groq and Ollama
 #: instrumentations, and OpenInference's Mistral one at its last release for mistralai 1.x
 #: (1.4.0; 2.x needs mistralai 2), which calls wrapt's 1.x keyword API, hence ``wrapt<2``.
-FOREIGN = ["mistralai==1.12.4", "cohere==5.21.1", "groq==1.7.0", "ollama==0.6.3", "wrapt<2",
+#: genai-prices: the catalog layer that prices Cohere and Groq models (and every non-OpenAI
+#: provider's list), as a user with ``[all]`` has it — our package goes in without extras.
+FOREIGN = ["genai-prices==0.2.3", "mistralai==1.12.4", "cohere==5.21.1", "groq==1.7.0", "ollama==0.6.3", "wrapt<2",
            "opentelemetry-instrumentation-mistralai==0.62.4", "opentelemetry-instrumentation-cohere==0.62.4",
            "opentelemetry-instrumentation-groq==0.62.4", "opentelemetry-instrumentation-ollama==0.62.4",
            "openinference-instrumentation-mistralai==1.4.0"]
