@@ -1,7 +1,12 @@
 """How much of what our users can call do we price, and do we agree with a second source?
 
+    python -m bench.coverage                       # the routes table only: any install, no extras, no file
     python -m bench.coverage --litellm PATH/model_prices_and_context_window.json [--list]
     OTEL_LLM_COST_FALLBACK_PRICES_FILE=PATH/… python -m bench.coverage --litellm PATH/…   # with the fallback layer
+
+The routes table (:data:`ROUTES`) prices widely used model ids at the providers the
+``openai`` SDK reaches by base URL, as a call there is priced, on whatever is installed:
+a plain ``pip install otel-llm-cost`` answers it as it stands.
 
 The population is LiteLLM's price file (a second, independent source; get it with
 ``pip download litellm --no-deps`` and unzip ``litellm/model_prices_and_context_window_backup.json``):
@@ -21,7 +26,7 @@ import argparse
 import json
 import sys
 from collections import Counter
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 
 from otel_llm_cost.pricing import _snapshot
@@ -109,6 +114,8 @@ def _layer_of():
         text = text or ""
         if text in bottom:
             return "bundled snapshot" if snapshot else "fallback file"
+        if snapshot and text.endswith(", retired)") and text.startswith("litellm "):
+            return "bundled snapshot"
         if text.startswith("genai-prices"):
             return "genai-prices"
         return "our list" if text == catalog.base_origin else "your files"
@@ -121,7 +128,7 @@ def genai_population() -> tuple[list[tuple[str, str]], int]:
     providers; and how many of its ids its own matching does not find (bucket names such as
     Bedrock's ``regional.…``: no call sends them). Fireworks names are sent as
     ``accounts/fireworks/models/<id>``."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from genai_prices import data_snapshot
 
@@ -130,7 +137,7 @@ def genai_population() -> tuple[list[tuple[str, str]], int]:
     ours: dict[str, str] = {}
     for provider in PROVIDERS.values():
         ours.setdefault(PROVIDER_IDS[provider], provider)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     snapshot = data_snapshot.get_snapshot()
     out, unmatched = [], 0
     for provider in snapshot.providers:
@@ -177,17 +184,69 @@ def _genai_coverage() -> None:
     print(f"priced without genai-prices (our list + the bottom layer): {alone} = {100 * alone / max(total, 1):.1f} %")
 
 
+#: (base URL host, model id as sent): widely used ids, retired ones included (calls to them
+#: are still in flight, in ledgers and in replays).
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("api.deepseek.com", "deepseek-chat"),
+    ("api.deepseek.com", "deepseek-reasoner"),
+    ("api.groq.com", "llama-3.3-70b-versatile"),
+    ("api.groq.com", "llama-3.1-8b-instant"),
+    ("api.x.ai", "grok-3"),
+    ("api.x.ai", "grok-3-mini"),
+    ("api.mistral.ai", "mistral-large-latest"),
+    ("api.mistral.ai", "mistral-small-latest"),
+    ("api.perplexity.ai", "sonar"),
+    ("api.perplexity.ai", "sonar-pro"),
+    ("openrouter.ai", "openai/gpt-4o"),
+    ("openrouter.ai", "anthropic/claude-sonnet-4"),
+    ("api.together.xyz", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+    ("api.together.xyz", "deepseek-ai/DeepSeek-V3"),
+)
+
+
+def routes_table() -> int:
+    """Print which :data:`ROUTES` are priced, by which layer, at what rates; returns how many are."""
+    from otel_llm_cost.cost import price_usage
+    from otel_llm_cost.pricing import get_catalog
+    from otel_llm_cost.pricing._providers import provider_for_host
+    from otel_llm_cost.usage import Usage
+
+    catalog = get_catalog()
+    layer = _layer_of()
+    probe = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
+    installed = "installed" if catalog.source is not None else "not installed or off"
+    print(f"openai-SDK calls to other providers (genai-prices {installed}):\n")
+    print("| provider | model | priced | layer | USD for 1M in + 1M out | catalog |")
+    print("|---|---|---|---|---|---|")
+    priced = 0
+    for host, model in ROUTES:
+        provider = provider_for_host(host) or "openai"
+        cost = price_usage(model, probe, provider=provider)
+        if cost.usd is None:
+            print(f"| {provider} | `{model}` | no | | | {cost.status} |")
+            continue
+        priced += 1
+        print(f"| {provider} | `{model}` | yes | {layer(cost.catalog)} | {cost.usd.normalize():f} | {cost.catalog} |")
+    print(f"\npriced: {priced} of {len(ROUTES)}")
+    return priced
+
+
 def _pct(n: int, total: int) -> str:
     return f"{n} ({100 * n / max(total, 1):.1f} %)"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.coverage", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--litellm", required=True, help="LiteLLM's model_prices_and_context_window.json")
+    parser.add_argument("--litellm", help="LiteLLM's model_prices_and_context_window.json (without it: "
+                        "the routes table only)")
     parser.add_argument("--list", action="store_true", help="list the unpriced models and every disagreement")
     parser.add_argument("--genai", action="store_true",
                         help="also: coverage of genai-prices' own model list at the same providers")
     args = parser.parse_args(argv)
+    routes_table()
+    if not args.litellm:
+        return 0
+    print()
     with open(args.litellm, encoding="utf-8") as fh:
         data = json.load(fh)
     rows = population(data, date.today())

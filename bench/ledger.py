@@ -33,7 +33,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -137,7 +137,7 @@ def build(out: Path, rows: int, days: int, seed: int = 7) -> None:
 
 #: The start of the report window, fixed once per run so every timed run and both
 #: versions read exactly the same rows (what ``--since 7d`` meant when the bench started).
-_SINCE = (datetime.now(timezone.utc) - timedelta(days=7)).isoformat()
+_SINCE = (datetime.now(UTC) - timedelta(days=7)).isoformat()
 
 
 def _report_cmd(src: Path, db: str, by: str, fmt: str) -> list[str]:

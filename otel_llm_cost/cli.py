@@ -249,7 +249,7 @@ def _layers(catalog: Catalog) -> list[str]:
     elif settings.price_source == "bundled":
         lines.append(f"  3. genai-prices: off ({semconv.ENV_PRICE_SOURCE}=bundled)")
     else:
-        lines.append("  3. genai-prices: not installed (pip install 'otel-llm-cost[genai-prices]', Python 3.11+)")
+        lines.append("  3. genai-prices: could not be loaded (a dependency of otel-llm-cost: see the log)")
     fallback = catalog.fallback
     if fallback is None:
         lines.append(f"  4. fallback:     off ({semconv.ENV_FALLBACK_PRICES_FILE}=none)")

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -161,7 +161,7 @@ def run(ledger: Path, fmt: str = "table", out: TextIO = sys.stdout, err: TextIO 
     # In JSON mode stdout carries one document; the progress lines go to stderr.
     progress = out if fmt == "table" else err
     started = time.perf_counter()
-    since = datetime.now(timezone.utc).replace(microsecond=0)
+    since = datetime.now(UTC).replace(microsecond=0)
     session_id = f"demo-{since:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     telemetry = _Telemetry(ledger)
     try:

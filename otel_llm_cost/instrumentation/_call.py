@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -235,7 +235,7 @@ _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (
 
 def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any, strict: bool, start_ns: Any) -> Cost:
     # The price in force when the request was made (the span's start), not at export.
-    when = datetime.fromtimestamp(start_ns / 1e9, timezone.utc) if isinstance(start_ns, int) else None
+    when = datetime.fromtimestamp(start_ns / 1e9, UTC) if isinstance(start_ns, int) else None
     return price_usage(model, usage, provider=provider, service_tier=service_tier, when=when, strict=strict)
 
 

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -235,7 +235,7 @@ def _is_llm_span(span: ReadableSpan) -> bool:
 
 def _iso(unix_nano: int) -> str:
     seconds, nanos = divmod(unix_nano, 1_000_000_000)
-    moment = datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=nanos // 1000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 

@@ -17,7 +17,7 @@ import html
 import os
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -224,7 +224,7 @@ svg.chart{max-width:100%;height:auto;display:block}.grid{stroke:#eee}.axis,.labe
 def render_html(data: HtmlReport, *, generated: datetime | None = None) -> str:
     """The page: summary, charts, and the tables with the same exact numbers."""
     total = data.by_model.total
-    when = (generated or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     scope = ("all recorded calls" if data.by_model.since is None
              else "calls since " + data.by_model.since.strftime("%Y-%m-%d %H:%M UTC"))
     cards = (f'<div class="cards"><div class="card" id="total-cost"><b>{_e(cost_text(total))}</b><span>USD, '

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
 from pathlib import Path
 
@@ -118,7 +118,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     Always a UTC datetime: a time given with an offset (``15:00+05:00``) is the same
     instant in UTC (``10:00``), so what the report says it shows is what it filtered.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     match = _RELATIVE.match(text)
     if match:
         try:
@@ -131,9 +131,9 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a duration (30m, 24h, 7d, 2w) or an ISO date (2025-01-31)") from None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
         raise argparse.ArgumentTypeError(f"{text!r} reaches back before the year 1") from None
 
@@ -279,7 +279,7 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
         ordered = sorted(groups.values(), key=by_cost)
     points: list[tuple[datetime, Decimal]] = []
     if first is not None:
-        epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
         points = [(epoch + timedelta(microseconds=slot * size // 1000), timeline.get(slot, Decimal(0)))
                   for slot in range(first // size, last // size + 1)]
     return Report(store.name, by, since, ordered, total, points, bucket)
@@ -291,7 +291,7 @@ def by_cost(group: Group) -> tuple:
 
 
 def _unix_nano(moment: datetime) -> int:
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 

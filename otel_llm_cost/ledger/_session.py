@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .._terminal import printable
@@ -40,7 +40,7 @@ class SessionView:
 def _moment(unix_nano: int | None) -> datetime | None:
     if unix_nano is None:
         return None
-    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=int(unix_nano) // 1000)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(unix_nano) // 1000)
 
 
 def load_session(target: Path | str, session_id: str) -> SessionView:

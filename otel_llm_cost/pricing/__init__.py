@@ -20,8 +20,11 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import date
 from importlib import resources
+from typing import Any
 
 from .. import config
 from ._catalog import Catalog, ModelPrice, Rates
@@ -103,7 +106,9 @@ def bundled_snapshot() -> Catalog | None:
     """The LiteLLM snapshot shipped with the package (parsed once), or None if unreadable.
 
     Named by its LiteLLM release (``litellm 1.110.2 (bundled snapshot)``): that is the
-    ``llm_cost.catalog`` of a call it prices.
+    ``llm_cost.catalog`` of a call it prices. An entry whose model was retired before
+    today (its ``deprecation_date``) still prices, as ``litellm 1.110.2 (bundled
+    snapshot, retired)``, its source naming the day.
     """
     global _snapshot_catalog
     if _snapshot_catalog is None:
@@ -113,12 +118,28 @@ def bundled_snapshot() -> Catalog | None:
             data = snapshot_file.read_bundled()
             label = f"litellm {data['litellm_version']} (bundled snapshot)"
             parsed = parse_price_data(data["entries"], label)
+            entries = _mark_retired(parsed.entries, data["entries"], label, snapshot_file.retired_on)
         except Exception:  # a damaged install must not stop the application
             _log.warning("the bundled LiteLLM price snapshot could not be read; no fallback layer",
                          exc_info=True)
             return None
-        _snapshot_catalog = Catalog(parsed.entries, version=label)
+        _snapshot_catalog = Catalog(entries, version=label)
     return _snapshot_catalog
+
+
+#: How the catalog name of a retired entry of the snapshot ends (``llm_cost.catalog``).
+RETIRED_MARK = ", retired)"
+
+
+def _mark_retired(entries: Iterable[ModelPrice], raw: Mapping[str, Any], label: str,
+                  retired_on: Callable[[Mapping[str, Any], date], date | None]) -> list[ModelPrice]:
+    """``entries`` with those retired before today renamed ``<label minus ')'>, retired)``."""
+    today = date.today()
+    retired = {key.strip().lower(): day for key, entry in raw.items()
+               if isinstance(entry, Mapping) and (day := retired_on(entry, today)) is not None}
+    origin = label[:-1] + RETIRED_MARK
+    return [replace(e, origin=origin, source=f"{e.source}; retired {retired[e.key].isoformat()}")
+            if e.key in retired else e for e in entries]
 
 
 def _fallback_catalog(paths: tuple[str, ...]) -> Catalog | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -161,7 +161,7 @@ class GenaiSource:
         provider_id = PROVIDER_IDS.get(provider or "")
         if provider_id is None:
             return None
-        when = when or datetime.now(timezone.utc)
+        when = when or datetime.now(UTC)
         snapshot = self._snapshots.get_snapshot()
         # A price is fixed for a day except where a time-of-day price exists (off-peak):
         # the cache key keeps the minute for those, the date otherwise.

@@ -10,8 +10,10 @@ only that provider's entries, never for an unknown host): see ``docs/prices.md``
 
 What is kept, and nothing else: the entries of the providers reachable through the
 SDKs we instrument (:data:`PROVIDERS`, the population ``bench.coverage`` measures),
-in the modes a call of ours has (:data:`MODES`), priced per token, not deprecated on
-the day of the build; of each entry only the fields our LiteLLM reader uses
+in the modes a call of ours has (:data:`MODES`), priced per token, current or retired
+(a past ``deprecation_date``) less than :data:`RETIRED_KEPT_DAYS` before the day of the
+build — a retired id still has calls in flight, in ledgers and in replays, so it stays
+priced and is marked retired (:func:`retired_on`); of each entry only the fields our LiteLLM reader uses
 (:func:`kept_field`) plus ``litellm_provider``, ``mode`` and ``deprecation_date``.
 The prices stay LiteLLM's JSON numbers, digit for digit: the reader turns each into
 an exact ``Decimal`` per 1M tokens through ``str`` (``_loading._price``), as for any
@@ -32,7 +34,8 @@ from typing import Any
 
 from ._loading import _LITELLM_FIELDS, _LITELLM_TIER_PREFIXES
 
-__all__ = ["PROVIDERS", "MODES", "FILE_NAME", "build", "kept_field", "in_scope", "read_bundled", "dumps"]
+__all__ = ["PROVIDERS", "MODES", "FILE_NAME", "RETIRED_KEPT_DAYS", "build", "kept_field", "in_scope", "retired_on",
+           "read_bundled", "dumps"]
 
 #: LiteLLM ``litellm_provider`` -> the ``gen_ai.provider.name`` our instrumentation sets.
 PROVIDERS: Mapping[str, str] = {
@@ -57,6 +60,9 @@ PROVIDERS: Mapping[str, str] = {
 }
 #: The kinds of call we instrument and price per token.
 MODES = ("chat", "responses", "embedding")
+#: Entries retired (past ``deprecation_date``) at most this many days before the build are
+#: kept, marked retired; older ones are gone from the providers' price lists and from traffic.
+RETIRED_KEPT_DAYS = 730
 #: The bundled file, next to ``prices.json``.
 FILE_NAME = "litellm_snapshot.json"
 #: Providers whose keys with a further "/" are per-region or per-deployment copies.
@@ -90,13 +96,25 @@ def in_scope(key: str, entry: Any, today: date) -> bool:
         return False
     if isinstance(entry["input_cost_per_token"], bool):
         return False
-    deprecated = entry.get("deprecation_date")
-    if isinstance(deprecated, str) and deprecated[:10] < today.isoformat():
+    retired = retired_on(entry, today)
+    if retired is not None and (today - retired).days > RETIRED_KEPT_DAYS:
         return False
     # Region- or deployment-scoped duplicates ("azure/eu/…", "bedrock/us-east-1/…"): a
     # call names the model, never the region. (At Fireworks, Together … a "/" is part of
     # the model's own name.)
     return provider not in _REGIONAL or "/" not in _model_part(key, provider)
+
+
+def retired_on(entry: Mapping[str, Any], today: date) -> date | None:
+    """The day the entry's model was retired (its ``deprecation_date``) if before ``today``, else None."""
+    deprecated = entry.get("deprecation_date")
+    if not isinstance(deprecated, str):
+        return None
+    try:
+        day = date.fromisoformat(deprecated[:10])
+    except ValueError:
+        return None
+    return day if day < today else None
 
 
 def build(data: Mapping[str, Any], version: str, today: date) -> dict[str, Any]:
@@ -147,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", help="a litellm wheel, or its model_prices_and_context_window(_backup).json")
     parser.add_argument("--version", help="the litellm release the JSON file comes from")
     parser.add_argument("--as-of", type=date.fromisoformat, default=None,
-                        help="drop entries deprecated before this day (default: today)")
+                        help=f"the build day: entries retired more than {RETIRED_KEPT_DAYS} days before "
+                        "it are left out (default: today)")
     parser.add_argument("--out", default=None, help=f"where to write (default: the package's {FILE_NAME})")
     args = parser.parse_args(argv)
     data, version = _read_source(args.source, args.version)

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -43,9 +44,9 @@ def ledger(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
     tracer = provider.get_tracer(s.SCOPE_NAME)
-    from datetime import datetime, timezone
+    from datetime import datetime
     llm_span(tracer, model="gpt-4o", cost="0.001", inp=100, out=10,
-             end_ns=unix_nano(datetime(2026, 12, 1, 12, tzinfo=timezone.utc)))
+             end_ns=unix_nano(datetime(2026, 12, 1, 12, tzinfo=UTC)))
     provider.shutdown()
     return path
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -20,7 +20,7 @@ def provider_with(exporter: SpanExporter, service: str = "test-svc") -> TracerPr
 
 
 def unix_nano(moment: datetime) -> int:
-    return int(moment.replace(tzinfo=moment.tzinfo or timezone.utc).timestamp()) * 1_000_000_000
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp()) * 1_000_000_000
 
 
 def llm_span(tracer: Any, *, model: str, provider: str = "openai", cost: str | None = None,

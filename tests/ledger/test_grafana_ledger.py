@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -23,7 +23,7 @@ from otel_llm_cost.ledger import LedgerSpanExporter
 
 from ._spans import llm_span, provider_with, unix_nano
 
-_NOW = datetime.now(timezone.utc).replace(microsecond=0)
+_NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def _expand(sql: str, start: datetime, end: datetime, services: list[str]) -> str:

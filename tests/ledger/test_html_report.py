@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from ._browser import browser
 from ._spans import llm_span, provider_with, unix_nano
 
 ROOT = Path(__file__).resolve().parents[2]
-DAY0 = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
+DAY0 = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 MODELS = [("gpt-4o", "openai", "0.00405"), ("claude-sonnet-4-6", "anthropic", "0.01275"),
           ("gpt-4o-mini", "openai", "0.00012375"), ("gemini-2.5-flash", "gcp.gemini", "0.0006125")]
 

@@ -7,7 +7,7 @@ import json
 import logging
 import multiprocessing
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from otel_llm_cost.ledger._report import load_report
 from . import _writer
 from ._spans import llm_span, provider_with, unix_nano
 
-_T0 = datetime(2025, 3, 10, tzinfo=timezone.utc)
+_T0 = datetime(2025, 3, 10, tzinfo=UTC)
 
 
 def _rows(url: str) -> list[dict]:
@@ -185,7 +185,7 @@ def test_url_from_the_environment_for_the_exporter_and_the_report(pg_url: str, m
     assert exporter.url == pg_url
     provider = provider_with(exporter, service="from-env")
     llm_span(provider.get_tracer("otel_llm_cost"), model="gpt-4o", cost="0.5", inp=1, out=1,
-             end_ns=unix_nano(datetime.now(timezone.utc) - timedelta(minutes=5)))
+             end_ns=unix_nano(datetime.now(UTC) - timedelta(minutes=5)))
     provider.shutdown()
     assert main(["report", "--since", "1h", "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)

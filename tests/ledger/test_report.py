@@ -8,7 +8,7 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from otel_llm_cost.ledger._schema import SCHEMA_V1
 
 from ._spans import llm_span, provider_with, unix_nano
 
-_T0 = datetime(2025, 3, 10, tzinfo=timezone.utc)
+_T0 = datetime(2025, 3, 10, tzinfo=UTC)
 
 
 def _at(hours: float) -> int:
@@ -195,7 +195,7 @@ def test_since_filters_relative_and_iso(tmp_path: Path, capsys) -> None:
     path = tmp_path / "ledger.db"
     provider = provider_with(LedgerSpanExporter(path))
     t = provider.get_tracer("otel_llm_cost")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for hours_ago, cost in ((2, "0.001"), (30, "0.02"), (24 * 10, "0.3")):
         llm_span(t, model="gpt-4o", cost=cost, inp=1, out=1,
                  end_ns=unix_nano(now - timedelta(hours=hours_ago)))
@@ -214,12 +214,12 @@ def test_since_filters_relative_and_iso(tmp_path: Path, capsys) -> None:
 
 
 def test_parse_since() -> None:
-    now = datetime(2025, 3, 10, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("30m", now) == datetime(2025, 3, 10, 11, 30, tzinfo=timezone.utc)
-    assert parse_since("24h", now) == datetime(2025, 3, 9, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("7d", now) == datetime(2025, 3, 3, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("2025-03-01", now) == datetime(2025, 3, 1, tzinfo=timezone.utc)
-    assert parse_since("2025-03-01T08:00:00Z", now) == datetime(2025, 3, 1, 8, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+    assert parse_since("30m", now) == datetime(2025, 3, 10, 11, 30, tzinfo=UTC)
+    assert parse_since("24h", now) == datetime(2025, 3, 9, 12, 0, tzinfo=UTC)
+    assert parse_since("7d", now) == datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+    assert parse_since("2025-03-01", now) == datetime(2025, 3, 1, tzinfo=UTC)
+    assert parse_since("2025-03-01T08:00:00Z", now) == datetime(2025, 3, 1, 8, tzinfo=UTC)
     with pytest.raises(Exception, match="not a duration"):
         parse_since("yesterday", now)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
+import genai_prices  # a core dependency: in every install
 import pytest
 
 from otel_llm_cost import config
@@ -13,10 +14,7 @@ from otel_llm_cost.cost import price_usage
 from otel_llm_cost.pricing import get_catalog, reset_catalog
 from otel_llm_cost.usage import Usage
 
-# genai-prices needs Python 3.11+ (the test extra installs it there; never skipped on 3.11+).
-genai_prices = pytest.importorskip("genai_prices")
-
-WHEN = datetime(2026, 11, 20, 20, 0, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
 USAGE = Usage(input_tokens=300_123, output_tokens=4_567, cache_read_tokens=100_001)
 
 

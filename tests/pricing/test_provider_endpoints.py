@@ -8,7 +8,7 @@ from genai-prices 0.2.3 (pinned in the ``test`` extra) and compared as an exact 
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from decimal import Decimal
 
 import httpx
@@ -21,8 +21,7 @@ from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.pricing import reset_catalog
 from tests.wire import Reply
 
-# The prices of DeepSeek, Groq, OpenRouter … come from genai-prices (Python 3.11+, in the test extra).
-pytest.importorskip("genai_prices")
+# The prices of DeepSeek, Groq, OpenRouter … come from genai-prices (a core dependency).
 
 HELLO = [{"role": "user", "content": "Hello"}]
 USAGE = {"prompt_tokens": 1_000_000, "completion_tokens": 1_000_000, "total_tokens": 2_000_000}
@@ -81,7 +80,7 @@ def test_deepseek_peak_and_off_peak(wire, otel):
     wire.enqueue(Reply(usage=USAGE, model="deepseek-chat"))
     client(wire, "https://api.deepseek.com/v1").chat.completions.create(model="deepseek-chat", messages=HELLO)
     span = otel.span()
-    start = datetime.fromtimestamp(span.start_time / 1e9, timezone.utc).time()
+    start = datetime.fromtimestamp(span.start_time / 1e9, UTC).time()
     usd = "1.37" if time(0, 30) <= start < time(16, 30) else "0.685"
     assert _priced(span) == ("deepseek", s.STATUS_PRICED, Decimal(usd), "deepseek/deepseek-chat")
 

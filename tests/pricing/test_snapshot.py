@@ -56,7 +56,8 @@ def test_every_entry_follows_the_snapshot_rules():
         price = entry["input_cost_per_token"]
         assert isinstance(price, (int, float)) and not isinstance(price, bool), key
         assert "output_cost_per_token" in entry or entry["mode"] == "embedding", key
-        assert entry.get("deprecation_date", "9999")[:10] >= as_of.isoformat(), key
+        retired = _snapshot.retired_on(entry, as_of)
+        assert retired is None or (as_of - retired).days <= _snapshot.RETIRED_KEPT_DAYS, key
         assert all(_snapshot.kept_field(name) for name in entry), key
         assert _snapshot.in_scope(key, entry, as_of), key
 
@@ -77,7 +78,9 @@ def test_build_keeps_only_what_the_rules_say():
             "output_cost_per_token": 2e-06, "max_tokens": 8192, "supports_vision": True,
             "input_cost_per_token_above_200k_tokens": 2e-06, "output_cost_per_token_flex": 1e-06},
         "gone": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-06,
-                 "deprecation_date": "2026-11-30"},
+                 "deprecation_date": "2024-11-30"},
+        "retired": {"litellm_provider": "deepseek", "mode": "chat", "input_cost_per_token": 1e-06,
+                    "deprecation_date": "2026-11-30"},
         "image": {"litellm_provider": "openai", "mode": "image_generation", "input_cost_per_token": 1e-06},
         "per-second": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_second": 1e-04},
         "elsewhere": {"litellm_provider": "deepinfra", "mode": "chat", "input_cost_per_token": 1e-06},
@@ -88,7 +91,16 @@ def test_build_keeps_only_what_the_rules_say():
     assert built["entries"] == {"fireworks_ai/accounts/fireworks/models/a": {
         "litellm_provider": "fireworks_ai", "mode": "chat", "input_cost_per_token": 1e-06,
         "output_cost_per_token": 2e-06, "input_cost_per_token_above_200k_tokens": 2e-06,
-        "output_cost_per_token_flex": 1e-06}}
+        "output_cost_per_token_flex": 1e-06}, "retired": {
+        "litellm_provider": "deepseek", "mode": "chat", "input_cost_per_token": 1e-06,
+        "deprecation_date": "2026-11-30"}}
+
+
+def test_recently_retired_entries_are_kept():
+    as_of = date.fromisoformat(SNAPSHOT["as_of"])
+    retired = [key for key, entry in SNAPSHOT["entries"].items() if _snapshot.retired_on(entry, as_of)]
+    # deepseek-chat was retired on 2026-07-24 and is still called under that name.
+    assert len(retired) > 100 and "deepseek/deepseek-chat" in retired
 
 
 def test_every_entry_is_read_and_priced_exactly():
@@ -126,6 +138,20 @@ def test_snapshot_context_tier(wire, otel):
                                                                       messages=HELLO)
     # 272001 * 8 / 1M + 1000 * 30 / 1M
     assert _priced(otel.span())[1:] == (s.STATUS_PRICED, Decimal("2.206008"), "daybreak-blue-latest")
+
+
+def test_a_retired_model_is_priced_and_marked_retired(wire, instrumented, monkeypatch):
+    # claude-mythos-preview: retired 2026-06-09, in the snapshot only: 1e-05 / 5e-05 per token.
+    _layers(monkeypatch)
+    inst = instrumented(AnthropicInstrumentor)
+    wire.enqueue(Reply(usage={"input_tokens": 1_000_000, "output_tokens": 1_000_000},
+                       model="claude-mythos-preview"))
+    anthropic.Anthropic(base_url=wire.base_url, api_key="test", max_retries=0).messages.create(
+        model="claude-mythos-preview", max_tokens=10, messages=HELLO)
+    a = inst.span().attributes
+    assert (a[s.LLM_COST_USD], a[s.LLM_COST_MODEL], a[s.LLM_COST_CATALOG]) == (
+        "60", "claude-mythos-preview", "litellm 1.110.2 (bundled snapshot, retired)")
+    assert get_catalog().resolve("claude-mythos-preview", "anthropic").source.endswith("; retired 2026-06-09")
 
 
 def test_snapshot_batch_price_of_an_anthropic_model(wire, instrumented):
@@ -209,3 +235,22 @@ def test_user_file_version_names_the_catalog(wire, instrumented, monkeypatch, tm
     first, second = sorted(inst.spans(), key=lambda sp: sp.start_time)
     assert first.attributes[s.LLM_COST_CATALOG] == f"{versioned} (2026.12.01)"
     assert second.attributes[s.LLM_COST_CATALOG] == str(plain)
+
+
+def test_the_coverage_routes_table_needs_no_file_and_prices_every_route(capsys, monkeypatch):
+    # The routes a plain install must price (issue #29): genai-prices is a core dependency,
+    # and retired ids stay in the snapshot under it.
+    _layers(monkeypatch)
+    assert coverage.main([]) == 0
+    out = capsys.readouterr().out
+    assert f"priced: {len(coverage.ROUTES)} of {len(coverage.ROUTES)}" in out
+    assert "| deepseek | `deepseek-chat` | yes | genai-prices |" in out
+
+
+def test_without_genai_prices_the_snapshot_still_prices_retired_routes(capsys, monkeypatch):
+    _layers(monkeypatch, OTEL_LLM_COST_PRICE_SOURCE="bundled")
+    coverage.routes_table()
+    out = capsys.readouterr().out
+    # deepseek/deepseek-chat: retired 2026-07-24, 2.8e-07 / 4.2e-07 per token.
+    assert ("| deepseek | `deepseek-chat` | yes | bundled snapshot | 0.7 | "
+            "litellm 1.110.2 (bundled snapshot, retired) |") in out

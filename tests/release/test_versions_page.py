@@ -10,10 +10,10 @@ generator says today.
 from __future__ import annotations
 
 import re
+import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 
 from tests.matrix import run
