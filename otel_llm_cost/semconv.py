@@ -114,6 +114,11 @@ LLM_COST_SERVICE_TIER: Final = "llm_cost.service_tier"
 LLM_COST_COST_SOURCE: Final = "llm_cost.cost_source"
 #: Our own price of the same call, kept next to a provider-reported cost (decimal string).
 LLM_COST_LOCAL_USD: Final = "llm_cost.local_usd"
+#: LiteLLM's own estimate of a call it made (``response._hidden_params["response_cost"]``),
+#: decimal string: a second opinion beside ``llm_cost.usd``, never used instead of it.
+LLM_COST_LITELLM_USD: Final = "llm_cost.litellm_usd"
+#: True when LiteLLM answered from its own cache: no provider call, nothing billed.
+LLM_COST_LITELLM_CACHE_HIT: Final = "llm_cost.litellm_cache_hit"
 COST_SOURCE_PROVIDER: Final = "provider"
 COST_SOURCE_LOCAL: Final = "local"
 #: The foreign span itself carried the cost (OpenInference ``llm.cost.total``, a ``gen_ai.usage.cost``).

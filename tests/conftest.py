@@ -3,20 +3,28 @@ process-wide state of the package put back after every test, so tests pass in an
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+
+# LiteLLM downloads its price map when imported unless told to use the copy it ships;
+# and counts an unreported stream with a tokenizer it would fetch from Hugging Face.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from otel_llm_cost import config, observers, pricing
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
 from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
 from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
+from otel_llm_cost.instrumentation.litellm import LiteLLMInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.sessions import STORE
 from tests.wire import WireServer
 
 #: Our instrumentors are singletons (BaseInstrumentor): one left on changes every later test.
-_INSTRUMENTORS = (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor, BedrockInstrumentor)
+_INSTRUMENTORS = (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor, BedrockInstrumentor,
+                  LiteLLMInstrumentor)
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,8 @@ __all__ = [
     "safely",
     "proxy_stream",
     "server_attributes",
+    "quiet_while",
+    "quiet_end",
 ]
 
 _IN_CALL = otel_context.create_key("otel_llm_cost.in_llm_call")
@@ -110,6 +112,18 @@ def _attach(call: LLMCall) -> _Sending:
     ctx = otel_context.set_value(_IN_CALL, marker, trace.set_span_in_context(call.span))
     marker.token = otel_context.attach(_without_our_baggage(ctx))
     return marker
+
+
+def quiet_while(call: LLMCall) -> _Sending:
+    """Mark ``call`` as sending again (undo with :func:`_detach`): for a wrapper whose SDK
+    sends lazily, when its stream is first read (LiteLLM's), so that an SDK it calls
+    underneath is still no second span."""
+    return _attach(call)
+
+
+def quiet_end(marker: _Sending) -> None:
+    """Undo :func:`quiet_while`."""
+    _detach(marker)
 
 
 def _detach(marker: _Sending) -> None:

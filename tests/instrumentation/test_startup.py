@@ -1,6 +1,6 @@
 """Start-up under the real ``opentelemetry-instrument``: no SDK imported until the app does.
 
-With ``openai``, ``anthropic``, ``google-genai`` and ``boto3`` installed and our entry
+With ``openai``, ``anthropic``, ``google-genai``, ``boto3`` and ``litellm`` installed and our entry
 points loaded, an application that never imports an SDK must not pay for importing one
 (hundreds of milliseconds together; the time itself is a benchmark figure,
 ``python -m bench.startup``, not a test). What is asserted here is the behaviour that
@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 
 import pytest
 
-SDK_MODULES = ("openai", "anthropic", "google.genai", "botocore", "boto3")
+SDK_MODULES = ("openai", "anthropic", "google.genai", "botocore", "boto3", "litellm")
 
 NOTHING = textwrap.dedent(f"""
     import json, sys
@@ -29,10 +29,11 @@ NOTHING = textwrap.dedent(f"""
     from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
     from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
     from otel_llm_cost.instrumentation.gemini import GeminiInstrumentor
+    from otel_llm_cost.instrumentation.litellm import LiteLLMInstrumentor
     from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
     print("INSTRUMENTED " + json.dumps([cls().is_instrumented_by_opentelemetry
                                         for cls in (OpenAIInstrumentor, AnthropicInstrumentor, GeminiInstrumentor,
-                                                    BedrockInstrumentor)]))
+                                                    BedrockInstrumentor, LiteLLMInstrumentor)]))
 """)
 
 LATER = textwrap.dedent(f"""
@@ -63,7 +64,7 @@ def _loaded(stdout: str) -> list[str]:
     return json.loads(line.removeprefix("LOADED "))
 
 
-@pytest.mark.parametrize("sdk", ["openai", "anthropic", "google-genai", "boto3"])
+@pytest.mark.parametrize("sdk", ["openai", "anthropic", "google-genai", "boto3", "litellm"])
 def test_the_sdks_are_installed(sdk):
     """Only meaningful with all three SDKs installed: fail, don't pass vacuously."""
     from importlib.metadata import version
@@ -73,10 +74,11 @@ def test_the_sdks_are_installed(sdk):
 
 def test_no_sdk_is_imported_for_an_app_that_uses_none():
     ours = {ep.name for ep in entry_points(group="opentelemetry_instrumentor") if ep.value.startswith("otel_llm_cost.")}
-    assert ours == {"llm_cost_openai", "llm_cost_anthropic", "llm_cost_google_genai", "llm_cost_bedrock"}
+    assert ours == {"llm_cost_openai", "llm_cost_anthropic", "llm_cost_google_genai", "llm_cost_bedrock",
+                    "llm_cost_litellm"}
     stdout = _instrument(NOTHING).stdout
     assert _loaded(stdout) == []
-    assert "INSTRUMENTED [true, true, true, true]" in stdout, stdout
+    assert "INSTRUMENTED [true, true, true, true, true]" in stdout, stdout
 
 
 def test_an_sdk_imported_later_is_still_instrumented(wire):
