@@ -266,3 +266,19 @@ def test_a_dropped_stream_raises_what_litellm_raises_and_is_one_failed_span(wire
     a = ours.span().attributes
     assert a[s.ERROR_TYPE] == bare[1].__qualname__
     assert [other.spans() for other in others] == [[], [], [], []]
+
+
+def test_router_calls_are_one_span_each(wire, everything):
+    # The Router looks litellm.acompletion / completion up at call time: our wrapper.
+    ours, others = everything
+    router = litellm.Router(model_list=[{"model_name": "claude", "litellm_params": {
+        "model": ROUTES["anthropic"][0], **_anthropic(wire)}}])
+    wire.enqueue_many([Reply(usage=ROUTES["anthropic"][2]), Reply(usage=ROUTES["anthropic"][2])])
+    router.completion(model="claude", messages=MESSAGES, max_tokens=64)
+    asyncio.run(router.acompletion(model="claude", messages=MESSAGES, max_tokens=64))
+    spans = ours.spans()
+    assert len(spans) == 2 and len(wire.requests) == 2
+    assert {sp.attributes[s.GEN_AI_PROVIDER_NAME] for sp in spans} == {"anthropic"}
+    assert [Decimal(sp.attributes[s.LLM_COST_USD]) for sp in spans] == [ROUTES["anthropic"][6]] * 2
+    assert [other.spans() for other in others] == [[], [], [], []]
+
