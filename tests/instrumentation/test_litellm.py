@@ -282,3 +282,35 @@ def test_router_calls_are_one_span_each(wire, everything):
     assert [Decimal(sp.attributes[s.LLM_COST_USD]) for sp in spans] == [ROUTES["anthropic"][6]] * 2
     assert [other.spans() for other in others] == [[], [], [], []]
 
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_text_completion_stream_and_async_embedding(is_async, wire, everything):
+    # gpt-3.5-turbo-instruct 1.50 / 2.00 per 1M; text-embedding-3-small 0.02 per 1M (input only).
+    ours, others = everything
+    wire.enqueue_many([Reply(text="Hello there!", usage={"prompt_tokens": 100, "completion_tokens": 50,
+                                                        "total_tokens": 150}, include_usage_in_stream=True),
+                       Reply(usage={"prompt_tokens": 100, "total_tokens": 100})])
+    text = dict(model="openai/gpt-3.5-turbo-instruct", prompt="one two three", stream=True,
+                stream_options={"include_usage": True}, **_openai_compatible(wire))
+    embed = dict(model="openai/text-embedding-3-small", input=["one two three"], **_openai_compatible(wire))
+
+    with session(f"text-embed-{is_async}", end=False) as tally:
+        if is_async:
+            async def run() -> None:
+                stream = await litellm.atext_completion(**text)
+                assert [c async for c in stream]
+                await litellm.aembedding(**embed)
+
+            asyncio.run(run())
+        else:
+            assert list(litellm.text_completion(**text))
+            litellm.embedding(**embed)
+    spans = sorted(ours.spans(), key=lambda sp: sp.attributes[s.GEN_AI_OPERATION_NAME])
+    assert [sp.attributes[s.GEN_AI_OPERATION_NAME] for sp in spans] == ["embeddings", "text_completion"]
+    completion_usd = (100 * Decimal("1.50") + 50 * Decimal("2")) / M
+    embedding_usd = 100 * Decimal("0.02") / M
+    assert [Decimal(sp.attributes[s.LLM_COST_USD]) for sp in spans] == [embedding_usd, completion_usd]
+    assert spans[1].attributes[s.LLM_COST_USAGE_SOURCE] == s.SOURCE_REPORTED
+    assert [other.spans() for other in others] == [[], [], [], []]
+    assert tally.calls == 2 and tally.cost == completion_usd + embedding_usd
