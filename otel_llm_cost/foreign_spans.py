@@ -64,8 +64,11 @@ __all__ = [
 ]
 
 #: Instrumentation scope of an SDK's own tracing -> the provider key our instrumentor marks.
+#: LiteLLM's own OpenTelemetry callback (``callbacks=["otel"]``) writes ``gen_ai.*`` spans
+#: under the scope ``litellm`` for the calls our LiteLLM instrumentation already counts.
 SELF_TRACING_SCOPES: Mapping[str, str] = {semconv.ANTHROPIC_SDK_SCOPE: "anthropic",
-                                          semconv.MISTRALAI_SDK_SCOPE: "mistralai_sdk"}
+                                          semconv.MISTRALAI_SDK_SCOPE: "mistralai_sdk",
+                                          "litellm": "litellm"}
 
 #: SDKs that trace themselves *next to* an instrumentation of their own calls (their span
 #: is a sibling or child of the instrumentation's, for the same call): provider key ->

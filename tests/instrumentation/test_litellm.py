@@ -314,3 +314,25 @@ def test_text_completion_stream_and_async_embedding(is_async, wire, everything):
     assert spans[1].attributes[s.LLM_COST_USAGE_SOURCE] == s.SOURCE_REPORTED
     assert [other.spans() for other in others] == [[], [], [], []]
     assert tally.calls == 2 and tally.cost == completion_usd + embedding_usd
+
+
+def test_litellms_own_otel_spans_are_not_counted_again(everything):
+    # LiteLLM's OpenTelemetry callback traces under the scope "litellm" with gen_ai usage.
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_llm_cost import foreign_spans
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("litellm").start_as_current_span("litellm_request", attributes={
+            s.GEN_AI_SYSTEM: "anthropic", s.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-20250514",
+            s.GEN_AI_USAGE_INPUT_TOKENS: 13, s.GEN_AI_USAGE_OUTPUT_TOKENS: 1}):
+        pass
+    (span,) = exporter.get_finished_spans()
+    ours, _ = everything
+    assert not foreign_spans.should_count(span)  # ours is the one counted
+    ours.uninstrument()
+    assert foreign_spans.should_count(span)  # without ours, LiteLLM's span is the call's record
