@@ -58,7 +58,10 @@ def _undated(node: Any) -> Any:
     """Drop the HTTP ``date`` header (google-genai keeps headers on its responses): it
     is the wall clock, the one thing two otherwise identical runs may differ in."""
     if isinstance(node, dict):
-        return {k: _undated(v) for k, v in node.items() if not (k == "date" and isinstance(v, str))}
+        # Any case: google-genai's async client sends through aiohttp when it is installed
+        # (litellm brings it), and aiohttp keeps the server's spelling, ``Date``.
+        return {k: _undated(v) for k, v in node.items()
+                if not (isinstance(k, str) and k.lower() == "date" and isinstance(v, str))}
     if isinstance(node, list):
         return [_undated(v) for v in node]
     return node
