@@ -34,7 +34,7 @@ class CallMetrics:
     """The instruments of one meter provider, and the rule for recording a call."""
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None,
-                 metric_attributes: tuple[str, ...] = ()) -> None:
+                 metric_attributes: tuple[str, ...] = (), calls: bool = True) -> None:
         meter = metrics.get_meter(semconv.SCOPE_NAME, __version__, meter_provider)
         self.token_usage = meter.create_histogram(
             semconv.METRIC_TOKEN_USAGE,
@@ -56,6 +56,9 @@ class CallMetrics:
         self.calls = meter.create_counter(semconv.METRIC_CALLS, unit=semconv.UNIT_CALL,
                                           description="LLM calls, by pricing status and usage source.")
         self.extra_keys = tuple(metric_attributes)
+        #: Record ``llm_cost.calls`` (``metric_calls``): one point per call that only the
+        #: status and usage-source panels and alerts read (``docs/metrics.md``).
+        self.record_calls = calls
         self._sets: dict[tuple[Any, ...], _AttributeSets] = {}
 
     def on_call_end(self, record: CallRecord) -> None:
@@ -109,7 +112,8 @@ class CallMetrics:
         if usage is not None:
             self.token_usage.record(usage.input_tokens, sets.input, context=context)
             self.token_usage.record(usage.output_tokens, sets.output, context=context)
-        self.calls.add(1, sets.status, context=context)
+        if self.record_calls:
+            self.calls.add(1, sets.status, context=context)
         for component, usd in cost.components.items():
             if usd:
                 # The counter API takes a float; the exact value lives on the span.

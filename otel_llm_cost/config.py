@@ -40,6 +40,10 @@ variable (``configure()`` keyword)                         meaning
                                                            baggage join live sessions (off)
 ``OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES``                 also emit the proposed ``gen_ai.usage.cost.*``
 (``proposed_cost_attributes``)                             span attributes (semconv-genai #443; off)
+``OTEL_LLM_COST_METRIC_CALLS`` (``metric_calls``)          record the ``llm_cost.calls`` counter (on;
+                                                           off saves one metric point per call where
+                                                           no dashboard or alert reads it, see
+                                                           ``docs/metrics.md``)
 =========================================================  ==========================
 """
 
@@ -77,6 +81,7 @@ class Settings:
     fallback_prices_files: tuple[str, ...] = ()
     trust_baggage: bool = False
     proposed_cost_attributes: bool = False
+    metric_calls: bool = True
 
 
 #: Settings field -> its environment variable.
@@ -92,6 +97,7 @@ ENVIRONMENT: dict[str, str] = {
     "fallback_prices_files": semconv.ENV_FALLBACK_PRICES_FILE,
     "trust_baggage": "OTEL_LLM_COST_TRUST_BAGGAGE",
     "proposed_cost_attributes": "OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES",
+    "metric_calls": semconv.ENV_METRIC_CALLS,
 }
 #: Our other variables: read by the ledger exporter and ``report`` (not ``configure()``
 #: keywords), and by the build and test tooling. Known, so never reported as unknown.
@@ -209,12 +215,14 @@ def _from_environment() -> Settings:
         trust_baggage=parse_bool(ENVIRONMENT["trust_baggage"], env.get(ENVIRONMENT["trust_baggage"])),
         proposed_cost_attributes=parse_bool(ENVIRONMENT["proposed_cost_attributes"],
                                             env.get(ENVIRONMENT["proposed_cost_attributes"])),
+        metric_calls=parse_bool(ENVIRONMENT["metric_calls"], env.get(ENVIRONMENT["metric_calls"]), default=True),
     )
 
 
 def _normalised(name: str, value: Any) -> Any:
     """A ``configure()`` keyword in the type :class:`Settings` holds."""
-    if name in ("capture_content", "openai_include_usage", "trust_baggage", "proposed_cost_attributes"):
+    if name in ("capture_content", "openai_include_usage", "trust_baggage", "proposed_cost_attributes",
+                "metric_calls"):
         return bool(value)
     if name in ("model_aliases", "provider_hosts"):
         items = value.items() if hasattr(value, "items") else value

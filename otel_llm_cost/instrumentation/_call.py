@@ -75,7 +75,7 @@ class Telemetry:
         settings = settings if settings is not None else Settings()
         self.settings = settings
         self.tracer = trace.get_tracer(semconv.SCOPE_NAME, __version__, tracer_provider)
-        self.metrics = CallMetrics(meter_provider, settings.metric_attributes)
+        self.metrics = CallMetrics(meter_provider, settings.metric_attributes, settings.metric_calls)
         #: Record prompt/completion text parts (``capture_content``; off by default).
         self.capture_content = settings.capture_content
         #: Add the proposed ``gen_ai.usage.cost.*`` attributes (off by default).

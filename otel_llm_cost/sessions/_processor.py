@@ -91,7 +91,8 @@ class SessionSpanProcessor(SpanProcessor):
     def __init__(self, meter_provider: Any = None) -> None:
         SessionSpanProcessor.created = True
         self._session_metrics = SessionMetrics(meter_provider)
-        self._call_metrics = CallMetrics(meter_provider, load().metric_attributes)
+        settings = load()
+        self._call_metrics = CallMetrics(meter_provider, settings.metric_attributes, settings.metric_calls)
         #: span id -> (the tallies a foreign GenAI span counts in, the sessions open where
         #: it started, which count it in flight until it ends).
         self._pending: dict[int, tuple[Any, Any]] = {}

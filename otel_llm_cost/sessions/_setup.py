@@ -204,6 +204,7 @@ def configure(
     fallback_prices_files: Any = None,
     trust_baggage: bool | None = None,
     proposed_cost_attributes: bool | None = None,
+    metric_calls: bool | None = None,
 ) -> SessionSpanProcessor | None:
     """One call for code setups: settings, SDK providers, sessions, instrumentations.
 
@@ -220,7 +221,7 @@ def configure(
                          metric_attributes=metric_attributes, tiktoken_dir=tiktoken_dir,
                          provider_hosts=provider_hosts, price_source=price_source,
                          fallback_prices_files=fallback_prices_files, trust_baggage=trust_baggage,
-                         proposed_cost_attributes=proposed_cost_attributes)
+                         proposed_cost_attributes=proposed_cost_attributes, metric_calls=metric_calls)
     if (prices_files is not None or model_aliases is not None or price_source is not None
             or fallback_prices_files is not None):
         from ..pricing import reset_catalog

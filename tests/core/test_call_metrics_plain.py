@@ -92,3 +92,26 @@ def test_allow_listed_span_attributes_reach_the_metrics() -> None:
     points = _metrics(reader)[semconv.METRIC_CALLS].data.data_points
     assert [p.attributes.get("tenant") for p in points] == ["acme"]
     assert all("user.id" not in p.attributes for p in points)
+
+
+def test_the_calls_counter_is_dropped_when_switched_off_and_nothing_else_is() -> None:
+    kept, dropped = InMemoryMetricReader(), InMemoryMetricReader()
+    _call(Telemetry(TracerProvider(), MeterProvider(metric_readers=[kept])))
+    _call(Telemetry(TracerProvider(), MeterProvider(metric_readers=[dropped]), Settings(metric_calls=False)))
+    with_calls, without = _metrics(kept), _metrics(dropped)
+    assert semconv.METRIC_CALLS in with_calls and semconv.METRIC_CALLS not in without
+    assert set(with_calls) - {semconv.METRIC_CALLS} == set(without)
+    for name, metric in without.items():
+        assert [p.attributes for p in metric.data.data_points] == \
+            [p.attributes for p in with_calls[name].data.data_points], name
+
+
+def test_the_calls_switch_reads_its_variable(monkeypatch) -> None:
+    from otel_llm_cost import config
+
+    monkeypatch.setenv(semconv.ENV_METRIC_CALLS, "off")
+    assert config.load().metric_calls is False
+    monkeypatch.setenv(semconv.ENV_METRIC_CALLS, "")
+    assert config.load().metric_calls is True  # empty: the default
+    monkeypatch.delenv(semconv.ENV_METRIC_CALLS)
+    assert config.load().metric_calls is True
