@@ -240,117 +240,203 @@ def _clocks() -> tuple[float, float]:
     return time.process_time(), time.perf_counter()
 
 
-def run(impl_name: str, endpoint: str, *, rounds: int = 9, scale: float = 1.0,
-        only: list[str] | None = None) -> dict[str, Any]:
-    """Measure every workload for ``impl_name``; returns the JSON-able result."""
-    tracer_provider, meter_provider, counter = _telemetry(endpoint)
-    kwargs = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
-    impl = IMPLS[impl_name](tracer_provider, kwargs)
-    transport = CannedTransport()
-    client, aclient = openai_client(transport), anthropic_client(transport)
-    results: dict[str, Any] = {}
-    toggles: dict[str, Toggle] = {}
-    selected = [name for name in WORKLOADS if not only or name in only]
-    for name in selected:  # import the SDKs' lazily loaded modules before any snapshot
-        WORKLOADS[name][0](client, aclient)
-    for name in selected:
-        fn, provider, base_calls = WORKLOADS[name]
-        instrumentor = impl.instrumentors.get(provider)
-        if instrumentor is None:
-            results[name] = {"status": "n/a", "reason": f"no {provider} instrumentation"}
-            continue
-        calls = max(1, int(base_calls * scale))
-        impl.workload = name
-        export_cpu: list[float] = []
-        metrics_cpu: list[float] = []
-        toggle = toggles.get(provider)
-        if toggle is None:
-            toggle = toggles[provider] = Toggle(instrumentor, impl.kwargs, (provider,))
+class Worker:
+    """One implementation in one process: its telemetry, clients and rounds, run on demand.
 
-        # Both rounds run only within this iteration; the defaults bind this iteration's
-        # values explicitly, as the linter (B023) asks of closures defined in a loop.
-        def instrumented_round(n: int, toggle: Toggle = toggle, fn: Callable[..., Any] = fn,
-                               export_cpu: list[float] = export_cpu,
-                               metrics_cpu: list[float] = metrics_cpu) -> tuple[float, float, int]:
-            toggle.on()
-            before = counter.ended
-            try:
-                with impl.scope():
-                    cpu, wall = _clocks()
-                    for _ in range(n):
-                        fn(client, aclient)
-                    cpu2, wall2 = _clocks()
-                    tracer_provider.force_flush()
-                    cpu3 = time.process_time()
-                    export_cpu.append((cpu3 - cpu2) / max(1, counter.ended - before) * 1e6)
-                    meter_provider.force_flush()
-                    cpu4 = time.process_time()
-                    meter_provider.force_flush()  # nothing new: the fixed cost of an export
-                    fixed = time.process_time() - cpu4
-                    metrics_cpu.append(max(0.0, (cpu4 - cpu3) - fixed) / n * 1e6)
-            finally:
-                toggle.off()
-            return cpu2 - cpu, wall2 - wall, counter.ended - before
+    ``run`` drives it alone (every round of one workload, then the next); the bench's
+    parent drives one worker per implementation over stdin (``--serve``), a round of
+    each in turn, so that every implementation's rounds of a workload are interleaved
+    in the same minutes (see ``bench.__main__``).
+    """
 
-        def bare_round(n: int, fn: Callable[..., Any] = fn) -> tuple[float, float, int]:
-            before = counter.ended
+    def __init__(self, impl_name: str, endpoint: str, scale: float = 1.0) -> None:
+        self.impl_name = impl_name
+        self.tracer_provider, self.meter_provider, self.counter = _telemetry(endpoint)
+        self.impl = IMPLS[impl_name](self.tracer_provider, {"tracer_provider": self.tracer_provider,
+                                                            "meter_provider": self.meter_provider})
+        self.transport = CannedTransport()
+        self.client, self.aclient = openai_client(self.transport), anthropic_client(self.transport)
+        self.scale = scale
+        self.toggles: dict[str, Toggle] = {}
+        self.export_cpu: dict[str, list[float]] = {}
+        self.metrics_cpu: dict[str, list[float]] = {}
+
+    def calls(self, name: str) -> int:
+        return max(1, int(WORKLOADS[name][2] * self.scale))
+
+    def prepare(self, names: list[str]) -> dict[str, str]:
+        """Import the SDKs' lazy modules, then warm each workload up (bare and instrumented).
+
+        Returns the workloads this implementation cannot run, with the reason.
+        """
+        missing = {}
+        for name in names:  # import the SDKs' lazily loaded modules before any snapshot
+            WORKLOADS[name][0](self.client, self.aclient)
+        for name in names:
+            provider = WORKLOADS[name][1]
+            instrumentor = self.impl.instrumentors.get(provider)
+            if instrumentor is None:
+                missing[name] = f"no {provider} instrumentation"
+                continue
+            if provider not in self.toggles:
+                self.toggles[provider] = Toggle(instrumentor, self.impl.kwargs, (provider,))
+            # Warm-up: imports, catalog and tokenizer loads, pydantic caches.
+            self.round(name, "bare", max(1, self.calls(name) // 4))
+            self.round(name, "instrumented", max(1, self.calls(name) // 4))
+            self.export_cpu[name] = []  # drop the warm-up's
+            self.metrics_cpu[name] = []
+        return missing
+
+    def round(self, name: str, mode: str, n: int | None = None) -> tuple[float, float, int]:
+        """One timed round of ``n`` calls: (CPU seconds, wall seconds, spans ended)."""
+        fn, provider, _ = WORKLOADS[name]
+        n = self.calls(name) if n is None else n
+        client, aclient, counter = self.client, self.aclient, self.counter
+        self.impl.workload = name
+        gc.collect()
+        before = counter.ended
+        if mode == "bare":
             cpu, wall = _clocks()
             for _ in range(n):
                 fn(client, aclient)
             cpu2, wall2 = _clocks()
             return cpu2 - cpu, wall2 - wall, counter.ended - before
+        toggle = self.toggles[provider]
+        toggle.on()
+        try:
+            with self.impl.scope():
+                cpu, wall = _clocks()
+                for _ in range(n):
+                    fn(client, aclient)
+                cpu2, wall2 = _clocks()
+                self.tracer_provider.force_flush()
+                cpu3 = time.process_time()
+                self.export_cpu.setdefault(name, []).append(
+                    (cpu3 - cpu2) / max(1, counter.ended - before) * 1e6)
+                self.meter_provider.force_flush()
+                cpu4 = time.process_time()
+                self.meter_provider.force_flush()  # nothing new: the fixed cost of an export
+                fixed = time.process_time() - cpu4
+                self.metrics_cpu.setdefault(name, []).append(max(0.0, (cpu4 - cpu3) - fixed) / n * 1e6)
+        finally:
+            toggle.off()
+        return cpu2 - cpu, wall2 - wall, counter.ended - before
 
-        # Warm-up: imports, catalog and tokenizer loads, pydantic caches.
-        bare_round(max(1, calls // 4))
-        instrumented_round(max(1, calls // 4))
+    def extras(self, name: str) -> dict[str, Any]:
+        """What a workload's rounds measured besides the timed loop."""
+        provider = WORKLOADS[name][1]
+        return {
+            "export_cpu_us_per_span": round(statistics.median(self.export_cpu[name]), 2),
+            "metrics_cpu_us_per_call": round(statistics.median(self.metrics_cpu[name]), 2),
+            "toggle": self.toggles[provider].mode,
+        }
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "impl": self.impl_name,
+            "python": platform.python_version(),
+            "versions": {**self.impl.versions, "openai": _version("openai"), "anthropic": _version("anthropic"),
+                         "opentelemetry-sdk": _version("opentelemetry-sdk")},
+            "requests_served": self.transport.requests,
+            "uninstrument_leaks": {p: t.leaked for p, t in self.toggles.items() if t.leaked},
+        }
+
+    def close(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+def summarize(samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
+    """Per clock: bare, added (median of paired differences) and its spread across rounds."""
+    out: dict[str, Any] = {}
+    for clock in ("cpu", "wall"):
+        bare = samples["bare"][clock]
+        instr = samples["instrumented"][clock]
+        bare_us = statistics.median(bare)
+        # Rounds r (bare) and r (instrumented) ran back to back: their difference
+        # cancels slow drift (other processes, CPU frequency) that medians alone keep.
+        diffs = [i - b for b, i in zip(bare, instr, strict=True)]
+        added = statistics.median(diffs)
+        q1, q3 = quartiles(diffs)
+        out[clock] = {
+            "bare_us": round(bare_us, 2),
+            "instrumented_us": round(bare_us + added, 2),
+            "added_us": round(added, 2),
+            "added_q1_us": round(q1, 2),
+            "added_q3_us": round(q3, 2),
+            "ratio": round((bare_us + added) / bare_us, 4),
+            "median_instrumented_us": round(statistics.median(instr), 2),
+            "bare_rounds_us": [round(x, 2) for x in bare],
+            "instrumented_rounds_us": [round(x, 2) for x in instr],
+        }
+    return out
+
+
+def quartiles(values: list[float]) -> tuple[float, float]:
+    """First and third quartile (the median itself with fewer than two values)."""
+    if len(values) < 2:
+        m = values[0] if values else 0.0
+        return m, m
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return q[0], q[2]
+
+
+def run(impl_name: str, endpoint: str, *, rounds: int = 9, scale: float = 1.0,
+        only: list[str] | None = None) -> dict[str, Any]:
+    """Measure every workload for ``impl_name`` alone; returns the JSON-able result."""
+    worker = Worker(impl_name, endpoint, scale)
+    selected = [name for name in WORKLOADS if not only or name in only]
+    missing = worker.prepare(selected)
+    results: dict[str, Any] = {}
+    for name in selected:
+        if name in missing:
+            results[name] = {"status": "n/a", "reason": missing[name]}
+            continue
+        calls = worker.calls(name)
         samples: dict[str, dict[str, list[float]]] = {
             "bare": {"cpu": [], "wall": []}, "instrumented": {"cpu": [], "wall": []}}
         spans = {"bare": 0, "instrumented": 0}
-        export_cpu.clear()  # drop the warm-up's
-        metrics_cpu.clear()
         for r in range(rounds):
             order = ("bare", "instrumented") if r % 2 == 0 else ("instrumented", "bare")
             for mode in order:
-                gc.collect()
-                cpu, wall, ended = (bare_round if mode == "bare" else instrumented_round)(calls)
+                cpu, wall, ended = worker.round(name, mode)
                 samples[mode]["cpu"].append(cpu / calls * 1e6)
                 samples[mode]["wall"].append(wall / calls * 1e6)
                 spans[mode] += ended
-        results[name] = {"status": "ok", "calls_per_round": calls, "rounds": rounds}
-        for clock in ("cpu", "wall"):
-            bare_us = statistics.median(samples["bare"][clock])
-            instr_us = statistics.median(samples["instrumented"][clock])
-            # Rounds r (bare) and r (instrumented) ran back to back: their difference
-            # cancels slow drift (other processes, CPU frequency) that medians alone keep.
-            added = statistics.median(i - b for b, i in zip(samples["bare"][clock],
-                                                            samples["instrumented"][clock], strict=True))
-            results[name][clock] = {
-                "bare_us": round(bare_us, 2),
-                "instrumented_us": round(bare_us + added, 2),
-                "added_us": round(added, 2),
-                "ratio": round((bare_us + added) / bare_us, 4),
-                "median_instrumented_us": round(instr_us, 2),
-                "bare_rounds_us": [round(x, 2) for x in samples["bare"][clock]],
-                "instrumented_rounds_us": [round(x, 2) for x in samples["instrumented"][clock]],
-            }
-        results[name].update({
-            "export_cpu_us_per_span": round(statistics.median(export_cpu), 2),
-            "metrics_cpu_us_per_call": round(statistics.median(metrics_cpu), 2),
-            "spans_per_call": round(spans["instrumented"] / (calls * rounds), 3),
-            "spans_in_bare_rounds": spans["bare"],
-            "toggle": toggle.mode,
-        })
-    tracer_provider.shutdown()
-    meter_provider.shutdown()
-    return {
-        "impl": impl_name,
-        "python": platform.python_version(),
-        "versions": {**impl.versions, "openai": _version("openai"), "anthropic": _version("anthropic"),
-                     "opentelemetry-sdk": _version("opentelemetry-sdk")},
-        "requests_served": transport.requests,
-        "uninstrument_leaks": {p: t.leaked for p, t in toggles.items() if t.leaked},
-        "workloads": results,
-    }
+        results[name] = {"status": "ok", "calls_per_round": calls, "rounds": rounds, **summarize(samples),
+                         **worker.extras(name),
+                         "spans_per_call": round(spans["instrumented"] / (calls * rounds), 3),
+                         "spans_in_bare_rounds": spans["bare"]}
+    worker.close()
+    return {**worker.header(), "workloads": results}
+
+
+def serve(impl_name: str, endpoint: str, scale: float, only: list[str] | None) -> None:
+    """``--serve``: prepare, then run the rounds the parent asks for, one JSON line each way.
+
+    Requests: ``{"round": workload, "mode": "bare"|"instrumented"}``, ``{"extras": workload}``,
+    ``{"done": true}`` (answered with the header, then the process exits).
+    """
+    worker = Worker(impl_name, endpoint, scale)
+    selected = [name for name in WORKLOADS if not only or name in only]
+    missing = worker.prepare(selected)
+    _reply({"ready": True, "missing": missing, "calls": {n: worker.calls(n) for n in selected}})
+    for line in sys.stdin:
+        request = json.loads(line)
+        if "round" in request:
+            cpu, wall, ended = worker.round(request["round"], request["mode"])
+            _reply({"cpu": cpu, "wall": wall, "ended": ended})
+        elif "extras" in request:
+            _reply(worker.extras(request["extras"]))
+        else:
+            worker.close()
+            _reply(worker.header())
+            return
+
+
+def _reply(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,7 +446,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply calls per round")
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
+    parser.add_argument("--serve", action="store_true", help="take rounds from the parent (stdin), one at a time")
     args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.impl, args.endpoint, args.scale, args.only)
+        return 0
     if args.endpoint:
         result = run(args.impl, args.endpoint, rounds=args.rounds, scale=args.scale, only=args.only)
     else:

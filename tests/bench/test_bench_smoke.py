@@ -100,3 +100,30 @@ def test_memory_benchmark_keeps_live_sessions_at_the_cap() -> None:
     assert [row["live_sessions"] for row in result["checkpoints"]] == [1000, 1000, 1000, 1000]
     assert result["steady_state"]["from_sessions"] == 2000
     assert result["peak_rss_mib"] > 0
+
+
+def test_the_overhead_run_interleaves_implementations_and_reports_the_spread(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "bench", "overhead", "--impls", "ours", "sdk-floor",
+                           "--rounds", "3", "--scale", "0.05", "--only", "chat", "--json", str(out)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())["overhead"]
+    for impl in ("ours", "sdk-floor"):
+        w = report[impl]["workloads"]["chat"]
+        assert w["status"] == "ok" and w["spans_per_call"] == 1.0 and w["spans_in_bare_rounds"] == 0
+        cpu = w["cpu"]
+        assert len(cpu["bare_rounds_us"]) == len(cpu["instrumented_rounds_us"]) == 3
+        assert cpu["added_q1_us"] <= cpu["added_us"] <= cpu["added_q3_us"]
+    paired = report["_paired"]["chat"]
+    ours = report["ours"]["workloads"]["chat"]["cpu"]
+    floor = report["sdk-floor"]["workloads"]["chat"]["cpu"]
+    # Round by round: ours minus the floor of the same round index.
+    diffs = sorted((oi - ob) - (fi - fb) for ob, oi, fb, fi in zip(
+        ours["bare_rounds_us"], ours["instrumented_rounds_us"],
+        floor["bare_rounds_us"], floor["instrumented_rounds_us"], strict=True))
+    spread = paired["ours_minus_floor_us"]
+    assert abs(spread["median"] - diffs[1]) < 0.2
+    assert spread["q1"] <= spread["median"] <= spread["q3"]
+    assert "ours − floor" in proc.stdout and "IQR of added" in proc.stdout
