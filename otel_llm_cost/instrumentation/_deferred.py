@@ -28,6 +28,7 @@ from typing import Any
 
 import wrapt
 
+from ._handoff import ensure_worker, run_or_hand_off
 from ._shared import LLMCall, _attach, _detach, _failed, _log, safely
 
 __all__ = [
@@ -43,6 +44,15 @@ __all__ = [
 OnEnter = Callable[[LLMCall, Any], Any]
 
 
+def _end_response(call: LLMCall, wrapped: Any, adopt: Any) -> None:
+    """End a raw response's call with whatever body was read (none of a stream)."""
+    if not _is_streamed(wrapped):
+        body = _body_json(wrapped)
+        if isinstance(body, dict):
+            safely("response read", adopt, call, body)
+    _end_open(call)
+
+
 def _end_open(call: LLMCall | None) -> None:
     """End a call that nothing else ended (the stream was never read to its end)."""
     if call is not None and not call._ended:
@@ -53,6 +63,7 @@ def _end_open(call: LLMCall | None) -> None:
 class _ManagerBase(wrapt.ObjectProxy):
     def __init__(self, wrapped: Any, call: LLMCall, on_enter: OnEnter) -> None:
         super().__init__(wrapped)
+        ensure_worker()
         self._self_call = call
         self._self_on_enter = on_enter
 
@@ -75,7 +86,8 @@ class _ManagerBase(wrapt.ObjectProxy):
         _end_open(self._self_call)
 
     def __del__(self) -> None:
-        _end_open(self._self_call)
+        if not self._self_call._ended:
+            run_or_hand_off(_end_open, self._self_call)
 
 
 class StreamManagerProxy(_ManagerBase):
@@ -142,6 +154,7 @@ class DeferredResponse(wrapt.ObjectProxy):
 
     def __init__(self, wrapped: Any, call: LLMCall, adopt: Adopt) -> None:
         super().__init__(wrapped)
+        ensure_worker()
         self._self_call: LLMCall | None = call  # None once adopted or ended
         self._self_adopt_fn = adopt
         self._self_seen: tuple[Any, Any] | None = None
@@ -163,11 +176,7 @@ class DeferredResponse(wrapt.ObjectProxy):
         if call is None:
             return
         self._self_call = None
-        if not _is_streamed(self.__wrapped__):
-            body = _body_json(self.__wrapped__)
-            if isinstance(body, dict):
-                safely("response read", self._self_adopt_fn, call, body)
-        _end_open(call)
+        _end_response(call, self.__wrapped__, self._self_adopt_fn)
 
     def parse(self, *args: Any, **kwargs: Any) -> Any:
         value = self.__wrapped__.parse(*args, **kwargs)
@@ -185,7 +194,9 @@ class DeferredResponse(wrapt.ObjectProxy):
             safely("response end", self._self_end)
 
     def __del__(self) -> None:
-        safely("response end", self._self_end)
+        call, self._self_call = self._self_call, None
+        if call is not None:
+            run_or_hand_off(safely, "response end", _end_response, call, self.__wrapped__, self._self_adopt_fn)
 
 
 class AsyncDeferredResponse(DeferredResponse):

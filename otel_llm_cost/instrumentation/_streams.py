@@ -17,6 +17,7 @@ import wrapt
 
 from ._call import LLMCall, safely
 from ._contract import StreamAccumulator
+from ._handoff import ensure_worker, run_or_hand_off
 
 __all__ = ["StreamAccumulator", "StreamProxy", "AsyncStreamProxy", "proxy_stream"]
 
@@ -40,11 +41,29 @@ class _StreamState:
         safely("span end", call.end)
 
     @staticmethod
+    def collected(proxy: Any) -> None:
+        """From ``__del__``: end the call now, or hand it off during a cyclic collection
+        (the collector may have run inside a lock of ours: see :mod:`._handoff`)."""
+        call: LLMCall | None = proxy._self_call
+        if call is None or call._ended:
+            return
+        proxy._self_call = None
+        run_or_hand_off(_end_abandoned, call, proxy._self_acc)
+
+    @staticmethod
     def observe(proxy: Any, item: Any) -> None:
         try:
             proxy._self_acc.on_item(item)
         except Exception:  # noqa: BLE001
             _log.exception("otel_llm_cost: error reading a stream item (the stream is unaffected)")
+
+
+def _end_abandoned(call: LLMCall, accumulator: StreamAccumulator) -> None:
+    if call._ended:
+        return
+    call.partial = True
+    safely("stream finish", accumulator.finish, call, False)
+    safely("span end", call.end)
 
 
 class StreamProxy(wrapt.ObjectProxy):
@@ -93,7 +112,7 @@ class StreamProxy(wrapt.ObjectProxy):
             _StreamState.end(self, completed=False)
 
     def __del__(self) -> None:
-        _StreamState.end(self, completed=False)
+        _StreamState.collected(self)
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy):
@@ -149,11 +168,12 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             _StreamState.end(self, completed=False)
 
     def __del__(self) -> None:
-        _StreamState.end(self, completed=False)
+        _StreamState.collected(self)
 
 
 def proxy_stream(stream: Any, call: LLMCall, accumulator: StreamAccumulator) -> Any:
     """The right proxy for an SDK stream: async when it iterates asynchronously."""
+    ensure_worker()
     if hasattr(stream, "__aiter__") and not hasattr(stream, "__iter__"):
         return AsyncStreamProxy(stream, call, accumulator)
     return StreamProxy(stream, call, accumulator)

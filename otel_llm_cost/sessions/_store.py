@@ -230,7 +230,9 @@ class SessionStore:
 
     def __init__(self, max_sessions: int = DEFAULT_MAX_SESSIONS,
                  idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S) -> None:
-        self.lock = threading.Lock()
+        #: Re-entrant: a thread already inside it (a finalizer or a callback reached while
+        #: it is held) takes it again instead of waiting on itself for ever.
+        self.lock = threading.RLock()
         self.max_sessions = max_sessions
         self.idle_timeout_s = idle_timeout_s
         self.sessions: OrderedDict[str, Session] = OrderedDict()
@@ -459,7 +461,7 @@ class SessionStore:
         and records their metrics — so the child starts with none rather than
         reporting copies of them a second time.
         """
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.sessions = OrderedDict()
         self.users = OrderedDict()
 
