@@ -20,6 +20,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 
 from . import semconv
+from ._recording import GATE
 from ._version import __version__
 from .cost import Cost
 from .record import CallRecord
@@ -107,19 +108,20 @@ class CallMetrics:
             context = trace.set_span_in_context(trace.NonRecordingSpan(span_context), _EMPTY_CONTEXT)
         else:
             context = _EMPTY_CONTEXT
-        if duration_s is not None:
-            self.duration.record(duration_s, sets.timing, context=context)
-        if usage is not None:
-            self.token_usage.record(usage.input_tokens, sets.input, context=context)
-            self.token_usage.record(usage.output_tokens, sets.output, context=context)
-        if self.record_calls:
-            self.calls.add(1, sets.status, context=context)
-        for component, usd in cost.components.items():
-            if usd:
-                # The counter API takes a float; the exact value lives on the span.
-                self.spend.add(float(usd), sets.component(component), context=context)
-        if cost.cache_savings:
-            self.cache_savings.add(float(cost.cache_savings), sets.base, context=context)
+        with GATE:  # a fork waits for this recording: see _recording
+            if duration_s is not None:
+                self.duration.record(duration_s, sets.timing, context=context)
+            if usage is not None:
+                self.token_usage.record(usage.input_tokens, sets.input, context=context)
+                self.token_usage.record(usage.output_tokens, sets.output, context=context)
+            if self.record_calls:
+                self.calls.add(1, sets.status, context=context)
+            for component, usd in cost.components.items():
+                if usd:
+                    # The counter API takes a float; the exact value lives on the span.
+                    self.spend.add(float(usd), sets.component(component), context=context)
+            if cost.cache_savings:
+                self.cache_savings.add(float(cost.cache_savings), sets.base, context=context)
 
 
 #: Distinct (provider, operation, model, … status) combinations whose dicts are kept.

@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry import metrics
 
 from .. import semconv
+from .._recording import GATE
 from .._version import __version__
 from ..config import load as load_settings
 from ._store import Session
@@ -56,20 +57,25 @@ class SessionMetrics:
         return {k: v for k, v in attrs.items() if k in self.allowed}
 
     def session_started(self, session: Session) -> None:
-        self.active.add(1, self.attributes(session))
+        attrs = self.attributes(session)
+        with GATE:  # a fork waits for this recording: see otel_llm_cost._recording
+            self.active.add(1, attrs)
 
     def session_ended(self, session: Session) -> None:
         attrs = self.attributes(session)
-        self.active.add(-1, attrs)
         status = semconv.STATUS_PRICED if not session.unpriced else semconv.STATUS_INCOMPLETE
-        if not session.uninstrumented:  # no instrumented call: no cost, not a zero
-            self.cost.record(float(session.priced), {**attrs, semconv.LLM_COST_STATUS: status})
         tokens = session.tokens
-        self.tokens.record(tokens[0], {**attrs, semconv.GEN_AI_TOKEN_TYPE: "input"})
-        self.tokens.record(tokens[1], {**attrs, semconv.GEN_AI_TOKEN_TYPE: "output"})
-        self.calls.record(session.calls, attrs)
+        with GATE:
+            self.active.add(-1, attrs)
+            if not session.uninstrumented:  # no instrumented call: no cost, not a zero
+                self.cost.record(float(session.priced), {**attrs, semconv.LLM_COST_STATUS: status})
+            self.tokens.record(tokens[0], {**attrs, semconv.GEN_AI_TOKEN_TYPE: "input"})
+            self.tokens.record(tokens[1], {**attrs, semconv.GEN_AI_TOKEN_TYPE: "output"})
+            self.calls.record(session.calls, attrs)
 
     def crossed(self, tally: Session, threshold: Any) -> None:
         attrs = self.attributes(tally) if tally.kind == "session" else {}
-        self.crossings.add(1, {**attrs, semconv.LLM_COST_BUDGET_SCOPE: tally.kind,
-                               semconv.LLM_COST_BUDGET_THRESHOLD: float(threshold)})
+        attrs = {**attrs, semconv.LLM_COST_BUDGET_SCOPE: tally.kind,
+                 semconv.LLM_COST_BUDGET_THRESHOLD: float(threshold)}
+        with GATE:
+            self.crossings.add(1, attrs)
