@@ -11,21 +11,32 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Context, Decimal
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
 from typing import Any
 
 from . import semconv
 from .pricing import Catalog, ModelPrice, get_catalog
 from .usage import CHARGES, PER_CALL_CHARGES, Usage
 
-__all__ = ["Cost", "compute_cost", "cost_attributes", "price_usage", "format_usd", "reported_cost",
+__all__ = ["MONEY", "Cost", "compute_cost", "cost_attributes", "price_usage", "format_usd", "reported_cost",
            "with_reported_cost"]
 
 #: A reported cost above this (USD, one call) is taken for a unit mistake and ignored.
 _MAX_REPORTED = Decimal(100_000)
 
-#: Wide enough that no product of a token count and a rate is ever rounded.
-_CTX = Context(prec=60)
+#: Wide enough that no product of a token count and a rate is ever rounded. Every field
+#: is given: ``Context()`` would copy the rest from ``decimal.DefaultContext``, which the
+#: application may have changed.
+_CTX = Context(prec=60, rounding=ROUND_HALF_EVEN, Emin=MIN_EMIN, Emax=MAX_EMAX, capitals=1, clamp=0,
+               flags=[], traps=[InvalidOperation, DivisionByZero, Overflow])
+#: The context of every sum and product of money outside pricing (session and user
+#: totals, per-model rows, budget thresholds and reservations): fixed here, never the
+#: application's ``decimal.getcontext()`` — an application that sets ``prec = 3`` for
+#: itself must not round our totals nor move our budget decisions. 80 digits hold the
+#: sum of any number of exact call costs a process can make. (Comparisons of finite
+#: Decimals are exact in any context.)
+MONEY = Context(prec=80, rounding=ROUND_HALF_EVEN, Emin=MIN_EMIN, Emax=MAX_EMAX, capitals=1, clamp=0,
+                flags=[], traps=[InvalidOperation, DivisionByZero, Overflow])
 _ZERO = Decimal(0)
 
 

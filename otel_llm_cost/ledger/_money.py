@@ -28,7 +28,9 @@ wrong number. PostgreSQL sums ``bigint`` into ``numeric`` and cannot overflow at
 
 from __future__ import annotations
 
-from decimal import Context, Decimal
+from decimal import Decimal
+
+from ..cost import MONEY
 
 __all__ = ["UNIT_EXPONENT", "SPLIT", "to_pico", "from_parts", "MAX_PICO"]
 
@@ -39,7 +41,7 @@ SPLIT = 10**6
 #: The largest value a 64-bit signed integer column holds.
 MAX_PICO = 2**63 - 1
 #: Wide enough that no ledger total is ever rounded.
-_CTX = Context(prec=80)
+_CTX = MONEY  # fixed: never the application's decimal context
 
 
 def to_pico(cost: Decimal | None) -> int | None:

@@ -16,10 +16,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Context, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .. import semconv
+from ..cost import MONEY
 from ._money import SPLIT, from_parts
 from ._schema import LedgerError, resolve_target
 from ._store import Store, StoreError, open_store
@@ -40,7 +41,7 @@ _GROUP_KEYS = {
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write", "reasoning")
 _NONE = "(none)"
 #: Wide enough that no sum of costs is ever rounded.
-_CTX = Context(prec=80)
+_CTX = MONEY  # fixed: never the application's decimal context
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 #: A call that failed and reported no usage: the provider charged nothing for it (a

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from ..cost import MONEY
 from ..usage import Usage
 from ._summary import ModelUsage, SessionSummary
 
@@ -164,10 +165,10 @@ class Session:
         if budget is None or not usd:
             return []
         before = self.priced
-        after = before + usd
+        after = MONEY.add(before, usd)
         out = []
         for fraction in self.thresholds:
-            limit = fraction * budget
+            limit = MONEY.multiply(fraction, budget)
             if before < limit <= after:
                 crossed = self.crossed
                 if crossed is None:
@@ -186,7 +187,7 @@ class Session:
         # ledger's report. Any other call without a price makes the total unknown.
         unpriced = usd is None and not (error and usage is None)
         if usd is not None:
-            self.priced += usd
+            self.priced = MONEY.add(self.priced, usd)
         elif unpriced:
             self.unpriced += 1
             if self.unpriced_reason is None:
@@ -209,7 +210,7 @@ class Session:
                 row = rows[model] = [0, _ZERO, 0, [0, 0, 0, 0, 0, 0]]
         row[0] += 1
         if usd is not None:
-            row[1] += usd
+            row[1] = MONEY.add(row[1], usd)
         elif unpriced:
             row[2] += 1
         if usage is not None:
