@@ -46,14 +46,20 @@ class CallObserver(Protocol):
 
 _observers: tuple[CallObserver, ...] = ()
 _lock = threading.Lock()
+#: Per thread, between ``before_call`` and the call's start (synchronous: no await
+#: between them): the request being opened, and what an observer holds for the call
+#: until it ends (a hard budget's reservation). A thread-local, not a ContextVar: no
+#: allocation per call.
+_pending = threading.local()
 
 
 def _after_fork_in_child() -> None:
     """A forked child gets a fresh lock: a thread of the parent may have held this one
     at the fork, and the child's copy would then never be released. The registered
     observers are kept (the tuple is replaced whole, never mutated in place)."""
-    global _lock
+    global _lock, _pending
     _lock = threading.Lock()
+    _pending = threading.local()
 
 
 if hasattr(os, "register_at_fork"):
@@ -78,19 +84,55 @@ def observers() -> tuple[CallObserver, ...]:
     return _observers
 
 
-def before_call() -> dict[str, Any]:
-    """Run every observer's ``before_call``; only :class:`CallRefused` escapes."""
+def request() -> Any:
+    """The keywords of the SDK call being opened (for ``before_call``), or None."""
+    return getattr(_pending, "request", None)
+
+
+def hold(held: Any) -> None:
+    """From ``before_call``: something to give back when the call ends (it has ``release()``)."""
+    _pending.held = held
+
+
+def take_held() -> Any:
+    """What ``before_call`` held for the call now starting (it goes on the call)."""
+    held = getattr(_pending, "held", None)
+    if held is not None:
+        _pending.held = None
+    return held
+
+
+def _release_held() -> None:
+    held = take_held()
+    if held is not None:
+        try:
+            held.release()
+        except Exception:  # noqa: BLE001
+            _log.exception("otel_llm_cost: error releasing %r (ignored)", held)
+
+
+def before_call(request: Any = None) -> dict[str, Any]:
+    """Run every observer's ``before_call``; only :class:`CallRefused` escapes.
+
+    ``request``: the SDK method's keywords, which an observer may read through
+    :func:`request` (a hard budget reserves the call's worst case from them).
+    """
+    _release_held()  # a hold nobody took (a refused or untraced call): given back
+    _pending.request = request
     out: dict[str, Any] = {}
     for observer in _observers:
         try:
             attributes = observer.before_call()
         except CallRefused:
+            _pending.request = None
+            _release_held()
             raise
         except Exception:  # noqa: BLE001 - an observer's bug must not reach the application
             _log.exception("otel_llm_cost: error in %r.before_call (ignored)", observer)
             continue
         if attributes:
             out.update(attributes)
+    _pending.request = None
     return out
 
 

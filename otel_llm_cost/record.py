@@ -45,6 +45,9 @@ class CallRecord:
     context: Any = None
     #: True when our instrumentation made the call's span; False for a foreign span.
     ours: bool = True
+    #: What an observer held for the call since before it was sent (a hard budget's
+    #: reservation, settled by the sessions observer when the call is counted).
+    held: Any = None
 
     @property
     def provider(self) -> str | None:

@@ -142,6 +142,10 @@ BUDGET_EVENT: Final = "llm_cost.budget.crossed"
 LLM_COST_BUDGET_SCOPE: Final = "llm_cost.budget.scope"  # session | user
 LLM_COST_BUDGET_THRESHOLD: Final = "llm_cost.budget.threshold"  # 0.5, 0.8, 1.0 …
 LLM_COST_BUDGET_USD: Final = "llm_cost.budget.usd"
+#: A call under a hard budget: the worst case held against it before it was sent,
+#: and where that figure came from (``max_tokens`` | ``default_max_tokens`` | ``default``).
+LLM_COST_BUDGET_RESERVED_USD: Final = "llm_cost.budget.reserved_usd"
+LLM_COST_BUDGET_RESERVATION: Final = "llm_cost.budget.reservation"
 
 # --- Metric attributes --------------------------------------------------------------
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # input | output

@@ -88,7 +88,7 @@ class Telemetry:
 class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
-    __slots__ = ("__weakref__", "_ended", "_estimate", "_sent", "_start", "attributes", "context", "partial",
+    __slots__ = ("__weakref__", "_ended", "_estimate", "_sent", "_start", "attributes", "context", "held", "partial",
                  "reported_cost", "service_tier", "span", "state", "strict_pricing", "telemetry", "tool_calls",
                  "usage")
 
@@ -131,6 +131,8 @@ class LLMCall:
         self.state: Any = None
         self._start = time.perf_counter()
         self._ended = False
+        #: What an observer holds until the call ends (a hard budget's reservation).
+        self.held: Any = None
         observers.started(self.context)
         _exit.track_open(self)  # a call still open at exit is ended before the providers shut down
 
@@ -178,6 +180,10 @@ class LLMCall:
             self._finish()
         finally:
             self.span.end()
+            held = self.held
+            if held is not None:  # settled by its observer; given back here if that failed
+                self.held = None
+                safely("reservation release", held.release)
 
     def _finish(self) -> None:
         attrs = self.attributes
@@ -225,7 +231,7 @@ class LLMCall:
         sent = self._sent  # itself the "absent" marker: never one of its own values
         self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, sent) is not v})
         record = CallRecord(attrs, usage, cost, time.perf_counter() - self._start,
-                            self.span.get_span_context(), self.span, self.context)
+                            self.span.get_span_context(), self.span, self.context, held=self.held)
         self.telemetry.metrics.on_call_end(record)
         observers.notify(record)
 

@@ -77,13 +77,17 @@ def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwa
     if not telemetry.active or not is_instrumentation_enabled() or (isinstance(outer, _Sending) and outer.sending):
         return None, None
     # An observer may refuse the call (a hard budget): raised on purpose, before anything is sent.
-    observed = OBSERVED_ATTRIBUTES.set(observers.before_call() or None)
+    observed = OBSERVED_ATTRIBUTES.set(observers.before_call(kwargs) or None)
     try:
         call = safely("span start", spec.start, telemetry, instance, args, kwargs)
     finally:
         OBSERVED_ATTRIBUTES.reset(observed)
+        held = observers.take_held()  # a hard budget's reservation: settled when the call ends
     if call is None:
+        if held is not None:
+            safely("reservation release", held.release)
         return None, None
+    call.held = held
     return call, _attach(call)
 
 

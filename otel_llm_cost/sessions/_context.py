@@ -24,8 +24,8 @@ from typing import Any, cast
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
-from .. import semconv
-from ._budget import BudgetExceeded
+from .. import observers, semconv
+from ._reserve import RESERVATIONS, worst_case
 from ._store import KIND_COLLECTOR, KIND_SESSION, KIND_USER, STORE, Session
 from ._summary import UsageSummary
 
@@ -384,17 +384,20 @@ def chain_of(context: otel_context.Context | None = None) -> tuple[Session, ...]
     return STORE.lookup(*ids)
 
 
-def check_budget(context: otel_context.Context | None = None) -> None:
-    """Refuse a call, before anything is sent, in a session already over a hard budget."""
+def check_budget(context: otel_context.Context | None = None) -> dict[str, Any] | None:
+    """Before a call is sent: reserve its worst case against the hard budgets of its
+    chain, or refuse it (:class:`BudgetExceeded`). Returns the span attributes that say
+    what was reserved, or None when no hard budget applies (see :mod:`._reserve`)."""
     chain = _chain_in(context)
     if not chain:
-        return
+        return None
     for t in chain:
-        if not t.hard or t.budget is None:
-            continue
-        if t.priced >= t.budget:
-            raise BudgetExceeded(f"{t.kind} {t.id!r} has spent {t.priced} USD of its {t.budget} USD budget")
-        if t.unpriced and not t.allow_unpriced:
-            raise BudgetExceeded(
-                f"{t.kind} {t.id!r} has a hard budget of {t.budget} USD and {t.unpriced} call(s) whose "
-                f"cost is unknown ({t.unpriced_reason}); pass allow_unpriced=True to count priced spend only")
+        if t.hard and t.budget is not None:
+            break
+    else:
+        return None
+    usd, source = worst_case(observers.request())
+    reservation = RESERVATIONS.reserve(chain, usd, source)
+    if reservation is not None:
+        observers.hold(reservation)
+    return {semconv.LLM_COST_BUDGET_RESERVED_USD: float(usd), semconv.LLM_COST_BUDGET_RESERVATION: source}

@@ -19,6 +19,7 @@ from .. import observers, semconv
 from ..record import CallRecord
 from ._budget import announce
 from ._context import chain_of, check_budget, current_chain, span_attributes
+from ._reserve import Reservation
 from ._store import STORE
 
 __all__ = ["SessionObserver", "ensure_observing", "count"]
@@ -45,8 +46,11 @@ class SessionObserver:
     """Puts ids on LLM spans, refuses calls over a hard budget, counts finished calls."""
 
     def before_call(self) -> Mapping[str, Any] | None:
-        check_budget()
-        return span_attributes()
+        reserved = check_budget()
+        attributes = span_attributes()
+        if reserved:
+            attributes.update(reserved)
+        return attributes
 
     def on_call_start(self, context: Any) -> None:
         chain = current_chain(context)
@@ -59,6 +63,9 @@ class SessionObserver:
             if chain:
                 count(record, chain)
         finally:
+            held = record.held
+            if isinstance(held, Reservation):  # counted above: the hold is settled to it
+                held.owner.settle(held, record.cost.usd)
             # After counting (and even if counting failed): a session waiting for this
             # call ends with it included, rather than waiting for the idle timeout.
             opened = current_chain(record.context)

@@ -73,7 +73,7 @@ class Session:
     __slots__ = ("kind", "id", "user_id", "attributes", "budget", "thresholds", "hard", "on_budget",
                  "crossed", "user", "priced", "calls", "unpriced", "estimated", "floors", "errors",
                  "unpriced_reason", "tokens", "by_model", "started_at", "_t0", "last_seen", "ended",
-                 "ended_after", "open_blocks", "allow_unpriced", "in_flight", "closing",
+                 "ended_after", "open_blocks", "allow_unpriced", "in_flight", "closing", "reserved",
                  "uninstrumented", "__weakref__")
 
     def __init__(self, kind: str, session_id: str | None, user_id: str | None = None,
@@ -97,6 +97,9 @@ class Session:
         #: The user's tally (sessions with a user id only).
         self.user: Session | None = None
         self.priced = _ZERO
+        #: Held by calls in flight under this tally's hard budget (``_reserve``): their
+        #: worst-case cost, until each ends and is counted.
+        self.reserved = _ZERO
         #: ``unpriced``: calls that may have cost money but could not be priced (a failure
         #: that reported no usage cost nothing, and is only one of the ``errors``).
         self.calls = self.unpriced = self.estimated = self.errors = 0

@@ -73,10 +73,11 @@ def test_concurrent_calls_announce_each_threshold_once(otel):
 
 
 def test_hard_budget_refuses_the_next_call_before_it_starts(otel):
-    with otel_llm_cost.session(budget_usd="0.005", hard=True) as s:
-        otel.call()  # 0.0035: under
-        otel.call()  # in flight when crossing: never cut; 0.0070 now
-        with pytest.raises(BudgetExceeded, match="0.005 USD budget"):
+    # These calls name no model in their request: each reserves the default 0.01 USD.
+    with otel_llm_cost.session(budget_usd="0.015", hard=True) as s:
+        otel.call()  # 0 + 0.01 reserved fits; costs 0.0035
+        otel.call()  # 0.0035 + 0.01 fits; 0.0070 now
+        with pytest.raises(BudgetExceeded, match="0.015 USD budget"):
             observers.before_call()  # what every wrapped SDK method runs first
     assert s.calls == 2
     assert len(otel.spans.get_finished_spans()) == 2

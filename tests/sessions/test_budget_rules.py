@@ -57,12 +57,13 @@ def test_hard_budget_for_a_user_refuses_after_an_unpriced_call(otel):
 
 
 def test_allow_unpriced_counts_the_priced_spend_only(otel):
-    with otel_llm_cost.session(budget_usd="0.005", hard=True, allow_unpriced=True) as s:
+    # Each call reserves the default 0.01 USD (its request names no model).
+    with otel_llm_cost.session(budget_usd="0.015", hard=True, allow_unpriced=True) as s:
         otel.call(model="my-private-model")
         observers.before_call()  # allowed: the unknown spend is ignored on purpose
         otel.call()  # 0.0035
-        otel.call()  # 0.0070: over
-        with pytest.raises(BudgetExceeded, match="0.005 USD budget"):
+        otel.call()  # 0.0070: another 0.01 no longer fits
+        with pytest.raises(BudgetExceeded, match="0.015 USD budget"):
             observers.before_call()
     assert s.calls == 3 and s.priced == Decimal("0.0070")
 

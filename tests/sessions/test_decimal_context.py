@@ -85,5 +85,5 @@ def test_a_hard_budget_refuses_correctly_under_an_application_precision_of_3(ote
         ctx.prec = saved
     made, refused, cost = under_3
     assert under_3 == reference
-    assert cost == made * ONE_CALL
+    assert cost == made * ONE_CALL <= Decimal("0.105")
     assert made + refused == CALLS and refused > 0

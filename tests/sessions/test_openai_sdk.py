@@ -10,6 +10,7 @@ import pytest
 
 import otel_llm_cost
 from otel_llm_cost import BudgetExceeded, semconv
+from otel_llm_cost.sessions._reserve import worst_case
 from tests.sessions._openai_harness import instrumented_openai
 from tests.wire import Reply
 
@@ -62,13 +63,17 @@ def test_session_spans_sync_async_and_streaming_calls(otel, wire, clients):
 
 def test_hard_budget_sends_no_request(otel, wire, clients):
     client, aclient = clients
-    with otel_llm_cost.session(budget_usd="0.000001", hard=True) as s:
-        client.chat.completions.create(model=MODEL, messages=MESSAGES)  # 0.0000039: crosses
+    request = {"model": MODEL, "messages": MESSAGES, "max_tokens": 5}
+    worst, source = worst_case(request)
+    assert source == "max_tokens"
+    # The first call's worst case fits; after its 0.0000039 the next one's does not.
+    with otel_llm_cost.session(budget_usd=worst + Decimal("0.000002"), hard=True) as s:
+        client.chat.completions.create(**request)
         sent = len(wire.requests)
         with pytest.raises(BudgetExceeded):
-            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+            client.chat.completions.create(**request)
         with pytest.raises(BudgetExceeded):
-            asyncio.run(aclient.chat.completions.create(model=MODEL, messages=MESSAGES))
+            asyncio.run(aclient.chat.completions.create(**request))
     assert sent == 1 and len(wire.requests) == 1
     assert s.calls == 1
 

@@ -24,6 +24,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 import otel_llm_cost
 from otel_llm_cost import BudgetExceeded, semconv
 from otel_llm_cost.sessions import install
+from otel_llm_cost.sessions._reserve import worst_case
 from tests.sessions._openai_harness import instrumented_openai
 from tests.wire import Reply
 
@@ -69,12 +70,14 @@ def test_a_hard_budget_holds_behind_an_unsampled_traceparent(wire):
     carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"}
     token = otel_context.attach(TraceContextTextMapPropagator().extract(carrier))
     sent = 0
+    request = {"model": "gpt-4o-mini", "messages": MESSAGES, "max_tokens": 3}
+    worst, _ = worst_case(request)  # reserved by each call: the third still fits, the fourth not
     try:
         with instrumented_openai(tracer_provider, meter_provider), \
-                otel_llm_cost.session(budget_usd=ONE_CALL * 3, hard=True) as s:
+                otel_llm_cost.session(budget_usd=ONE_CALL * 2 + worst, hard=True) as s:
             with pytest.raises(BudgetExceeded):
                 for _ in range(10):
-                    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+                    client.chat.completions.create(**request)
                     sent += 1
     finally:
         otel_context.detach(token)
