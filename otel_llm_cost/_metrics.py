@@ -61,6 +61,7 @@ class CallMetrics:
         #: status and usage-source panels and alerts read (``docs/metrics.md``).
         self.record_calls = calls
         self._sets: dict[tuple[Any, ...], _AttributeSets] = {}
+        self._response_models: set[Any] = set()
 
     def on_call_end(self, record: CallRecord) -> None:
         """Record one finished call (ours or a priced foreign span)."""
@@ -84,12 +85,20 @@ class CallMetrics:
         """
         get = span_attributes.get
         source = usage.source if usage is not None else semconv.SOURCE_REPORTED
+        response_model = get(semconv.GEN_AI_RESPONSE_MODEL) or None
+        if type(response_model) is str and response_model not in self._response_models:
+            # The reply names the model: a proxy or a bug can send a new one each call,
+            # and every distinct value is a series the SDK keeps in memory.
+            if len(self._response_models) < semconv.MAX_METRIC_RESPONSE_MODELS:
+                self._response_models.add(response_model)
+            else:
+                response_model = semconv.OVERFLOW_VALUE
         floor = semconv.ESTIMATE_LOWER_BOUND if usage is not None and usage.lower_bound else None
         key = (
             get(semconv.GEN_AI_PROVIDER_NAME) or get(semconv.GEN_AI_SYSTEM) or "unknown",
             get(semconv.GEN_AI_OPERATION_NAME) or "unknown",
             get(semconv.GEN_AI_REQUEST_MODEL) or "unknown",
-            get(semconv.GEN_AI_RESPONSE_MODEL) or None,
+            response_model,
             get(semconv.ERROR_TYPE) or None,
             cost.status,
             source,

@@ -20,7 +20,7 @@ from . import config, semconv
 from ._terminal import printable
 from .cost import compute_cost, format_usd
 from .pricing import Catalog, ModelPrice, PriceFileError, get_catalog, read_price_file
-from .usage import CHARGES, Usage
+from .usage import CHARGES, MAX_TOKENS, Usage
 
 __all__ = ["main", "EXIT_OK", "EXIT_IO", "EXIT_USAGE", "EXIT_NOT_FOUND"]
 
@@ -261,13 +261,20 @@ def _layers(catalog: Catalog) -> list[str]:
 
 
 def _nonnegative(text: str) -> int:
-    """A token count; argparse shows the message after the option's name."""
+    """A token count; argparse shows the message after the option's name.
+
+    Refused, never clamped, past what a span attribute can carry (int64): a clamped
+    count would print a confident wrong price.
+    """
     try:
         value = int(text)
     except ValueError:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a token count (a whole number >= 0)")
+    if value > MAX_TOKENS:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (at most {MAX_TOKENS}, the largest count "
+                                         "a span attribute can carry)")
     return value
 
 def _add_core(sub: argparse._SubParsersAction) -> None:

@@ -138,6 +138,14 @@ COMPONENTS: Final = ("input", "input_audio", "cache_read", "cache_write", "outpu
                      "output_image", "web_search", "web_search_preview", "file_search")
 
 # --- Budget span event --------------------------------------------------------------
+#: Longest string we put in a span or metric attribute from outside (a model name, a
+#: response id, a finish reason, an inbound baggage id): longer ones are cut to this.
+MAX_ATTRIBUTE_CHARS: Final = 256
+#: Distinct ``gen_ai.response.model`` values one meter provider's metrics keep apart;
+#: later new ones are recorded as :data:`OVERFLOW_VALUE`.
+MAX_METRIC_RESPONSE_MODELS: Final = 200
+OVERFLOW_VALUE: Final = "_OTHER"
+
 BUDGET_EVENT: Final = "llm_cost.budget.crossed"
 LLM_COST_BUDGET_SCOPE: Final = "llm_cost.budget.scope"  # session | user
 LLM_COST_BUDGET_THRESHOLD: Final = "llm_cost.budget.threshold"  # 0.5, 0.8, 1.0 …

@@ -150,11 +150,36 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Bounds of the options: refused past them, never clamped.
+MAX_CALLS = 10**9
+MAX_RATE = 10_000.0
+
+
+def _calls(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of calls (a whole number >= 0)") from None
+    if not 0 <= value <= MAX_CALLS:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (0 to {MAX_CALLS})")
+    return value
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate (calls per second, a number >= 0)") from None
+    if not 0 <= value <= MAX_RATE:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (0 to {MAX_RATE:g} calls per second)")
+    return value
+
+
 def add_command(sub: argparse._SubParsersAction) -> None:
     """Register ``simulate`` with the ``otel-llm-cost`` command (see ``cli._COMMANDS``)."""
     p = sub.add_parser("simulate", help="drive steady simulated LLM traffic, exported over OTLP (OTEL_* env vars)")
-    p.add_argument("--calls", type=int, default=0, help="stop after N calls (default: run until Ctrl-C)")
-    p.add_argument("--rate", type=float, default=2.0, help="calls per second (0: as fast as possible; default 2)")
+    p.add_argument("--calls", type=_calls, default=0, help="stop after N calls (default: run until Ctrl-C)")
+    p.add_argument("--rate", type=_rate, default=2.0, help="calls per second (0: as fast as possible; default 2)")
     p.add_argument("--budget", default="0.001", help="each session's soft budget in USD (default 0.001: crossed)")
     p.add_argument("--format", choices=["table", "json"], default="table", help="the closing summary's format")
     p.set_defaults(func=_cmd_simulate)

@@ -100,7 +100,7 @@ class LLMCall:
             semconv.GEN_AI_PROVIDER_NAME: provider,
         }
         if request_model:
-            attrs[semconv.GEN_AI_REQUEST_MODEL] = request_model
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = _bounded(request_model)
         for key, value in attributes.items():
             if value is not None:
                 attrs[key] = value
@@ -144,11 +144,12 @@ class LLMCall:
                      finish_reasons: list[str] | None = None, usage: Usage | None = None) -> None:
         """Record what the response said; later values win (streams repeat them)."""
         if isinstance(model, str):
-            self.set(semconv.GEN_AI_RESPONSE_MODEL, model)
+            self.set(semconv.GEN_AI_RESPONSE_MODEL, _bounded(model))
         if isinstance(response_id, str):
-            self.set(semconv.GEN_AI_RESPONSE_ID, response_id)
+            self.set(semconv.GEN_AI_RESPONSE_ID, _bounded(response_id))
         if finish_reasons:
-            self.set(semconv.GEN_AI_RESPONSE_FINISH_REASONS, [str(r) for r in finish_reasons if r])
+            self.set(semconv.GEN_AI_RESPONSE_FINISH_REASONS,
+                     [_bounded(str(r)) for r in finish_reasons[:_MAX_FINISH_REASONS] if r])
         if usage is not None:
             self.usage = usage
 
@@ -243,6 +244,17 @@ def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any, strict: b
     # The price in force when the request was made (the span's start), not at export.
     when = datetime.fromtimestamp(start_ns / 1e9, UTC) if isinstance(start_ns, int) else None
     return price_usage(model, usage, provider=provider, service_tier=service_tier, when=when, strict=strict)
+
+
+_MAX_FINISH_REASONS = 16
+
+
+def _bounded(value: Any) -> Any:
+    """A string from outside (the provider's reply, the request) cut to the documented
+    length: attribute values are kept in memory by span and metric pipelines."""
+    if type(value) is str and len(value) > semconv.MAX_ATTRIBUTE_CHARS:
+        return value[:semconv.MAX_ATTRIBUTE_CHARS]
+    return value
 
 
 def _error_type(exc: BaseException) -> str:

@@ -329,7 +329,8 @@ def _inbound_ids(context: otel_context.Context | None) -> tuple[str, str | None]
     if not sid:
         return None
     uid = baggage.get_baggage(semconv.USER_ID, context)
-    return str(sid), (str(uid) if uid else None)
+    cut = semconv.MAX_ATTRIBUTE_CHARS  # a request header anyone can write: bounded
+    return str(sid)[:cut], (str(uid)[:cut] if uid else None)
 
 
 def trust_baggage() -> bool:

@@ -152,3 +152,25 @@ def test_the_price_list_shows_hostile_model_names_escaped(script: str, tmp_path:
     assert shown.stdout.startswith("evil\\x1b]0;title\\x07\\nfake-row\\u202e  (")
     as_json = subprocess.run([script, "prices", "--json"], capture_output=True, text=True, env=env, timeout=120)
     assert hostile in [entry["model"] for entry in json.loads(as_json.stdout)]
+
+
+@pytest.mark.parametrize("option", ["--input", "--output", "--cache-read", "--web-search"])
+def test_a_token_count_out_of_range_is_refused_not_clamped(script: str, option: str) -> None:
+    args = {"--input": "1", "--output": "1", option: "99999999999999999999"}
+    done = run(script, "cost", "--model", "gpt-4o", *[x for kv in args.items() for x in kv])
+    assert done.returncode == 2 and done.stdout == ""
+    assert (f"argument {option}: '99999999999999999999' is out of range (at most 9223372036854775807"
+            in done.stderr), done.stderr
+
+
+@pytest.mark.parametrize(("option", "value", "error"), [
+    ("--rate", "nan", "'nan' is out of range (0 to 10000 calls per second)"),
+    ("--rate", "1e400", "'1e400' is out of range"),
+    ("--rate", "-1", "'-1' is out of range"),
+    ("--calls", "-3", "'-3' is out of range (0 to 1000000000)"),
+    ("--calls", "99999999999999999999", "is out of range"),
+    ("--calls", "ten", "'ten' is not a number of calls"),
+])
+def test_simulate_numbers_out_of_range_are_refused(script: str, option: str, value: str, error: str) -> None:
+    done = run(script, "simulate", option, value)
+    assert done.returncode == 2 and f"argument {option}: " in done.stderr and error in done.stderr, done.stderr
