@@ -59,7 +59,8 @@ class Reply:
     #: OpenAI Responses reasoning summary; its word count = reasoning tokens.
     thinking: str | None = None
     response_id: str | None = None
-    #: Tool calls as [{"name": str, "arguments": dict}] (one output token each).
+    #: Tool calls as [{"name": str, "arguments": dict | str}] (one output token each);
+    #: string arguments are sent verbatim (OpenAI chat).
     tool_calls: list[dict[str, Any]] | None = None
     #: Only match requests whose path (with query) contains this string.
     path_contains: str | None = None

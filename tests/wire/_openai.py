@@ -106,9 +106,14 @@ def _embeddings(req: RecordedRequest, reply: Reply, model: str) -> dict[str, Any
             "usage": merged({"prompt_tokens": p, "total_tokens": p}, reply.usage)}
 
 
+def _arguments(call: dict[str, Any]) -> str:
+    """A call's arguments as sent: a string verbatim (a recorded reply), else its JSON."""
+    arguments = call.get("arguments", {})
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
 def _tool_calls(reply: Reply) -> list[dict[str, Any]]:
-    return [{"id": f"call_wire{i}", "type": "function",
-             "function": {"name": c["name"], "arguments": json.dumps(c.get("arguments", {}))}}
+    return [{"id": f"call_wire{i}", "type": "function", "function": {"name": c["name"], "arguments": _arguments(c)}}
             for i, c in enumerate(reply.tool_calls or [])]
 
 
