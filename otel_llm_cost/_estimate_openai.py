@@ -51,6 +51,9 @@ _TOOLS_SYSTEM_SHARED = 4
 #: A ``json_schema`` response format: its name and compact schema JSON, plus this; next
 #: to tool definitions it shares their header and costs 12 fewer.
 _SCHEMA_FRAME = 1
+#: A schema sent without ``strict: true`` costs 6 more (it is not compiled to a grammar
+#: and is shown to the model with more framing; fitted, see docs/estimation.md).
+_SCHEMA_LOOSE = 6
 _SCHEMA_WITH_TOOLS = -11
 #: A named ``tool_choice``: the forced call's name is written into the prompt, plus this.
 _FORCED_CALL_FRAME = 6
@@ -61,12 +64,13 @@ _CALL_FRAME = 7
 #: ... 4 on the first function-calling generation (gpt-4 and gpt-3.5-turbo of June 2023).
 _CALL_FRAME_0613 = 4
 _FIRST_GENERATION = ("gpt-4-0613", "gpt-4-0314", "gpt-3.5-turbo-0613", "gpt-3.5-turbo-16k-0613")
-_PARALLEL_FRAME = 8
+_PARALLEL_FRAME = 10
 _TEXT_WITH_TOOLS = 1
 #: ... and 5 more when the request also has a ``json_schema`` response format.
 _TEXT_WITH_TOOLS_AND_SCHEMA = 5
 #: A tool call already in the conversation (an assistant message), and a tool result.
 _HISTORY_CALL_FRAME = 2
+_HISTORY_PARALLEL_FRAME = -2
 _TOOL_RESULT_FRAME = 2
 #: A figure marked a lower bound is shaded down this much so that the rules' own error
 #: can never lift it above the truth.
@@ -139,10 +143,12 @@ class _Counter:
         return count_tokens(value, self.model) if isinstance(value, str) else 0
 
     def json(self, value: Any) -> int:
+        """Compact JSON; a newline inside a string counts as the newline it renders as."""
         try:
-            return self.text(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str))
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
         except (TypeError, ValueError):
             return 0
+        return self.text(text.replace("\\n", "\n"))
 
     # --- messages ----------------------------------------------------------------
 
@@ -172,13 +178,16 @@ class _Counter:
         return total
 
     def calls(self, tool_calls: Any, names: dict[Any, Any]) -> int:
-        """Earlier tool calls: each as its name, arguments and framing."""
+        """Earlier tool calls: one as its name, arguments and framing; several in one
+        message as the ``multi_tool_use.parallel`` JSON the model wrote for them."""
         made = []
         for call in tool_calls if isinstance(tool_calls, (list, tuple)) else ():
             function = _get(call, "function")
             names[_get(call, "id")] = _get(function, "name")
             name, args = _get(function, "name"), _get(function, "arguments")
             made.append((name if isinstance(name, str) else "", args if isinstance(args, str) else ""))
+        if len(made) > 1:
+            return self.text(parallel_call_text(made)) + _HISTORY_PARALLEL_FRAME
         return sum(self.text(name) + self.text(args) + _HISTORY_CALL_FRAME for name, args in made)
 
     def content(self, content: Any) -> int:
@@ -249,7 +258,10 @@ class _Counter:
         if not functions:
             return 0
         if any(_nested_object(_get(f, "parameters")) for f in functions):
+            # Counted with each nested object as a bare ``object``: surely below the truth.
             self.floor = True
+            return self.text(render_functions(functions, flat=True)) + _TOOLS_FRAME \
+                - (_TOOLS_SYSTEM_SHARED if shared else 0)
         return self.text(render_functions(functions)) + _TOOLS_FRAME - (_TOOLS_SYSTEM_SHARED if shared else 0)
 
     def schema(self, response_format: Any, shared: bool, with_tools: bool = False) -> int:
@@ -273,26 +285,32 @@ class _Counter:
             self.floor = True
             schema = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
         frame = _SCHEMA_WITH_TOOLS if with_tools else _SCHEMA_FRAME - (_TOOLS_SYSTEM_SHARED if shared else 0)
+        if _get(spec, "strict") is not True:
+            frame += _SCHEMA_LOOSE
         return self.text(_get(spec, "name")) + self.text(_get(spec, "description")) + self.json(schema) + frame
 
 
-def render_functions(functions: list[Any]) -> str:
+def render_functions(functions: list[Any], flat: bool = False) -> str:
     """Function definitions as the model reads them: a TypeScript ``namespace``.
 
-    Each function is its description as ``//`` comment lines and a ``type name = (_: {...})
+    Each function is its description as ``//`` comment lines (each stripped) and a ``type name = (_: {...})
     => any;`` line; each parameter its title and description as comments, its name (``?``
-    when optional), its type, and its default as a trailing comment.
+    when optional), its type, and its default as a trailing comment. ``flat``: a nested
+    object is written as a bare ``object`` (a floor's count).
     """
     lines = ["namespace functions {", ""]
     for function in functions:
         description = _get(function, "description")
         if isinstance(description, str) and description:
-            lines.extend(f"// {line}" for line in description.splitlines())
+            # Each line of the description is written stripped (a docstring's indentation
+            # is not billed: fitted on the recorded calls).
+            lines.extend(f"// {line.strip()}" for line in description.strip().splitlines())
         name = _get(function, "name")
         parameters = _get(function, "parameters")
         if isinstance(parameters, Mapping) and isinstance(parameters.get("properties"), Mapping) \
                 and parameters["properties"]:
-            lines.append(f"type {name} = (_: {_ts_type(parameters, '')}) => any;")
+            defs = parameters.get("$defs") or parameters.get("definitions")
+            lines.append(f"type {name} = (_: {_ts_type(parameters, '', defs=defs, flat=flat)}) => any;")
         else:
             lines.append(f"type {name} = () => any;")
         lines.append("")
@@ -310,14 +328,19 @@ def _nested_object(parameters: Any) -> bool:
     return False
 
 
-def _ts_type(schema: Any, indent: str, depth: int = 0) -> str:
-    """One JSON-schema node as a TypeScript type (junk and very deep nesting: ``any``)."""
+def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: bool = False) -> str:
+    """One JSON-schema node as a TypeScript type (junk and very deep nesting: ``any``);
+    a local ``$ref`` is rendered as the definition it points to."""
     if not isinstance(schema, Mapping) or depth > 16:
         return "any"
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and isinstance(defs, Mapping):
+        target = defs.get(ref.rsplit("/", 1)[-1])
+        return _ts_type(target, indent, depth + 1, defs, flat) if isinstance(target, Mapping) else "any"
     for key in ("anyOf", "oneOf"):
         variants = schema.get(key)
         if isinstance(variants, list) and variants:
-            return " | ".join(_ts_type(v, indent, depth + 1) for v in variants)
+            return " | ".join(_ts_type(v, indent, depth + 1, defs, flat) for v in variants)
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
         return " | ".join(json.dumps(v, ensure_ascii=False, default=str) for v in enum)
@@ -326,7 +349,7 @@ def _ts_type(schema: Any, indent: str, depth: int = 0) -> str:
         return " | ".join("number" if k == "integer" else str(k) for k in kind)
     if kind == "object":
         properties = schema.get("properties")
-        if not isinstance(properties, Mapping) or not properties:
+        if not isinstance(properties, Mapping) or not properties or (flat and depth > 0):
             return "object"
         required: list[Any] = schema["required"] if isinstance(schema.get("required"), list) else []
         out = ["{"]
@@ -337,7 +360,7 @@ def _ts_type(schema: Any, indent: str, depth: int = 0) -> str:
                 out += [f"{indent}// {title}", f"{indent}//"]
             if isinstance(description, str) and description:
                 out += [f"{indent}// {line}" for line in description.splitlines()]
-            line = f"{indent}{key}{'' if key in required else '?'}: {_ts_type(prop, indent, depth + 1)},"
+            line = f"{indent}{key}{'' if key in required else '?'}: {_ts_type(prop, indent, depth + 1, defs, flat)},"
             if "default" in prop:
                 default = prop["default"]
                 shown = f'"{default}"' if isinstance(default, str) and "enum" not in prop else \
@@ -349,7 +372,7 @@ def _ts_type(schema: Any, indent: str, depth: int = 0) -> str:
         return "number"
     if kind == "array":
         items = schema.get("items")
-        return f"{_ts_type(items, indent, depth + 1)}[]" if isinstance(items, Mapping) else "Array<any>"
+        return f"{_ts_type(items, indent, depth + 1, defs, flat)}[]" if isinstance(items, Mapping) else "Array<any>"
     if kind in ("string", "boolean", "null"):
         return str(kind)
     return "any"
@@ -459,8 +482,17 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
 def parallel_call_text(calls: list[tuple[str, str]]) -> str:
     """Several tool calls as the model writes them: one ``multi_tool_use.parallel``
     call whose JSON lists each call's ``functions.`` name and its arguments."""
-    uses = ",".join(f'{{"recipient_name":"functions.{name}","parameters":{args or "{}"}}}' for name, args in calls)
+    uses = ",".join(f'{{"recipient_name":"functions.{name}","parameters":{_compact(args)}}}' for name, args in calls)
     return f'{{"tool_uses":[{uses}]}}'
+
+
+def _compact(arguments: str) -> str:
+    """Arguments as the model wrote them inside the wrapper: compact JSON (the API hands
+    each call's arguments back re-spaced); anything that is not JSON as it is."""
+    try:
+        return json.dumps(json.loads(arguments), separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return arguments or "{}"
 
 
 def forced_call(kwargs: Mapping[str, Any]) -> str | None:
