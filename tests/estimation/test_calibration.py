@@ -56,15 +56,20 @@ def test_floors_by_nature_are_marked(rows):
 
 
 def test_accuracy_on_the_calls_that_are_not_floors_by_nature(rows):
-    """Measured 2026-12-07: 1279 of 1420 within 5 % (90.1 %), 85 wrong. The issue's
-    goal (0 wrong, >= 95 % within) is not met yet; this guards what the rules reach."""
-    table = estimation.table(rows)["not floors by nature"]
-    assert table["within"] / table["calls"] >= 0.90
-    assert table["wrong"] <= 90
-    by_category = estimation.table(rows)
-    for name, floor in (("text", 0.99), ("tool-call", 0.85), ("tools", 0.80), ("parallel-calls", 0.70),
-                        ("json_object", 0.99), ("image", 0.99), ("functions", 0.99)):
-        assert by_category[name]["within"] / by_category[name]["calls"] >= floor, name
+    """Measured 2026-12-07: 1332 of 1420 within 5 % (93.8 %), 32 wrong (the cookbook rules
+    before: 865 within, 555 wrong). The issue's goal (0 wrong, >= 95 % within) is not met
+    yet; this guards what the fitted rules reach, per category."""
+    table = estimation.table(rows)
+    overall = table["not floors by nature"]
+    assert overall["within"] / overall["calls"] >= 0.93
+    assert overall["wrong"] <= 35
+    for name, share in (("text", 0.99), ("multi-turn", 0.99), ("tools", 0.95), ("tool-call", 0.88),
+                        ("forced-call", 0.95), ("parallel-calls", 0.88), ("tool-results", 0.95),
+                        ("functions", 0.99), ("json_object", 0.99), ("image", 0.99)):
+        assert table[name]["within"] / table[name]["calls"] >= share, name
+    # Structured outputs: within, or an honest floor (schemas with $defs).
+    structured = table["structured"]
+    assert (structured["within"] + structured["floor"]) / structured["calls"] >= 0.95
 
 
 def _replayable(records, category, limit):
