@@ -3,6 +3,7 @@ billed, and what the first estimate costs.
 
     python -m bench.estimation                 # the calibration table, per category
     python -m bench.estimation --worst 20      # ...and the 20 largest misses
+    python -m bench.estimation --held-out      # the held-out recordings, never used to fit
     python -m bench.estimation --first-call    # first-estimate latency, cold vs preloaded
     python -m bench.estimation --json          # the rows, machine-readable
 
@@ -16,6 +17,10 @@ as the instrumentation does for a stream without usage, and judged:
 * **within** — not marked, and input and output each within 5 % (or 2 tokens) of the truth;
 * **floor** — marked ``lower_bound``, and neither input nor output above the truth;
 * **wrong** — anything else: off and unmarked, or a floor that overshoots.
+
+``tests/data/estimation/held-out/`` holds recordings from other projects that were
+gathered after the rules were fitted and never used to fit them: ``--held-out`` judges
+the rules on those.
 
 Calls that are floors *by nature* (reasoning models, whose reasoning is never streamed;
 images by URL, files and audio, which we never download) are reported apart: the goal
@@ -38,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the calibration set -----------------------------------------------------------------
 
 DATA = ROOT / "tests" / "data" / "estimation"
+HELD_OUT = DATA / "held-out"
 #: Categories whose calls are floors by nature: the truth holds tokens no client can see.
 NATURAL_FLOORS = ("reasoning", "image-url", "file/audio")
 CATEGORIES = ("text", "multi-turn", "n>1", "tool-results", "tools", "tool-call", "forced-call", "parallel-calls",
@@ -209,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--worst", type=int, default=0, help="list the N largest misses")
+    parser.add_argument("--held-out", action="store_true", help="judge the held-out recordings instead")
     args = parser.parse_args(argv)
     if args.first_call:
         result = first_call(args.rounds)
@@ -221,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"second {r['second_ms']:6.3f} ms")
         return 0
     started = time.perf_counter()
-    rows = run()
+    rows = run(load(HELD_OUT) if args.held_out else None)
     if args.json:
         print(json.dumps(rows))
     else:

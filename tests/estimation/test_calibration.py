@@ -72,6 +72,17 @@ def test_accuracy_on_the_calls_that_are_not_floors_by_nature(rows):
     assert (structured["within"] + structured["floor"]) / structured["calls"] >= 0.95
 
 
+def test_held_out_recordings_never_used_to_fit():
+    """79 calls from five other projects (dd-trace-py, agentops, langtrace, ruby-openai,
+    ruby_llm), gathered after the rules were fitted. Measured 2026-12-07: 66 of 74 within
+    (89 %), 7 wrong; no floor above the truth."""
+    rows = estimation.run(estimation.load(estimation.HELD_OUT))
+    assert len(rows) >= 70
+    assert all(r["est_input"] <= r["input"] and r["est_output"] <= r["output"] for r in rows if r["lower_bound"])
+    overall = estimation.table(rows)["not floors by nature"]
+    assert overall["within"] / overall["calls"] >= 0.85
+
+
 def _replayable(records, category, limit):
     out = []
     for record in records:
