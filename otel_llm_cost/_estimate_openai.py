@@ -334,9 +334,13 @@ def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: b
     if not isinstance(schema, Mapping) or depth > 16:
         return "any"
     ref = schema.get("$ref")
-    if isinstance(ref, str) and isinstance(defs, Mapping):
-        target = defs.get(ref.rsplit("/", 1)[-1])
-        return _ts_type(target, indent, depth + 1, defs, flat) if isinstance(target, Mapping) else "any"
+    if isinstance(ref, str):
+        # A definition that refers to itself (a tree) is written once, then ``any``.
+        target = defs.get(ref.rsplit("/", 1)[-1]) if isinstance(defs, Mapping) else None
+        if not isinstance(target, Mapping) or depth > 8:
+            return "any"
+        inner = {k: v for k, v in defs.items() if v is not target}
+        return _ts_type(target, indent, depth + 1, inner, flat)
     for key in ("anyOf", "oneOf"):
         variants = schema.get(key)
         if isinstance(variants, list) and variants:

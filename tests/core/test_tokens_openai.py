@@ -344,3 +344,33 @@ def test_junk_stream_items_never_raise(junk):
     generated.responses_event(junk)
     generated.response({"choices": junk}).response({"object": "response", "output": junk})
     assert generated.tokens("gpt-4o") >= 0
+
+
+def test_a_self_referring_tool_schema_is_written_once():
+    """A ``$ref`` tree (a node whose children are nodes) renders its definition once and
+    then ``any``: counting ends, and a second reference costs no second expansion."""
+    from otel_llm_cost._estimate_openai import render_functions
+
+    node = {"type": "object", "properties": {"name": {"type": "string"},
+                                             "left": {"$ref": "#/$defs/Node"}, "right": {"$ref": "#/$defs/Node"}}}
+    function = {"name": "walk", "parameters": {"type": "object", "$defs": {"Node": node},
+                                               "properties": {"root": {"$ref": "#/$defs/Node"}}}}
+    text = render_functions([function])
+    assert text.count("name?: string") == 1 and "left?: any" in text and "right?: any" in text
+    total, floor = count_request("gpt-4o", {"messages": [{"role": "user", "content": "hi"}],
+                                            "tools": [{"type": "function", "function": function}]})
+    assert total > count_tokens(text, "gpt-4o") and floor is False
+
+
+def test_junk_tool_and_schema_shapes_count_what_they_can():
+    junk_tools = [{"type": "function", "function": {"name": "f", "parameters": {"properties": ["x"]}}},
+                  {"type": "function", "function": {"name": 3, "description": 5, "parameters": "x"}},
+                  {"type": "function", "function": {"name": "g", "parameters": {"type": "object", "properties": {
+                      "a": {"type": ["integer", "null"], "enum": [1, None], "default": {"x": 1}},
+                      "b": {"$ref": 7}, "c": {"anyOf": "x"}, "d": None}}}}]
+    request = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "tool_calls": [
+        {"id": 1, "function": {"name": None, "arguments": 5}}, {"function": "x"}]}, {"role": "tool"}],
+        "tools": junk_tools, "response_format": {"type": "json_schema", "json_schema": {"schema": {"$defs": 1}}},
+        "tool_choice": {"type": "function", "function": {"name": 9}}}
+    total, floor = count_request("gpt-4o", request)
+    assert total > 0 and isinstance(floor, bool)
