@@ -15,14 +15,18 @@ from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, Divis
 from typing import Any
 
 from . import semconv
+from ._cost_range import COST_EXPONENT, MAX_COST, bounded_cost
 from .pricing import Catalog, ModelPrice, get_catalog
 from .usage import CHARGES, PER_CALL_CHARGES, Usage
 
 __all__ = ["MONEY", "Cost", "compute_cost", "cost_attributes", "price_usage", "format_usd", "reported_cost",
-           "with_reported_cost"]
+           "refused_cost_reason", "with_reported_cost", "COST_EXPONENT", "MAX_COST", "bounded_cost"]
 
 #: A reported cost above this (USD, one call) is taken for a unit mistake and ignored.
 _MAX_REPORTED = Decimal(100_000)
+#: A reported cost below this (USD) but above zero is refused: no provider bills less than
+#: a pico-dollar for a call; such a number is an encoding or unit error (``1e-17000``).
+_MIN_REPORTED = Decimal("1e-12")
 
 #: Wide enough that no product of a token count and a rate is ever rounded. Every field
 #: is given: ``Context()`` would copy the rest from ``decimal.DefaultContext``, which the
@@ -155,22 +159,38 @@ def price_usage(model: str | None, usage: Usage | None, *, provider: str | None 
     return compute_cost(usage, price, model=model, service_tier=service_tier)
 
 
+def refused_cost_reason(value: Any) -> str | None:
+    """Why a provider-reported cost is not used as the call's cost, or None when it is usable."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        return f"not a number ({type(value).__name__})"
+    try:
+        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except ArithmeticError:
+        return "not a number"
+    if not number.is_finite():
+        return "not finite"
+    if number < 0:
+        return "negative"
+    if number > _MAX_REPORTED:
+        return f"above {_MAX_REPORTED} USD"
+    if not number.is_zero() and number < _MIN_REPORTED:
+        return f"nonzero below {_MIN_REPORTED} USD"
+    return None
+
+
 def reported_cost(value: Any) -> Decimal | None:
     """A provider's own cost of a call (OpenRouter ``usage.cost``, USD) as an exact Decimal.
 
     JSON numbers arrive as floats; ``str(float)`` is the shortest text that reads back
     the same, i.e. the digits the provider sent. Anything else (a bool, NaN, a negative
-    or absurd amount) is not a cost and is ignored.
+    or absurd amount, a nonzero amount below a pico-dollar: see
+    :func:`refused_cost_reason`) is not a cost and is ignored: our own price stands.
+    Digits past 10**:data:`COST_EXPONENT` USD (float noise) are quantized away.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+    if refused_cost_reason(value) is not None:
         return None
-    try:
-        number = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    except ArithmeticError:
-        return None
-    if not number.is_finite() or number < 0 or number > _MAX_REPORTED:
-        return None
-    return Decimal(0) if number.is_zero() else number
+    number = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    return bounded_cost(number)
 
 
 def with_reported_cost(cost: Cost, reported: Decimal, source: str = semconv.COST_SOURCE_PROVIDER) -> Cost:

@@ -119,6 +119,9 @@ LLM_COST_LOCAL_USD: Final = "llm_cost.local_usd"
 LLM_COST_LITELLM_USD: Final = "llm_cost.litellm_usd"
 #: True when LiteLLM answered from its own cache: no provider call, nothing billed.
 LLM_COST_LITELLM_CACHE_HIT: Final = "llm_cost.litellm_cache_hit"
+#: Why the response's own cost (OpenRouter ``usage.cost``) was not used and our price stands:
+#: ``nonzero below 1E-12 USD``, ``above 100000 USD``, ``negative``, ``not finite``, ``not a number``.
+LLM_COST_REPORTED_COST_REFUSED: Final = "llm_cost.reported_cost_refused"
 COST_SOURCE_PROVIDER: Final = "provider"
 COST_SOURCE_LOCAL: Final = "local"
 #: The foreign span itself carried the cost (OpenInference ``llm.cost.total``, a ``gen_ai.usage.cost``).
@@ -232,6 +235,10 @@ ENV_TIKTOKEN_DIR: Final = "OTEL_LLM_COST_TIKTOKEN_DIR"
 ENV_LEDGER_PATH: Final = "OTEL_LLM_COST_LEDGER_PATH"
 #: A shared ledger on PostgreSQL (``postgresql://…``); when set it wins over the SQLite path.
 ENV_LEDGER_URL: Final = "OTEL_LLM_COST_LEDGER_URL"
+#: Where rows wait while a PostgreSQL ledger is unreachable (a directory; ``ledger._spool``).
+ENV_LEDGER_SPOOL: Final = "OTEL_LLM_COST_LEDGER_SPOOL"
+#: The spool's bound in MiB (default 256); past it a batch is dropped, counted and logged.
+ENV_LEDGER_SPOOL_MAX_MB: Final = "OTEL_LLM_COST_LEDGER_SPOOL_MAX_MB"
 ENV_PROVIDER_HOSTS: Final = "OTEL_LLM_COST_PROVIDER_HOSTS"
 ENV_PRICE_SOURCE: Final = "OTEL_LLM_COST_PRICE_SOURCE"
 ENV_FALLBACK_PRICES_FILE: Final = "OTEL_LLM_COST_FALLBACK_PRICES_FILE"

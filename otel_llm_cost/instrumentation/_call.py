@@ -89,8 +89,8 @@ class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("__weakref__", "_ended", "_estimate", "_sent", "_start", "attributes", "context", "held", "partial",
-                 "reported_cost", "service_tier", "span", "state", "strict_pricing", "telemetry", "tool_calls",
-                 "usage")
+                 "reported_cost", "reported_cost_refused", "service_tier", "span", "state", "strict_pricing",
+                 "telemetry", "tool_calls", "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:
@@ -125,6 +125,8 @@ class LLMCall:
         self.strict_pricing = False
         #: The provider's own cost of the call (OpenRouter ``usage.cost``), which wins over ours.
         self.reported_cost: Decimal | None = None
+        #: Why a cost the response carried was refused (out of range): our price stands.
+        self.reported_cost_refused: str | None = None
         #: Called at the end when no usage was reported: returns an estimated Usage.
         self._estimate: Callable[[], Usage | None] | None = None
         #: Whatever the provider spec keeps between ``start`` and ``result`` (the prompt …).
@@ -227,6 +229,8 @@ class LLMCall:
         attrs.update(cost_attributes(cost, proposed=self.telemetry.proposed_cost_attributes))
         if self.service_tier:
             attrs[semconv.LLM_COST_SERVICE_TIER] = self.service_tier
+        if self.reported_cost_refused:
+            attrs[semconv.LLM_COST_REPORTED_COST_REFUSED] = self.reported_cost_refused
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
         sent = self._sent  # itself the "absent" marker: never one of its own values

@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import semconv
 from .._estimate_openai import Generated, estimate_openai
-from ..cost import reported_cost
+from ..cost import refused_cost_reason, reported_cost
 from ..tokens import estimate_usage
 from ..usage import Usage, _get
 from . import _content
@@ -145,9 +145,12 @@ def _search_tool(call: LLMCall, response: Any) -> str:
 def set_reported_cost(call: LLMCall, usage: Any) -> None:
     """OpenRouter (and gateways like it) put the call's own cost in ``usage.cost``: it wins."""
     if usage is not None:
-        cost = reported_cost(field(usage, "cost"))
+        value = field(usage, "cost")
+        cost = reported_cost(value)
         if cost is not None:
             call.reported_cost = cost
+        elif value is not None:
+            call.reported_cost_refused = refused_cost_reason(value)
 
 
 def _responses_finish(response: Any) -> list[str]:

@@ -13,6 +13,7 @@ retries, or a span exported twice (two exporters, two services), is stored once.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -28,12 +29,16 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .. import semconv
+from .._cost_range import bounded_cost
 from ..cost import format_usd
 from ..foreign_spans import may_be_a_call, record_of_span, should_count
 from ..usage import Usage
 from ._money import to_pico
 from ._pg import connect_pg
-from ._schema import COLUMNS, LedgerError, connect, describe, redact, resolve_path, resolve_target, rollback
+from ._schema import COLUMNS, LedgerError, connect, describe, redact, resolve_path, resolve_target, rollback, scrub
+from ._spool import Spool, spool_max_bytes
+from ._spool import spool_dir as default_spool_dir
+from ._values import storable
 
 __all__ = ["LedgerSpanExporter"]
 
@@ -43,10 +48,63 @@ _INSERT = (f"INSERT OR IGNORE INTO llm_calls ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
 _INSERT_PG = (f"INSERT INTO llm_calls ({', '.join(COLUMNS)}) "
               f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (trace_id, span_id) DO NOTHING")
+_QUARANTINE = ("INSERT INTO llm_quarantine (quarantined_at, trace_id, span_id, reason, row_json) "
+               "VALUES (?, ?, ?, ?, ?)")
 #: Seconds between connection attempts to a PostgreSQL ledger that refused one.
 _RECONNECT_S = 5.0
-#: Connections inherited across fork(), kept referenced so the child never finalises them.
+#: Client-side bound of one PostgreSQL batch, connecting included: a server that stops
+#: answering (frozen, a dead network path with no reset) cannot hold the export thread,
+#: a ``force_flush`` or a shutdown longer than this.
+WRITE_TIMEOUT_S = 10.0
+#: Spooled batches delivered per export once the database answers again (the rest next time).
+_DELIVER_PER_EXPORT = 20
+#: Connections inherited across fork(), or abandoned to a server that stopped answering,
+#: kept referenced so their finaliser never runs (it would act for another process, or block).
 _inherited: list[Any] = []
+_INT64 = range(-(2**63), 2**63)
+
+
+class DatabaseFault(Exception):
+    """The database (not a row) failed the batch: unreachable, down, full, locked, timed out."""
+
+
+class _Written:
+    """What one batch came to: rows handed to the database, and how many of them were quarantined."""
+
+    __slots__ = ("rows", "quarantined")
+
+    def __init__(self, rows: int, quarantined: int = 0) -> None:
+        self.rows, self.quarantined = rows, quarantined
+
+
+def _row_json(values: dict[str, Any]) -> str:
+    """A refused row as JSON text any database stores (ASCII; out-of-range integers as text)."""
+    clean = {}
+    for name, value in values.items():
+        if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+            value = f"<integer of {value.bit_length()} bits>"
+        clean[name] = value
+    return json.dumps(clean, ensure_ascii=True, default=str)
+
+
+def _reason(exc: BaseException) -> str:
+    return storable(f"{type(exc).__name__}: {str(exc).strip()}")
+
+
+def _quarantine_params(row: Sequence[Any] | dict[str, Any], exc: BaseException) -> tuple[Any, ...]:
+    values = row if isinstance(row, dict) else dict(zip(COLUMNS, row, strict=True))
+    trace, span = values.get("trace_id"), values.get("span_id")
+    return (_iso(time.time_ns()), trace if isinstance(trace, str) else None,
+            span if isinstance(span, str) else None, _reason(exc), _row_json(values))
+
+
+def _unbuildable(span: ReadableSpan, exc: Exception) -> tuple[Any, ...]:
+    """The quarantine entry of a span whose row could not even be built (a broken clock …)."""
+    ctx = span.context
+    values = {"trace_id": format(ctx.trace_id, "032x") if ctx is not None else None,
+              "span_id": format(ctx.span_id, "016x") if ctx is not None else None,
+              "name": storable(str(span.name)), "end_time_unix_nano": span.end_time}
+    return _quarantine_params(values, exc)
 
 
 class _Writer:
@@ -56,13 +114,19 @@ class _Writer:
     the inherited one without closing it (closing would act on the parent's file state
     or say goodbye to the server on the parent's behalf; it is kept referenced so its
     finaliser never runs either) and opens its own.
+
+    :meth:`write` isolates rows: a batch the database refuses for one of its values is
+    written again row by row, each in a savepoint, and a row that still fails is kept in
+    ``llm_quarantine`` with the reason (same transaction). A fault of the database
+    itself raises :class:`DatabaseFault` (or the driver's error) and writes nothing.
     """
 
     def __init__(self) -> None:
         self._conn: Any = None
         self._pid = 0
 
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
+    def write(self, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[Any, ...]] = ()) -> _Written:
+        """Store ``rows`` and the quarantine entries ``rejected`` (see ``_quarantine_params``)."""
         raise NotImplementedError
 
     def _open(self) -> Any:
@@ -92,6 +156,11 @@ class _Writer:
         self._conn = None
 
 
+#: Errors of one row's values (SQLite): anything else is the database's fault.
+_SQLITE_ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
+                      sqlite3.ProgrammingError, OverflowError, ValueError, TypeError)
+
+
 class _SqliteWriter(_Writer):
     """A SQLite ledger file; one ``BEGIN IMMEDIATE`` transaction per batch."""
 
@@ -102,32 +171,76 @@ class _SqliteWriter(_Writer):
     def _open(self) -> sqlite3.Connection:
         return connect(self.path)
 
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
+    def write(self, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[Any, ...]] = ()) -> _Written:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_INSERT, rows)
+            conn.executemany(_QUARANTINE, rejected)
             conn.execute("COMMIT")
+            return _Written(len(rows) + len(rejected), len(rejected))
+        except _SQLITE_ROW_ERRORS:
+            rollback(conn)
         except BaseException:
             rollback(conn)  # the error that got us here is the one to report
             raise
+        return self._write_each(conn, rows, rejected)
+
+    def _write_each(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]],
+                    rejected: Sequence[tuple[Any, ...]]) -> _Written:
+        quarantined = len(rejected)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_QUARANTINE, rejected)
+            for row in rows:
+                conn.execute("SAVEPOINT one_row")
+                try:
+                    conn.execute(_INSERT, row)
+                except _SQLITE_ROW_ERRORS as exc:
+                    conn.execute("ROLLBACK TO one_row")
+                    conn.execute(_QUARANTINE, _quarantine_params(row, exc))
+                    quarantined += 1
+                conn.execute("RELEASE one_row")
+            conn.execute("COMMIT")
+        except BaseException:
+            rollback(conn)
+            raise
+        return _Written(len(rows) + len(rejected), quarantined)
+
+
+class _Box:
+    """What a PostgreSQL write attempt left behind, for the thread that waits on it."""
+
+    __slots__ = ("conn", "written", "error")
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.written: _Written | None = None
+        self.error: BaseException | None = None
 
 
 class _PostgresWriter(_Writer):
-    """A PostgreSQL ledger; one transaction per batch.
+    """A PostgreSQL ledger; one transaction per batch, bounded in time, retried once.
 
-    After a failed connection attempt the next one waits :data:`_RECONNECT_S`: while the
-    database is down each batch fails at once instead of waiting out a connect timeout,
-    so neither the export thread nor the application's shutdown is held up.
+    * A batch that meets a broken connection (a restart, ``idle_session_timeout``, a
+      NAT or pgbouncer that dropped it) is written again on a fresh connection: rows are
+      keyed by trace and span, so a batch the server did commit is not stored twice.
+    * Every attempt runs on a helper thread and is waited for at most
+      :data:`WRITE_TIMEOUT_S` (libpq's ``connect_timeout`` and TCP keep-alives bound the
+      waits the kernel can see; a server that stops answering on an open socket is only
+      bounded by a client clock). A connection that timed out is abandoned, never reused.
+    * After a failed connection attempt the next one waits :data:`_RECONNECT_S`: while
+      the database is down each batch fails at once instead of waiting out a timeout.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float = WRITE_TIMEOUT_S) -> None:
         super().__init__()
         self.url = url
+        self.timeout = timeout
         self._next_attempt = 0.0
 
     def _usable(self, conn: Any) -> bool:
-        return not conn.closed
+        return not conn.closed and not conn.broken
 
     def _open(self) -> Any:
         now = time.monotonic()
@@ -140,11 +253,92 @@ class _PostgresWriter(_Writer):
             self._next_attempt = now + _RECONNECT_S
             raise
 
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
-        conn = self._connection()
+    def write(self, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[Any, ...]] = ()) -> _Written:
+        for attempt in (1, 2):
+            box = self._attempt(rows, rejected)
+            if box.error is None:
+                assert box.written is not None
+                return box.written
+            conn = box.conn
+            lost = conn is not None and (conn.closed or conn.broken)
+            if lost:
+                self._conn = None
+            if attempt == 1 and lost and isinstance(box.error, _psycopg().OperationalError):
+                _log.debug("otel_llm_cost: ledger %s: connection lost (%s); writing the batch again "
+                           "on a new connection", redact(self.url), scrub(str(box.error), self.url))
+                continue
+            raise box.error
+        raise AssertionError("unreachable")
+
+    def _attempt(self, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[Any, ...]]) -> _Box:
+        box = _Box()
+        pid = os.getpid()
+        if self._conn is not None and self._pid != pid:
+            _inherited.append(self._conn)
+            self._conn = None
+        current = self._conn if self._conn is not None and self._usable(self._conn) else None
+
+        def run() -> None:
+            try:
+                box.conn = current if current is not None else self._open()
+                box.written = _write_pg(box.conn, rows, rejected)
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                box.error = exc
+
+        worker = threading.Thread(target=run, name="otel-llm-cost-ledger-write", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if worker.is_alive():
+            # The server stopped answering. Leave the connection to the helper thread (it
+            # may still finish, harmlessly: the batch is spooled and written idempotently).
+            if box.conn is not None:
+                _inherited.append(box.conn)
+            self._conn = None
+            self._next_attempt = time.monotonic() + _RECONNECT_S
+            box.error = DatabaseFault(f"no answer from the database within {self.timeout:g} s")
+            box.conn = None
+            return box
+        self._conn, self._pid = box.conn, pid
+        return box
+
+
+def _psycopg():
+    import psycopg
+
+    return psycopg
+
+
+def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[Any, ...]]) -> _Written:
+    psycopg = _psycopg()
+    row_errors = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded,
+                  psycopg.errors.UntranslatableCharacter, OverflowError, ValueError, TypeError)
+    quarantine = _QUARANTINE.replace("?", "%s")
+    try:
         with conn.transaction():
             with conn.cursor() as cur:
-                cur.executemany(_INSERT_PG, rows)
+                if rows:
+                    cur.executemany(_INSERT_PG, rows)
+                if rejected:
+                    cur.executemany(quarantine, rejected)
+        return _Written(len(rows) + len(rejected), len(rejected))
+    except row_errors:
+        if conn.closed or conn.broken:
+            raise
+    quarantined = len(rejected)
+    with conn.transaction():
+        with conn.cursor() as cur:
+            if rejected:
+                cur.executemany(quarantine, rejected)
+            for row in rows:
+                try:
+                    with conn.transaction():  # a savepoint
+                        cur.execute(_INSERT_PG, row)
+                except row_errors as exc:
+                    if conn.closed or conn.broken:
+                        raise
+                    cur.execute(quarantine, _quarantine_params(row, exc))
+                    quarantined += 1
+    return _Written(len(rows) + len(rejected), quarantined)
 
 
 class LedgerSpanExporter(SpanExporter):
@@ -155,9 +349,15 @@ class LedgerSpanExporter(SpanExporter):
     ``$XDG_DATA_HOME/otel-llm-cost/ledger.db``. The database is opened on the first export,
     not here, so building the exporter (e.g. at ``opentelemetry-instrument`` start-up)
     never fails, and a forked worker opens its own connection.
+
+    On PostgreSQL a batch the database cannot take (down, restarting, frozen) waits in a
+    local spool (``_spool``; ``spool_dir`` or ``OTEL_LLM_COST_LEDGER_SPOOL``) and is
+    delivered by a later export. :attr:`counters` says what happened to the rows.
     """
 
-    def __init__(self, target: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, target: str | os.PathLike[str] | None = None, *,
+                 spool_dir: str | os.PathLike[str] | None = None,
+                 write_timeout: float = WRITE_TIMEOUT_S) -> None:
         self._config_error: LedgerError | None = None
         try:
             resolved = resolve_target(target)
@@ -168,9 +368,17 @@ class LedgerSpanExporter(SpanExporter):
         #: The PostgreSQL URL, or None on SQLite.
         self.url: str | None = resolved if isinstance(resolved, str) else None
         self._writer: _Writer = (
-            _PostgresWriter(resolved) if isinstance(resolved, str) else _SqliteWriter(resolved))
+            _PostgresWriter(resolved, write_timeout) if isinstance(resolved, str) else _SqliteWriter(resolved))
+        #: Rows wait here while a PostgreSQL ledger is away (None on SQLite).
+        self.spool: Spool | None = None
+        if isinstance(resolved, str):
+            self.spool = Spool(Path(spool_dir) if spool_dir is not None else default_spool_dir(resolved),
+                               spool_max_bytes())
+        self._stored = 0
+        self._quarantined = 0
         self._lock = threading.Lock()
         self._failing = False
+        self._spooling = False
         self._shutdown = False
 
     @property
@@ -178,19 +386,38 @@ class LedgerSpanExporter(SpanExporter):
         """Where this exporter writes, as shown in messages (no password)."""
         return describe(self.url) if self.url is not None else str(self.path)
 
+    @property
+    def counters(self) -> dict[str, int]:
+        """Rows stored (handed to the database; a duplicate is stored once), quarantined
+        (refused by the database, kept in ``llm_quarantine``), spooled, delivered from the
+        spool, and dropped (only past the spool's bound)."""
+        spool = self.spool
+        return {"stored": self._stored, "quarantined": self._quarantined,
+                "spooled": spool.spooled if spool else 0, "delivered": spool.delivered if spool else 0,
+                "dropped": spool.dropped if spool else 0}
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
+        rows: list[tuple[Any, ...]] = []
+        rejected: list[tuple[Any, ...]] = []
         try:
             if self._config_error is not None:
                 raise self._config_error
-            rows = [row_for(span) for span in spans if _is_llm_span(span)]
-            if not rows:
+            for span in spans:
+                if _is_llm_span(span):
+                    try:
+                        rows.append(row_for(span))
+                    except Exception as exc:  # noqa: BLE001 - one span's values, not the batch's
+                        rejected.append(_unbuildable(span, exc))
+            if not rows and not rejected and not self._spool_waiting():
                 return SpanExportResult.SUCCESS
             with self._lock:
-                self._writer.write(rows)
+                if rows or rejected:
+                    self._count(self._writer.write(rows, rejected))
+                self._deliver()
         except Exception as exc:  # noqa: BLE001 - an exporter must never raise into the app
-            self._fail(exc)
+            self._fail(exc, rows)
             return SpanExportResult.FAILURE
         self._failing = False
         return SpanExportResult.SUCCESS
@@ -201,20 +428,86 @@ class LedgerSpanExporter(SpanExporter):
             self._writer.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True  # every export commits before returning; nothing is buffered here
+        return True  # every export commits (or spools) before returning; nothing is buffered here
 
-    def _fail(self, exc: Exception) -> None:
+    def _count(self, written: _Written) -> None:
+        self._stored += written.rows - written.quarantined
+        if written.quarantined:
+            self._quarantined += written.quarantined
+            _log.warning("otel_llm_cost: the cost ledger %s refused %d of %d rows; they are kept in its "
+                         "llm_quarantine table with the reason (the other rows are stored)",
+                         self.target, written.quarantined, written.rows)
+
+    def _spool_waiting(self) -> bool:
+        return self.spool is not None and bool(self.spool.batches())
+
+    def _deliver(self) -> None:
+        """Write spooled batches, oldest first, while the database takes them."""
+        spool = self.spool
+        if spool is None:
+            return
+        for path in spool.batches()[:_DELIVER_PER_EXPORT]:
+            rows = spool.read(path)
+            if rows is None:
+                continue
+            self._count(self._writer.write(rows))
+            spool.done(path, len(rows))
+            if self._spooling and not spool.batches():
+                self._spooling = False
+                _log.warning("otel_llm_cost: the cost ledger %s answers again; every spooled row is delivered "
+                             "(%s)", self.target, _counts(self.counters))
+
+    def _fail(self, exc: Exception, rows: list[tuple[Any, ...]]) -> None:
         # Log the first failure of a run of failures loudly (with the ledger at fault),
         # then quietly: an unwritable ledger must not flood the application's log.
+        cause = _cause(exc, self.target, self.url)
+        kept = ""
+        if self.spool is not None and rows:
+            try:
+                if self.spool.put(rows):
+                    kept = f"; {len(rows)} rows spooled to {self.spool.directory}, delivered when it answers"
+                    if not self._spooling:
+                        self._spooling = True
+                        _log.warning("otel_llm_cost: the cost ledger %s cannot be reached (%s); rows wait in %s "
+                                     "(at most %d MiB) and are delivered when it answers",
+                                     self.target, cause, self.spool.directory, self.spool.max_bytes // 2**20)
+                else:
+                    kept = f"; {len(rows)} rows DROPPED: the spool {self.spool.directory} is full"
+                    _log.error("otel_llm_cost: the cost ledger %s cannot be reached and its spool is full: "
+                               "%d rows dropped (%s)", self.target, len(rows), _counts(self.counters))
+            except OSError as spool_error:
+                self.spool.dropped += len(rows)
+                _log.error("otel_llm_cost: cannot spool %d rows for the cost ledger %s: %s; they are dropped",
+                           len(rows), self.target, spool_error)
         if not self._failing:
             self._failing = True
-            _log.error("otel_llm_cost: cannot write the cost ledger %s: %s "
-                       "(LLM calls are not recorded until it is writable; set %s or %s to change it)",
-                       self.target, exc, semconv.ENV_LEDGER_URL, semconv.ENV_LEDGER_PATH)
+            if self.spool is None:
+                _log.error("otel_llm_cost: cannot write the cost ledger %s: %s "
+                           "(LLM calls are not recorded until it can be written; set %s or %s to change it)",
+                           self.target, cause, semconv.ENV_LEDGER_URL, semconv.ENV_LEDGER_PATH)
+            else:
+                _log.error("otel_llm_cost: cannot write the cost ledger %s: %s%s",
+                           self.target, cause, kept)
         else:
-            _log.debug("otel_llm_cost: ledger %s still failing: %s", self.target, exc)
+            _log.debug("otel_llm_cost: ledger %s still failing: %s%s", self.target, cause, kept)
         with self._lock:
             self._writer.close()
+
+
+def _counts(counters: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in counters.items())
+
+
+def _cause(exc: Exception, target: str, url: str | None) -> str:
+    """The error as the database gave it, without the ledger's name (said once already)
+    and without any secret of the URL, whatever form the driver echoed it in."""
+    text = str(exc).strip()
+    if url is not None:
+        text = scrub(text, url)
+    for prefix in (f"{target}: ", f"{target}:"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return text or type(exc).__name__
 
 
 def _is_llm_span(span: ReadableSpan) -> bool:
@@ -240,18 +533,21 @@ def _iso(unix_nano: int) -> str:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
+    """Text as the ledger stores it (``_values.storable``); None for absent or empty."""
+    return None if value is None or value == "" else storable(str(value))
 
 
 def _exact_cost(value: Any) -> str | None:
-    """The ``llm_cost.usd`` string, checked and canonical; None when absent or not a number."""
+    """The ``llm_cost.usd`` string, checked, in the declared range of a cost and quantized
+    to its unit (``_cost_range``), canonical; None when absent, not a number or out of range."""
     if value is None or isinstance(value, bool):
         return None
     try:
-        number = Decimal(str(value))
+        number = Decimal(value if isinstance(value, str) else str(value))
     except (InvalidOperation, ValueError):
         return None
-    return format_usd(number) if number.is_finite() else None
+    bounded = bounded_cost(number)
+    return None if bounded is None else format_usd(bounded)
 
 
 def row_for(span: ReadableSpan) -> tuple[Any, ...]:
@@ -271,7 +567,7 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         attrs = record.attributes  # in the conventions' names, the provider normalised
         usage = record.usage
         if cost_text is None and usage is not None:
-            cost_text = None if record.cost.usd is None else format_usd(record.cost.usd)
+            cost_text = None if record.cost.usd is None else _exact_cost(record.cost.usd)
             status = status or record.cost.status
             catalog_model = catalog_model or _text(record.cost.model)
             catalog = catalog or _text(record.cost.catalog)

@@ -19,7 +19,7 @@ the same later steps as the SQLite ones (:data:`_STEPS`).
 
 from __future__ import annotations
 
-from ._schema import CURRENT_VERSION, LedgerError, is_url, redact
+from ._schema import CURRENT_VERSION, LedgerError, is_url, redact, scrub
 
 __all__ = ["is_url", "redact", "connect_pg", "migrate_pg", "PG_FIRST_VERSION"]
 
@@ -28,6 +28,12 @@ __all__ = ["is_url", "redact", "connect_pg", "migrate_pg", "PG_FIRST_VERSION"]
 CONNECT_TIMEOUT_S = 3
 #: Any statement over this is cancelled by the server (milliseconds).
 STATEMENT_TIMEOUT_MS = 30_000
+#: libpq settings that bound the waits the kernel can see: TCP keep-alives find a peer
+#: that vanished (a failed-over host, a dropped NAT mapping) in ~20 s, and unacknowledged
+#: data gives up after 15 s. A value in the URL wins. (A server that stops answering on an
+#: open socket is bounded by the exporter's own clock, ``_exporter.WRITE_TIMEOUT_S``.)
+TCP_SETTINGS = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interval": "5",
+                "keepalives_count": "2", "tcp_user_timeout": "15000"}
 PG_FIRST_VERSION = 3
 #: An arbitrary constant naming the advisory lock migrations hold.
 _LOCK_KEY = 0x6C6C6D636F7374  # "llmcost"
@@ -74,6 +80,16 @@ ALTER TABLE llm_calls ADD COLUMN service_tier TEXT;
 ALTER TABLE llm_calls ADD COLUMN cost_source TEXT;
 ALTER TABLE llm_calls ADD COLUMN local_cost_usd NUMERIC;
 """,
+    4: """
+CREATE TABLE llm_quarantine (
+    id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    quarantined_at  TEXT    NOT NULL,
+    trace_id        TEXT,
+    span_id         TEXT,
+    reason          TEXT    NOT NULL,
+    row_json        TEXT    NOT NULL
+);
+""",
 }
 
 def _driver():
@@ -88,11 +104,13 @@ def connect_pg(url: str, *, migrate: bool = True, application_name: str = "otel-
     """An autocommit psycopg connection to the ledger at ``url``, migrated when ``migrate``."""
     psycopg = _driver()
     try:
+        given = psycopg.conninfo.conninfo_to_dict(url)
+        extra = {k: v for k, v in TCP_SETTINGS.items() if k not in given}
         conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                                application_name=application_name,
-                               options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}")
+                               options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}", **extra)
     except psycopg.Error as exc:
-        raise LedgerError(f"{redact(url)}: cannot connect ({str(exc).strip()})") from None
+        raise LedgerError(f"{redact(url)}: cannot connect ({scrub(str(exc).strip(), url)})") from None
     try:
         if migrate:
             migrate_pg(conn, url)

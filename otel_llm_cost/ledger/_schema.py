@@ -111,8 +111,22 @@ ALTER TABLE llm_calls ADD COLUMN cost_source TEXT;
 ALTER TABLE llm_calls ADD COLUMN local_cost_usd TEXT;
 """
 
+#: Version 5 adds ``llm_quarantine``: a row the database refused even after its text was
+#: made storable (``_values``) is kept there with the reason, as JSON, instead of costing
+#: its batch (or being dropped).
+_V4_TO_V5 = """
+CREATE TABLE llm_quarantine (
+    id              INTEGER PRIMARY KEY,
+    quarantined_at  TEXT    NOT NULL,
+    trace_id        TEXT,
+    span_id         TEXT,
+    reason          TEXT    NOT NULL,
+    row_json        TEXT    NOT NULL
+);
+"""
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
-_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4)
+_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
@@ -145,6 +159,10 @@ def resolve_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 _URL = re.compile(r"^postgres(ql)?://", re.IGNORECASE)
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+#: libpq connection keys whose value is a secret (``?password=``, ``?sslpassword=``), and
+#: any other key that names a password.
+SECRET_KEYS = frozenset({"password", "sslpassword"})
+_QUERY_SECRET = re.compile(r"([?&])([^=&#]*password[^=&#]*)=([^&#]*)", re.IGNORECASE)
 
 
 def is_url(target: object) -> bool:
@@ -153,8 +171,32 @@ def is_url(target: object) -> bool:
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced, for messages and report headers."""
-    return _PASSWORD.sub(r"\1***@", url)
+    """The URL with every secret replaced by ``***``, for messages and report headers:
+    the password of ``user:password@`` and the value of ``?password=``, ``?sslpassword=``
+    (any query key naming a password)."""
+    return _QUERY_SECRET.sub(r"\1\2=***", _PASSWORD.sub(r"\1***@", url))
+
+
+def secrets_of(url: str) -> list[str]:
+    """The secret values in ``url``, as written and percent-decoded (longest first)."""
+    from urllib.parse import unquote
+
+    found: list[str] = []
+    match = _PASSWORD.search(url)
+    if match:
+        found.append(url[match.end(1):match.end() - 1])
+    found += [m.group(3) for m in _QUERY_SECRET.finditer(url)]
+    values = {v for text in found if text for v in (text, unquote(text), unquote(text.replace("+", " ")))}
+    return sorted((v for v in values if v), key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (an error from the driver, say) with ``url`` shown redacted and every secret
+    of it masked, in whatever form the text repeats it."""
+    text = text.replace(url, redact(url))
+    for secret in secrets_of(url):
+        text = text.replace(secret, "***")
+    return text
 
 
 def resolve_target(target: str | os.PathLike[str] | None = None) -> Path | str:
@@ -290,7 +332,7 @@ def check_ours(conn: sqlite3.Connection, path: Path | str) -> None:
     tables = sorted(name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if app_id == 0 and (not tables or (tables == ["llm_calls"] and version > 0)):
+    if app_id == 0 and (not tables or (tables in (["llm_calls"], ["llm_calls", "llm_quarantine"]) and version > 0)):
         return
     found = ", ".join(tables[:10]) + (", …" if len(tables) > 10 else "") if tables else "no tables"
     raise LedgerError(

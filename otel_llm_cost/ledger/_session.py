@@ -21,6 +21,7 @@ from ._render import cost_text, group_dict, notes
 from ._report import Group, add_db_argument, by_cost, sum_groups
 from ._schema import LedgerError, resolve_target
 from ._store import StoreError, open_store
+from ._values import storable
 
 __all__ = ["SessionView", "load_session", "add_command"]
 
@@ -44,7 +45,12 @@ def _moment(unix_nano: int | None) -> datetime | None:
 
 
 def load_session(target: Path | str, session_id: str) -> SessionView:
-    """The session's calls, summed exactly and broken down by service and by model."""
+    """The session's calls, summed exactly and broken down by service and by model.
+
+    ``session_id`` is matched as the ledger stored it (``_values.storable``): an id over
+    the length limit is found by its full value, as the application knows it.
+    """
+    session_id = storable(session_id)
     with open_store(target) as store:
         where, params = "WHERE session_id = ?", (session_id,)
         parts = sum_groups(store, ["service", "COALESCE(model, response_model)"], where, params)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
+from .._cost_range import COST_EXPONENT
 from .._files import FileRefused, read_regular
 from ._catalog import ModelPrice, Rates
 
@@ -99,8 +100,15 @@ class _Problems(list):
         self.append((entry, reason))
 
 
-def _price(value: Any, where: str, problems: _Problems, *, scale: int = 0) -> Decimal | None:
-    """A finite, non-negative, sane Decimal from a JSON value, or a problem."""
+def _price(value: Any, where: str, problems: _Problems, *, scale: int = 0,
+           finest: int = COST_EXPONENT + _PER_MILLION) -> Decimal | None:
+    """A finite, non-negative, sane Decimal from a JSON value, or a problem.
+
+    ``finest``: the lowest decimal exponent the price may have (after ``scale``), so that
+    tokens × rate / 10**6 (or calls × price / 1000) is a whole number of the cost unit
+    (``cost.COST_EXPONENT``): ``1e-999990`` is refused here instead of becoming a
+    megabyte-long cost string on every span.
+    """
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         problems.add(where, f"price must be a decimal string or number, got {type(value).__name__}")
         return None
@@ -132,6 +140,11 @@ def _price(value: Any, where: str, problems: _Problems, *, scale: int = 0) -> De
         return None
     if digits > MAX_DIGITS:
         problems.add(where, f"more than {MAX_DIGITS} significant digits: refused rather than rounded")
+        return None
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < finest:
+        problems.add(where, f"finer than 1E{finest} USD: a cost of it would have digits below the "
+                            f"finest a cost keeps (1E{COST_EXPONENT} USD); refused rather than rounded")
         return None
     return number
 
@@ -237,7 +250,7 @@ def _per_1k_calls(raw: Any, where: str, problems: _Problems) -> dict[str, Decima
             known = ", ".join(sorted(_CALL_CHARGES))
             problems.add(f"{where}.per_1k_calls", f"unknown charge {name!r} (known: {known})")
             continue
-        price = _price(value, f"{where}.per_1k_calls.{name}", problems)
+        price = _price(value, f"{where}.per_1k_calls.{name}", problems, finest=COST_EXPONENT + 3)
         if price is not None:
             out[name] = price
     return out
@@ -373,11 +386,12 @@ def _litellm_per_call(raw: Mapping[str, Any], where: str, problems: _Problems) -
     search = raw.get("search_context_cost_per_query")
     if isinstance(search, Mapping) and search.get("search_context_size_medium") is not None:
         price = _price(search["search_context_size_medium"], f"{where}.search_context_cost_per_query",
-                       problems, scale=3)
+                       problems, scale=3, finest=COST_EXPONENT + 3)
         if price is not None:  # one price per model in LiteLLM, whichever search tool is used
             out["web_search"] = out["web_search_preview"] = price
     if raw.get("file_search_cost_per_1k_calls") is not None:
-        price = _price(raw["file_search_cost_per_1k_calls"], f"{where}.file_search_cost_per_1k_calls", problems)
+        price = _price(raw["file_search_cost_per_1k_calls"], f"{where}.file_search_cost_per_1k_calls", problems,
+                       finest=COST_EXPONENT + 3)
         if price is not None:
             out["file_search"] = price
     return out

@@ -97,3 +97,9 @@ def pg_url(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(f"{pg_server}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _private_spool(tmp_path_factory, monkeypatch) -> None:
+    """Every test's PostgreSQL exporters spool into a directory of their own, never ~/.local/state."""
+    monkeypatch.setenv("OTEL_LLM_COST_LEDGER_SPOOL", str(tmp_path_factory.mktemp("spool")))

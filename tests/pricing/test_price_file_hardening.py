@@ -104,3 +104,19 @@ def test_long_alias_chain_is_bounded_at_load_and_calls_stay_fast(tmp_path):
     for _ in range(100):
         price_usage("a0", Usage(10, 10))
     assert time.perf_counter() - start < 0.05
+
+
+def test_a_rate_finer_than_the_cost_unit_is_refused_not_a_megabyte_cost(tmp_path):
+    # "1e-999990" is finite, >= 0 and under the cap; a cost of it written out in full is
+    # a ~1 MB string on every span and ledger row.
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"schema": 1, "models": {"m": {"provider": "x", "input": "1e-999990",
+                                                              "output": "0"}}}))
+    [(entry, reason)] = _problems(path)
+    assert entry == "models.m.input" and reason.startswith("finer than 1E-36 USD")
+    # The finest rate accepted still prices exactly, in a short string.
+    path.write_text(json.dumps({"schema": 1, "models": {"m-fine": {"provider": "x", "input": "1e-36",
+                                                                   "output": "0"}}}))
+    load_prices(path)
+    cost = price_usage("m-fine", Usage(3, 0)).usd
+    assert cost == Decimal("3e-42") and len(format(cost, "f")) < 60

@@ -259,3 +259,16 @@ def test_the_ledger_row_says_which_price_was_used(wire, otel, tmp_path, base_url
     assert row["catalog"] == span.attributes[s.LLM_COST_CATALOG] and row["catalog"]
     if component is not None:
         assert span.attributes[s.LLM_COST_COMPONENT_PREFIX + "provider"] == component
+
+
+@pytest.mark.parametrize("cost", ["1e-17000", "1e-999990", -0.5, 1e9])
+def test_a_reported_cost_out_of_range_is_refused_and_ours_stands(wire, otel, cost):
+    # A gateway's "cost": "1e-999990" is finite and >= 0; written out in full it is a
+    # megabyte on every span (and in the ledger). It is not a bill: our price stands.
+    wire.enqueue(Reply(usage={**USAGE, "cost": cost}, model="openai/gpt-4o"))
+    client(wire, "https://openrouter.ai/api/v1").chat.completions.create(model="openai/gpt-4o", messages=HELLO)
+    a = otel.span().attributes
+    assert (a[s.LLM_COST_STATUS], a[s.LLM_COST_USD]) == ("priced", "12.5")
+    assert s.LLM_COST_COST_SOURCE not in a and s.LLM_COST_LOCAL_USD not in a
+    assert a[s.LLM_COST_REPORTED_COST_REFUSED] in ("nonzero below 1E-12 USD", "negative", "above 100000 USD")
+    assert sum(len(str(v)) for v in a.values()) < 5_000
