@@ -415,6 +415,7 @@ class LedgerSpanExporter(SpanExporter):
             with self._lock:
                 if rows or rejected:
                     self._count(self._writer.write(rows, rejected))
+                    rows = []  # stored: a failed delivery below must not spool them again
                 self._deliver()
         except Exception as exc:  # noqa: BLE001 - an exporter must never raise into the app
             self._fail(exc, rows)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -45,6 +46,92 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+class Cluster:
+    """A throwaway PostgreSQL cluster of this test run: started, stopped, restarted and
+    frozen (SIGSTOP) by the fault tests. Only processes this class started are signalled."""
+
+    def __init__(self, bindir: Path, settings: str = "") -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="otel-llm-cost-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self.data = self.root / "data"
+        self.settings = settings
+        self.port = 0
+        subprocess.run(_as_server_user([str(bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U",
+                                        "postgres", "-E", "UTF8", "--locale=C", "--no-sync"]),
+                       check=True, capture_output=True, timeout=120)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}"
+
+    def _ctl(self, *args: str, port: int) -> subprocess.CompletedProcess:
+        return subprocess.run(_as_server_user([
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
+            "-t", "60", "-o", f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                              f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+                              f"{self.settings}", *args]), capture_output=True, text=True, timeout=120)
+
+    def start(self) -> None:
+        if self.port:  # a restart keeps its port, so clients find it again
+            started = self._ctl("start", port=self.port)
+            if started.returncode:
+                pytest.fail(f"could not restart PostgreSQL: {started.stderr}\n{self.log()[-2000:]}")
+            return
+        for _ in range(5):  # another test run may take the port between the probe and the start
+            port = _free_port()
+            started = self._ctl("start", port=port)
+            if started.returncode == 0:
+                self.port = port
+                return
+        pytest.fail(f"could not start PostgreSQL from {self.bindir}: {started.stderr}\n{self.log()[-2000:]}")
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(_as_server_user([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "stop"]),
+                       capture_output=True, timeout=60)
+
+    def pids(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, …)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(postmaster)], capture_output=True,
+                                  text=True).stdout.split()
+        return [postmaster, *map(int, children)]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the whole server: connections stay open, nothing answers."""
+        pids = self.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    @staticmethod
+    def thaw(pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+    def log(self) -> str:
+        path = self.root / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def new_cluster(settings: str = "") -> Cluster:
+    bindir = _server_bin()
+    if bindir is None:
+        pytest.fail(f"no PostgreSQL: set {ENV_TEST_PG_URL} or install Debian's postgresql "
+                    "(bash .ci/run does both)")
+    cluster = Cluster(bindir, settings)
+    cluster.start()
+    return cluster
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
     """A PostgreSQL server URL without a database name (``postgresql://user@host:port``)."""
@@ -52,36 +139,21 @@ def pg_server() -> Iterator[str]:
     if url:
         yield url.rstrip("/").rsplit("/", 1)[0] if url.count("/") > 2 else url
         return
-    bindir = _server_bin()
-    if bindir is None:
-        pytest.fail(f"no PostgreSQL: set {ENV_TEST_PG_URL} or install Debian's postgresql "
-                    "(bash .ci/run does both)")
-    root = Path(tempfile.mkdtemp(prefix="otel-llm-cost-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    data = root / "data"
-    subprocess.run(_as_server_user([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
-                                    "-E", "UTF8", "--locale=C", "--no-sync"]),
-                   check=True, capture_output=True, timeout=120)
-    port = 0
-    for _ in range(5):  # another test run may take the port between the probe and the start
-        port = _free_port()
-        started = subprocess.run(_as_server_user([
-            str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-w", "-t", "60",
-            "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
-            "start"]), capture_output=True, text=True, timeout=120)
-        if started.returncode == 0:
-            break
-    else:
-        log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
-        pytest.fail(f"could not start PostgreSQL from {bindir}: {started.stderr}\n{log[-2000:]}")
+    cluster = new_cluster()
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
+        yield cluster.url
     finally:
-        subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True, timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[Cluster]:
+    """A server of the test's own, which it may restart or freeze (never the shared one)."""
+    cluster = new_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture
