@@ -56,7 +56,7 @@ def otelcol(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
 #: developer's own environment cannot change what a test runs.
 CONFIG_VARS = ("PROMETHEUS_REMOTE_WRITE_ENDPOINT", "PROMETHEUS_REMOTE_WRITE_INSECURE", "TRACES_OTLP_ENDPOINT",
                "TRACES_OTLP_INSECURE", "TRACES_EXPORTER", "METRICS_EXPORTER", "GATEWAY_DNS_NAME",
-               "GATEWAY_OTLP_INSECURE")
+               "GATEWAY_OTLP_INSECURE", "OTELCOL_QUEUE_DIR")
 
 
 def collector_env(extra: dict[str, str] | None) -> dict[str, str]:
@@ -74,7 +74,10 @@ class Collector:
         self.health_port = free_port()
         #: The Collector's own metrics (otelcol_exporter_sent_spans, ...), normally :8888.
         self.telemetry_port = free_port()
+        (workdir / f"{name}-queue").mkdir(mode=0o700, exist_ok=True)
         self.sets = {"extensions::health_check::endpoint": f"127.0.0.1:{self.health_port}",
+                     # A persistent queue of its own: two Collectors never share (and lock) one.
+                     "extensions::file_storage::directory": str(workdir / f"{name}-queue"),
                      "service::telemetry::metrics::readers":
                          f"[{{pull: {{exporter: {{prometheus: {{host: 127.0.0.1, port: {self.telemetry_port}}}}}}}}}]",
                      **(sets or {})}

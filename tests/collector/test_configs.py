@@ -124,3 +124,16 @@ def test_scaled_routing_keys():
     pipes = agent["service"]["pipelines"]
     assert pipes["traces"]["exporters"] == ["load_balancing/traces"]
     assert pipes["metrics"]["exporters"] == ["load_balancing/metrics"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_pushing_exporter_queues_on_disk(name):
+    """A backend that is away loses nothing: pushing exporters keep their queue in
+    ``file_storage`` (the ledger's spool, on the Collector path). Scrape and log exporters
+    (``prometheus``, ``debug``) push nowhere."""
+    cfg = yaml.safe_load((CONFIG / name).read_text())
+    assert "file_storage" in cfg["extensions"] and "file_storage" in cfg["service"]["extensions"]
+    pushing = {k: v for k, v in cfg["exporters"].items() if k.split("/")[0] not in ("prometheus", "debug")}
+    assert pushing
+    for key, exporter in pushing.items():
+        assert exporter["sending_queue"]["storage"] == "file_storage", f"{name}: {key}"
