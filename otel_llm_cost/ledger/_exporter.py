@@ -33,6 +33,7 @@ from .._cost_range import bounded_cost
 from ..cost import format_usd
 from ..foreign_spans import may_be_a_call, record_of_span, should_count
 from ..usage import Usage
+from . import _rollup as rollup
 from ._money import to_pico
 from ._pg import connect_pg
 from ._schema import COLUMNS, LedgerError, connect, describe, redact, resolve_path, resolve_target, rollback, scrub
@@ -48,6 +49,7 @@ _INSERT = (f"INSERT OR IGNORE INTO llm_calls ({', '.join(COLUMNS)}) "
            f"VALUES ({', '.join('?' * len(COLUMNS))})")
 _INSERT_PG = (f"INSERT INTO llm_calls ({', '.join(COLUMNS)}) "
               f"VALUES ({', '.join(['%s'] * len(COLUMNS))}) ON CONFLICT (trace_id, span_id) DO NOTHING")
+_INSERT_PG_RETURNING = _INSERT_PG + " RETURNING trace_id, span_id"
 _QUARANTINE = ("INSERT INTO llm_quarantine (quarantined_at, trace_id, span_id, reason, row_json) "
                "VALUES (?, ?, ?, ?, ?)")
 #: Seconds between connection attempts to a PostgreSQL ledger that refused one.
@@ -175,7 +177,7 @@ class _SqliteWriter(_Writer):
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(_INSERT, rows)
+            rollup.apply(conn, "sqlite", rollup.deltas([row for row in rows if conn.execute(_INSERT, row).rowcount]))
             conn.executemany(_QUARANTINE, rejected)
             conn.execute("COMMIT")
             return _Written(len(rows) + len(rejected), len(rejected))
@@ -192,15 +194,18 @@ class _SqliteWriter(_Writer):
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany(_QUARANTINE, rejected)
+            inserted = []
             for row in rows:
                 conn.execute("SAVEPOINT one_row")
                 try:
-                    conn.execute(_INSERT, row)
+                    if conn.execute(_INSERT, row).rowcount:
+                        inserted.append(row)
                 except _SQLITE_ROW_ERRORS as exc:
                     conn.execute("ROLLBACK TO one_row")
                     conn.execute(_QUARANTINE, _quarantine_params(row, exc))
                     quarantined += 1
                 conn.execute("RELEASE one_row")
+            rollup.apply(conn, "sqlite", rollup.deltas(inserted))
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)
@@ -302,6 +307,22 @@ class _PostgresWriter(_Writer):
         return box
 
 
+def _inserted(rows: list[tuple[Any, ...]], keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows whose (trace_id, span_id) the database reports inserted (a span twice in
+    one batch is inserted once)."""
+    waiting: dict[tuple[Any, Any], int] = {}
+    for key in keys:
+        waiting[tuple(key)] = waiting.get(tuple(key), 0) + 1
+    out = []
+    trace, span = COLUMNS.index("trace_id"), COLUMNS.index("span_id")
+    for row in rows:
+        key = (row[trace], row[span])
+        if waiting.get(key):
+            waiting[key] -= 1
+            out.append(row)
+    return out
+
+
 def _psycopg():
     import psycopg
 
@@ -317,7 +338,13 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
         with conn.transaction():
             with conn.cursor() as cur:
                 if rows:
-                    cur.executemany(_INSERT_PG, rows)
+                    cur.executemany(_INSERT_PG_RETURNING, rows, returning=True)
+                    keys = []
+                    while True:
+                        keys += cur.fetchall()
+                        if not cur.nextset():
+                            break
+                    rollup.apply(conn, "postgresql", rollup.deltas(_inserted(rows, keys)))
                 if rejected:
                     cur.executemany(quarantine, rejected)
         return _Written(len(rows) + len(rejected), len(rejected))
@@ -329,15 +356,19 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
         with conn.cursor() as cur:
             if rejected:
                 cur.executemany(quarantine, rejected)
+            inserted = []
             for row in rows:
                 try:
                     with conn.transaction():  # a savepoint
-                        cur.execute(_INSERT_PG, row)
+                        cur.execute(_INSERT_PG_RETURNING, row)
+                        if cur.fetchall():
+                            inserted.append(row)
                 except row_errors as exc:
                     if conn.closed or conn.broken:
                         raise
                     cur.execute(quarantine, _quarantine_params(row, exc))
                     quarantined += 1
+            rollup.apply(conn, "postgresql", rollup.deltas(inserted))
     return _Written(len(rows) + len(rejected), quarantined)
 
 
@@ -469,7 +500,7 @@ class LedgerSpanExporter(SpanExporter):
                     kept = f"; {len(rows)} rows spooled to {self.spool.directory}, delivered when it answers"
                     if not self._spooling:
                         self._spooling = True
-                        _log.warning("otel_llm_cost: the cost ledger %s cannot be reached (%s); rows wait in %s "
+                        _log.warning("otel_llm_cost: the cost ledger %s cannot take rows now (%s); they wait in %s "
                                      "(at most %d MiB) and are delivered when it answers",
                                      self.target, cause, self.spool.directory, self.spool.max_bytes // 2**20)
                 else:

@@ -90,6 +90,7 @@ CREATE TABLE llm_quarantine (
     row_json        TEXT    NOT NULL
 );
 """,
+    5: "ROLLUP",
 }
 
 def _driver():
@@ -161,7 +162,13 @@ def migrate_pg(conn, url: str = "<ledger>") -> int:
         else:
             start = version
         for step in range(start, CURRENT_VERSION):
-            _run(conn, _STEPS[step])
+            if _STEPS[step] == "ROLLUP":
+                from ._rollup import ROLLUP_PG, rebuild
+
+                _run(conn, ROLLUP_PG)
+                rebuild(conn, "postgresql")
+            else:
+                _run(conn, _STEPS[step])
         if start != CURRENT_VERSION:
             conn.execute("UPDATE llm_ledger_schema SET version = %s", (CURRENT_VERSION,))
     return version

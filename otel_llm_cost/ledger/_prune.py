@@ -24,8 +24,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from . import _rollup as rollup
 from ._report import _unix_nano, add_db_argument, parse_since
-from ._schema import LedgerError, resolve_target
+from ._schema import COLUMNS, LedgerError, resolve_target, rollback
 from ._store import Store, StoreError, open_store
 
 __all__ = ["prune", "PruneResult", "add_command", "BATCH"]
@@ -47,15 +48,35 @@ def prune(target: Path | str, before: datetime, *, vacuum: bool = False, batch: 
     with open_store(target, write=True) as store:
         deleted = 0
         while True:
-            count = store.execute(
-                "DELETE FROM llm_calls WHERE id IN (SELECT id FROM llm_calls "
-                "WHERE end_time_unix_nano < ? ORDER BY end_time_unix_nano LIMIT ?)", (cutoff, batch))
+            count = _delete_batch(store, cutoff, batch)
             deleted += count
             if count < batch:
                 break
         _give_back_space(store, vacuum)
         [(kept,)] = store.query("SELECT COUNT(*) FROM llm_calls")
     return PruneResult(store.name, deleted, int(kept), vacuum)
+
+
+def _delete_batch(store: Store, cutoff: int, batch: int) -> int:
+    """Delete up to ``batch`` of the oldest rows before ``cutoff`` and take them out of the
+    rollups, in one transaction (the rollups never disagree with the rows)."""
+    sql = (f"DELETE FROM llm_calls WHERE id IN (SELECT id FROM llm_calls WHERE end_time_unix_nano < ? "
+           f"ORDER BY end_time_unix_nano LIMIT ?) RETURNING {', '.join(COLUMNS)}")
+    conn = store.conn
+    if store.kind == "postgresql":
+        with conn.transaction():
+            rows = conn.execute(sql.replace("?", "%s"), (cutoff, batch)).fetchall()
+            rollup.apply(conn, "postgresql", rollup.deltas(rows), sign=-1)
+        return len(rows)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rows = conn.execute(sql, (cutoff, batch)).fetchall()
+        rollup.apply(conn, "sqlite", rollup.deltas(rows), sign=-1)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return len(rows)
 
 
 def _give_back_space(store: Store, vacuum: bool) -> None:
@@ -103,13 +124,37 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        with open_store(resolve_target(args.db)) as store:
+            if "llm_rollup" not in store.tables:
+                print(f"otel-llm-cost ledger verify: {store.name}: no rollups yet (run `otel-llm-cost ledger "
+                      "migrate`)", file=sys.stderr)
+                return 1
+            problems = rollup.verify(store.conn, store.kind)
+            [(calls,)] = store.query("SELECT COUNT(*) FROM llm_calls")
+    except (StoreError, LedgerError) as exc:
+        print(f"otel-llm-cost ledger verify: {exc}", file=sys.stderr)
+        return 1
+    if problems:
+        print(f"{store.name}: {len(problems)} rollup(s) differ from the rows:", file=sys.stderr)
+        for line in problems[:50]:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    print(f"{store.name}: the rollups equal the sums of the {calls:,} rows")
+    return 0
+
+
 def add_command(sub: argparse._SubParsersAction) -> None:
-    ledger = sub.add_parser("ledger", help="maintain the ledger (prune old calls, migrate)")
+    ledger = sub.add_parser("ledger", help="maintain the ledger (prune old calls, migrate, verify)")
     actions = ledger.add_subparsers(dest="ledger_command", required=True)
     p = actions.add_parser("migrate", help="bring the ledger to the current schema now "
                                            "(else the first writer does it)")
     add_db_argument(p)
     p.set_defaults(func=_cmd_migrate)
+    p = actions.add_parser("verify", help="recompute the per-day rollups from the rows; exit 2 on any difference")
+    add_db_argument(p)
+    p.set_defaults(func=_cmd_verify)
     p = actions.add_parser("prune", help="delete calls older than --before, safely while writers run")
     p.add_argument("--before", type=parse_since, required=True, metavar="WHEN",
                    help="delete calls that ended before 90d / 12w ago, or an ISO date (UTC)")

@@ -77,7 +77,10 @@ def _table(report: Report) -> str:
         return fmt.format(*cells).rstrip()
 
     rule = "  ".join("─" * w for w in widths[:-1])
-    out += [line(head), rule, *(line(r) for r in rows), rule, line(total)]
+    out += [line(head), rule, *(line(r) for r in rows)]
+    if report.hidden:
+        out.append(f"… and {report.hidden:,} more {report.by} groups, in the total below (--top 0 shows all)")
+    out += [rule, line(total)]
     if report.total.unpriced:
         out += ["", f"{report.total.unpriced} call(s) have no price (an unknown model, or usage that was "
                     "not reported): they are not in the totals, which are lower bounds. Add prices with "
@@ -140,6 +143,7 @@ def _json(report: Report) -> str:
         "by": report.by,
         "since": None if report.since is None else report.since.isoformat(),
         "groups": [{report.by: g.key, **group_dict(g)} for g in report.groups],
+        "groups_not_shown": report.hidden,
         "total": group_dict(report.total),
         "spend_over_time": {
             "bucket": report.bucket,

@@ -11,6 +11,7 @@ separately, so the reader knows how firm each number is.
 from __future__ import annotations
 
 import argparse
+import heapq
 import re
 import sys
 from collections.abc import Sequence
@@ -111,6 +112,10 @@ class Report:
     timeline: list[tuple[datetime, Decimal]]
     #: ``hour`` or ``day``.
     bucket: str
+    #: Groups not in :attr:`groups` (past ``top``; the total still counts them).
+    hidden: int = 0
+    #: ``rollups`` (whole days from ``llm_rollup``, partial days from rows) or ``rows``.
+    source: str = "rows"
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -171,7 +176,7 @@ def _label(name: object) -> str:
 
 
 def load_report(target: Path | str, by: str = "model", since: datetime | None = None,
-                *, exact: bool = False) -> Report:
+                *, exact: bool = False, top: int | None = None) -> Report:
     """Total the ledger's calls by ``by`` (see ``_GROUP_KEYS``), in the database.
 
     Priced rows are summed as integers by the database (see ``_money`` for why that is
@@ -181,10 +186,10 @@ def load_report(target: Path | str, by: str = "model", since: datetime | None = 
     """
     with open_store(target) as store:
         try:
-            return _load(store, by, since, exact)
+            return _load(store, by, since, exact, top)
         except OverflowError:
             # A SQLite integer sum overflowed (over 9.2e12 USD in one group): add decimals.
-            return _load(store, by, since, True)
+            return _load(store, by, since, True, top)
 
 
 def where_since(since: datetime | None) -> tuple[str, tuple]:
@@ -223,7 +228,7 @@ def sum_groups(store: Store, keys: Sequence[str], where: str, params: tuple,
     return parts
 
 
-def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
+def _load(store: Store, by: str, since: datetime | None, exact: bool, top: int | None = None) -> Report:
     key = _GROUP_KEYS[by]
     if by == "user" and "user_id" not in store.columns:
         key = "NULL"
@@ -234,6 +239,8 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
         f"SELECT (SELECT MIN(end_time_unix_nano) FROM llm_calls {where}), "
         f"(SELECT MAX(end_time_unix_nano) FROM llm_calls {where})", params * 2)
     bucket, size = ("hour", _HOUR_NS) if first is None or last - first < _DAY_NS else ("day", _DAY_NS)
+    if bucket == "day" and not exact and "llm_rollup" in store.tables:
+        return _from_rollups(store, by, since, first, last, top)
     terms, pico = _aggregates(store.columns, exact)
     slot_sql = f"end_time_unix_nano / {size}"
     rows = store.query(f"SELECT {key}, {slot_sql}, {terms} FROM llm_calls {where} GROUP BY {key}, {slot_sql}",
@@ -278,12 +285,113 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool) -> Report:
         ordered = sorted(groups.values(), key=lambda g: g.key)
     else:
         ordered = sorted(groups.values(), key=by_cost)
-    points: list[tuple[datetime, Decimal]] = []
-    if first is not None:
-        epoch = datetime(1970, 1, 1, tzinfo=UTC)
-        points = [(epoch + timedelta(microseconds=slot * size // 1000), timeline.get(slot, Decimal(0)))
-                  for slot in range(first // size, last // size + 1)]
-    return Report(store.name, by, since, ordered, total, points, bucket)
+    hidden = 0
+    if top is not None and len(ordered) > top:
+        ordered, hidden = ordered[:top], len(ordered) - top
+    return Report(store.name, by, since, ordered, total, _points(timeline, first, last, size), bucket, hidden)
+
+
+def _points(timeline: dict[int, Decimal], first: int | None, last: int | None,
+            size: int) -> list[tuple[datetime, Decimal]]:
+    if first is None or last is None:
+        return []
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return [(epoch + timedelta(microseconds=slot * size // 1000), timeline.get(slot, Decimal(0)))
+            for slot in range(first // size, last // size + 1)]
+
+
+def _from_rollups(store: Store, by: str, since: datetime | None, first: int, last: int,
+                  top: int | None) -> Report:
+    """The report from ``llm_rollup`` (whole UTC days) and the rows of a partial first day.
+
+    Exact like the scan: the same integer sums, kept per day by the writers in the rows'
+    transaction (``_rollup``). With ``top``, only the ``top`` most expensive groups are built:
+    the others' exact cost is their integer pico-dollar sum (no decimal rest, no partial-day
+    rows), so the first ``top`` of them by that sum, with every group that has a rest or
+    partial-day rows, hold the true first ``top``.
+    """
+    from ._rollup import SUMS
+
+    dim = "provider" if by == "day" else by
+    label_sql = "day" if by == "day" else "key"
+    where, params = "WHERE dim = ?", [dim]
+    edge: tuple[int, int] | None = None
+    if since is not None:
+        start = _unix_nano(since)
+        day0 = start - start % _DAY_NS
+        if start != day0:
+            edge = (start, day0 + _DAY_NS)
+            day0 += _DAY_NS
+        where += " AND day >= ?"
+        params.append(_day_text(day0))
+    sums = ", ".join(f"SUM({name})" for name in SUMS)
+    width = len(SUMS)
+    rows = store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} GROUP BY {label_sql}", params)
+    # Every grouping holds every row once, so the smallest (provider) gives the total and the days.
+    every = ["provider", *params[1:]]
+    [totals] = store.query(f"SELECT {sums} FROM llm_rollup {where}", every)
+    total = Group.from_row("TOTAL", [int(v or 0) for v in totals][:width])
+    total.decimal_rows = 0
+    touched: dict[str, Group] = {}  # groups with a decimal rest or partial-day rows: built exactly
+    timeline: dict[int, Decimal] = {}
+    for (day, hi, lo) in store.query(f"SELECT day, SUM(pico_hi), SUM(pico_lo) FROM llm_rollup {where} "
+                                     "GROUP BY day", every):
+        timeline[_day_slot(day)] = from_parts(hi, lo)
+    by_label = {_label(row[0]): row for row in rows}
+    for name, day, text in store.query(f"SELECT {label_sql}, day, cost_rest FROM llm_rollup {where} "
+                                       "AND cost_rest IS NOT NULL", params):
+        rest = _decimal(text) or Decimal(0)
+        label = _label(name)
+        if label not in touched:
+            touched[label] = _rollup_group(label, by_label[label])
+        touched[label].cost = _CTX.add(touched[label].cost, rest)
+        total.cost = _CTX.add(total.cost, rest)
+        timeline[_day_slot(day)] = _CTX.add(timeline.get(_day_slot(day), Decimal(0)), rest)
+    if edge is not None:
+        slot_sql = f"end_time_unix_nano / {_DAY_NS}"
+        parts = sum_groups(store, [_GROUP_KEYS[by], slot_sql],
+                           "WHERE end_time_unix_nano >= ? AND end_time_unix_nano < ?", edge)
+        for (name, slot), part in parts.items():
+            label = _label(name)
+            if label not in touched:
+                known = by_label.get(label)
+                touched[label] = _rollup_group(label, known) if known is not None else Group(label)
+            touched[label].merge(part)
+            total.merge(part)
+            timeline[int(slot)] = _CTX.add(timeline.get(int(slot), Decimal(0)), part.cost)
+        total.decimal_rows = 0
+    untouched = [row for row in rows if _label(row[0]) not in touched]
+    if by == "day":
+        groups = [_rollup_group(_label(row[0]), row) for row in untouched] + list(touched.values())
+        ordered = sorted(groups, key=lambda g: g.key)
+    else:
+        if top is not None and len(untouched) > top:
+            # Most expensive first, then most calls, then by name: as by_cost orders Groups.
+            untouched = heapq.nsmallest(top, untouched, key=lambda r: (
+                -(int(r[7]) * SPLIT + int(r[8])), -int(r[1]), _label(r[0])))
+        groups = [_rollup_group(_label(row[0]), row) for row in untouched] + list(touched.values())
+        ordered = sorted(groups, key=by_cost)
+    count = len(rows) + sum(1 for label in touched if label not in by_label)
+    hidden = 0
+    if top is not None and count > top:
+        ordered, hidden = ordered[:top], count - top
+    return Report(store.name, by, since, ordered, total, _points(timeline, first, last, _DAY_NS), "day",
+                  hidden, "rollups")
+
+
+def _rollup_group(label: str, row: Sequence) -> Group:
+    group = Group.from_row(label, row[1:])
+    group.decimal_rows = 0  # their rest is in cost_rest, added by the caller
+    return group
+
+
+def _day_text(unix_nano: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=unix_nano // _DAY_NS)).strftime("%Y-%m-%d")
+
+
+def _day_slot(day: str) -> int:
+    return (datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            - datetime(1970, 1, 1, tzinfo=UTC)).days
 
 
 def by_cost(group: Group) -> tuple:
@@ -306,6 +414,9 @@ def _decimal(text: str | None) -> Decimal | None:
     return value if value.is_finite() else None
 
 
+#: Sessions a ``--by session`` table shows unless ``--top`` says otherwise (one per
+#: conversation: a month can hold millions, which no one reads in a terminal).
+DEFAULT_TOP_SESSIONS = 100
 _HOUR_NS = 3_600 * 1_000_000_000
 _DAY_NS = 24 * _HOUR_NS
 
@@ -317,8 +428,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         from ._html import write_html
 
         return write_html(args.db, args.since, args.html)
+    top = args.top
+    if top is None and args.by == "session" and args.format == "table":
+        top = DEFAULT_TOP_SESSIONS
     try:
-        report = load_report(resolve_target(args.db), args.by, args.since)
+        report = load_report(resolve_target(args.db), args.by, args.since, top=top or None)
     except (StoreError, LedgerError) as exc:
         print(f"otel-llm-cost report: {exc}", file=sys.stderr)
         return 1
@@ -342,4 +456,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     p.add_argument("--html", metavar="FILE",
                    help="write one self-contained HTML page (charts, no network) to FILE instead")
+    p.add_argument("--top", type=int, metavar="N",
+                   help=f"only the N most expensive groups (the total still counts every call); "
+                        f"default: {DEFAULT_TOP_SESSIONS} for a --by session table, else all; 0: all")
     p.set_defaults(func=_cmd_report)

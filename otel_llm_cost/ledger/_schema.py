@@ -125,8 +125,12 @@ CREATE TABLE llm_quarantine (
 );
 """
 
+#: Version 6 adds ``llm_rollup``, exact per-day totals by model, provider, user and session,
+#: kept in the rows' transaction (``_rollup``); the migration builds them from the rows.
+_V5_TO_V6 = "ROLLUP"
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
-_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5)
+_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
@@ -296,7 +300,13 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
         else:
             start = version
         for step in _STEPS[start - 1:]:
-            _run(conn, step)
+            if step == _V5_TO_V6:
+                from ._rollup import ROLLUP_SQLITE, rebuild
+
+                _run(conn, ROLLUP_SQLITE)
+                rebuild(conn, "sqlite")
+            else:
+                _run(conn, step)
         conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute("COMMIT")
@@ -332,7 +342,8 @@ def check_ours(conn: sqlite3.Connection, path: Path | str) -> None:
     tables = sorted(name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if app_id == 0 and (not tables or (tables in (["llm_calls"], ["llm_calls", "llm_quarantine"]) and version > 0)):
+    if app_id == 0 and (not tables or (tables[:1] == ["llm_calls"] and version > 0
+                                        and set(tables) <= {"llm_calls", "llm_quarantine", "llm_rollup"})):
         return
     found = ", ".join(tables[:10]) + (", …" if len(tables) > 10 else "") if tables else "no tables"
     raise LedgerError(

@@ -26,8 +26,10 @@ class StoreError(Exception):
 class Store:
     """An open ledger: ``query`` runs one statement and returns all its rows."""
 
-    def __init__(self, kind: str, name: str, conn: Any, columns: set[str]) -> None:
+    def __init__(self, kind: str, name: str, conn: Any, columns: set[str], tables: set[str] | None = None) -> None:
         self.kind = kind
+        #: The ledger's tables (``llm_rollup`` from schema version 6 on).
+        self.tables = tables or {"llm_calls"}
         #: The path, or the URL without its password.
         self.name = name
         self.conn = conn
@@ -105,6 +107,7 @@ def _open_sqlite(path: Path, write: bool) -> Store:
             conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         columns = {row[1] for row in conn.execute("PRAGMA table_info(llm_calls)")}
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except LedgerError as exc:
         raise StoreError(str(exc)) from None
     except sqlite3.Error as exc:
@@ -118,7 +121,7 @@ def _open_sqlite(path: Path, write: bool) -> Store:
                          f"otel-llm-cost understands ({CURRENT_VERSION}); upgrade otel-llm-cost")
     if not write:
         conn.execute("PRAGMA query_only = ON")
-    return Store("sqlite", str(path), conn, columns)
+    return Store("sqlite", str(path), conn, columns, tables)
 
 
 def _open_pg(url: str, write: bool) -> Store:
@@ -144,7 +147,9 @@ def _open_pg(url: str, write: bool) -> Store:
         columns = {r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns "
             "WHERE table_name = 'llm_calls' AND table_schema = current_schema()").fetchall()}
+        tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
     except BaseException:
         conn.close()
         raise
-    return Store("postgresql", name, conn, columns)
+    return Store("postgresql", name, conn, columns, tables)

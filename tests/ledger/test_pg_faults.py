@@ -100,7 +100,7 @@ def test_a_frozen_server_holds_neither_shutdown_nor_a_row(pg_cluster, tmp_path: 
         pg_cluster.thaw(pids)
     counters = ledger.counters
     assert counters["spooled"] == 10 and counters["dropped"] == 0, counters
-    assert "rows wait in" in caplog.text
+    assert "they wait in" in caplog.text
     # Owner-only, whatever the umask: the spool holds user and session ids.
     assert stat.S_IMODE(os.stat(spool).st_mode) == 0o700
     files = list(spool.glob("*.json"))

@@ -1,0 +1,305 @@
+"""Exact per-day totals of the ledger, kept next to the rows: what a report reads instead
+of scanning every call.
+
+Why. A month of a busy service is millions of calls; summing them row by row on every
+``otel-llm-cost report`` took seconds (4.97 s ``--by model``, 12.29 s ``--by session``
+over 1M calls). ``llm_rollup`` holds, per UTC day and per value of each grouping the
+report offers (``model``, ``provider``, ``user``, ``session``; ``day`` is any of them
+summed per day), the same sums the report computes: calls, tokens, the pico-dollar sum
+split in two integers (``_money``), the exact decimal sum of costs that are not whole
+pico-dollars (``cost_rest``), and the counts behind "unpriced", "estimated" and "failed".
+
+Exact by construction. Rows and rollups change in one transaction: the exporter adds
+the deltas of the rows the database actually inserted (a duplicate span adds nothing),
+``ledger prune`` subtracts the rows it deleted. ``ledger verify`` recomputes every
+rollup from the rows and fails on any difference; ``ledger migrate`` (or the first
+writer) builds them for an existing ledger.
+
+:func:`spend` is the internal API for budgets over a scope (a user's spend over
+``[start, end)``): whole days from the rollups, the partial days at the edges from rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Context, Decimal, InvalidOperation
+from typing import Any
+
+from .. import semconv
+from ._money import SPLIT
+from ._schema import COLUMNS
+
+__all__ = ["DIMS", "Cell", "deltas", "apply", "rebuild", "recompute", "stored", "verify", "spend",
+           "ROLLUP_SQLITE", "ROLLUP_PG", "KEY_SQL"]
+
+#: The groupings kept, and the SQL of each one's key over ``llm_calls`` (as the report's).
+KEY_SQL = {
+    "model": "COALESCE(model, response_model, '')",
+    "provider": "COALESCE(provider, '')",
+    "user": "COALESCE(user_id, '')",
+    "session": "COALESCE(session_id, '')",
+}
+DIMS = tuple(KEY_SQL)
+#: The integer sums of a cell, in :meth:`Group.from_row` order (``_report``).
+SUMS = ("calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+        "pico_hi", "pico_lo", "priced", "summed", "estimated", "failed", "free")
+_CTX = Context(prec=80)
+
+_COLUMNS_SQL = ",\n".join(f"    {name} BIGINT NOT NULL DEFAULT 0" for name in SUMS)
+ROLLUP_SQLITE = f"""
+CREATE TABLE llm_rollup (
+    dim   TEXT NOT NULL,
+    day   TEXT NOT NULL,
+    key   TEXT NOT NULL,
+{_COLUMNS_SQL.replace('BIGINT', 'INTEGER')},
+    cost_rest TEXT,
+    PRIMARY KEY (dim, day, key)
+) WITHOUT ROWID
+"""
+ROLLUP_PG = f"""
+CREATE TABLE llm_rollup (
+    dim   TEXT NOT NULL,
+    day   TEXT NOT NULL,
+    key   TEXT NOT NULL,
+{_COLUMNS_SQL},
+    cost_rest NUMERIC,
+    PRIMARY KEY (dim, day, key)
+)
+"""
+
+_I = {name: COLUMNS.index(name) for name in COLUMNS}
+
+
+@dataclass
+class Cell:
+    """The sums of one (dim, day, key): integers in :data:`SUMS` order and the decimal rest."""
+
+    sums: list[int]
+    rest: Decimal | None = None
+
+    def add(self, other: Cell, sign: int = 1) -> None:
+        for i, value in enumerate(other.sums):
+            self.sums[i] += sign * value
+        if other.rest is not None:
+            delta = other.rest if sign > 0 else -other.rest
+            self.rest = delta if self.rest is None else _CTX.add(self.rest, delta)
+
+
+def _decimal(text: Any) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _row_cell(row: Sequence[Any]) -> Cell:
+    """One ledger row (in ``COLUMNS`` order) as the cell it adds, by the report's rules."""
+    cost_text, pico = row[_I["cost_usd"]], row[_I["cost_pico"]]
+    hi = lo = priced = summed = 0
+    rest = None
+    if pico is not None:
+        hi, lo = divmod(int(pico), SPLIT)
+        priced = summed = 1
+    elif cost_text is not None:
+        rest = _decimal(cost_text)
+        priced = 1 if rest is not None else 0  # not a number: an unknown cost, never a zero
+    error = row[_I["error_type"]]
+    free = int(error is not None and cost_text is None and row[_I["status"]] == semconv.STATUS_NO_USAGE)
+    sums = [1, *(int(row[_I[f"{k}_tokens"]] or 0) for k in ("input", "output", "cache_read", "cache_write",
+                                                          "reasoning")),
+            hi, lo, priced, summed, int(row[_I["usage_source"]] == semconv.SOURCE_ESTIMATED),
+            int(error is not None), free]
+    return Cell(sums, rest)
+
+
+def keys_of(row: Sequence[Any]) -> dict[str, str]:
+    return {"model": row[_I["model"]] or row[_I["response_model"]] or "",
+            "provider": row[_I["provider"]] or "", "user": row[_I["user_id"]] or "",
+            "session": row[_I["session_id"]] or ""}
+
+
+def deltas(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, str], Cell]:
+    """What ``rows`` add to each (dim, day, key)."""
+    out: dict[tuple[str, str, str], Cell] = {}
+    for row in rows:
+        cell = _row_cell(row)
+        day = str(row[_I["end_time"]])[:10]
+        for dim, key in keys_of(row).items():
+            known = out.get((dim, day, key))
+            if known is None:
+                out[(dim, day, key)] = Cell(list(cell.sums), cell.rest)
+            else:
+                known.add(cell)
+    return out
+
+
+def apply(conn: Any, kind: str, changes: dict[tuple[str, str, str], Cell], sign: int = 1) -> None:
+    """Add (``sign`` 1) or subtract (-1) ``changes`` in the open transaction, in key order
+    (so concurrent PostgreSQL writers lock rollup rows in one order: no deadlock)."""
+    if not changes:
+        return
+    mark = "?" if kind == "sqlite" else "%s"
+    names = ", ".join(SUMS)
+    update = ", ".join(f"{n} = llm_rollup.{n} + excluded.{n}" for n in SUMS)
+    rest_pg = ", cost_rest = CASE WHEN excluded.cost_rest IS NULL THEN llm_rollup.cost_rest " \
+              "ELSE COALESCE(llm_rollup.cost_rest, 0) + excluded.cost_rest END" if kind != "sqlite" else ""
+    sql = (f"INSERT INTO llm_rollup (dim, day, key, {names}, cost_rest) "
+           f"VALUES ({', '.join([mark] * (len(SUMS) + 4))}) "
+           f"ON CONFLICT (dim, day, key) DO UPDATE SET {update}{rest_pg}")
+    ordered = sorted(changes.items())
+    params: list[tuple[Any, ...]] = []
+    for (dim, day, key), cell in ordered:
+        rest = None if cell.rest is None else (cell.rest if sign > 0 else -cell.rest)
+        params.append((dim, day, key, *(sign * v for v in cell.sums),
+                       None if rest is None else (str(rest) if kind == "sqlite" else rest)))
+    if kind == "sqlite":
+        # SQLite holds the write lock: the decimal rest is read, added exactly and written.
+        plain = (f"INSERT INTO llm_rollup (dim, day, key, {names}) VALUES ({', '.join(['?'] * (len(SUMS) + 3))}) "
+                 f"ON CONFLICT (dim, day, key) DO UPDATE SET {update}")
+        conn.executemany(plain, [p[:-1] for p in params])
+        for param in params:
+            if param[-1] is None:
+                continue
+            [(old,)] = conn.execute("SELECT cost_rest FROM llm_rollup WHERE dim = ? AND day = ? AND key = ?",
+                                    param[:3]).fetchall()
+            total = _CTX.add(_decimal(old) or Decimal(0), Decimal(param[-1]))
+            conn.execute("UPDATE llm_rollup SET cost_rest = ? WHERE dim = ? AND day = ? AND key = ?",
+                         (_text(total), *param[:3]))
+        conn.execute("DELETE FROM llm_rollup WHERE calls = 0")
+    else:
+        with conn.cursor() as cur:
+            cur.executemany(sql, params)
+            cur.execute("DELETE FROM llm_rollup WHERE calls = 0")
+
+
+def _text(value: Decimal) -> str:
+    return format(value.normalize(_CTX), "f")
+
+
+def recompute(conn: Any, kind: str) -> dict[tuple[str, str, str], Cell]:
+    """Every rollup cell computed from the rows (the database sums, decimals in Python)."""
+    cells: dict[tuple[str, str, str], Cell] = {}
+    terms = ", ".join([
+        "COUNT(*)", *(f"COALESCE(SUM({k}_tokens), 0)" for k in ("input", "output", "cache_read", "cache_write",
+                                                                 "reasoning")),
+        f"COALESCE(SUM(cost_pico / {SPLIT}), 0)", f"COALESCE(SUM(cost_pico % {SPLIT}), 0)",
+        "COUNT(cost_pico)", "COUNT(cost_pico)",
+        f"COUNT(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 END)", "COUNT(error_type)",
+        f"COUNT(CASE WHEN error_type IS NOT NULL AND cost_usd IS NULL AND status = '{semconv.STATUS_NO_USAGE}' "
+        "THEN 1 END)"])
+    for dim, key_sql in KEY_SQL.items():
+        for day, key, *sums in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, {terms} FROM llm_calls "
+                                            f"GROUP BY substr(end_time, 1, 10), {key_sql}"):
+            cells[(dim, day, key)] = Cell([int(v) for v in sums])
+        for day, key, text in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, cost_usd FROM llm_calls "
+                                           "WHERE cost_pico IS NULL AND cost_usd IS NOT NULL"):
+            cell = cells[(dim, day, key)]
+            value = _decimal(text)
+            if value is not None:
+                cell.sums[SUMS.index("priced")] += 1
+                cell.rest = value if cell.rest is None else _CTX.add(cell.rest, value)
+    return cells
+
+
+def stored(conn: Any) -> dict[tuple[str, str, str], Cell]:
+    """Every rollup cell as the table holds it."""
+    return {(dim, day, key): Cell([int(v) for v in sums], _decimal(rest))
+            for dim, day, key, *sums, rest in _query(conn, f"SELECT dim, day, key, {', '.join(SUMS)}, cost_rest "
+                                                           "FROM llm_rollup")}
+
+
+def rebuild(conn: Any, kind: str) -> int:
+    """Replace every rollup by its value recomputed from the rows (in the open transaction)."""
+    cells = recompute(conn, kind)
+    conn.execute("DELETE FROM llm_rollup")
+    mark = "?" if kind == "sqlite" else "%s"
+    sql = (f"INSERT INTO llm_rollup (dim, day, key, {', '.join(SUMS)}, cost_rest) "
+           f"VALUES ({', '.join([mark] * (len(SUMS) + 4))})")
+    params = [(dim, day, key, *cell.sums, None if cell.rest is None else
+               (_text(cell.rest) if kind == "sqlite" else cell.rest))
+              for (dim, day, key), cell in sorted(cells.items())]
+    if kind == "sqlite":
+        conn.executemany(sql, params)
+    else:
+        with conn.cursor() as cur:
+            cur.executemany(sql, params)
+    return len(params)
+
+
+def verify(conn: Any, kind: str) -> list[str]:
+    """Each difference between the rollups and the rows, described; empty when they agree."""
+    want, have = recompute(conn, kind), stored(conn)
+    problems = []
+    for cell_key in sorted(set(want) | set(have)):
+        a, b = want.get(cell_key), have.get(cell_key)
+        a_rest = (a.rest or Decimal(0)) if a else Decimal(0)
+        b_rest = (b.rest or Decimal(0)) if b else Decimal(0)
+        if a is None or b is None or a.sums != b.sums or a_rest != b_rest:
+            problems.append(f"{'/'.join(cell_key)}: rows give {_show(a)}, the rollup holds {_show(b)}")
+    return problems
+
+
+def _show(cell: Cell | None) -> str:
+    if cell is None:
+        return "nothing"
+    return ", ".join(f"{n} {v}" for n, v in zip(SUMS, cell.sums, strict=True)) + (
+        f", cost_rest {cell.rest}" if cell.rest else "")
+
+
+def _query(conn: Any, sql: str) -> list[tuple]:
+    # No parameters: psycopg then reads '%' (the modulo above) as itself, not a placeholder.
+    return list(conn.execute(sql).fetchall())
+
+
+def day_of(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d")
+
+
+def spend(store: Any, dim: str, key: str, start: datetime, end: datetime) -> Any:
+    """The exact totals of one scope (``dim`` = ``user``, ``session``, ``model`` or
+    ``provider``; ``key`` as stored) over ``[start, end)``: a ``_report.Group``.
+
+    Whole UTC days come from the rollups; the partial days at either edge from the rows.
+    """
+    from ._report import Group, _unix_nano, sum_groups
+
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    total = Group(key)
+    if end <= start:
+        return total
+    first_whole = (start if start == _midnight(start) else _midnight(start) + timedelta(days=1))
+    last_whole = _midnight(end)  # exclusive
+    key_sql = KEY_SQL[dim]
+    edges = []
+    if first_whole >= last_whole:
+        edges.append((start, end))
+    else:
+        edges += [(start, first_whole), (last_whole, end)]
+        mark = "?"
+        rows = store.query(
+            f"SELECT {', '.join(f'SUM({n})' for n in SUMS)} FROM llm_rollup WHERE dim = {mark} AND key = {mark} "
+            f"AND day >= {mark} AND day < {mark}", (dim, key, day_of(first_whole), day_of(last_whole)))
+        if rows and rows[0][0]:
+            total.merge(Group.from_row(key, rows[0]))
+            for (text,) in store.query("SELECT cost_rest FROM llm_rollup WHERE dim = ? AND key = ? AND day >= ? "
+                                       "AND day < ? AND cost_rest IS NOT NULL",
+                                       (dim, key, day_of(first_whole), day_of(last_whole))):
+                total.cost = _CTX.add(total.cost, _decimal(text) or Decimal(0))
+            total.decimal_rows = 0
+    for lo, hi in edges:
+        if lo >= hi:
+            continue
+        parts = sum_groups(store, [key_sql], f"WHERE {key_sql} = ? AND end_time_unix_nano >= ? "
+                                             "AND end_time_unix_nano < ?", (key, _unix_nano(lo), _unix_nano(hi)))
+        for part in parts.values():
+            total.merge(part)
+    return total
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
