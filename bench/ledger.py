@@ -15,8 +15,10 @@ ending now, over 2,000 users, sessions of about 10 calls, 5 services and 12 mode
 ``writers`` starts that many processes writing one ledger at once, every span through two
 exporters, and counts rows, duplicates and the report's exact total.
 
-``time`` runs ``report --since <7 days ago> --by model|user|session`` (table to /dev/null) as the
-user does, one fresh process per run, best of ``--runs``. With ``--before DIR`` (a
+``time`` runs ``report --since <--since ago> --by model|provider|user|session|day`` (table to
+/dev/null) as the user does, one fresh process per run, best of ``--runs``; every ``--by``
+total is checked against the exact ``Decimal`` sum of the window's rows, and ``ledger
+verify`` (rollups recomputed from every row) is timed and must pass. With ``--before DIR`` (a
 checkout of the old release, e.g. ``git worktree add /tmp/before main``) it first times
 the old code on the v2 ledger, then lets the new code migrate it (timed: the one-time
 cost of upgrading), then times the new code, and checks that both print the same groups
@@ -55,7 +57,7 @@ _MODELS = [
     (("my-finetune", "openai", None, None, None), 2),  # unknown model: unpriced
 ]
 _SERVICES = ["web", "agent", "retrieval", "batch", "support-bot"]
-_BYS = ("model", "user", "session")
+_BYS = ("model", "provider", "user", "session", "day")
 
 
 def _pico_per_token(rate: str) -> int:
@@ -140,6 +142,11 @@ def build(out: Path, rows: int, days: int, seed: int = 7) -> None:
 _SINCE = (datetime.now(UTC) - timedelta(days=7)).isoformat()
 
 
+def _set_since(days: float) -> None:
+    global _SINCE
+    _SINCE = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+
+
 def _report_cmd(src: Path, db: str, by: str, fmt: str) -> list[str]:
     code = (f"import sys; sys.path.insert(0, {str(src)!r}); from otel_llm_cost.cli import main; "
             f"sys.exit(main(sys.argv[1:]))")
@@ -215,9 +222,16 @@ def time_reports(db: str, before: Path | None, runs: int) -> dict:
 
         calls, exact = _exact_total(db, _unix_nano(datetime.fromisoformat(_SINCE)))
         total = after["model"]["total"]
+        every = all(after[by]["total"]["cost_usd"] == exact and after[by]["total"]["calls"] == calls for by in _BYS)
         result["exact_check"] = {"calls": calls, "decimal_sum": exact, "report_total": total["cost_usd"],
-                                 "equal": total["cost_usd"] == exact and total["calls"] == calls}
-        print(f"total over {calls:,} calls: report {total['cost_usd']} / Decimal sum {exact}", file=sys.stderr)
+                                 "equal": every}
+        print(f"total over {calls:,} calls: report {total['cost_usd']} / Decimal sum {exact} "
+              f"(every --by equal: {every})", file=sys.stderr)
+    t0 = time.perf_counter()
+    verified = subprocess.run([sys.executable, "-m", "otel_llm_cost.cli", "ledger", "verify", "--db", db],
+                              capture_output=True, text=True, cwd=ROOT)
+    result["verify"] = {"ok": verified.returncode == 0, "seconds": round(time.perf_counter() - t0, 3)}
+    print(f"ledger verify: exit {verified.returncode} in {result['verify']['seconds']:.1f} s", file=sys.stderr)
     return result
 
 
@@ -234,7 +248,13 @@ def load_pg(db: Path, url: str) -> None:
         with cur.copy(f"COPY llm_calls ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in src.execute(f"SELECT {', '.join(COLUMNS)} FROM llm_calls"):
                 copy.write_row(row)
+    from otel_llm_cost.ledger._rollup import rebuild
+
+    with conn.transaction():  # COPY went past the writers: build the rollups from the rows
+        conn.execute("SET LOCAL statement_timeout = 0")
+        rebuild(conn, "postgresql")
     conn.execute("ANALYZE llm_calls")
+    conn.execute("ANALYZE llm_rollup")
     print(f"copied into {url.split('@')[-1]} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
@@ -317,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", required=True)
     p.add_argument("--before", type=Path, help="a checkout of the old release, to time it first")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--since-days", type=float, default=7, help="the report window, in days before now")
     p.add_argument("--json", type=Path, help="also write the results here")
     p = sub.add_parser("writers", help="many processes writing one (new) ledger at once")
     p.add_argument("--db", required=True, help="a new SQLite path or an empty PostgreSQL database")
@@ -329,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "build":
         build(args.out, args.rows, args.days)
     elif args.cmd == "time":
+        _set_since(args.since_days)
         result = time_reports(args.db, args.before, args.runs)
         text = json.dumps(result, indent=2)
         print(text)

@@ -31,7 +31,8 @@ def test_build_then_time_migrates_and_matches_the_decimal_sum(tmp_path: Path) ->
     assert conn.execute("SELECT COUNT(*), COUNT(cost_usd) FROM llm_calls").fetchone()[0] == 3000
     conn.close()
     result = json.loads(_bench("time", "--db", str(db), "--runs", "1").stdout)
-    assert set(result["after_s"]) == {"model", "user", "session"}
+    assert set(result["after_s"]) == {"model", "provider", "user", "session", "day"}
+    assert result["verify"]["ok"]
     check = result["exact_check"]
     assert check["equal"] and 0 < check["calls"] < 3000  # the last 7 of 30 days
     assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION
