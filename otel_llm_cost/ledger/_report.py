@@ -11,7 +11,6 @@ separately, so the reader knows how firm each number is.
 from __future__ import annotations
 
 import argparse
-import heapq
 import re
 import sys
 from collections.abc import Sequence
@@ -326,7 +325,28 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
         params.append(_day_text(day0))
     sums = ", ".join(f"SUM({name})" for name in SUMS)
     width = len(SUMS)
-    rows = store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} GROUP BY {label_sql}", params)
+    if top is not None and by != "day":
+        # Only the first ``top`` by their integer sums leave the database (a month can have
+        # millions of sessions); groups that a decimal rest or partial-day rows may move up
+        # are fetched below by name.
+        order = f"ORDER BY SUM(pico_hi) * {SPLIT} + SUM(pico_lo) DESC, SUM(calls) DESC, key"
+        found = store.query(f"SELECT key, {sums}, COUNT(*) OVER () FROM llm_rollup {where} GROUP BY key "
+                            f"{order} LIMIT ?", [*params, top])
+        count = int(found[0][-1]) if found else 0
+        rows = [row[:-1] for row in found]
+    else:
+        rows = store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} GROUP BY {label_sql}", params)
+        count = len(rows)
+    by_key = {_raw(row[0]): row for row in rows}
+
+    def fetch(keys: set[str]) -> None:
+        missing = sorted(keys - by_key.keys())
+        for i in range(0, len(missing), 5_000):
+            chunk = missing[i:i + 5_000]
+            for row in store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} AND {label_sql} IN "
+                                   f"({', '.join('?' * len(chunk))}) GROUP BY {label_sql}", [*params, *chunk]):
+                by_key[_raw(row[0])] = row
+
     # Every grouping holds every row once, so the smallest (provider) gives the total and the days.
     every = ["provider", *params[1:]]
     [totals] = store.query(f"SELECT {sums} FROM llm_rollup {where}", every)
@@ -337,46 +357,52 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
     for (day, hi, lo) in store.query(f"SELECT day, SUM(pico_hi), SUM(pico_lo) FROM llm_rollup {where} "
                                      "GROUP BY day", every):
         timeline[_day_slot(day)] = from_parts(hi, lo)
-    by_label = {_label(row[0]): row for row in rows}
-    for name, day, text in store.query(f"SELECT {label_sql}, day, cost_rest FROM llm_rollup {where} "
-                                       "AND cost_rest IS NOT NULL", params):
-        rest = _decimal(text) or Decimal(0)
-        label = _label(name)
-        if label not in touched:
-            touched[label] = _rollup_group(label, by_label[label])
-        touched[label].cost = _CTX.add(touched[label].cost, rest)
-        total.cost = _CTX.add(total.cost, rest)
-        timeline[_day_slot(day)] = _CTX.add(timeline.get(_day_slot(day), Decimal(0)), rest)
+
+    def group_of(key: str) -> Group:
+        if key not in touched:
+            known = by_key.get(key)
+            touched[key] = _rollup_group(_label(key), known) if known is not None else Group(_label(key))
+        return touched[key]
+
+    rests = store.query(f"SELECT {label_sql}, day, cost_rest FROM llm_rollup {where} AND cost_rest IS NOT NULL",
+                        params)
+    parts: dict[tuple, Group] = {}
     if edge is not None:
         slot_sql = f"end_time_unix_nano / {_DAY_NS}"
         parts = sum_groups(store, [_GROUP_KEYS[by], slot_sql],
                            "WHERE end_time_unix_nano >= ? AND end_time_unix_nano < ?", edge)
-        for (name, slot), part in parts.items():
-            label = _label(name)
-            if label not in touched:
-                known = by_label.get(label)
-                touched[label] = _rollup_group(label, known) if known is not None else Group(label)
-            touched[label].merge(part)
-            total.merge(part)
-            timeline[int(slot)] = _CTX.add(timeline.get(int(slot), Decimal(0)), part.cost)
-        total.decimal_rows = 0
-    untouched = [row for row in rows if _label(row[0]) not in touched]
+    if top is not None and by != "day":
+        fetch({_raw(name) for name, *_ in rests} | {_raw(name) for name, _ in parts} | {""})
+    for name, day, text in rests:
+        rest = _decimal(text) or Decimal(0)
+        group = group_of(_raw(name))
+        group.cost = _CTX.add(group.cost, rest)
+        total.cost = _CTX.add(total.cost, rest)
+        timeline[_day_slot(day)] = _CTX.add(timeline.get(_day_slot(day), Decimal(0)), rest)
+    for (name, slot), part in parts.items():
+        key = _raw(name)
+        if key not in by_key and key not in touched:
+            count += 1  # a group with calls on the partial day only
+        group_of(key).merge(part)
+        total.merge(part)
+        timeline[int(slot)] = _CTX.add(timeline.get(int(slot), Decimal(0)), part.cost)
+    total.decimal_rows = 0
+    untouched = [row for key, row in by_key.items() if key not in touched]
+    groups = [_rollup_group(_label(row[0]), row) for row in untouched] + list(touched.values())
     if by == "day":
-        groups = [_rollup_group(_label(row[0]), row) for row in untouched] + list(touched.values())
         ordered = sorted(groups, key=lambda g: g.key)
     else:
-        if top is not None and len(untouched) > top:
-            # Most expensive first, then most calls, then by name: as by_cost orders Groups.
-            untouched = heapq.nsmallest(top, untouched, key=lambda r: (
-                -(int(r[7]) * SPLIT + int(r[8])), -int(r[1]), _label(r[0])))
-        groups = [_rollup_group(_label(row[0]), row) for row in untouched] + list(touched.values())
         ordered = sorted(groups, key=by_cost)
-    count = len(rows) + sum(1 for label in touched if label not in by_label)
     hidden = 0
     if top is not None and count > top:
         ordered, hidden = ordered[:top], count - top
     return Report(store.name, by, since, ordered, total, _points(timeline, first, last, _DAY_NS), "day",
                   hidden, "rollups")
+
+
+def _raw(name: object) -> str:
+    """A rollup key as stored: '' for a call without one."""
+    return "" if name is None else str(name)
 
 
 def _rollup_group(label: str, row: Sequence) -> Group:

@@ -123,11 +123,16 @@ def test_spend_of_a_user_over_a_period_is_exact(ledger: str) -> None:
 
 
 def test_top_sessions_are_the_most_expensive_and_the_total_counts_all(ledger: str, capsys) -> None:
+    for by in ("session", "user", "model"):
+        for since in SINCES[:3]:  # all, whole days, and a partial first day
+            everything = load_report(ledger, by, since, exact=True)
+            for n in (1, 3):
+                top = load_report(ledger, by, since, top=n)
+                assert top.source == "rollups"
+                assert [(g.key, g.cost, g.calls) for g in top.groups] == [
+                    (g.key, g.cost, g.calls) for g in everything.groups[:n]], (by, since, n)
+                assert top.hidden == len(everything.groups) - n and top.total.cost == everything.total.cost
     everything = load_report(ledger, "session")
-    top = load_report(ledger, "session", top=3)
-    assert [g.key for g in top.groups] == [g.key for g in everything.groups[:3]]
-    assert [g.cost for g in top.groups] == [g.cost for g in everything.groups[:3]]
-    assert top.hidden == len(everything.groups) - 3 and top.total.cost == everything.total.cost
     assert main(["report", "--db", ledger, "--by", "session", "--top", "3", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["groups_not_shown"] == len(everything.groups) - 3
 
