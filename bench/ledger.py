@@ -144,7 +144,7 @@ _SINCE = (datetime.now(UTC) - timedelta(days=7)).isoformat()
 
 def _set_since(days: float) -> None:
     global _SINCE
-    _SINCE = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat()
+    _SINCE = (datetime.now(UTC) - timedelta(days=days)).isoformat()
 
 
 def _report_cmd(src: Path, db: str, by: str, fmt: str) -> list[str]:

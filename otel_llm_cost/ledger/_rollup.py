@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
@@ -257,7 +257,7 @@ def _query(conn: Any, sql: str) -> list[tuple]:
 
 
 def day_of(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def spend(store: Any, dim: str, key: str, start: datetime, end: datetime) -> Any:
@@ -268,7 +268,7 @@ def spend(store: Any, dim: str, key: str, start: datetime, end: datetime) -> Any
     """
     from ._report import Group, _unix_nano, sum_groups
 
-    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     total = Group(key)
     if end <= start:
         return total

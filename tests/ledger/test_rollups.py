@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from otel_llm_cost.ledger._store import open_store
 
 from ._spans import llm_span, provider_with, unix_nano
 
-_T0 = datetime(2025, 3, 10, tzinfo=timezone.utc)
+_T0 = datetime(2025, 3, 10, tzinfo=UTC)
 
 
 def _spans() -> list:
