@@ -157,6 +157,10 @@ LLM_COST_BUDGET_USD: Final = "llm_cost.budget.usd"
 #: and where that figure came from (``max_tokens`` | ``default_max_tokens`` | ``default``).
 LLM_COST_BUDGET_RESERVED_USD: Final = "llm_cost.budget.reserved_usd"
 LLM_COST_BUDGET_RESERVATION: Final = "llm_cost.budget.reservation"
+LLM_COST_BUDGET_NAME: Final = "llm_cost.budget.name"  # a declared budget (otel_llm_cost.budgets)
+LLM_COST_BUDGET_HARD: Final = "llm_cost.budget.hard"
+#: On a call held against declared hard budgets: the id of its holds in the ledger.
+LLM_COST_BUDGET_HOLD: Final = "llm_cost.budget.hold"
 
 # --- Metric attributes --------------------------------------------------------------
 GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"  # input | output
@@ -179,6 +183,8 @@ METRIC_SESSION_CALLS: Final = "llm_cost.session.calls"
 METRIC_SESSIONS_ACTIVE: Final = "llm_cost.sessions.active"
 UNIT_SESSION: Final = "{session}"
 METRIC_BUDGET_CROSSINGS: Final = "llm_cost.budget.crossings"
+METRIC_BUDGET_REMAINING: Final = "llm_cost.budget.remaining"
+METRIC_BUDGET_USED: Final = "llm_cost.budget.used"
 UNIT_CROSSING: Final = "{crossing}"
 
 #: Semantic-convention advice for gen_ai.client.token.usage.
@@ -239,6 +245,7 @@ ENV_LEDGER_URL: Final = "OTEL_LLM_COST_LEDGER_URL"
 ENV_LEDGER_SPOOL: Final = "OTEL_LLM_COST_LEDGER_SPOOL"
 #: The spool's bound in MiB (default 256); past it a batch is dropped, counted and logged.
 ENV_LEDGER_SPOOL_MAX_MB: Final = "OTEL_LLM_COST_LEDGER_SPOOL_MAX_MB"
+ENV_BUDGETS: Final = "OTEL_LLM_COST_BUDGETS"
 ENV_PROVIDER_HOSTS: Final = "OTEL_LLM_COST_PROVIDER_HOSTS"
 ENV_PRICE_SOURCE: Final = "OTEL_LLM_COST_PRICE_SOURCE"
 ENV_FALLBACK_PRICES_FILE: Final = "OTEL_LLM_COST_FALLBACK_PRICES_FILE"

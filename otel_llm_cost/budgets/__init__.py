@@ -1,0 +1,188 @@
+"""Budgets that span processes and time: a user's, a service's or the whole application's
+spend limit per day, week, calendar month (in a declared time zone) or rolling window,
+enforced from the ledger every process shares, and the spend read back to show it.
+
+Declare them in code (:func:`set_budgets`) or in ``OTEL_LLM_COST_BUDGETS`` (read when an
+instrumentor is instrumented); read a scope's spend with :func:`spend`. A hard budget
+refuses a call before it is sent with :class:`~otel_llm_cost.sessions.BudgetExceeded`,
+exactly like a session budget. See docs/budgets.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from .. import observers, semconv
+from ..sessions._budget import BudgetExceeded
+from ._declare import Budget, BudgetDeclarationError, check_unique, parse_budgets, read_declaration
+from ._enforce import DEFAULT_RESERVATION_USD, HOLD_TTL_S, Crossing, Enforcer, ledger_for
+from ._ledger import LedgerUnavailable
+from ._periods import Period, parse_period, to_unix_nano
+
+__all__ = ["Budget", "BudgetDeclarationError", "BudgetExceeded", "Crossing", "Spend", "Period",
+           "set_budgets", "clear_budgets", "current_budgets", "spend", "parse_budgets", "from_environment",
+           "LedgerUnavailable"]
+
+_log = logging.getLogger("otel_llm_cost")
+_lock = threading.Lock()
+_enforcer: Enforcer | None = None
+#: Seconds a budget check may take before the budget's ``on_unavailable`` applies.
+DEFAULT_TIMEOUT_S = 1.0
+
+
+def set_budgets(budgets: Iterable[Budget] | str, *, ledger: str | os.PathLike[str] | None = None,
+                clock: Callable[[], datetime] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                hold_ttl_s: float = HOLD_TTL_S, default_reservation_usd: Decimal | str = DEFAULT_RESERVATION_USD,
+                on_crossing: Callable[[Crossing], None] | None = None, meter_provider: Any = None) -> None:
+    """Put ``budgets`` (or a declaration in the ``OTEL_LLM_COST_BUDGETS`` syntax) in force,
+    replacing the ones in force; an invalid declaration raises
+    :class:`BudgetDeclarationError` and changes nothing.
+
+    ``ledger``: where spend is read and holds kept (default: where the ledger exporter
+    writes — ``OTEL_LLM_COST_LEDGER_URL``, else ``OTEL_LLM_COST_LEDGER_PATH``, else the
+    default file). ``clock`` returns an aware ``datetime`` (tests move it across a month).
+    """
+    global _enforcer
+    declared = parse_budgets(budgets) if isinstance(budgets, str) else check_unique(budgets)
+    if timeout_s <= 0:
+        raise BudgetDeclarationError(f"timeout_s must be positive, not {timeout_s!r}")
+    try:
+        store = ledger_for(ledger, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - a bad ledger target is a declaration error
+        raise BudgetDeclarationError(f"budget ledger: {exc}") from None
+    kwargs: dict[str, Any] = {}
+    if clock is not None:
+        kwargs["clock"] = clock
+    enforcer = Enforcer(declared, store, hold_ttl_s=hold_ttl_s,
+                        default_reservation_usd=Decimal(str(default_reservation_usd)), on_crossing=on_crossing,
+                        meter_provider=meter_provider, **kwargs)
+    with _lock:
+        old, _enforcer = _enforcer, enforcer
+        if old is not None:
+            observers.remove_observer(old)
+        if declared:
+            observers.add_observer(enforcer)
+    if old is not None:
+        old.close()
+
+
+def clear_budgets() -> None:
+    """No declared budgets in force (session budgets are not affected)."""
+    global _enforcer
+    with _lock:
+        old, _enforcer = _enforcer, None
+        if old is not None:
+            observers.remove_observer(old)
+    if old is not None:
+        old.close()
+
+
+def current_budgets() -> tuple[Budget, ...]:
+    enforcer = _enforcer
+    return enforcer.budgets if enforcer is not None else ()
+
+
+def from_environment() -> bool:
+    """Put the budgets of ``OTEL_LLM_COST_BUDGETS`` in force, once per process (the
+    instrumentors call this). A bad declaration is logged as an error and changes nothing;
+    never raises. True when budgets were declared."""
+    value = os.environ.get(semconv.ENV_BUDGETS, "")
+    if not value.strip() or _enforcer is not None:
+        return False
+    try:
+        set_budgets(read_declaration(value))
+    except BudgetDeclarationError as exc:
+        _log.error("otel_llm_cost: %s; no budget of %s is in force", exc, semconv.ENV_BUDGETS)
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A scope's spend over a period, exact to the pico-dollar.
+
+    ``total`` sums priced calls (ledger rows, plus finished calls the exporter has not
+    written yet); ``unpriced_calls`` had no known price and add nothing; ``estimated_calls``
+    were priced from estimated tokens. ``reserved`` is held by calls still in flight.
+    ``limit`` and ``remaining`` are the budget's when the scope has one.
+    """
+
+    total: Decimal
+    start: datetime
+    end: datetime
+    calls: int = 0
+    unpriced_calls: int = 0
+    estimated_calls: int = 0
+    reserved: Decimal = Decimal(0)
+    by_model: dict[str, Decimal] = field(default_factory=dict)
+    limit: Decimal | None = None
+    remaining: Decimal | None = None
+    budget: str | None = None
+
+
+def spend(*, user: str | None = None, service: str | None = None, app: bool = False,
+          period: str | Period | None = None, tz: str | None = None, budget: str | None = None,
+          ledger: str | os.PathLike[str] | None = None, now: datetime | None = None) -> Spend:
+    """The spend of one scope (``user=``, ``service=`` or ``app=True``) over the current
+    ``period`` (``day``, ``week``, ``month``, ``rolling:24h`` …).
+
+    When a declared budget covers the scope (the one named ``budget``, else the first
+    matching one with this period, else the first matching one), its period and time zone
+    are the default, and its limit and remaining amount are filled in. Raises
+    :class:`LedgerUnavailable` when the ledger cannot be read.
+    """
+    kinds = [k for k, v in (("user", user), ("service", service), ("app", app or None)) if v]
+    if len(kinds) != 1:
+        raise ValueError("spend() takes exactly one of user=, service=, app=True")
+    kind = kinds[0]
+    sid = user if kind == "user" else service if kind == "service" else None
+    enforcer = _enforcer
+    chosen = _budget_for(enforcer, kind, sid, period, budget)
+    if budget is not None and chosen is None:
+        raise ValueError(f"no declared budget named {budget!r} covers this scope")
+    if isinstance(period, str):
+        period = parse_period(period, tz or (chosen.tz if chosen is not None else "UTC"))
+    elif period is None:
+        period = chosen.period if chosen is not None else parse_period("month", tz or "UTC")
+    assert isinstance(period, Period)
+    if enforcer is not None and ledger is None:
+        store, clock, owned = enforcer.ledger, enforcer.clock, False
+    else:
+        store, clock, owned = ledger_for(ledger, DEFAULT_TIMEOUT_S), None, True
+    try:
+        moment = now or (clock() if clock is not None else datetime.now().astimezone())
+        start, end = period.bounds(moment)
+        end_ns = to_unix_nano(end) + (1 if period.window is not None else 0)
+        from ._ledger import scope_of
+
+        totals = store.totals(scope_of(kind, sid), to_unix_nano(start), end_ns, to_unix_nano(moment),
+                              chosen.name if chosen is not None else None, sid or "")
+    finally:
+        if owned:
+            store.close()
+    limit = chosen.limit if chosen is not None else None
+    remaining = None if limit is None else max(limit - totals.total - totals.reserved, Decimal(0))
+    return Spend(totals.total, start, end, totals.calls, totals.unpriced_calls, totals.estimated_calls,
+                 totals.reserved, dict(sorted(totals.by_model.items())), limit, remaining,
+                 chosen.name if chosen is not None else None)
+
+
+def _budget_for(enforcer: Enforcer | None, kind: str, sid: str | None, period: Any,
+                name: str | None) -> Budget | None:
+    if enforcer is None:
+        return None
+    matching = [b for b in enforcer.budgets if b.scope == kind and b.applies_to(sid)]
+    if name is not None:
+        return next((b for b in matching if b.name == name), None)
+    wanted = period.name if isinstance(period, Period) else period
+    if wanted is not None:
+        return next((b for b in matching if b.period_name == wanted), None)
+    exact = [b for b in matching if not b.each]
+    return (exact or matching)[0] if matching else None

@@ -1,0 +1,409 @@
+"""The budgets' side of the shared ledger: spend over a period, and fleet-wide holds.
+
+Spend. A scope's spend over ``[start, end)`` is read from ``llm_calls`` with one indexed
+query (:func:`spend_sql`; ``user_id`` has the ``(user_id, end_time_unix_nano)`` index),
+summed exactly as the report sums (``_money``: pico-dollar integers split in two, and
+the rare non-pico cost as a ``Decimal``). When the ledger's per-day rollups are
+available this is the one function to point at them.
+
+Holds. A call under a hard budget first *holds* its worst-case cost in
+``llm_budget_holds``, a table of the shared ledger every process sees; when it ends the
+hold is *settled*: it takes the call's exact cost and the call's trace and span ids, and
+keeps counting until the exporter has written that call's row (then the row counts and
+the hold no longer does: ``NOT EXISTS`` on the row's unique key). Every hold expires
+(``expires_unix_nano``): a process that crashed mid-call, or a row the exporter never
+wrote, stops counting after the hold's time to live, and is deleted by a later sweep.
+
+Atomic across processes. Check and hold run in one transaction under a lock per
+(budget, scope): PostgreSQL ``pg_advisory_xact_lock`` on a hash of the key, SQLite
+``BEGIN IMMEDIATE`` (one writer for the file). Two processes racing the last dollar of a
+budget are serialised; one of them sees the other's hold.
+
+Never a hang. Every statement runs under a client clock (:class:`_Watchdog`): past the
+budget timeout the connection's socket is shut down, the call gets
+:class:`LedgerUnavailable` and the budget's ``on_unavailable`` decides. A connection
+that failed is dropped, and for :data:`RETRY_S` every thread fails at once instead of
+waiting for a server that is down.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from ..ledger._money import SPLIT, from_parts
+from ..ledger._schema import connect as connect_sqlite
+from ..ledger._schema import describe, rollback
+
+__all__ = ["BudgetLedger", "LedgerUnavailable", "Scope", "Totals", "HOLDS_SCHEMA", "RETRY_S"]
+
+_log = logging.getLogger("otel_llm_cost")
+
+#: After a failure to reach the ledger, how long every check fails at once.
+RETRY_S = 5.0
+#: A free-standing table of the ledger, not a step of its schema versions: it holds
+#: nothing that must be kept (every row expires) and can be dropped at any time.
+HOLDS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS llm_budget_holds (
+    id                 TEXT   PRIMARY KEY,
+    budget             TEXT   NOT NULL,
+    scope_key          TEXT   NOT NULL,
+    usd_pico           BIGINT NOT NULL,
+    model              TEXT,
+    trace_id           TEXT,
+    span_id            TEXT,
+    expires_unix_nano  BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_budget_holds_key ON llm_budget_holds (budget, scope_key, expires_unix_nano)
+"""
+#: Names the advisory lock under which PostgreSQL creates the holds table.
+_CREATE_LOCK = 0x6C6C6D627564  # "llmbud"
+
+
+class LedgerUnavailable(Exception):
+    """The ledger could not be read or written in time; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which calls a spend covers: ``column = value`` (``user_id``, ``service``), or all (``app``)."""
+
+    column: str | None
+    value: str | None
+
+    def where(self) -> tuple[str, tuple[Any, ...]]:
+        if self.column is None:
+            return "", ()
+        return f"{self.column} = ? AND ", (self.value,)
+
+
+@dataclass
+class Totals:
+    """Exact spend read from the ledger (rows, and settled holds not yet rows)."""
+
+    total: Decimal = Decimal(0)
+    calls: int = 0
+    unpriced_calls: int = 0
+    estimated_calls: int = 0
+    #: In-flight holds (worst cases of calls not yet ended).
+    reserved: Decimal = Decimal(0)
+    by_model: dict[str, Decimal] = field(default_factory=dict)
+
+
+_COLUMNS = {"user": "user_id", "service": "service", "app": None}
+
+
+def scope_of(kind: str, value: str | None) -> Scope:
+    return Scope(_COLUMNS[kind], value)
+
+
+def spend_sql(scope: Scope) -> tuple[str, tuple[Any, ...]]:
+    """One query: the ledger rows of ``scope`` in the window (params: start, end) summed
+    exactly; tag 0 = pico sums, tag 1 = a cost that is not whole pico-dollars."""
+    where, params = scope.where()
+    sql = (f"SELECT 0, SUM(cost_pico / {SPLIT}), SUM(cost_pico % {SPLIT}), NULL FROM llm_calls "
+           f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
+           f"UNION ALL SELECT 1, NULL, NULL, cost_usd FROM llm_calls "
+           f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
+           f"AND cost_pico IS NULL AND cost_usd IS NOT NULL")
+    return sql, params
+
+
+#: Holds that still count: not expired, and not yet a ledger row.
+_HELD_SQL = (f"UNION ALL SELECT 2, SUM(usd_pico / {SPLIT}), SUM(usd_pico % {SPLIT}), NULL FROM llm_budget_holds h "
+             "WHERE budget = ? AND scope_key = ? AND expires_unix_nano > ? AND id <> ? "
+             "AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id AND c.span_id = h.span_id)")
+
+
+def _committed(rows: Sequence[Sequence[Any]]) -> Decimal:
+    total = Decimal(0)
+    for tag, hi, lo, text in rows:
+        if tag == 1:
+            try:
+                total += Decimal(str(text))
+            except InvalidOperation:
+                continue
+        else:
+            total += from_parts(hi, lo)
+    return total
+
+
+class _Watchdog:
+    """One thread that shuts down the socket of a statement past its deadline.
+
+    psycopg waits on the socket; a server that stopped answering (frozen, a half-open
+    connection) would hold the call for ever, and server-side timeouts cannot fire then.
+    Shutting the socket down wakes the waiting thread with an error at once.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, int]] = []
+        self._live: dict[int, int] = {}
+        self._ids = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    @contextmanager
+    def deadline(self, fd: int, seconds: float) -> Iterator[None]:
+        token = next(self._ids)
+        with self._cond:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._heap, self._live, self._pid = [], {}, os.getpid()
+                self._thread = threading.Thread(target=self._run, name="otel-llm-cost-budget-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (time.monotonic() + seconds, token, fd))
+            self._live[token] = fd
+            self._cond.notify()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._live.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                when, token, fd = self._heap[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                if self._live.pop(token, None) is None:
+                    continue
+            try:
+                sock = socket.socket(fileno=os.dup(fd))
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                finally:
+                    sock.close()
+            except OSError:
+                pass
+
+
+_WATCHDOG = _Watchdog()
+
+
+class BudgetLedger:
+    """Budget reads and holds on one ledger (a SQLite path or a ``postgresql://`` URL)."""
+
+    def __init__(self, target: Path | str, timeout_s: float = 1.0) -> None:
+        self.target = target
+        self.pg = isinstance(target, str)
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._sqlite: sqlite3.Connection | None = None
+        self._sqlite_pid = 0
+        self._sqlite_lock = threading.Lock()
+        self._retry_at = 0.0
+        self._ready = False
+
+    @property
+    def name(self) -> str:
+        return describe(self.target)
+
+    # -- connections --------------------------------------------------------------------
+    def _fail_fast(self) -> None:
+        if time.monotonic() < self._retry_at:
+            raise LedgerUnavailable(f"{self.name}: unreachable less than {RETRY_S:g} s ago; not retrying yet")
+
+    def _broken(self, exc: BaseException) -> LedgerUnavailable:
+        self._retry_at = time.monotonic() + RETRY_S
+        return LedgerUnavailable(f"{self.name}: {str(exc).strip() or type(exc).__name__}")
+
+    def _pg_conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", 0) == os.getpid() and not conn.closed and not conn.broken:
+            return conn
+        self._fail_fast()
+        import psycopg
+
+        assert isinstance(self.target, str)
+        ms = max(1, int(self.timeout_s * 1000))
+        try:
+            conn = psycopg.connect(self.target, autocommit=True, connect_timeout=max(2, int(self.timeout_s + 0.999)),
+                                   application_name="otel-llm-cost-budgets",
+                                   options=f"-c statement_timeout={ms} -c lock_timeout={ms}",
+                                   keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2)
+            if not self._ready:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+                    for statement in HOLDS_SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                self._ready = True
+        except psycopg.Error as exc:
+            raise self._broken(exc) from None
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def _pg(self) -> Iterator[Any]:
+        import psycopg
+
+        conn = self._pg_conn()
+        try:
+            with _WATCHDOG.deadline(conn.fileno(), self.timeout_s), conn.transaction():
+                yield _PgCursor(conn)
+        except (psycopg.Error, OSError) as exc:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._local.conn = None
+            raise self._broken(exc) from None
+
+    @contextmanager
+    def _sql(self) -> Iterator[Any]:
+        """A write transaction holding the ledger's lock (per scope on PostgreSQL)."""
+        if self.pg:
+            with self._pg() as cur:
+                yield cur
+            return
+        with self._sqlite_lock:
+            conn = self._sqlite
+            if conn is None or self._sqlite_pid != os.getpid():
+                self._fail_fast()
+                try:
+                    assert isinstance(self.target, Path)
+                    conn = connect_sqlite(self.target)
+                    conn.execute(f"PRAGMA busy_timeout = {max(1, int(self.timeout_s * 1000))}")
+                    conn.executescript(HOLDS_SCHEMA)
+                except Exception as exc:  # noqa: BLE001 - LedgerError, sqlite3.Error, OSError
+                    raise self._broken(exc) from None
+                self._sqlite, self._sqlite_pid = conn, os.getpid()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteCursor(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    rollback(conn)
+                    raise
+            except sqlite3.Error as exc:
+                raise self._broken(exc) from None
+
+    # -- operations ---------------------------------------------------------------------
+    def committed(self, cur: Any, budget: str, scope_key: str, scope: Scope, start_ns: int, end_ns: int,
+                  now_ns: int, exclude: str = "") -> Decimal:
+        sql, params = spend_sql(scope)
+        rows = cur.query(sql + " " + _HELD_SQL, (*params, start_ns, end_ns, *params, start_ns, end_ns,
+                                                 budget, scope_key, now_ns, exclude))
+        return _committed(rows)
+
+    def lock(self, cur: Any, budget: str, scope_key: str) -> None:
+        if self.pg:
+            cur.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (f"{budget}\x1f{scope_key}",))
+
+    def insert_hold(self, cur: Any, hold_id: str, budget: str, scope_key: str, usd_pico: int, expires_ns: int,
+                    model: str | None = None, trace_id: str | None = None, span_id: str | None = None) -> None:
+        cur.query("INSERT INTO llm_budget_holds (id, budget, scope_key, usd_pico, model, trace_id, span_id, "
+                  "expires_unix_nano) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (hold_id, budget, scope_key, usd_pico, model, trace_id, span_id, expires_ns), fetch=False)
+
+    def settle_hold(self, cur: Any, hold_id: str, budget: str, scope_key: str, usd_pico: int, model: str | None,
+                    trace_id: str, span_id: str, expires_ns: int) -> None:
+        """The call ended: its hold (if it was made) becomes its exact cost and its row's key."""
+        cur.query("DELETE FROM llm_budget_holds WHERE id = ?", (hold_id,), fetch=False)
+        self.insert_hold(cur, hold_id, budget, scope_key, usd_pico, expires_ns, model, trace_id, span_id)
+
+    def delete_holds(self, ids: Sequence[str]) -> None:
+        if not ids:
+            return
+        with self._sql() as cur:
+            cur.query(f"DELETE FROM llm_budget_holds WHERE id IN ({', '.join('?' * len(ids))})", tuple(ids),
+                      fetch=False)
+
+    def sweep(self, now_ns: int) -> None:
+        """Delete holds that expired or whose call is now a ledger row."""
+        with self._sql() as cur:
+            cur.query("DELETE FROM llm_budget_holds WHERE expires_unix_nano <= ? OR EXISTS (SELECT 1 FROM "
+                      "llm_calls c WHERE c.trace_id = llm_budget_holds.trace_id "
+                      "AND c.span_id = llm_budget_holds.span_id)", (now_ns,), fetch=False)
+
+    def transaction(self) -> Any:
+        return self._sql()
+
+    def totals(self, scope: Scope, start_ns: int, end_ns: int, now_ns: int, budget: str | None = None,
+               scope_key: str = "") -> Totals:
+        """The exact spend of ``scope`` over the window, by model, with flags."""
+        where, params = scope.where()
+        out = Totals()
+        with self._sql() as cur:
+            rows = cur.query(
+                f"SELECT COALESCE(model, response_model, ''), COUNT(*), SUM(cost_pico / {SPLIT}), "
+                f"SUM(cost_pico % {SPLIT}), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), "
+                f"SUM(CASE WHEN usage_source = 'estimated' THEN 1 ELSE 0 END) FROM llm_calls "
+                f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? GROUP BY 1",
+                (*params, start_ns, end_ns))
+            loose = cur.query(
+                f"SELECT COALESCE(model, response_model, ''), cost_usd FROM llm_calls WHERE {where}"
+                "end_time_unix_nano >= ? AND end_time_unix_nano < ? AND cost_pico IS NULL AND cost_usd IS NOT NULL",
+                (*params, start_ns, end_ns))
+            holds = cur.query(
+                "SELECT COALESCE(model, ''), usd_pico, trace_id FROM llm_budget_holds h WHERE budget = ? "
+                "AND scope_key = ? AND expires_unix_nano > ? AND NOT EXISTS (SELECT 1 FROM llm_calls c "
+                "WHERE c.trace_id = h.trace_id AND c.span_id = h.span_id)",
+                (budget or "", scope_key, now_ns)) if budget else []
+        for model, calls, hi, lo, unpriced, estimated in rows:
+            amount = from_parts(hi, lo)
+            out.by_model[model] = out.by_model.get(model, Decimal(0)) + amount
+            out.calls += int(calls)
+            out.unpriced_calls += int(unpriced or 0)
+            out.estimated_calls += int(estimated or 0)
+        for model, text in loose:
+            try:
+                out.by_model[model] = out.by_model.get(model, Decimal(0)) + Decimal(str(text))
+            except InvalidOperation:
+                continue
+        for model, pico, trace_id in holds:
+            amount = from_parts(int(pico) // SPLIT, int(pico) % SPLIT)
+            if trace_id is None:
+                out.reserved += amount
+            else:  # a finished call the exporter has not written yet
+                out.by_model[model] = out.by_model.get(model, Decimal(0)) + amount
+                out.calls += 1
+        out.total = sum(out.by_model.values(), Decimal(0))
+        return out
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", 0) == os.getpid():
+            conn.close()
+            self._local.conn = None
+        if self._sqlite is not None and self._sqlite_pid == os.getpid():
+            self._sqlite.close()
+            self._sqlite = None
+
+
+class _PgCursor:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = (), fetch: bool = True) -> list[tuple]:
+        cur = self.conn.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+        return list(cur.fetchall()) if fetch else []
+
+
+class _SqliteCursor:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def query(self, sql: str, params: Sequence[Any] = (), fetch: bool = True) -> list[tuple]:
+        cur = self.conn.execute(sql, tuple(params))
+        return list(cur.fetchall()) if fetch else []

@@ -1,0 +1,104 @@
+"""Declared budgets over a SQLite ledger, driven by the real OpenAI SDK over HTTP: hard
+refusals before anything is sent, spend read back exactly, periods in a declared time
+zone (crossed by moving the injected clock), soft crossings, and the ledger's holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+import otel_llm_cost
+from otel_llm_cost import budgets, semconv
+from otel_llm_cost.budgets import Budget, BudgetExceeded
+from otel_llm_cost.ledger import LedgerSpanExporter
+from tests.ledger._spans import llm_span, provider_with, unix_nano
+
+ONE_CALL = Decimal("0.0035")
+
+
+def test_a_users_monthly_hard_budget_refuses_before_sending(app, clock):
+    a = app()
+    budgets.set_budgets([Budget("user", "0.01", "month", hard=True)], ledger=a.ledger, clock=clock,
+                        default_reservation_usd="0.004")
+    with otel_llm_cost.session(user_id="ann"):
+        for _ in range(2):
+            a.call()
+        sent = len(a.wire.requests)
+        with pytest.raises(BudgetExceeded, match="user:\\*/month"):
+            a.call()  # 0.0070 spent + 0.004 held > 0.01
+    assert len(a.wire.requests) == sent  # refused before the request was sent
+    with otel_llm_cost.session(user_id="bob"):
+        a.call()  # each user has their own limit
+    ann = budgets.spend(user="ann")
+    assert (ann.total, ann.calls, ann.limit, ann.remaining) == (2 * ONE_CALL, 2, Decimal("0.01"),
+                                                                 Decimal("0.01") - 2 * ONE_CALL)
+    assert ann.by_model == {"gpt-4o": 2 * ONE_CALL}
+    assert ann.unpriced_calls == 0 and ann.reserved == 0
+    assert budgets.spend(user="bob").total == ONE_CALL
+
+
+def _past_spend(ledger, user: str, cost: str, when: datetime) -> None:
+    """A call of ``user`` recorded in the ledger at ``when`` (a real span through the exporter)."""
+    provider = provider_with(LedgerSpanExporter(ledger))
+    llm_span(provider.get_tracer(semconv.SCOPE_NAME), model="gpt-4o", cost=cost, inp=1000, out=100, user=user,
+             end_ns=unix_nano(when))
+    provider.shutdown()
+
+
+def test_a_month_boundary_in_the_declared_time_zone_starts_a_new_budget(app, clock):
+    a = app()
+    # 30 Nov 22:30 UTC is 23:30 in Paris: November there.
+    _past_spend(a.ledger, "ann", "0.004", datetime(2026, 11, 30, 22, 30, tzinfo=timezone.utc))
+    budgets.set_budgets("user:* 0.005 per month hard tz=Europe/Paris name=paris; "
+                        "user:* 0.005 per month hard name=utc", ledger=a.ledger, clock=clock,
+                        default_reservation_usd="0.002")
+    clock.now = datetime(2026, 11, 30, 22, 59, tzinfo=timezone.utc)  # 23:59 in Paris
+    november = budgets.spend(user="ann", budget="paris")
+    assert (november.total, november.remaining) == (Decimal("0.004"), Decimal("0.001"))
+    with otel_llm_cost.session(user_id="ann"), pytest.raises(BudgetExceeded, match="'paris'"):
+        a.call()
+    # 23:00 UTC is midnight in Paris: December has begun there, not yet in UTC.
+    clock.now = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)
+    december = budgets.spend(user="ann", budget="paris")
+    assert december.start == datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)
+    assert december.total == 0 and december.remaining == Decimal("0.005")
+    assert budgets.spend(user="ann", budget="utc").total == Decimal("0.004")
+    budgets.set_budgets("user:* 0.005 per month hard tz=Europe/Paris name=paris", ledger=a.ledger, clock=clock,
+                        default_reservation_usd="0.002")
+    with otel_llm_cost.session(user_id="ann"):
+        a.call()  # the Paris budget has a new month
+
+
+def test_spend_is_exact_and_shows_the_pending_row_of_a_finished_call(app, clock):
+    a = app()
+    budgets.set_budgets([Budget("user", 10, "day", hard=True, name="daily")], ledger=a.ledger, clock=clock)
+    with otel_llm_cost.session(user_id="ann"):
+        for _ in range(3):
+            a.call()
+    spend = budgets.spend(user="ann", budget="daily")
+    assert spend.total == 3 * ONE_CALL and spend.remaining == 10 - 3 * ONE_CALL
+    with sqlite3.connect(a.ledger) as conn:
+        # Every hold was settled to the call's exact cost and span.
+        rows = conn.execute("SELECT usd_pico, trace_id IS NOT NULL FROM llm_budget_holds").fetchall()
+    assert rows == [(3_500_000_000, 1)] * 3
+
+
+def test_soft_budget_announces_each_threshold_once(app, clock):
+    a = app(service="chat")
+    seen = []
+    budgets.set_budgets([Budget("service", "0.007", "day", id="chat", thresholds=(0.5, 1))], ledger=a.ledger,
+                        clock=clock, on_crossing=seen.append, meter_provider=a.meter_provider)
+    for _ in range(3):
+        a.call()
+    assert [(c.threshold, c.spent_usd) for c in seen] == [(Decimal("0.5"), ONE_CALL),
+                                                          (Decimal(1), 2 * ONE_CALL)]
+    events = [[e.name for e in s.events] for s in a.spans.get_finished_spans()]
+    assert events == [[semconv.BUDGET_EVENT], [semconv.BUDGET_EVENT], []]
+    crossings = {(p[semconv.LLM_COST_BUDGET_THRESHOLD], v) for p, v in a.points(semconv.METRIC_BUDGET_CROSSINGS)}
+    assert crossings == {(0.5, 1), (1.0, 1)}
+    remaining = a.points(semconv.METRIC_BUDGET_REMAINING)
+    assert remaining == [({semconv.LLM_COST_BUDGET_NAME: "service:chat/day", semconv.LLM_COST_BUDGET_SCOPE: "service",
+                           semconv.LLM_COST_BUDGET_HARD: False}, 0.0)]
