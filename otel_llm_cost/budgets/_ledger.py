@@ -44,8 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from ..ledger._money import SPLIT, from_parts
+from ..ledger._pg import migrate_pg
+from ..ledger._schema import LedgerError, describe, redact, rollback
 from ..ledger._schema import connect as connect_sqlite
-from ..ledger._schema import describe, rollback
 
 __all__ = ["BudgetLedger", "LedgerUnavailable", "Scope", "Totals", "HOLDS_SCHEMA", "RETRY_S"]
 
@@ -224,7 +225,11 @@ class BudgetLedger:
 
     def _broken(self, exc: BaseException) -> LedgerUnavailable:
         self._retry_at = time.monotonic() + RETRY_S
-        return LedgerUnavailable(f"{self.name}: {str(exc).strip() or type(exc).__name__}")
+        text = str(exc).strip() or type(exc).__name__
+        if self.pg:
+            assert isinstance(self.target, str)
+            text = text.replace(self.target, redact(self.target))
+        return LedgerUnavailable(f"{self.name}: {text}")
 
     def _pg_conn(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -241,13 +246,16 @@ class BudgetLedger:
                                    options=f"-c statement_timeout={ms} -c lock_timeout={ms}",
                                    keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2)
             if not self._ready:
+                # The ledger's own tables first (a budget may be checked before the
+                # exporter has written anything), then the holds.
+                migrate_pg(conn, self.target)
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
                     for statement in HOLDS_SCHEMA.split(";"):
                         if statement.strip():
                             conn.execute(statement)
                 self._ready = True
-        except psycopg.Error as exc:
+        except (psycopg.Error, LedgerError) as exc:
             raise self._broken(exc) from None
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn

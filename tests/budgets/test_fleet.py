@@ -1,0 +1,67 @@
+"""The fleet race: 4 processes × 8 threads, each the real OpenAI SDK over HTTP, race one
+user's monthly hard budget on a shared PostgreSQL ledger (a real server). However the
+calls interleave, the user's spend in the ledger never exceeds the limit; and when the
+ledger cannot be reached, a hard budget fails open or closed as declared, without waiting."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg
+import pytest
+
+import otel_llm_cost
+from otel_llm_cost import budgets
+from otel_llm_cost.budgets import BudgetExceeded
+
+ROOT = Path(__file__).resolve().parents[2]
+LIMIT = Decimal("0.005")
+#: Each call's exact cost (11 prompt tokens and 1 output token of gpt-4o), reserved as its
+#: worst case: the tightest bound, so any race between check and hold would overspend.
+RESERVATION = Decimal("0.0000375")
+
+
+def test_four_processes_of_eight_threads_never_overspend_a_users_budget(pg_url, wire):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.budgets._racer", pg_url, wire.base_url, "8",
+                               str(LIMIT), str(RESERVATION)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    sent = sum(r["sent"] for r in results)
+    assert sum(r["errors"] for r in results) == 0
+    assert all(r["refused"] >= 8 * 3 for r in results)  # every thread was refused in the end
+    with psycopg.connect(pg_url) as conn:
+        calls, spent, biggest = conn.execute(
+            "SELECT COUNT(*), SUM(cost_usd), MAX(cost_usd) FROM llm_calls WHERE user_id = 'racer'").fetchone()
+    assert calls == sent == len(wire.requests)  # nothing refused was sent; everything sent was recorded
+    assert biggest == RESERVATION
+    assert spent <= LIMIT, f"{sent} calls spent {spent} USD of a {LIMIT} USD budget"
+    # And the budget was used, not refused from the start: less than one call was left over.
+    assert spent > LIMIT - RESERVATION
+    print(f"fleet race: {sent} calls sent, {sum(r['refused'] for r in results)} refused, "
+          f"spent {spent} of {LIMIT} USD")
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_an_unreachable_ledger_fails_as_declared_without_waiting(app, mode):
+    a = app(target=None)
+    # A port nobody listens on: the connection is refused at once, every time.
+    budgets.set_budgets(f"user:* 1 per day hard on_unavailable={mode}",
+                        ledger="postgresql://nobody@127.0.0.1:9/none", timeout_s=0.5)
+    with otel_llm_cost.session(user_id="ann"):
+        if mode == "open":
+            a.call()
+            assert len(a.wire.requests) == 1
+        else:
+            with pytest.raises(BudgetExceeded, match="fails closed"):
+                a.call()
+            assert a.wire.requests == []
