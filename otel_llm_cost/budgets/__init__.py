@@ -101,6 +101,9 @@ def from_environment() -> bool:
     except BudgetDeclarationError as exc:
         _log.error("otel_llm_cost: %s; no budget of %s is in force", exc, semconv.ENV_BUDGETS)
         return False
+    except Exception:  # noqa: BLE001 - start-up must not fail on our account
+        _log.exception("otel_llm_cost: cannot put the budgets of %s in force", semconv.ENV_BUDGETS)
+        return False
     return True
 
 

@@ -20,6 +20,7 @@ targets. This base does the rest, the same way for every provider:
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
@@ -27,7 +28,7 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from wrapt import wrap_function_wrapper
 
-from .. import config, foreign_spans
+from .. import config, foreign_spans, semconv
 from ._call import Telemetry
 
 __all__ = ["LLMInstrumentor", "Target", "wrap", "unwrap_own"]
@@ -93,6 +94,10 @@ class LLMInstrumentor(BaseInstrumentor):
         self._telemetry = telemetry
         self._wrapped = []
         foreign_spans.mark_provider_instrumented(self.provider_key, True)
+        if os.environ.get(semconv.ENV_BUDGETS):
+            from ..budgets import from_environment
+
+            from_environment()  # once per process; a bad declaration is logged, never raised
         wrapt.register_post_import_hook(lambda _module: self._wrap_all(telemetry), self.sdk_module)
 
     def _wrap_all(self, telemetry: Telemetry) -> None:
