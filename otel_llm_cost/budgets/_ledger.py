@@ -243,7 +243,7 @@ class BudgetLedger:
         try:
             conn = psycopg.connect(self.target, autocommit=True, connect_timeout=max(2, int(self.timeout_s + 0.999)),
                                    application_name="otel-llm-cost-budgets",
-                                   options=f"-c statement_timeout={ms} -c lock_timeout={ms}",
+                                   options=f"-c statement_timeout={ms} -c lock_timeout={ms} -c synchronous_commit=off",
                                    keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2)
             if not self._ready:
                 # The ledger's own tables first (a budget may be checked before the
