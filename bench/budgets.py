@@ -116,7 +116,7 @@ def main() -> None:
           f"{args.calls} calls")
     print(f"check + hold (before_call): {_percentiles(holds)}")
     print(f"settle (on_call_end):       {_percentiles(settles)}")
-    print(f"both:                       {_percentiles([a + b for a, b in zip(holds, settles)])}")
+    print(f"both:                       {_percentiles([a + b for a, b in zip(holds, settles, strict=True)])}")
     budgets.clear_budgets()
 
 

@@ -316,6 +316,7 @@ _COMMANDS: list[tuple[str, str]] = [
     (".ledger._report", "add_command"),
     (".ledger._session", "add_command"),
     (".ledger._prune", "add_command"),
+    (".budgets._cli", "add_command"),
     (".demo", "add_command"),
     (".simulate", "add_command"),
     ("._simulator", "add_command"),

@@ -23,7 +23,7 @@ from .. import observers, semconv
 from ..sessions._budget import BudgetExceeded
 from ._declare import Budget, BudgetDeclarationError, check_unique, parse_budgets, read_declaration
 from ._enforce import DEFAULT_RESERVATION_USD, HOLD_TTL_S, Crossing, Enforcer, ledger_for
-from ._ledger import LedgerUnavailable
+from ._ledger import BudgetLedger, LedgerUnavailable, scope_of
 from ._periods import Period, parse_period, to_unix_nano
 
 __all__ = ["Budget", "BudgetDeclarationError", "BudgetExceeded", "Crossing", "Spend", "Period",
@@ -161,15 +161,19 @@ def spend(*, user: str | None = None, service: str | None = None, app: bool = Fa
         store, clock, owned = ledger_for(ledger, DEFAULT_TIMEOUT_S), None, True
     try:
         moment = now or (clock() if clock is not None else datetime.now().astimezone())
-        start, end = period.bounds(moment)
-        end_ns = to_unix_nano(end) + (1 if period.window is not None else 0)
-        from ._ledger import scope_of
-
-        totals = store.totals(scope_of(kind, sid), to_unix_nano(start), end_ns, to_unix_nano(moment),
-                              chosen.name if chosen is not None else None, sid or "")
+        return spend_in(store, kind, sid, period, chosen, moment)
     finally:
         if owned:
             store.close()
+
+
+def spend_in(store: BudgetLedger, kind: str, sid: str | None, period: Period, chosen: Budget | None,
+             moment: datetime) -> Spend:
+    """The :class:`Spend` of one scope in ``store`` over the ``period`` holding ``moment``."""
+    start, end = period.bounds(moment)
+    end_ns = to_unix_nano(end) + (1 if period.window is not None else 0)
+    totals = store.totals(scope_of(kind, sid), to_unix_nano(start), end_ns, to_unix_nano(moment),
+                          chosen.name if chosen is not None else None, sid or "")
     limit = chosen.limit if chosen is not None else None
     remaining = None if limit is None else max(limit - totals.total - totals.reserved, Decimal(0))
     return Spend(totals.total, start, end, totals.calls, totals.unpriced_calls, totals.estimated_calls,

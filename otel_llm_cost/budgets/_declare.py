@@ -84,7 +84,7 @@ class Budget:
         try:
             period = self.period if isinstance(self.period, Period) else parse_period(str(self.period), self.tz)
             if isinstance(self.period, Period) and self.tz != "UTC" and period.tz == "UTC":
-                period = Period(period.kind, self.tz, period.window)
+                period = Period(period.kind, self.tz, period.window, period.label)
             parse_period(period.name if period.window else period.kind, period.tz)
         except ValueError as exc:
             raise BudgetDeclarationError(str(exc)) from None

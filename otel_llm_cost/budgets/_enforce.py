@@ -293,7 +293,7 @@ class Enforcer:
     def _announce(self, crossing: Crossing, span: Any) -> None:
         budget = crossing.budget
         _log.warning("otel_llm_cost: budget %r%s crossed %s%% (%s of %s USD this %s)", budget.name,
-                     f" for {crossing.scope_id}" if crossing.scope_id else "", crossing.threshold * 100,
+                     f" for {crossing.scope_id}" if crossing.scope_id else "", f"{crossing.threshold * 100:g}",
                      format_usd(crossing.spent_usd), format_usd(crossing.limit_usd), budget.period_name)
         if span is not None and getattr(span, "is_recording", lambda: False)():
             span.add_event(semconv.BUDGET_EVENT, {

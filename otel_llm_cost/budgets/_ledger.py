@@ -389,6 +389,16 @@ class BudgetLedger:
         out.total = sum(out.by_model.values(), Decimal(0))
         return out
 
+    def top(self, kind: str, start_ns: int, end_ns: int, limit: int) -> list[str]:
+        """The ``limit`` users (services) that spent most over the window, most first."""
+        column = _COLUMNS[kind]
+        assert column is not None
+        with self._sql() as cur:
+            rows = cur.query(f"SELECT {column} FROM llm_calls WHERE {column} IS NOT NULL AND end_time_unix_nano >= ? "
+                             f"AND end_time_unix_nano < ? GROUP BY {column} "
+                             f"ORDER BY SUM(cost_pico / {SPLIT}) DESC, {column} LIMIT ?", (start_ns, end_ns, limit))
+        return [str(r[0]) for r in rows]
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None and getattr(self._local, "pid", 0) == os.getpid():

@@ -42,11 +42,15 @@ class Period:
     kind: str
     tz: str = "UTC"
     window: timedelta | None = None
+    #: A rolling window as declared (``rolling:24h`` stays that, not ``rolling:1d``).
+    label: str = ""
 
     @property
     def name(self) -> str:
         if self.window is None:
             return self.kind
+        if self.label:
+            return self.label
         seconds = int(self.window.total_seconds())
         for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
             if seconds % size == 0:
@@ -96,7 +100,7 @@ def parse_period(text: str, tz: str = "UTC") -> Period:
     count = int(match.group(1))
     if count <= 0:
         raise ValueError(f"a rolling budget window must be positive: {text!r}")
-    return Period("rolling", tz, timedelta(**{_UNITS[match.group(2)]: count}))
+    return Period("rolling", tz, timedelta(**{_UNITS[match.group(2)]: count}), f"rolling:{count}{match.group(2)}")
 
 
 def to_unix_nano(moment: datetime) -> int:

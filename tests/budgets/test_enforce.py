@@ -4,6 +4,7 @@ zone (crossed by moving the injected clock), soft crossings, and the ledger's ho
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -102,3 +103,30 @@ def test_soft_budget_announces_each_threshold_once(app, clock):
     remaining = a.points(semconv.METRIC_BUDGET_REMAINING)
     assert remaining == [({semconv.LLM_COST_BUDGET_NAME: "service:chat/day", semconv.LLM_COST_BUDGET_SCOPE: "service",
                            semconv.LLM_COST_BUDGET_HARD: False}, 0.0)]
+
+
+def test_the_budget_command_shows_where_each_budget_stands(app, clock, capsys):
+    from otel_llm_cost.cli import main
+
+    a = app()
+    budgets.set_budgets("user:* 0.01 per month hard", ledger=a.ledger, clock=clock,
+                        default_reservation_usd="0.0035")
+    for user, calls in (("ann", 2), ("bob", 1)):
+        with otel_llm_cost.session(user_id=user):
+            for _ in range(calls):
+                a.call()
+    declared = "user:* 0.01 per month hard; user:bob 1 per day; app 5 per rolling:24h"
+    assert main(["budget", "--budgets", declared, "--db", str(a.ledger), "--json"]) == 0
+    rows = {(r["budget"], r["id"]): (r["spent_usd"], r["remaining_usd"], r["calls"])
+            for r in json.loads(capsys.readouterr().out)}
+    assert rows == {
+        ("user:*/month", "ann"): ("0.007", "0.003", 2),  # the biggest spender first
+        ("user:*/month", "bob"): ("0.0035", "0.0065", 1),
+        ("user:bob/day", "bob"): ("0.0035", "0.9965", 1),
+        ("app/rolling:24h", None): ("0.0105", "4.9895", 3),
+    }
+    assert main(["budget", "--budgets", declared, "--db", str(a.ledger)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["budget", "id", "kind"] and "70%" in table[1]
+    assert main(["budget", "--budgets", "user:* 1 per aeon", "--db", str(a.ledger)]) == 2
+    assert "unknown budget period 'aeon'" in capsys.readouterr().err

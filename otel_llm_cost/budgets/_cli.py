@@ -1,0 +1,104 @@
+"""``otel-llm-cost budget``: the declared budgets and where each stands this period.
+
+Budgets come from ``--budgets`` (the ``OTEL_LLM_COST_BUDGETS`` syntax, inline or
+``@file``) or the variable itself; spend from the ledger (``--db``, else where the
+exporter writes). A budget for every user (``user:*``) lists the users that spent most
+(``--top``), or the one given with ``--user``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import datetime
+from typing import Any
+
+from .. import semconv
+from .._terminal import printable
+from ..cost import format_usd
+from . import Spend, spend_in
+from ._declare import Budget, BudgetDeclarationError, read_declaration
+from ._enforce import ledger_for
+from ._ledger import LedgerUnavailable
+from ._periods import Period, to_unix_nano
+
+__all__ = ["add_command"]
+
+
+def add_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("budget", help="list the declared budgets and where each stands this period",
+                       description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--budgets", help=f"declarations (default: ${semconv.ENV_BUDGETS})")
+    p.add_argument("--db", help="the ledger: a SQLite path or a postgresql:// URL")
+    p.add_argument("--user", help="the user to show for per-user budgets")
+    p.add_argument("--service", help="the service to show for per-service budgets")
+    p.add_argument("--top", type=int, default=10, help="per-user/service budgets: the N biggest spenders (10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_budget)
+
+
+def _rows(budget: Budget, args: argparse.Namespace, store: Any, now: datetime) -> list[tuple[str | None, Spend]]:
+    period = budget.period
+    assert isinstance(period, Period)
+    if budget.scope == "app":
+        ids: list[str | None] = [None]
+    elif not budget.each:
+        ids = [budget.id]
+    else:
+        given = args.user if budget.scope == "user" else args.service
+        if given:
+            ids = [given]
+        else:
+            start, end = period.bounds(now)
+            ids = list(store.top(budget.scope, to_unix_nano(start), to_unix_nano(end) + 1, args.top))
+    return [(sid, spend_in(store, budget.scope, sid, period, budget, now)) for sid in ids]
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    text = args.budgets if args.budgets is not None else os.environ.get(semconv.ENV_BUDGETS, "")
+    try:
+        declared = read_declaration(text)
+    except BudgetDeclarationError as exc:
+        print(f"otel-llm-cost budget: {exc}", file=sys.stderr)
+        return 2
+    if not declared:
+        print(f"otel-llm-cost budget: no budgets declared (--budgets or {semconv.ENV_BUDGETS})", file=sys.stderr)
+        return 2
+    store = ledger_for(args.db, 10.0)
+    now = datetime.now().astimezone()
+    out: list[dict[str, Any]] = []
+    try:
+        for budget in declared:
+            for sid, spent in _rows(budget, args, store, now):
+                out.append({
+                    "budget": budget.name, "scope": budget.scope, "id": sid, "hard": budget.hard,
+                    "period": budget.period_name, "tz": budget.tz,
+                    "start": spent.start.isoformat(), "end": spent.end.isoformat(),
+                    "spent_usd": format_usd(spent.total), "reserved_usd": format_usd(spent.reserved),
+                    "limit_usd": format_usd(budget.limit),
+                    "remaining_usd": format_usd(spent.remaining) if spent.remaining is not None else None,
+                    "used": float(spent.total / budget.limit), "calls": spent.calls,
+                    "unpriced_calls": spent.unpriced_calls, "estimated_calls": spent.estimated_calls,
+                })
+    except LedgerUnavailable as exc:
+        print(f"otel-llm-cost budget: cannot read the ledger: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    header = ("budget", "id", "kind", "period (local)", "spent", "limit", "remaining", "used", "calls")
+    table = [header]
+    for row in out:
+        start = datetime.fromisoformat(row["start"]).astimezone().strftime("%Y-%m-%d %H:%M")
+        flags = f" ({row['unpriced_calls']} unpriced)" if row["unpriced_calls"] else ""
+        table.append((row["budget"], row["id"] or "-", "hard" if row["hard"] else "soft", f"since {start}",
+                      row["spent_usd"], row["limit_usd"], row["remaining_usd"] or "-", f"{row['used']:.0%}",
+                      f"{row['calls']}{flags}"))
+    widths = [max(len(printable(str(r[i]))) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(printable(str(v)).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+    return 0
