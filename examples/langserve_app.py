@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 from operator import itemgetter
-from typing_extensions import TypedDict
 
 from fastapi import FastAPI
 from langchain_core.documents import Document
@@ -31,6 +30,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import RunnablePassthrough
 from langchain_openai import ChatOpenAI
+from typing_extensions import TypedDict
 
 import otel_llm_cost
 from otel_llm_cost.integrations.langserve import add_routes

@@ -175,10 +175,16 @@ def spend_in(store: BudgetLedger, kind: str, sid: str | None, period: Period, ch
     totals = store.totals(scope_of(kind, sid), to_unix_nano(start), end_ns, to_unix_nano(moment),
                           chosen.name if chosen is not None else None, sid or "")
     limit = chosen.limit if chosen is not None else None
-    remaining = None if limit is None else max(limit - totals.total - totals.reserved, Decimal(0))
-    return Spend(totals.total, start, end, totals.calls, totals.unpriced_calls, totals.estimated_calls,
-                 totals.reserved, dict(sorted(totals.by_model.items())), limit, remaining,
-                 chosen.name if chosen is not None else None)
+    remaining = None if limit is None else _tidy(max(limit - totals.total - totals.reserved, Decimal(0)))
+    return Spend(_tidy(totals.total), start, end, totals.calls, totals.unpriced_calls, totals.estimated_calls,
+                 _tidy(totals.reserved), {m: _tidy(v) for m, v in sorted(totals.by_model.items())}, limit,
+                 remaining, chosen.name if chosen is not None else None)
+
+
+def _tidy(amount: Decimal) -> Decimal:
+    """The same amount without the trailing zeros of pico-dollar sums (3.1999992, not
+    3.199999200000), never in exponent form."""
+    return amount.quantize(Decimal(1)) if amount == amount.to_integral_value() else amount.normalize()
 
 
 def _budget_for(enforcer: Enforcer | None, kind: str, sid: str | None, period: Any,
