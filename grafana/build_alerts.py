@@ -111,6 +111,21 @@ def alerts(t: dict[str, float]) -> list[dict]:
             ),
             summary="{{ $labels.job }}: a {{ $labels.llm_cost_budget_scope }} budget was used up in the last 15m",
         ),
+        dict(
+            alert="LLMDeclaredBudgetNearlyUsed", threshold="declared_budget_used_share", for_="0m",
+            severity="warning",
+            # A declared budget (docs/budgets.md) as every process of the job last saw it:
+            # the share used is 1 - remaining / limit, the largest any process reports.
+            value=("max by (job, llm_cost_budget_name) (1 - llm_cost_budget_remaining_USD"
+                   " / llm_cost_budget_limit_USD)"),
+            summary=("{{ $labels.job }}: {{ $value | humanizePercentage }} of the declared budget"
+                     " {{ $labels.llm_cost_budget_name }} is used"),
+        ),
+        dict(
+            alert="LLMDeclaredBudgetExhausted", threshold=None, for_="0m", severity="warning",
+            value="count by (job, llm_cost_budget_name) (llm_cost_budget_remaining_USD <= 0)",
+            summary="{{ $labels.job }}: the declared budget {{ $labels.llm_cost_budget_name }} is used up",
+        ),
     ]
 
 

@@ -39,6 +39,7 @@ def render_exposition() -> str:
     follows the contract if it changes.
     """
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.metrics import Observation
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.resources import Resource
     from prometheus_client import CollectorRegistry, generate_latest
@@ -86,8 +87,15 @@ def render_exposition() -> str:
         ).record(3)
         meter.create_up_down_counter(s.METRIC_SESSIONS_ACTIVE, unit=s.UNIT_SESSION).add(1)
         meter.create_counter(s.METRIC_BUDGET_CROSSINGS, unit=s.UNIT_CROSSING).add(
-            1, {s.LLM_COST_BUDGET_SCOPE: "session", s.LLM_COST_BUDGET_THRESHOLD: "0.8"}
+            1, {s.LLM_COST_BUDGET_SCOPE: "user", s.LLM_COST_BUDGET_THRESHOLD: "0.8",
+                s.LLM_COST_BUDGET_NAME: "user:*/month"}
         )
+        declared = {s.LLM_COST_BUDGET_NAME: "user:*/month", s.LLM_COST_BUDGET_SCOPE: "user",
+                    s.LLM_COST_BUDGET_HARD: True, s.USER_ID: "u1"}
+        meter.create_observable_gauge(s.METRIC_BUDGET_REMAINING, unit=s.UNIT_USD, callbacks=[
+            lambda _options: [Observation(6.8, declared)]])
+        meter.create_observable_gauge(s.METRIC_BUDGET_LIMIT, unit=s.UNIT_USD, callbacks=[
+            lambda _options: [Observation(10.0, declared)]])
         return generate_latest(registry).decode()
     finally:
         provider.shutdown()

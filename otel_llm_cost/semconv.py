@@ -184,7 +184,7 @@ METRIC_SESSIONS_ACTIVE: Final = "llm_cost.sessions.active"
 UNIT_SESSION: Final = "{session}"
 METRIC_BUDGET_CROSSINGS: Final = "llm_cost.budget.crossings"
 METRIC_BUDGET_REMAINING: Final = "llm_cost.budget.remaining"
-METRIC_BUDGET_USED: Final = "llm_cost.budget.used"
+METRIC_BUDGET_LIMIT: Final = "llm_cost.budget.limit"
 UNIT_CROSSING: Final = "{crossing}"
 
 #: Semantic-convention advice for gen_ai.client.token.usage.

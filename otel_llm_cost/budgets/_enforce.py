@@ -122,8 +122,8 @@ class Enforcer:
             semconv.METRIC_BUDGET_REMAINING, callbacks=[self._observe_remaining], unit=semconv.UNIT_USD,
             description="What is left of a declared budget in its current period, as last seen.")
         meter.create_observable_gauge(
-            semconv.METRIC_BUDGET_USED, callbacks=[self._observe_used], unit="1",
-            description="The share of a declared budget spent in its current period, as last seen.")
+            semconv.METRIC_BUDGET_LIMIT, callbacks=[self._observe_limit], unit=semconv.UNIT_USD,
+            description="The limit of a declared budget (beside its remaining amount: the share used).")
 
     # -- scopes -------------------------------------------------------------------------
     def _scope_id(self, budget: Budget, user: str | None, service: str | None) -> str | None:
@@ -348,8 +348,8 @@ class Enforcer:
         return [metrics.Observation(float(max(limit - spent, Decimal(0))), attrs)
                 for attrs, spent, limit in self._series()]
 
-    def _observe_used(self, _options: Any) -> Iterable[metrics.Observation]:
-        return [metrics.Observation(float(spent / limit), attrs) for attrs, spent, limit in self._series()]
+    def _observe_limit(self, _options: Any) -> Iterable[metrics.Observation]:
+        return [metrics.Observation(float(limit), attrs) for attrs, _spent, limit in self._series()]
 
     def close(self) -> None:
         self.ledger.close()

@@ -25,6 +25,8 @@ window (5m, 15m, 1h) holds the whole test, so nothing needs shortening.
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,7 +47,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from prometheus_client import CollectorRegistry, start_http_server
 
 from grafana import queries
-from otel_llm_cost import semconv
+from otel_llm_cost import budgets, semconv
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.pricing import get_catalog
@@ -138,13 +140,19 @@ def instrumented_app(tracer_provider: TracerProvider, meter_provider: MeterProvi
     """Our OpenAI and Anthropic instrumentations on the app's providers, ``user.id`` on
     the metrics; on exit the open session ends and both are uninstrumented."""
     instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
+    ledger = Path(tempfile.mkdtemp(prefix="e2e-budgets-")) / "ledger.db"
     with pytest.MonkeyPatch.context() as env:
         env.setenv(semconv.ENV_METRIC_ATTRIBUTES, semconv.USER_ID)  # read at instrument()
         for inst in instrumentors:
             inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+        # A declared budget of the round's user: its session's calls use it up, so the
+        # declared-budget gauges have values and both of their alerts fire.
+        budgets.set_budgets("user:e2e-user 20 per day", ledger=ledger, meter_provider=meter_provider)
     try:
         yield
     finally:
+        budgets.clear_budgets()
+        shutil.rmtree(ledger.parent, ignore_errors=True)
         end_session(OPEN_SESSION)
         for inst in instrumentors:
             if inst.is_instrumented_by_opentelemetry:

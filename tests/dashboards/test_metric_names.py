@@ -36,7 +36,7 @@ def types() -> dict[str, str]:
 
 
 def test_table_is_not_empty():
-    assert len(parse_metrics_table()) == 10
+    assert len(parse_metrics_table()) == 12
 
 
 @pytest.mark.parametrize("row", parse_metrics_table(), ids=lambda r: r.otel_name)
