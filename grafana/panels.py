@@ -25,6 +25,8 @@ SESSION_TOKENS = "llm_cost_session_tokens"
 SESSION_CALLS = "llm_cost_session_calls"
 SESSIONS_ACTIVE = "llm_cost_sessions_active"
 CROSSINGS = "llm_cost_budget_crossings_total"
+REMAINING = "llm_cost_budget_remaining_USD"
+LIMIT = "llm_cost_budget_limit_USD"
 
 _CALL_FILTER = 'job=~"$service", gen_ai_provider_name=~"$provider", gen_ai_request_model=~"$model"'
 _SERVICE_FILTER = 'job=~"$service"'
@@ -214,6 +216,13 @@ SESSIONS = Dashboard(
                   _q(f"sum by (llm_cost_budget_scope, llm_cost_budget_threshold) "
                      f"(rate({s(CROSSINGS)}{_RATE_H}",
                      "{{llm_cost_budget_scope}} ≥ {{llm_cost_budget_threshold}}")),
+            Panel("Declared budgets: share used this period", "bargauge", "percentunit",
+                  _q(f"max by (llm_cost_budget_name) (1 - {s(REMAINING)} / {s(LIMIT)})",
+                     "{{llm_cost_budget_name}}", instant=True),
+                  description="Budgets declared with OTEL_LLM_COST_BUDGETS or budgets.set_budgets "
+                              "(docs/budgets.md), as the busiest process last read them from the ledger."),
+            Panel("Declared budgets: remaining (USD)", "timeseries", "currencyUSD",
+                  _q(f"min by (llm_cost_budget_name) ({s(REMAINING)})", "{{llm_cost_budget_name}}")),
         )),
     ),
 )

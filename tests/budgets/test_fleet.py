@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from decimal import Decimal
@@ -65,3 +66,20 @@ def test_an_unreachable_ledger_fails_as_declared_without_waiting(app, mode):
             with pytest.raises(BudgetExceeded, match="fails closed"):
                 a.call()
             assert a.wire.requests == []
+
+
+def test_a_ledger_that_never_answers_does_not_hold_the_call(app):
+    """A server that accepts the connection and then says nothing (frozen, a black-holed
+    proxy): the check gives up after its client-side timeouts and fails closed."""
+    a = app(target=None)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        budgets.set_budgets("user:* 1 per day hard on_unavailable=closed",
+                            ledger=f"postgresql://nobody@127.0.0.1:{port}/none", timeout_s=0.5)
+        with otel_llm_cost.session(user_id="ann"), pytest.raises(BudgetExceeded, match="fails closed"):
+            a.call()
+        with otel_llm_cost.session(user_id="ann"), pytest.raises(BudgetExceeded, match="not retrying yet"):
+            a.call()  # within RETRY_S of the failure: refused at once, no second wait
+    assert a.wire.requests == []

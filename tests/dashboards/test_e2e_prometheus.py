@@ -145,9 +145,10 @@ def instrumented_app(tracer_provider: TracerProvider, meter_provider: MeterProvi
         env.setenv(semconv.ENV_METRIC_ATTRIBUTES, semconv.USER_ID)  # read at instrument()
         for inst in instrumentors:
             inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-        # A declared budget of the round's user: its session's calls use it up, so the
-        # declared-budget gauges have values and both of their alerts fire.
-        budgets.set_budgets("user:e2e-user 20 per day", ledger=ledger, meter_provider=meter_provider)
+        # Declared budgets: the round's user's, which its session's calls use up (both
+        # declared-budget alerts fire), and the application's, with plenty left.
+        budgets.set_budgets("user:e2e-user 20 per day; app 100000 per day", ledger=ledger,
+                            meter_provider=meter_provider)
     try:
         yield
     finally:
