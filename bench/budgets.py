@@ -117,6 +117,14 @@ def main() -> None:
     print(f"check + hold (before_call): {_percentiles(holds)}")
     print(f"settle (on_call_end):       {_percentiles(settles)}")
     print(f"both:                       {_percentiles([a + b for a, b in zip(holds, settles, strict=True)])}")
+    # The floor on this machine: one round trip to the same server (a hold is five:
+    # BEGIN, lock, read, insert, COMMIT).
+    floor = []
+    for _ in range(len(holds)):
+        t0 = time.perf_counter()
+        conn.execute("SELECT 1").fetchall()
+        floor.append(time.perf_counter() - t0)
+    print(f"one round trip (SELECT 1):  {_percentiles(floor)}")
     budgets.clear_budgets()
 
 

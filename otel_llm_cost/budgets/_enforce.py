@@ -42,6 +42,9 @@ DEFAULT_RESERVATION_USD = Decimal("0.01")
 #: How long a hold counts without being settled (a crashed process's holds lapse), and
 #: how long a settled hold waits for the exporter to write the call's row.
 HOLD_TTL_S = 600.0
+#: How often a process deletes expired holds and those whose row was written: every
+#: check reads the live holds of its scope, so few should linger.
+SWEEP_S = 5.0
 #: Most remaining-budget series kept for the gauge.
 MAX_SERIES = 1000
 _PICO = Decimal("1e-12")
@@ -281,7 +284,7 @@ class Enforcer:
 
     def _maybe_sweep(self, now_ns: int) -> None:
         now = time.monotonic()
-        if now - self._last_sweep < 60:
+        if now - self._last_sweep < SWEEP_S:
             return
         self._last_sweep = now
         try:

@@ -165,9 +165,15 @@ class _Watchdog:
                 self._heap, self._live, self._pid = [], {}, os.getpid()
                 self._thread = threading.Thread(target=self._run, name="otel-llm-cost-budget-watchdog", daemon=True)
                 self._thread.start()
-            heapq.heappush(self._heap, (time.monotonic() + seconds, token, fd))
+            when = time.monotonic() + seconds
+            # Wake the thread only when this deadline comes first: deadlines are "now +
+            # the same timeout", so nearly always the thread sleeps on, and a statement
+            # costs no thread switch (which, on a busy machine, costs a time slice).
+            wake = not self._heap or when < self._heap[0][0]
+            heapq.heappush(self._heap, (when, token, fd))
             self._live[token] = fd
-            self._cond.notify()
+            if wake:
+                self._cond.notify()
         try:
             yield
         finally:
@@ -177,16 +183,19 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._heap:
+                # Statements that finished in time leave their entries: drop them.
+                while self._heap and self._heap[0][1] not in self._live:
+                    heapq.heappop(self._heap)
+                if not self._heap:
                     self._cond.wait()
+                    continue
                 when, token, fd = self._heap[0]
                 delay = when - time.monotonic()
                 if delay > 0:
                     self._cond.wait(delay)
                     continue
                 heapq.heappop(self._heap)
-                if self._live.pop(token, None) is None:
-                    continue
+                del self._live[token]
             try:
                 sock = socket.socket(fileno=os.dup(fd))
                 try:
