@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import semconv
 from .._terminal import printable
+from ..cli import EXIT_IO, EXIT_OK, EXIT_USAGE
 from ..cost import format_usd
 from . import Spend, spend_in
 from ._declare import Budget, BudgetDeclarationError, read_declaration
@@ -62,10 +63,10 @@ def _cmd_budget(args: argparse.Namespace) -> int:
         declared = read_declaration(text)
     except BudgetDeclarationError as exc:
         print(f"otel-llm-cost budget: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not declared:
         print(f"otel-llm-cost budget: no budgets declared (--budgets or {semconv.ENV_BUDGETS})", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     store = ledger_for(args.db, 10.0)
     now = datetime.now().astimezone()
     out: list[dict[str, Any]] = []
@@ -84,12 +85,12 @@ def _cmd_budget(args: argparse.Namespace) -> int:
                 })
     except LedgerUnavailable as exc:
         print(f"otel-llm-cost budget: cannot read the ledger: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_IO
     finally:
         store.close()
     if args.json:
         print(json.dumps(out, indent=2))
-        return 0
+        return EXIT_OK
     header = ("budget", "id", "kind", "period (local)", "spent", "limit", "remaining", "used", "calls")
     table = [header]
     for row in out:
@@ -101,4 +102,4 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     widths = [max(len(printable(str(r[i]))) for r in table) for i in range(len(header))]
     for r in table:
         print("  ".join(printable(str(v)).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
-    return 0
+    return EXIT_OK
