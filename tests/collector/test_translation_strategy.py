@@ -32,6 +32,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from grafana import queries
 from grafana.contract import known_series
+from otel_llm_cost import budgets
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.sessions import SessionSpanProcessor, session
@@ -82,6 +83,8 @@ def names(wire_server: WireServer, tmp_path_factory) -> dict[str, dict[str, set[
     instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
     for inst in instrumentors:
         inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    # A declared budget, so that its gauges (llm_cost.budget.remaining/.limit) are exported too.
+    budgets.set_budgets("app 100000 per day", ledger=tmp / "ledger.db", meter_provider=meter_provider)
     try:
         for _, collector, prom in stack:
             collector.start()
@@ -106,6 +109,7 @@ def names(wire_server: WireServer, tmp_path_factory) -> dict[str, dict[str, set[
             out[strategy] = {"names": {s["__name__"] for s in series} - {"target_info"}, "answered": answered}
         yield out
     finally:
+        budgets.clear_budgets()
         for inst in instrumentors:
             if inst.is_instrumented_by_opentelemetry:
                 inst.uninstrument()
