@@ -18,7 +18,7 @@ import random
 import statistics
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ def _execute(conn: Any, pg: bool, sql: str, rows: list[tuple]) -> None:
 
 
 def _row(user: str, when_ns: int) -> tuple:
-    stamp = datetime.fromtimestamp(when_ns / 1e9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = datetime.fromtimestamp(when_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return (stamp, when_ns, "gpt-4o", user, str(COST), to_pico(COST), uuid.uuid4().hex, uuid.uuid4().hex[:16])
 
 
@@ -84,7 +84,7 @@ def main() -> None:
         import sqlite3
 
         conn = sqlite3.connect(args.sqlite)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     lo, hi = int(month_start.timestamp() * 1e9), int(now.timestamp() * 1e9)
     rng = random.Random(7)

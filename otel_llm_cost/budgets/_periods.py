@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["Period", "parse_period", "zone", "CALENDAR", "to_unix_nano"]
@@ -28,7 +28,7 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 def zone(name: str) -> ZoneInfo | timezone:
     """The time zone named ``name`` (IANA, e.g. ``Europe/Paris``; ``UTC``); ValueError if unknown."""
     if name.upper() == "UTC":
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -84,7 +84,7 @@ def _add_days(moment: datetime, days: int) -> datetime:
 
 def _normal(moment: datetime) -> datetime:
     """The same wall time, with the offset that applies on that date (UTC round trip)."""
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def parse_period(text: str, tz: str = "UTC") -> Period:
@@ -105,5 +105,5 @@ def parse_period(text: str, tz: str = "UTC") -> Period:
 
 def to_unix_nano(moment: datetime) -> int:
     """An aware datetime in the ledger's unit (``end_time_unix_nano``), exactly."""
-    delta = moment.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -65,7 +65,7 @@ class App:
 @pytest.fixture
 def clock() -> Clock:
     """Now, until a test moves it (the ledger stamps rows with the real time)."""
-    return Clock(datetime.now(timezone.utc))
+    return Clock(datetime.now(UTC))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ and a bad declaration — in code or in OTEL_LLM_COST_BUDGETS — changes nothin
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from otel_llm_cost.budgets import BudgetDeclarationError, parse_budgets
 from otel_llm_cost.budgets._periods import parse_period
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def test_the_documented_syntax():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -52,19 +52,19 @@ def _past_spend(ledger, user: str, cost: str, when: datetime) -> None:
 def test_a_month_boundary_in_the_declared_time_zone_starts_a_new_budget(app, clock):
     a = app()
     # 30 Nov 22:30 UTC is 23:30 in Paris: November there.
-    _past_spend(a.ledger, "ann", "0.004", datetime(2026, 11, 30, 22, 30, tzinfo=timezone.utc))
+    _past_spend(a.ledger, "ann", "0.004", datetime(2026, 11, 30, 22, 30, tzinfo=UTC))
     budgets.set_budgets("user:* 0.005 per month hard tz=Europe/Paris name=paris; "
                         "user:* 0.005 per month hard name=utc", ledger=a.ledger, clock=clock,
                         default_reservation_usd="0.002")
-    clock.now = datetime(2026, 11, 30, 22, 59, tzinfo=timezone.utc)  # 23:59 in Paris
+    clock.now = datetime(2026, 11, 30, 22, 59, tzinfo=UTC)  # 23:59 in Paris
     november = budgets.spend(user="ann", budget="paris")
     assert (november.total, november.remaining) == (Decimal("0.004"), Decimal("0.001"))
     with otel_llm_cost.session(user_id="ann"), pytest.raises(BudgetExceeded, match="'paris'"):
         a.call()
     # 23:00 UTC is midnight in Paris: December has begun there, not yet in UTC.
-    clock.now = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)
+    clock.now = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     december = budgets.spend(user="ann", budget="paris")
-    assert december.start == datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)
+    assert december.start == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     assert december.total == 0 and december.remaining == Decimal("0.005")
     assert budgets.spend(user="ann", budget="utc").total == Decimal("0.004")
     budgets.set_budgets("user:* 0.005 per month hard tz=Europe/Paris name=paris", ledger=a.ledger, clock=clock,
