@@ -205,7 +205,11 @@ def test_demo_in_process_uninstruments_and_leaves_no_thread(tmp_path: Path) -> N
     out = io.StringIO()
     assert demo.run(tmp_path / "ledger.db", out=out) == 0
     assert len(_ledger_rows(tmp_path / "ledger.db")) == len(demo.SCRIPT)
-    assert set(threading.enumerate()) - before == set()  # nothing new left behind (earlier threads may end)
+    # Nothing new left behind (earlier threads may end) but the one process-wide thread
+    # that ends what finalizers hand off (instrumentation/_handoff.py): started at the
+    # first stream proxy of the process, which may be the demo's when it runs first.
+    left = {t for t in set(threading.enumerate()) - before if t.name != "otel_llm_cost-finalizers"}
+    assert left == set()
     assert not OpenAIInstrumentor().is_instrumented_by_opentelemetry
     assert not AnthropicInstrumentor().is_instrumented_by_opentelemetry
     assert not isinstance(vars(chat.Completions)["create"], wrapt.ObjectProxy)  # unwrapped
