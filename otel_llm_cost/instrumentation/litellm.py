@@ -41,7 +41,7 @@ from ..tokens import estimate_usage
 from ..usage import Usage, _get, to_int
 from ._content import output_messages_json
 from ._instrumentor import LLMInstrumentor, Target
-from ._openai_read import input_messages_json, prompt_of, request_attributes
+from ._openai_read import _output_texts, input_messages_json, prompt_of, request_attributes
 from ._shared import (
     AsyncStreamProxy,
     LLMCall,
@@ -289,16 +289,6 @@ def _cache_hit(call: LLMCall, hidden: Mapping[str, Any]) -> bool:
     return False
 
 
-def _texts(response: Any) -> list[str]:
-    out = []
-    for choice in _get(response, "choices") or ():
-        message = _get(choice, "message")
-        text = _get(message, "content") if message is not None else _get(choice, "text")
-        if isinstance(text, str):
-            out.append(text)
-    return out
-
-
 def _read_response(call: LLMCall, response: Any) -> None:
     """A complete response (ModelResponse, EmbeddingResponse, TextCompletionResponse)."""
     hidden = _hidden(response)
@@ -313,7 +303,7 @@ def _read_response(call: LLMCall, response: Any) -> None:
     usage = usage_of(raw_usage) if _reported(raw_usage) else None
     call.set_response(usage=usage)
     _set_opinions(call, hidden, raw_usage, streamed=False)
-    texts = _texts(response)
+    texts = _output_texts(response)
     request: _Request = call.state
     if usage is None and call.attributes.get(semconv.GEN_AI_OPERATION_NAME) != "embeddings":
         call.estimate_with(lambda: estimate_usage(request.model, request.prompt, "".join(texts)))

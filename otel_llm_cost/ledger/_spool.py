@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import semconv
+from ._schema import _make_private_dirs
 
 __all__ = ["Spool", "spool_dir", "spool_max_bytes", "DEFAULT_MAX_BYTES"]
 
@@ -71,7 +72,7 @@ class Spool:
         """Keep ``rows`` for later; False (and counted as dropped) past the bound."""
         data = json.dumps([list(row) for row in rows], ensure_ascii=True, separators=(",", ":")).encode()
         with self._lock:
-            self._make_dir()
+            _make_private_dirs(self.directory)
             if self.size() + len(data) > self.max_bytes:
                 self.dropped += len(rows)
                 return False
@@ -121,15 +122,3 @@ class Spool:
             return
         self.delivered += rows
 
-    def _make_dir(self) -> None:
-        missing = []
-        directory = self.directory
-        while not directory.exists() and directory != directory.parent:
-            missing.append(directory)
-            directory = directory.parent
-        for folder in reversed(missing):
-            try:
-                os.mkdir(folder, 0o700)
-            except FileExistsError:
-                continue
-            os.chmod(folder, 0o700)
