@@ -107,6 +107,12 @@ def _base_name(model: str | None) -> str:
     return name[3:] if name.startswith("ft:") else name
 
 
+def _is_search_model(model: str | None) -> bool:
+    """``gpt-4o-search-preview`` and ``gpt-4o-mini-search-preview``: chat models that
+    search the web before answering, billed for the messages' text only."""
+    return "-search-" in _base_name(model) or _base_name(model).endswith("-search")
+
+
 def is_reasoning_model(model: str | None) -> bool:
     """Whether ``model`` reasons before answering (tokens the stream never shows)."""
     name = _base_name(model)
@@ -282,12 +288,44 @@ class _Counter:
         spec = _get(response_format, "json_schema") or response_format
         schema = _get(spec, "schema")
         if isinstance(schema, Mapping) and ("$defs" in schema or "definitions" in schema):
-            self.floor = True
-            schema = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
+            schema, exact = _inline_refs(schema)
+            self.floor = self.floor or not exact
         frame = _SCHEMA_WITH_TOOLS if with_tools else _SCHEMA_FRAME - (_TOOLS_SYSTEM_SHARED if shared else 0)
         if _get(spec, "strict") is not True:
             frame += _SCHEMA_LOOSE
         return self.text(_get(spec, "name")) + self.text(_get(spec, "description")) + self.json(schema) + frame
+
+
+def _inline_refs(schema: Mapping[str, Any]) -> tuple[Any, bool]:
+    """A schema with its local ``$ref``s replaced by the definitions they name and
+    ``$defs`` dropped, as the API renders it (fitted on the recorded calls), and whether
+    that is exact: a definition never referenced, or one that refers to itself, is
+    billed in a way this rendering does not reproduce (the count is then a floor)."""
+    defs = schema.get("$defs") or schema.get("definitions")
+    defs = defs if isinstance(defs, Mapping) else {}
+    used: set[str] = set()
+    exact = True
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        nonlocal exact
+        if isinstance(node, list):
+            return [walk(item, seen) for item in node]
+        if not isinstance(node, Mapping):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            name = ref.rsplit("/", 1)[-1]
+            target = defs.get(name)
+            if not isinstance(target, Mapping) or name in seen or len(seen) > 8:
+                exact = False
+                return {k: v for k, v in node.items() if k != "$ref"}
+            used.add(name)
+            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            return walk(merged, (*seen, name))
+        return {k: walk(v, seen) for k, v in node.items() if k not in ("$defs", "definitions")}
+
+    out = walk(schema, ())
+    return out, exact and used >= set(defs)
 
 
 def render_functions(functions: list[Any], flat: bool = False) -> str:
@@ -448,7 +486,11 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
     counter = _Counter(model)
     total = 0
     messages = kwargs.get("messages")
-    if isinstance(messages, (list, tuple)):  # Chat Completions
+    if isinstance(messages, (list, tuple)) and _is_search_model(model):
+        # The search models bill the messages' text alone: no per-message framing, no
+        # reply priming (their own search prompt is not billed as input either).
+        total += sum(counter.content(_get(m, "content")) for m in messages)
+    elif isinstance(messages, (list, tuple)):  # Chat Completions
         total += counter.messages(messages)
         functions = _function_list(kwargs.get("tools"))
         legacy = kwargs.get("functions")
