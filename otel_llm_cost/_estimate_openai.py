@@ -46,11 +46,12 @@ __all__ = ["Generated", "count_request", "estimate_openai", "image_tokens", "is_
 #: block (see :func:`render_functions`); what the API bills on top of that text, fitted
 #: on recorded calls (docs/estimation.md): 9 tokens, 4 fewer when the request already
 #: has a system or developer message (the block joins it instead of opening its own).
-_TOOLS_FRAME = 9
+_TOOLS_FRAME = 8
 _TOOLS_SYSTEM_SHARED = 4
 #: A ``json_schema`` response format: its name and compact schema JSON, plus this; next
 #: to tool definitions it shares their header and costs 12 fewer.
-_SCHEMA_FRAME = 1
+_SCHEMA_FRAME = 4
+_SCHEMA_SHARED_FRAME = -3
 #: A schema sent without ``strict: true`` costs 6 more (it is not compiled to a grammar
 #: and is shown to the model with more framing; fitted, see docs/estimation.md).
 _SCHEMA_LOOSE = 6
@@ -290,7 +291,7 @@ class _Counter:
         if isinstance(schema, Mapping) and ("$defs" in schema or "definitions" in schema):
             schema, exact = _inline_refs(schema)
             self.floor = self.floor or not exact
-        frame = _SCHEMA_WITH_TOOLS if with_tools else _SCHEMA_FRAME - (_TOOLS_SYSTEM_SHARED if shared else 0)
+        frame = _SCHEMA_WITH_TOOLS if with_tools else _SCHEMA_SHARED_FRAME if shared else _SCHEMA_FRAME
         if _get(spec, "strict") is not True:
             frame += _SCHEMA_LOOSE
         return self.text(_get(spec, "name")) + self.text(_get(spec, "description")) + self.json(schema) + frame
