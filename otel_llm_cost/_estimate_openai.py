@@ -343,7 +343,7 @@ def render_functions(functions: list[Any], flat: bool = False) -> str:
         if isinstance(description, str) and description:
             # Each line of the description is written stripped (a docstring's indentation
             # is not billed: fitted on the recorded calls).
-            lines.extend(f"// {line.strip()}" for line in description.strip().splitlines())
+            lines.extend(f"// {line.strip()}" for line in description.strip().splitlines() if line.strip())
         name = _get(function, "name")
         parameters = _get(function, "parameters")
         if isinstance(parameters, Mapping) and isinstance(parameters.get("properties"), Mapping) \
