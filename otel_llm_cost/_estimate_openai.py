@@ -46,7 +46,7 @@ __all__ = ["Generated", "count_request", "estimate_openai", "image_tokens", "is_
 #: block (see :func:`render_functions`); what the API bills on top of that text, fitted
 #: on recorded calls (docs/estimation.md): 9 tokens, 4 fewer when the request already
 #: has a system or developer message (the block joins it instead of opening its own).
-_TOOLS_FRAME = 8
+_TOOLS_FRAME = 9
 _TOOLS_SYSTEM_SHARED = 4
 #: A ``json_schema`` response format: its name and compact schema JSON, plus this; next
 #: to tool definitions it shares their header and costs 12 fewer.
