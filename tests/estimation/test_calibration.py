@@ -56,31 +56,34 @@ def test_floors_by_nature_are_marked(rows):
 
 
 def test_accuracy_on_the_calls_that_are_not_floors_by_nature(rows):
-    """Measured 2026-12-07: 1332 of 1420 within 5 % (93.8 %), 32 wrong (the cookbook rules
-    before: 865 within, 555 wrong). The issue's goal (0 wrong, >= 95 % within) is not met
-    yet; this guards what the fitted rules reach, per category."""
+    """Measured 2026-12-07: 1352 of 1420 within 5 % (95.2 %), 60 honest floors, 8 wrong
+    (the cookbook rules before: 865 within, 555 wrong). The issue's 0 wrong is not met:
+    the 8 are listed in docs/estimation.md. This guards what the fitted rules reach."""
     table = estimation.table(rows)
     overall = table["not floors by nature"]
-    assert overall["within"] / overall["calls"] >= 0.93
-    assert overall["wrong"] <= 35
-    for name, share in (("text", 0.99), ("multi-turn", 0.99), ("tools", 0.95), ("tool-call", 0.88),
-                        ("forced-call", 0.95), ("parallel-calls", 0.88), ("tool-results", 0.95),
-                        ("functions", 0.99), ("json_object", 0.99), ("image", 0.99)):
+    assert overall["within"] / overall["calls"] >= 0.95
+    assert overall["wrong"] <= 8
+    for name, share in (("text", 0.99), ("multi-turn", 0.99), ("tools", 0.97), ("tool-call", 0.92),
+                        ("forced-call", 0.99), ("parallel-calls", 0.99), ("tool-results", 0.99),
+                        ("functions", 0.99), ("json_object", 0.99), ("refusal", 0.99), ("image", 0.99)):
         assert table[name]["within"] / table[name]["calls"] >= share, name
-    # Structured outputs: within, or an honest floor (schemas with $defs).
+    # Structured outputs: within, or an honest floor (loose schemas, unions of objects,
+    # unreferenced or recursive definitions).
     structured = table["structured"]
-    assert (structured["within"] + structured["floor"]) / structured["calls"] >= 0.95
+    assert structured["within"] / structured["calls"] >= 0.78
+    assert structured["wrong"] <= 3
 
 
 def test_held_out_recordings_never_used_to_fit():
     """79 calls from five other projects (dd-trace-py, agentops, langtrace, ruby-openai,
-    ruby_llm), gathered after the rules were fitted. Measured 2026-12-07: 66 of 74 within
-    (89 %), 7 wrong; no floor above the truth."""
+    ruby_llm), gathered after the rules were fitted. Measured 2026-12-07: 68 of 74 within
+    (91.9 %), 6 wrong; no floor above the truth."""
     rows = estimation.run(estimation.load(estimation.HELD_OUT))
     assert len(rows) >= 70
     assert all(r["est_input"] <= r["input"] and r["est_output"] <= r["output"] for r in rows if r["lower_bound"])
     overall = estimation.table(rows)["not floors by nature"]
-    assert overall["within"] / overall["calls"] >= 0.85
+    assert overall["within"] / overall["calls"] >= 0.9
+    assert overall["wrong"] <= 6
 
 
 def _replayable(records, category, limit):
