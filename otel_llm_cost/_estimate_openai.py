@@ -282,8 +282,11 @@ class _Counter:
         """
         if isinstance(response_format, type) and hasattr(response_format, "model_json_schema"):
             try:
+                # As the SDK's ``parse()`` sends it: strict, every object closed and
+                # all its properties required.
                 response_format = {"type": "json_schema", "json_schema": {
-                    "name": response_format.__name__, "schema": response_format.model_json_schema()}}
+                    "name": response_format.__name__, "schema": _closed(response_format.model_json_schema()),
+                    "strict": True}}
             except Exception:  # noqa: BLE001 - a user model that fails to render counts nothing
                 return 0
         if _get(response_format, "type") != "json_schema":
@@ -359,6 +362,21 @@ def _flatten_unions(node: Any, depth: int = 0) -> Any:
                         else _flatten_unions(v, depth + 1) for v in value]
         else:
             out[key] = _flatten_unions(value, depth + 1)
+    return out
+
+
+def _closed(node: Any, depth: int = 0) -> Any:
+    """A schema with each object's properties all required and no others allowed."""
+    if depth > 32:
+        return node
+    if isinstance(node, list):
+        return [_closed(v, depth + 1) for v in node]
+    if not isinstance(node, Mapping):
+        return node
+    out = {k: _closed(v, depth + 1) for k, v in node.items()}
+    if isinstance(node.get("properties"), Mapping):
+        out["required"] = list(node["properties"])
+        out.setdefault("additionalProperties", False)
     return out
 
 

@@ -124,6 +124,28 @@ def test_definitions_and_schemas_add_input():
     assert responses == with_schema
 
 
+def test_a_pydantic_response_format_counts_as_the_strict_schema_parse_sends():
+    """``chat.completions.parse(response_format=Model)``: the SDK sends the model's
+    schema strict, each object closed and all its properties required; counted so, it
+    is not a floor (a schema without ``strict`` is, see docs/estimation.md)."""
+    pydantic = pytest.importorskip("pydantic")
+
+    class Answer(pydantic.BaseModel):
+        answer: str
+        score: int = 0
+
+    messages = [{"role": "user", "content": "hi"}]
+    sent = {"type": "json_schema", "json_schema": {"name": "Answer", "strict": True, "schema": {
+        "properties": {"answer": {"title": "Answer", "type": "string"},
+                       "score": {"default": 0, "title": "Score", "type": "integer"}},
+        "required": ["answer", "score"], "title": "Answer", "type": "object", "additionalProperties": False}}}
+    assert count_request("gpt-4o", {"messages": messages, "response_format": Answer}) == \
+        count_request("gpt-4o", {"messages": messages, "response_format": sent})
+    assert count_request("gpt-4o", {"messages": messages, "response_format": Answer})[1] is False
+    loose = {"type": "json_schema", "json_schema": {k: v for k, v in sent["json_schema"].items() if k != "strict"}}
+    assert count_request("gpt-4o", {"messages": messages, "response_format": loose})[1] is True
+
+
 @pytest.mark.parametrize("model,size,detail,expected", [
     ("gpt-4o", (1024, 1024), "high", 765),    # vision guide: 4 tiles * 170 + 85
     ("gpt-4o", (2048, 4096), "high", 1105),   # -> 1024x2048 -> 768x1536: 6 tiles
