@@ -5,17 +5,21 @@ Used only when a response carries no usage (a stream without
 version did, misses most of what OpenAI bills: the framing tokens around each
 message, tool and function definitions (rendered into the prompt), structured-output
 schemas, images (billed by pixel size) and, on output, tool calls and every choice
-of an ``n > 1`` request. This module counts each of those by OpenAI's published rules:
+of an ``n > 1`` request. This module counts each of those by rules fitted on real
+recorded calls (``tests/data/estimation``; each rule's evidence is in docs/estimation.md):
 
 * messages: the openai-cookbook "How to count tokens with tiktoken" rules — 3 tokens
   per message, 1 per ``name``, 3 to prime the reply (``gpt-3.5-turbo-0301``: 4 and -1);
-* tools / functions: the same notebook's rules for the definitions as the model sees
-  them (per-function, per-property and per-enum-item overheads; ``func_init`` 7 on the
-  o200k models, 10 on gpt-3.5/gpt-4);
+  the search models bill the messages' text alone;
+* tools / functions: the TypeScript ``namespace functions`` block the model reads
+  (:func:`render_functions`) plus a fitted frame; tool calls in the history and in the
+  reply with their fitted framing (``multi_tool_use.parallel`` for several);
+* ``json_schema`` response formats: name, description and compact schema JSON (local
+  ``$ref``s inlined) plus a fitted frame;
 * images: the vision guide's rules — 512 px tiles with a base and per-tile cost per
   model, or 32 px patches times a multiplier for the patch-billed models;
-* what no rule covers (``response_format`` schemas, nested tool parameters, audio,
-  files) is counted as plain text of its JSON or at a documented minimum.
+* what no rule fits within 5 % (loose schemas, unions of objects, nested or formatted
+  tool parameters, audio, files, images by URL) is counted low and marked a floor.
 
 The result is a :class:`~otel_llm_cost.usage.Usage` marked ``estimated``, and marked a
 lower bound when the true figure is surely higher: a reasoning model's hidden
