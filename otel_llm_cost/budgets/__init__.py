@@ -13,22 +13,24 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from .. import observers, semconv
+from ..cost import format_usd
 from ..sessions._budget import BudgetExceeded
 from ._declare import Budget, BudgetDeclarationError, check_unique, parse_budgets, read_declaration
-from ._enforce import DEFAULT_RESERVATION_USD, HOLD_TTL_S, Crossing, Enforcer, ledger_for
+from ._enforce import DEFAULT_RESERVATION_USD, HOLD_TTL_S, SCOPES_SEEN, Crossing, Enforcer, ledger_for
 from ._ledger import BudgetLedger, LedgerUnavailable, scope_of
 from ._periods import Period, parse_period, to_unix_nano
 
 __all__ = ["Budget", "BudgetDeclarationError", "BudgetExceeded", "Crossing", "Spend", "Period",
            "set_budgets", "clear_budgets", "current_budgets", "spend", "parse_budgets", "from_environment",
-           "LedgerUnavailable"]
+           "LedgerUnavailable", "standing", "standings", "watching"]
 
 _log = logging.getLogger("otel_llm_cost")
 _lock = threading.Lock()
@@ -179,6 +181,52 @@ def spend_in(store: BudgetLedger, kind: str, sid: str | None, period: Period, ch
     return Spend(_tidy(totals.total), start, end, totals.calls, totals.unpriced_calls, totals.estimated_calls,
                  _tidy(totals.reserved), {m: _tidy(v) for m, v in sorted(totals.by_model.items())}, limit,
                  remaining, chosen.name if chosen is not None else None)
+
+
+def standing(budget: Budget, scope_id: str | None, spent: Spend) -> dict[str, Any]:
+    """Where ``budget`` stands for one scope, JSON-ready (money as decimal strings): what
+    ``otel-llm-cost budget --json`` prints and the LangServe integration puts in responses."""
+    return {
+        "budget": budget.name, "scope": budget.scope, "id": scope_id, "hard": budget.hard,
+        "period": budget.period_name, "tz": budget.tz, "start": spent.start.isoformat(), "end": spent.end.isoformat(),
+        "spent_usd": format_usd(spent.total), "reserved_usd": format_usd(spent.reserved),
+        "limit_usd": format_usd(budget.limit),
+        "remaining_usd": format_usd(spent.remaining) if spent.remaining is not None else None,
+        "used": float(spent.total / budget.limit), "calls": spent.calls,
+        "unpriced_calls": spent.unpriced_calls, "estimated_calls": spent.estimated_calls,
+    }
+
+
+@contextmanager
+def watching() -> Iterator[set[tuple[str, str | None]]]:
+    """Collect the (budget name, scope id) of every declared budget the calls made in this
+    block (this context and the threads and tasks it hands its context to) fall under."""
+    seen: set[tuple[str, str | None]] = set()
+    token = SCOPES_SEEN.set(seen)
+    try:
+        yield seen
+    finally:
+        SCOPES_SEEN.reset(token)
+
+
+def standings(seen: Iterable[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """:func:`standing` of each (budget name, scope id) of :func:`watching`, read now from
+    the ledger, in name order; budgets no longer in force are left out. Raises
+    :class:`LedgerUnavailable` when the ledger cannot be read (within the budgets' timeout)."""
+    enforcer = _enforcer
+    if enforcer is None:
+        return []
+    by_name = {b.name: b for b in enforcer.budgets}
+    moment = enforcer.clock()
+    out = []
+    for name, sid in sorted(seen, key=lambda s: (s[0], s[1] or "")):
+        budget = by_name.get(name)
+        if budget is None:
+            continue
+        period = budget.period
+        assert isinstance(period, Period)
+        out.append(standing(budget, sid, spend_in(enforcer.ledger, budget.scope, sid, period, budget, moment)))
+    return out
 
 
 def _tidy(amount: Decimal) -> Decimal:

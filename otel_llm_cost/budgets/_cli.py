@@ -18,8 +18,7 @@ from typing import Any
 from .. import semconv
 from .._terminal import printable
 from ..cli import EXIT_IO, EXIT_OK, EXIT_USAGE
-from ..cost import format_usd
-from . import Spend, spend_in
+from . import Spend, spend_in, standing
 from ._declare import Budget, BudgetDeclarationError, read_declaration
 from ._enforce import ledger_for
 from ._ledger import LedgerUnavailable
@@ -73,16 +72,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
     try:
         for budget in declared:
             for sid, spent in _rows(budget, args, store, now):
-                out.append({
-                    "budget": budget.name, "scope": budget.scope, "id": sid, "hard": budget.hard,
-                    "period": budget.period_name, "tz": budget.tz,
-                    "start": spent.start.isoformat(), "end": spent.end.isoformat(),
-                    "spent_usd": format_usd(spent.total), "reserved_usd": format_usd(spent.reserved),
-                    "limit_usd": format_usd(budget.limit),
-                    "remaining_usd": format_usd(spent.remaining) if spent.remaining is not None else None,
-                    "used": float(spent.total / budget.limit), "calls": spent.calls,
-                    "unpriced_calls": spent.unpriced_calls, "estimated_calls": spent.estimated_calls,
-                })
+                out.append(standing(budget, sid, spent))
     except LedgerUnavailable as exc:
         print(f"otel-llm-cost budget: cannot read the ledger: {exc}", file=sys.stderr)
         return EXIT_IO

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
@@ -23,21 +24,22 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 
-from .. import semconv
+from .. import observers, semconv
 from .._version import __version__
 from ..config import load as load_settings
 from ..cost import format_usd
 from ..record import CallRecord
 from ..sessions._budget import BudgetExceeded
+from ..sessions._reserve import SOURCE_DEFAULT, worst_case
 from ._declare import Budget
 from ._ledger import BudgetLedger, LedgerUnavailable, Scope, scope_of
 from ._periods import Period, to_unix_nano
 
-__all__ = ["Enforcer", "Crossing", "DEFAULT_RESERVATION_USD", "HOLD_TTL_S"]
+__all__ = ["Enforcer", "Crossing", "DEFAULT_RESERVATION_USD", "HOLD_TTL_S", "SCOPES_SEEN"]
 
 _log = logging.getLogger("otel_llm_cost")
 
-#: What a call holds when its worst case is not known.
+#: What a call holds when its worst case is not known (no model in the request, or no price).
 DEFAULT_RESERVATION_USD = Decimal("0.01")
 #: How long a hold counts without being settled (a crashed process's holds lapse), and
 #: how long a settled hold waits for the exporter to write the call's row.
@@ -45,6 +47,10 @@ HOLD_TTL_S = 600.0
 #: How often a process deletes expired holds and those whose row was written: every
 #: check reads the live holds of its scope, so few should linger.
 SWEEP_S = 5.0
+#: Set by ``budgets.watching()``: the (budget name, scope id) of the declared budgets the
+#: calls in that context fell under (the LangServe integration shows where they stand).
+SCOPES_SEEN: ContextVar[set[tuple[str, str | None]] | None] = ContextVar("otel_llm_cost_budget_scopes",
+                                                                         default=None)
 #: Most remaining-budget series kept for the gauge.
 MAX_SERIES = 1000
 _PICO = Decimal("1e-12")
@@ -192,7 +198,8 @@ class Enforcer:
         if not held:
             return None
         self._pending.held = held
-        return {semconv.LLM_COST_BUDGET_HOLD: call_id}
+        return {semconv.LLM_COST_BUDGET_HOLD: call_id, semconv.LLM_COST_BUDGET_RESERVED_USD: float(usd),
+                semconv.LLM_COST_BUDGET_RESERVATION: source}
 
     def on_call_start(self, context: Any) -> None:
         self._pending.held = None  # the call started: its holds are settled when it ends
@@ -209,6 +216,9 @@ class Enforcer:
         call_id = attrs.get(semconv.LLM_COST_BUDGET_HOLD)
         if not applying:
             return
+        seen = SCOPES_SEEN.get()
+        if seen is not None:
+            seen.update((budget.name, sid) for budget, sid in applying)
         ctx = record.span_context
         if ctx is None:
             return
@@ -266,8 +276,14 @@ class Enforcer:
         return before
 
     def _worst_case(self) -> tuple[Decimal, str]:
-        """The most the call about to be sent may cost, and how that was known."""
-        return self.default_reservation, "default"
+        """The most the call about to be sent may cost, and how that was known: the
+        session budgets' rule (``sessions._reserve.worst_case``: the request's text bytes
+        as input tokens plus its output limit, at the model's prices); a call whose model
+        is missing or unpriced holds ``default_reservation_usd``."""
+        usd, source = worst_case(observers.request())
+        if source == SOURCE_DEFAULT:
+            return self.default_reservation, source
+        return usd, source
 
     def _drop(self, held: list[str]) -> None:
         try:

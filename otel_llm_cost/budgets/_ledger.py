@@ -1,10 +1,12 @@
 """The budgets' side of the shared ledger: spend over a period, and fleet-wide holds.
 
-Spend. A scope's spend over ``[start, end)`` is read from ``llm_calls`` with one indexed
-query (:func:`spend_sql`; ``user_id`` has the ``(user_id, end_time_unix_nano)`` index),
-summed exactly as the report sums (``_money``: pico-dollar integers split in two, and
-the rare non-pico cost as a ``Decimal``). When the ledger's per-day rollups are
-available this is the one function to point at them.
+Spend. A scope's spend over ``[start, end)`` is read in one statement
+(:func:`spend_sql`): its whole UTC days from the ledger's per-day rollups
+(``llm_rollup``, kept in the rows' transaction), the partial days at the window's edges
+from ``llm_calls`` by the scope's index (``(user_id, end_time_unix_nano)``; the time
+index for ``app``), summed exactly as the report sums (``_money``: pico-dollar integers
+split in two, and the rare non-pico cost as a ``Decimal``). A check thus reads a month in
+about as many rows as it has days, plus the edge days' calls of the scope.
 
 Holds. A call under a hard budget first *holds* its worst-case cost in
 ``llm_budget_holds``, a table of the shared ledger every process sees; when it ends the
@@ -39,12 +41,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from ..ledger._money import SPLIT, from_parts
 from ..ledger._pg import migrate_pg
+from ..ledger._rollup import cost_sql
 from ..ledger._schema import LedgerError, describe, redact, rollback
 from ..ledger._schema import connect as connect_sqlite
 
@@ -83,6 +87,8 @@ class Scope:
 
     column: str | None
     value: str | None
+    #: ``user``, ``service`` or ``app``.
+    kind: str = "app"
 
     def where(self) -> tuple[str, tuple[Any, ...]]:
         if self.column is None:
@@ -107,19 +113,56 @@ _COLUMNS = {"user": "user_id", "service": "service", "app": None}
 
 
 def scope_of(kind: str, value: str | None) -> Scope:
-    return Scope(_COLUMNS[kind], value)
+    return Scope(_COLUMNS[kind], value, kind)
 
 
-def spend_sql(scope: Scope) -> tuple[str, tuple[Any, ...]]:
-    """One query: the ledger rows of ``scope`` in the window (params: start, end) summed
-    exactly; tag 0 = pico sums, tag 1 = a cost that is not whole pico-dollars."""
-    where, params = scope.where()
-    sql = (f"SELECT 0, SUM(cost_pico / {SPLIT}), SUM(cost_pico % {SPLIT}), NULL FROM llm_calls "
-           f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
-           f"UNION ALL SELECT 1, NULL, NULL, cost_usd FROM llm_calls "
-           f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
-           f"AND cost_pico IS NULL AND cost_usd IS NOT NULL")
-    return sql, params
+#: The rollup dim that holds each scope's whole days (``app``: every key of one dim sums
+#: the whole ledger); a scope with none (``service``) is read from the rows only.
+_ROLLUP_DIMS = {"user": "user", "app": "provider"}
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+def spend_sql(scope: Scope, start_ns: int, end_ns: int) -> tuple[str, tuple[Any, ...]]:
+    """One statement: the exact spend of ``scope`` over ``[start_ns, end_ns)``, as
+    ``(tag, hi, lo, text)`` rows (tag 0 pico sums, tag 1 a cost that is not whole pico-dollars).
+
+    The whole UTC days inside the window come from the ledger's per-day rollups
+    (``_rollup.cost_sql``: a few rows per scope), the partial days at its edges from the
+    rows, by the scope's ``(column, end_time_unix_nano)`` index. A window in another time
+    zone (a Paris month starts at 23:00 or 22:00 UTC) has such an edge at either end; a
+    window shorter than a day is all edge. One statement is one snapshot: the rows and
+    rollups the exporter changes in one transaction are read together.
+    """
+    dim = _ROLLUP_DIMS.get(scope.kind)
+    first_whole = -(-start_ns // _DAY_NS) * _DAY_NS
+    last_whole = end_ns // _DAY_NS * _DAY_NS
+    parts: list[str] = []
+    params: list[Any] = []
+    if dim is not None and first_whole < last_whole:
+        sql, days = cost_sql(dim, scope.value if scope.column is not None else None,
+                             _day(first_whole), _day(last_whole))
+        parts.append(sql)
+        params += days
+        edges = [(start_ns, first_whole), (last_whole, end_ns)]
+    else:
+        edges = [(start_ns, end_ns)]
+    where, key = scope.where()
+    for lo, hi in edges:
+        if lo >= hi:
+            continue
+        parts.append(f"SELECT 0, SUM(cost_pico / {SPLIT}), SUM(cost_pico % {SPLIT}), NULL FROM llm_calls "
+                     f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
+                     f"UNION ALL SELECT 1, NULL, NULL, CAST(cost_usd AS TEXT) FROM llm_calls "
+                     f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
+                     f"AND cost_pico IS NULL AND cost_usd IS NOT NULL")
+        params += [*key, lo, hi, *key, lo, hi]
+    if not parts:
+        return "SELECT 0, NULL, NULL, NULL", ()
+    return " UNION ALL ".join(parts), tuple(params)
+
+
+def _day(unix_ns: int) -> str:
+    return datetime.fromtimestamp(unix_ns // 1_000_000_000, UTC).strftime("%Y-%m-%d")
 
 
 #: Holds that still count: not expired, and not yet a ledger row.
@@ -318,9 +361,8 @@ class BudgetLedger:
     # -- operations ---------------------------------------------------------------------
     def committed(self, cur: Any, budget: str, scope_key: str, scope: Scope, start_ns: int, end_ns: int,
                   now_ns: int, exclude: str = "") -> Decimal:
-        sql, params = spend_sql(scope)
-        rows = cur.query(sql + " " + _HELD_SQL, (*params, start_ns, end_ns, *params, start_ns, end_ns,
-                                                 budget, scope_key, now_ns, exclude))
+        sql, params = spend_sql(scope, start_ns, end_ns)
+        rows = cur.query(sql + " " + _HELD_SQL, (*params, budget, scope_key, now_ns, exclude))
         return _committed(rows)
 
     def lock(self, cur: Any, budget: str, scope_key: str) -> None:

@@ -303,3 +303,33 @@ def spend(store: Any, dim: str, key: str, start: datetime, end: datetime) -> Any
 
 def _midnight(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+
+def cost_sql(dim: str, key: str | None, first_day: str, last_day: str) -> tuple[str, tuple[Any, ...]]:
+    """One ``SELECT`` of ``(tag, hi, lo, text)`` rows: the exact cost of the whole UTC days
+    ``[first_day, last_day)`` (``YYYY-MM-DD``) of one ``key`` of ``dim``, or of every key
+    when ``key`` is None (each call is under exactly one key of a dim: the whole ledger).
+
+    Tag 0 is the pico-dollar sums (``_money.from_parts(hi, lo)``), tag 1 each cell's
+    decimal rest as text. For a caller that must read its spend in one statement (one
+    snapshot, one round trip — the budgets' check, under its lock), ``UNION ALL`` with
+    other parts; :func:`spend` is the same sum as a report ``Group``. One key's days are
+    named one by one: each is a lookup of the primary key ``(dim, day, key)``, where a day
+    range would read every key's cells of those days.
+    """
+    params: tuple[Any, ...]
+    if key is None:
+        where, params = "dim = ? AND day >= ? AND day < ?", (dim, first_day, last_day)
+    else:
+        days = []
+        day, last = datetime.strptime(first_day, "%Y-%m-%d"), datetime.strptime(last_day, "%Y-%m-%d")
+        while day < last:
+            days.append(day.strftime("%Y-%m-%d"))
+            day += timedelta(days=1)
+        where = f"dim = ? AND day IN ({', '.join('?' * len(days))}) AND key = ?"
+        params = (dim, *days, key)
+    sql = (f"SELECT 0, SUM(pico_hi), SUM(pico_lo), NULL FROM llm_rollup WHERE {where} "
+           f"UNION ALL SELECT 1, NULL, NULL, CAST(cost_rest AS TEXT) FROM llm_rollup WHERE {where} "
+           "AND cost_rest IS NOT NULL")
+    return sql, params + params

@@ -1,7 +1,7 @@
 """One process of the fleet race: THREADS threads call the real OpenAI SDK (over HTTP to
 the wire server) for one user until that user's monthly hard budget refuses them.
 
-    python -m tests.budgets._racer LEDGER_URL WIRE_URL THREADS LIMIT RESERVATION
+    python -m tests.budgets._racer LEDGER_URL WIRE_URL THREADS LIMIT DEFAULT_RESERVATION
 
 Spans go to the shared ledger through a ``BatchSpanProcessor``, as in production: a
 finished call's row lands seconds later, and until then its settled hold counts. Prints
@@ -25,14 +25,14 @@ from otel_llm_cost.ledger import LedgerSpanExporter
 
 
 def main() -> None:
-    url, wire, threads, limit, reservation = sys.argv[1:6]
+    url, wire, threads, limit, default_reservation = sys.argv[1:6]
     import openai
 
     provider = TracerProvider(resource=Resource.create({"service.name": "racer"}))
     provider.add_span_processor(BatchSpanProcessor(LedgerSpanExporter(url)))
     OpenAIInstrumentor().instrument(tracer_provider=provider)
     budgets.set_budgets(f"user:racer {limit} per month hard on_unavailable=closed", ledger=url,
-                        default_reservation_usd=reservation, timeout_s=5)
+                        default_reservation_usd=default_reservation, timeout_s=5)
     client = openai.OpenAI(base_url=wire + "/v1", api_key="test", max_retries=0)
     sent = refused = errors = 0
     lock = threading.Lock()

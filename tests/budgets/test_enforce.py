@@ -5,6 +5,7 @@ zone (crossed by moving the injected clock), soft crossings, and the ledger's ho
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,28 +15,35 @@ import pytest
 import otel_llm_cost
 from otel_llm_cost import budgets, semconv
 from otel_llm_cost.budgets import Budget, BudgetExceeded
+from otel_llm_cost.cost import format_usd
 from otel_llm_cost.ledger import LedgerSpanExporter
+from otel_llm_cost.sessions._reserve import worst_case
 from tests.ledger._spans import llm_span, provider_with, unix_nano
 
 ONE_CALL = Decimal("0.0035")
+#: The worst case of App.call's request, as the session budgets compute it.
+WORST = worst_case({"model": "gpt-4o", "max_tokens": 100, "messages": [{"role": "user", "content": "hello"}]})[0]
 
 
 def test_a_users_monthly_hard_budget_refuses_before_sending(app, clock):
     a = app()
-    budgets.set_budgets([Budget("user", "0.01", "month", hard=True)], ledger=a.ledger, clock=clock,
-                        default_reservation_usd="0.004")
+    budgets.set_budgets([Budget("user", "0.0075", "month", hard=True)], ledger=a.ledger, clock=clock,
+                        default_reservation_usd="1")
     with otel_llm_cost.session(user_id="ann"):
         for _ in range(2):
             a.call()
         sent = len(a.wire.requests)
-        with pytest.raises(BudgetExceeded, match="user:\\*/month"):
-            a.call()  # 0.0070 spent + 0.004 held > 0.01
+        # 0.0070 spent + the call's worst case (its text's bytes as input tokens and its
+        # max_tokens=100 as output, at gpt-4o's prices) > 0.0075
+        refusal = f"user:\\*/month.*up to {re.escape(format_usd(WORST))} USD \\(max_tokens\\)"
+        with pytest.raises(BudgetExceeded, match=refusal):
+            a.call()
     assert len(a.wire.requests) == sent  # refused before the request was sent
     with otel_llm_cost.session(user_id="bob"):
         a.call()  # each user has their own limit
     ann = budgets.spend(user="ann")
-    assert (ann.total, ann.calls, ann.limit, ann.remaining) == (2 * ONE_CALL, 2, Decimal("0.01"),
-                                                                 Decimal("0.01") - 2 * ONE_CALL)
+    assert (ann.total, ann.calls, ann.limit, ann.remaining) == (2 * ONE_CALL, 2, Decimal("0.0075"),
+                                                                 Decimal("0.0075") - 2 * ONE_CALL)
     assert ann.by_model == {"gpt-4o": 2 * ONE_CALL}
     assert ann.unpriced_calls == 0 and ann.reserved == 0
     assert budgets.spend(user="bob").total == ONE_CALL

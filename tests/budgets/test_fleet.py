@@ -19,18 +19,21 @@ import pytest
 import otel_llm_cost
 from otel_llm_cost import budgets
 from otel_llm_cost.budgets import BudgetExceeded
+from otel_llm_cost.sessions._reserve import worst_case
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = Decimal("0.005")
-#: Each call's exact cost (11 prompt tokens and 1 output token of gpt-4o), reserved as its
-#: worst case: the tightest bound, so any race between check and hold would overspend.
-RESERVATION = Decimal("0.0000375")
+#: Each call's exact cost (11 prompt tokens and 1 output token of gpt-4o).
+COST = Decimal("0.0000375")
+#: What each call holds before it is sent: its worst case from the request (the racer's
+#: request: its text's bytes as input tokens, its max_tokens=1 as output, at gpt-4o's prices).
+WORST = worst_case({"model": "gpt-4o", "max_tokens": 1, "messages": [{"role": "user", "content": "race"}]})[0]
 
 
 def test_four_processes_of_eight_threads_never_overspend_a_users_budget(pg_url, wire):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [subprocess.Popen([sys.executable, "-m", "tests.budgets._racer", pg_url, wire.base_url, "8",
-                               str(LIMIT), str(RESERVATION)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               str(LIMIT), "0.5"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
     results = []
     for proc in procs:
@@ -44,10 +47,11 @@ def test_four_processes_of_eight_threads_never_overspend_a_users_budget(pg_url, 
         calls, spent, biggest = conn.execute(
             "SELECT COUNT(*), SUM(cost_usd), MAX(cost_usd) FROM llm_calls WHERE user_id = 'racer'").fetchone()
     assert calls == sent == len(wire.requests)  # nothing refused was sent; everything sent was recorded
-    assert biggest == RESERVATION
+    assert biggest == COST
+    assert COST < WORST < 2 * COST  # a tight worst case: any race between check and hold would overspend
     assert spent <= LIMIT, f"{sent} calls spent {spent} USD of a {LIMIT} USD budget"
-    # And the budget was used, not refused from the start: less than one call was left over.
-    assert spent > LIMIT - RESERVATION
+    # And the budget was used, not refused from the start: less than one worst case was left over.
+    assert spent > LIMIT - WORST
     print(f"fleet race: {sent} calls sent, {sum(r['refused'] for r in results)} refused, "
           f"spent {spent} of {LIMIT} USD")
 

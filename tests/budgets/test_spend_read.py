@@ -1,0 +1,108 @@
+"""The spend a hard budget's check reads: whole UTC days from the ledger's per-day rollups,
+the partial days at the period's edges from the rows — exact, whatever the period's time
+zone, on SQLite and on the real PostgreSQL server, and read through indexes only."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from otel_llm_cost import semconv
+from otel_llm_cost.budgets._ledger import BudgetLedger, scope_of, spend_sql
+from otel_llm_cost.budgets._periods import parse_period, to_unix_nano
+from otel_llm_cost.ledger import LedgerSpanExporter
+from otel_llm_cost.ledger._schema import resolve_target
+from tests.ledger._spans import llm_span, provider_with
+
+#: Calls around the turn of November in Paris (23:00 UTC on 30 November) and of the UTC
+#: day, and within whole days on either side.
+_EDGES = [datetime(2026, 11, 30, 22, 30, tzinfo=UTC), datetime(2026, 11, 30, 23, 0, tzinfo=UTC),
+          datetime(2026, 11, 30, 23, 30, tzinfo=UTC), datetime(2026, 12, 1, 0, 0, tzinfo=UTC),
+          datetime(2026, 12, 31, 22, 59, tzinfo=UTC), datetime(2026, 12, 31, 23, 0, tzinfo=UTC)]
+
+
+def _calls() -> list[tuple[str, str, Decimal, datetime]]:
+    """(user, service, cost, end) of every call written, at whole seconds (the spans')."""
+    rng = random.Random(33)
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    out = []
+    for _ in range(160):
+        when = start + timedelta(seconds=rng.randrange(0, 45 * 86_400))
+        out.append((rng.choice(["ann", "bob"]), rng.choice(["chat", "batch"]),
+                    Decimal(rng.randrange(1, 10**8)).scaleb(-12), when))
+    for i, when in enumerate(_EDGES):
+        out.append(("ann", "chat", Decimal(f"0.00{i + 1}"), when))
+    return out
+
+
+def _write(target: Any, calls: list[tuple[str, str, Decimal, datetime]]) -> None:
+    """Each call through the real exporter (which keeps the rollups in the rows' transaction)."""
+    for service in ("chat", "batch"):
+        provider = provider_with(LedgerSpanExporter(target), service=service)
+        tracer = provider.get_tracer(semconv.SCOPE_NAME)
+        for user, svc, cost, when in calls:
+            if svc == service:
+                llm_span(tracer, model="gpt-4o", cost=str(cost), inp=10, out=1, user=user,
+                         end_ns=to_unix_nano(when))
+        provider.shutdown()
+
+
+_WINDOWS = [("month", "Europe/Paris", datetime(2026, 12, 2, 12, tzinfo=UTC)),   # from 23:00 UTC on 30 Nov
+            ("month", "Europe/Paris", datetime(2026, 11, 30, 22, 59, tzinfo=UTC)),  # November, to 23:00 UTC
+            ("month", "UTC", datetime(2026, 12, 31, 23, 30, tzinfo=UTC)),
+            ("week", "America/New_York", datetime(2026, 12, 1, 3, tzinfo=UTC)),
+            ("day", "Asia/Kolkata", datetime(2026, 11, 30, 20, tzinfo=UTC)),  # a half-hour offset
+            ("rolling:3d", "UTC", datetime(2026, 12, 1, 5, 17, 3, tzinfo=UTC)),
+            ("rolling:90m", "UTC", datetime(2026, 12, 1, 0, 10, tzinfo=UTC))]
+
+
+def _check(target: Any) -> None:
+    calls = _calls()
+    _write(target, calls)
+    ledger = BudgetLedger(resolve_target(target))
+    try:
+        for name, tz, now in _WINDOWS:
+            period = parse_period(name, tz)
+            start, end = period.bounds(now)
+            start_ns, end_ns = to_unix_nano(start), to_unix_nano(end) + (1 if period.window else 0)
+            for kind, sid, pick in (("user", "ann", lambda c: c[0] == "ann"),
+                                    ("user", "bob", lambda c: c[0] == "bob"),
+                                    ("service", "chat", lambda c: c[1] == "chat"),
+                                    ("app", None, lambda c: True)):
+                want = sum((c[2] for c in calls if pick(c) and start_ns <= to_unix_nano(c[3]) < end_ns),
+                           Decimal(0))
+                with ledger.transaction() as cur:
+                    got = ledger.committed(cur, "b", "", scope_of(kind, sid), start_ns, end_ns, to_unix_nano(now))
+                assert got == want, (name, tz, now, kind, sid)
+    finally:
+        ledger.close()
+
+
+def test_the_check_reads_exact_spend_over_periods_in_any_time_zone_on_sqlite(tmp_path):
+    _check(tmp_path / "ledger.db")
+
+
+def test_the_check_reads_exact_spend_over_periods_in_any_time_zone_on_postgresql(pg_url):
+    _check(pg_url)
+
+
+def test_a_months_spend_is_read_by_index_from_the_rollups_and_the_edge_days_rows(tmp_path):
+    target = tmp_path / "ledger.db"
+    _write(target, _calls()[:4])
+    period = parse_period("month", "Europe/Paris")
+    start, end = period.bounds(datetime(2026, 12, 2, 12, tzinfo=UTC))
+    sql, params = spend_sql(scope_of("user", "ann"), to_unix_nano(start), to_unix_nano(end))
+    assert sql.count("FROM llm_rollup") == 2 and sql.count("FROM llm_calls") == 4  # two edges
+    with sqlite3.connect(target) as conn:
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    reads = [step for step in plan if step.startswith(("SCAN", "SEARCH"))]
+    assert reads and all(step.startswith("SEARCH") for step in reads), plan
+    # The rows by the user's index; the rollup cells by their whole primary key (in
+    # whichever order the ledger's schema keys them): one point lookup per day.
+    assert all("USING INDEX llm_calls_user (user_id=? AND end_time_unix_nano>? AND end_time_unix_nano<?)" in step
+               or ("llm_rollup USING PRIMARY KEY" in step and all(f"{c}=?" in step for c in ("dim", "day", "key")))
+               for step in reads), plan
+    assert sum("llm_rollup" in step for step in reads) == 2
