@@ -1,24 +1,28 @@
 """What a declared hard budget adds to a call: the check-and-hold before it is sent, and
 the settle when it ends, against a ledger on the same host.
 
-    python -m bench.budgets --url postgresql://user@127.0.0.1:5432/db [--rows 20000] [--calls 3000]
+    python -m bench.budgets --url postgresql://user@127.0.0.1:5432/db [--rows 20000] [--calls 3000] [--tz UTC]
     python -m bench.budgets --sqlite /tmp/budget-bench.db
 
-The ledger gets ``--rows`` calls of the benchmarked user spread over the current month
-(and as many of other users), then ``--calls`` times: the observer's ``before_call``
-(the user's monthly hard budget: lock, read the spend and the holds, insert a hold) is
-timed, then its ``on_call_end`` (settle the hold to the exact cost), then the call's row
-is written as the exporter would. Prints p50 / p99 / max in milliseconds of each.
+The ledger gets ``--rows`` calls of the benchmarked user spread over the last 30 days
+(and as many of other users), with the per-day rollups the exporter keeps; then
+``--calls`` times: the observer's ``before_call`` (the user's monthly hard budget in
+``--tz``: lock, read the spend — whole UTC days from the rollups, the edge days from the
+rows — and the holds, insert a hold) is timed, then its ``on_call_end`` (settle the hold
+to the exact cost), then the call's row is written as the exporter writes it (row and
+rollups in one transaction). Prints p50 / p99 / max in milliseconds of each, the rows
+the check reads at the period's edges, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,29 +32,40 @@ from opentelemetry.trace import SpanContext
 import otel_llm_cost
 from otel_llm_cost import budgets, semconv
 from otel_llm_cost.budgets._enforce import Enforcer
+from otel_llm_cost.budgets._periods import parse_period, to_unix_nano
 from otel_llm_cost.cost import Cost
+from otel_llm_cost.ledger import _rollup
 from otel_llm_cost.ledger._money import to_pico
+from otel_llm_cost.ledger._schema import COLUMNS
 from otel_llm_cost.record import CallRecord
 from otel_llm_cost.usage import Usage
 
-_INSERT = ("INSERT INTO llm_calls (end_time, end_time_unix_nano, model, user_id, cost_usd, cost_pico, status, "
-           "trace_id, span_id) VALUES (?, ?, ?, ?, ?, ?, 'priced', ?, ?)")
+_INSERT = f"INSERT INTO llm_calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 COST = Decimal("0.0035")
 
 
-def _execute(conn: Any, pg: bool, sql: str, rows: list[tuple]) -> None:
+def _execute(conn: Any, pg: bool, rows: list[tuple]) -> None:
+    """Rows and their rollups in one transaction, as the exporter writes them."""
     if pg:
         with conn.cursor() as cur:
-            cur.executemany(sql.replace("?", "%s"), rows)
-        conn.commit()
+            cur.executemany(_INSERT.replace("?", "%s"), rows)
     else:
-        conn.executemany(sql, rows)
-        conn.commit()
+        conn.executemany(_INSERT, rows)
+    _rollup.apply(conn, "postgresql" if pg else "sqlite", _rollup.deltas(rows))
+    conn.commit()
 
 
-def _row(user: str, when_ns: int) -> tuple:
+def _row(user: str, when_ns: int, trace_id: str | None = None, span_id: str | None = None) -> tuple:
     stamp = datetime.fromtimestamp(when_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return (stamp, when_ns, "gpt-4o", user, str(COST), to_pico(COST), uuid.uuid4().hex, uuid.uuid4().hex[:16])
+    values: dict[str, Any] = dict.fromkeys(COLUMNS)
+    values.update({
+        "end_time": stamp, "end_time_unix_nano": when_ns, "service": "bench", "provider": "openai",
+        "model": "gpt-4o", "response_model": "gpt-4o", "operation": "chat", "input_tokens": 1000,
+        "output_tokens": 100, "cache_read_tokens": 0, "cache_write_tokens": 0, "cache_write_1h_tokens": 0,
+        "reasoning_tokens": 0, "cost_usd": str(COST), "cost_pico": to_pico(COST), "status": "priced",
+        "usage_source": "reported", "user_id": user, "trace_id": trace_id or uuid.uuid4().hex,
+        "span_id": span_id or uuid.uuid4().hex[:16]})
+    return tuple(values[c] for c in COLUMNS)
 
 
 def _percentiles(samples: list[float]) -> str:
@@ -67,10 +82,12 @@ def main() -> None:
     where.add_argument("--sqlite", type=Path)
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--calls", type=int, default=3_000)
+    parser.add_argument("--tz", default="UTC", help="the budget's time zone (a month with edges inside UTC days)")
     args = parser.parse_args()
     target: Any = args.url or args.sqlite
     pg = args.url is not None
-    budgets.set_budgets("user:* 1000000 per month hard", ledger=target, default_reservation_usd="0.01")
+    budgets.set_budgets(f"user:* 1000000 per month hard tz={args.tz}", ledger=target,
+                        default_reservation_usd="0.01")
     enforcer = budgets._enforcer
     assert isinstance(enforcer, Enforcer)
     with otel_llm_cost.session(user_id="bench-user"):
@@ -85,12 +102,21 @@ def main() -> None:
 
         conn = sqlite3.connect(args.sqlite)
     now = datetime.now(UTC)
-    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    lo, hi = int(month_start.timestamp() * 1e9), int(now.timestamp() * 1e9)
+    lo, hi = to_unix_nano(now - timedelta(days=30)), to_unix_nano(now)
     rng = random.Random(7)
     for user in ("bench-user", *(f"other-{i}" for i in range(20))):
         count = args.rows if user == "bench-user" else args.rows // 20
-        _execute(conn, pg, _INSERT, [_row(user, rng.randrange(lo, hi)) for _ in range(count)])
+        _execute(conn, pg, [_row(user, rng.randrange(lo, hi)) for _ in range(count)])
+    start, _end = parse_period("month", args.tz).bounds(now)
+    first_whole = datetime.fromtimestamp(-(-to_unix_nano(start) // 86_400_000_000_000) * 86_400, UTC)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    edges = (to_unix_nano(start), to_unix_nano(max(first_whole, start)), to_unix_nano(today))
+    [(edge_rows,)] = conn.execute(
+        "SELECT COUNT(*) FROM llm_calls WHERE user_id = 'bench-user' AND ((end_time_unix_nano >= {} AND "
+        "end_time_unix_nano < {}) OR end_time_unix_nano >= {})".format(*edges)).fetchall()
+    [(in_month,)] = conn.execute(
+        f"SELECT COUNT(*) FROM llm_calls WHERE user_id = 'bench-user' AND end_time_unix_nano >= {edges[0]}"
+    ).fetchall()
     holds, settles = [], []
     cost = Cost(semconv.STATUS_PRICED, COST)
     with otel_llm_cost.session(user_id="bench-user"):
@@ -106,14 +132,15 @@ def main() -> None:
             t2 = time.perf_counter()
             enforcer.on_call_end(record)
             t3 = time.perf_counter()
-            row = list(_row("bench-user", time.time_ns()))
-            row[6], row[7] = format(trace_id, "032x"), format(span_id, "016x")
-            _execute(conn, pg, _INSERT, [tuple(row)])  # the exporter's row
+            row = _row("bench-user", time.time_ns(), format(trace_id, "032x"), format(span_id, "016x"))
+            _execute(conn, pg, [row])  # the exporter's row
             if i >= 50:  # warm-up excluded
                 holds.append(t1 - t0)
                 settles.append(t3 - t2)
-    print(f"ledger: {'postgresql' if pg else 'sqlite'}, {args.rows} rows of the user this month, "
+    print(f"ledger: {'postgresql' if pg else 'sqlite'}, {args.rows} rows of the user over 30 days, "
+          f"{in_month} of them in the {args.tz} month, {edge_rows} in its edge days before the run; "
           f"{args.calls} calls")
+    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     print(f"check + hold (before_call): {_percentiles(holds)}")
     print(f"settle (on_call_end):       {_percentiles(settles)}")
     print(f"both:                       {_percentiles([a + b for a, b in zip(holds, settles, strict=True)])}")

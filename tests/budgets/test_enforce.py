@@ -138,3 +138,28 @@ def test_the_budget_command_shows_where_each_budget_stands(app, clock, capsys):
     assert table[0].split()[:3] == ["budget", "id", "kind"] and "70%" in table[1]
     assert main(["budget", "--budgets", "user:* 1 per aeon", "--db", str(a.ledger)]) == 2
     assert "unknown budget period 'aeon'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_sqlite_ledger_locked_by_another_writer_fails_as_declared(app, clock, caplog, mode):
+    """Another process's write transaction holds the SQLite file: the check waits its
+    timeout (``busy_timeout``), not for the other writer, then fails open or closed."""
+    a = app()
+    budgets.set_budgets(f"user:* 1 per day hard on_unavailable={mode}", ledger=a.ledger, clock=clock, timeout_s=0.2)
+    with otel_llm_cost.session(user_id="ann"):
+        a.call()  # the ledger and the holds table exist
+    other = sqlite3.connect(a.ledger, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # held until the end of the test
+        with otel_llm_cost.session(user_id="ann"):
+            if mode == "open":
+                a.call()
+                assert len(a.wire.requests) == 2
+                assert "the call goes ahead (on_unavailable=open)" in caplog.text
+            else:
+                with pytest.raises(BudgetExceeded, match="fails closed"):
+                    a.call()
+                assert len(a.wire.requests) == 1
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
