@@ -107,15 +107,18 @@ def main() -> None:
     for user in ("bench-user", *(f"other-{i}" for i in range(20))):
         count = args.rows if user == "bench-user" else args.rows // 20
         _execute(conn, pg, [_row(user, rng.randrange(lo, hi)) for _ in range(count)])
-    start, _end = parse_period("month", args.tz).bounds(now)
-    first_whole = datetime.fromtimestamp(-(-to_unix_nano(start) // 86_400_000_000_000) * 86_400, UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    edges = (to_unix_nano(start), to_unix_nano(max(first_whole, start)), to_unix_nano(today))
+    # The rows the check reads (``_ledger.spend_sql``): those of the partial UTC days at the
+    # period's edges — none for a UTC month, whose whole days (today's too) are rollups.
+    start, end = parse_period("month", args.tz).bounds(now)
+    day = 86_400_000_000_000
+    start_ns, end_ns = to_unix_nano(start), to_unix_nano(end)
+    edges = (start_ns, -(-start_ns // day) * day, end_ns // day * day, end_ns)
     [(edge_rows,)] = conn.execute(
         "SELECT COUNT(*) FROM llm_calls WHERE user_id = 'bench-user' AND ((end_time_unix_nano >= {} AND "
-        "end_time_unix_nano < {}) OR end_time_unix_nano >= {})".format(*edges)).fetchall()
+        "end_time_unix_nano < {}) OR (end_time_unix_nano >= {} AND end_time_unix_nano < {}))".format(*edges)
+    ).fetchall()
     [(in_month,)] = conn.execute(
-        f"SELECT COUNT(*) FROM llm_calls WHERE user_id = 'bench-user' AND end_time_unix_nano >= {edges[0]}"
+        f"SELECT COUNT(*) FROM llm_calls WHERE user_id = 'bench-user' AND end_time_unix_nano >= {start_ns}"
     ).fetchall()
     holds, settles = [], []
     cost = Cost(semconv.STATUS_PRICED, COST)
@@ -138,7 +141,7 @@ def main() -> None:
                 holds.append(t1 - t0)
                 settles.append(t3 - t2)
     print(f"ledger: {'postgresql' if pg else 'sqlite'}, {args.rows} rows of the user over 30 days, "
-          f"{in_month} of them in the {args.tz} month, {edge_rows} in its edge days before the run; "
+          f"{in_month} of them in the {args.tz} month, {edge_rows} in its edge days (read as rows) before the run; "
           f"{args.calls} calls")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
     print(f"check + hold (before_call): {_percentiles(holds)}")
