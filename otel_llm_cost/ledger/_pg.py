@@ -91,6 +91,7 @@ CREATE TABLE llm_quarantine (
 );
 """,
     5: "ROLLUP",
+    6: "ROLLUP_V7",
 }
 
 def _driver():
@@ -167,6 +168,10 @@ def migrate_pg(conn, url: str = "<ledger>") -> int:
 
                 _run(conn, ROLLUP_PG)
                 rebuild(conn, "postgresql")
+            elif _STEPS[step] == "ROLLUP_V7":
+                from ._rollup import ROLLUP_V7_PG
+
+                _run(conn, ROLLUP_V7_PG)
             else:
                 _run(conn, _STEPS[step])
         if start != CURRENT_VERSION:

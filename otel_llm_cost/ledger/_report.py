@@ -325,19 +325,7 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
         params.append(_day_text(day0))
     sums = ", ".join(f"SUM({name})" for name in SUMS)
     width = len(SUMS)
-    if top is not None and by != "day":
-        # Only the first ``top`` by their integer sums leave the database (a month can have
-        # millions of sessions); groups that a decimal rest or partial-day rows may move up
-        # are fetched below by name.
-        order = f"ORDER BY SUM(pico_hi) * {SPLIT} + SUM(pico_lo) DESC, SUM(calls) DESC, key"
-        found = store.query(f"SELECT key, {sums}, COUNT(*) OVER () FROM llm_rollup {where} GROUP BY key "
-                            f"{order} LIMIT ?", [*params, top])
-        count = int(found[0][-1]) if found else 0
-        rows = [row[:-1] for row in found]
-    else:
-        rows = store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} GROUP BY {label_sql}", params)
-        count = len(rows)
-    by_key = {_raw(row[0]): row for row in rows}
+    by_key: dict[str, Sequence] = {}
 
     def fetch(keys: set[str]) -> None:
         missing = sorted(keys - by_key.keys())
@@ -346,6 +334,23 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
             for row in store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} AND {label_sql} IN "
                                    f"({', '.join('?' * len(chunk))}) GROUP BY {label_sql}", [*params, *chunk]):
                 by_key[_raw(row[0])] = row
+
+    if top is not None and by != "day":
+        # Only the first ``top`` keys by their integer sums leave the database (a month can
+        # have millions of sessions), ranked on three integer columns in one pass in key order
+        # (schema 7), and only those get all their sums and a Decimal; groups that a decimal
+        # rest or partial-day rows may move up are fetched below by name.
+        ranked = store.query(f"SELECT key, SUM(pico_hi) * {SPLIT} + SUM(pico_lo) AS pico, SUM(calls) AS n "
+                             f"FROM llm_rollup {where} GROUP BY key ORDER BY pico DESC, n DESC, key LIMIT ?",
+                             [*params, top])
+        [(count,)] = store.query(f"SELECT COUNT(*) FROM (SELECT key FROM llm_rollup {where} GROUP BY key) AS k",
+                                 params)
+        count = int(count)
+        fetch({_raw(row[0]) for row in ranked})
+    else:
+        rows = store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} GROUP BY {label_sql}", params)
+        count = len(rows)
+        by_key.update((_raw(row[0]), row) for row in rows)
 
     # Every grouping holds every row once, so the smallest (provider) gives the total and the days.
     every = ["provider", *params[1:]]

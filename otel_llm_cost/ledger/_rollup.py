@@ -32,7 +32,8 @@ from ._money import SPLIT
 from ._schema import COLUMNS
 
 __all__ = ["DIMS", "Cell", "deltas", "apply", "rebuild", "recompute", "stored", "verify", "spend",
-           "ROLLUP_SQLITE", "ROLLUP_PG", "KEY_SQL"]
+           "ROLLUP_SQLITE", "ROLLUP_PG",
+           "ROLLUP_V7_SQLITE", "ROLLUP_V7_PG", "KEY_SQL"]
 
 #: The groupings kept, and the SQL of each one's key over ``llm_calls`` (as the report's).
 KEY_SQL = {
@@ -46,6 +47,7 @@ DIMS = tuple(KEY_SQL)
 SUMS = ("calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
         "pico_hi", "pico_lo", "priced", "summed", "estimated", "failed", "free")
 _CTX = Context(prec=80)
+_PRICED = SUMS.index("priced")
 
 _COLUMNS_SQL = ",\n".join(f"    {name} BIGINT NOT NULL DEFAULT 0" for name in SUMS)
 ROLLUP_SQLITE = f"""
@@ -67,6 +69,32 @@ CREATE TABLE llm_rollup (
     cost_rest NUMERIC,
     PRIMARY KEY (dim, day, key)
 )
+"""
+
+#: Schema version 7 keys the cells by (dim, key, day). Why: the report ranks keys over a
+#: window (``GROUP BY key``) and :func:`spend` reads one key's days; in SQLite the table is
+#: stored in its primary key's order, so in key order the ranking is one streaming pass
+#: (no sort of a million session cells) and a key's days are one range. The rest index
+#: finds the rare cells with a decimal rest without reading the others. (PostgreSQL keeps
+#: the table and adds the same order as an index.) The data is copied as it is.
+ROLLUP_V7_SQLITE = f"""
+CREATE TABLE llm_rollup_v7 (
+    dim   TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    day   TEXT NOT NULL,
+{_COLUMNS_SQL.replace('BIGINT', 'INTEGER')},
+    cost_rest TEXT,
+    PRIMARY KEY (dim, key, day)
+) WITHOUT ROWID;
+INSERT INTO llm_rollup_v7 (dim, key, day, {", ".join(SUMS)}, cost_rest)
+    SELECT dim, key, day, {", ".join(SUMS)}, cost_rest FROM llm_rollup ORDER BY dim, key, day;
+DROP TABLE llm_rollup;
+ALTER TABLE llm_rollup_v7 RENAME TO llm_rollup;
+CREATE INDEX llm_rollup_rest ON llm_rollup (dim, day) WHERE cost_rest IS NOT NULL
+"""
+ROLLUP_V7_PG = """
+CREATE INDEX llm_rollup_key ON llm_rollup (dim, key, day) INCLUDE (calls, pico_hi, pico_lo);
+CREATE INDEX llm_rollup_rest ON llm_rollup (dim, day) WHERE cost_rest IS NOT NULL
 """
 
 _I = {name: COLUMNS.index(name) for name in COLUMNS}
@@ -181,28 +209,80 @@ def _text(value: Decimal) -> str:
     return format(value.normalize(_CTX), "f")
 
 
-def recompute(conn: Any, kind: str) -> dict[tuple[str, str, str], Cell]:
-    """Every rollup cell computed from the rows (the database sums, decimals in Python)."""
-    cells: dict[tuple[str, str, str], Cell] = {}
-    terms = ", ".join([
-        "COUNT(*)", *(f"COALESCE(SUM({k}_tokens), 0)" for k in ("input", "output", "cache_read", "cache_write",
-                                                                 "reasoning")),
-        f"COALESCE(SUM(cost_pico / {SPLIT}), 0)", f"COALESCE(SUM(cost_pico % {SPLIT}), 0)",
-        "COUNT(cost_pico)", "COUNT(cost_pico)",
-        f"COUNT(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 END)", "COUNT(error_type)",
-        f"COUNT(CASE WHEN error_type IS NOT NULL AND cost_usd IS NULL AND status = '{semconv.STATUS_NO_USAGE}' "
-        "THEN 1 END)"])
+#: The SQL terms of :data:`SUMS` over ``llm_calls`` rows (a decimal-only cost is counted
+#: as priced afterwards, in Python).
+_TERMS = ", ".join([
+    "COUNT(*)", *(f"COALESCE(SUM({k}_tokens), 0)" for k in ("input", "output", "cache_read", "cache_write",
+                                                             "reasoning")),
+    f"COALESCE(SUM(cost_pico / {SPLIT}), 0)", f"COALESCE(SUM(cost_pico % {SPLIT}), 0)",
+    "COUNT(cost_pico)", "COUNT(cost_pico)",
+    f"COUNT(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 END)", "COUNT(error_type)",
+    f"COUNT(CASE WHEN error_type IS NOT NULL AND cost_usd IS NULL AND status = '{semconv.STATUS_NO_USAGE}' "
+    "THEN 1 END)"])
+_DAY_NS = 86_400 * 10**9
+#: The rows one statement of :func:`rebuild` or :func:`recompute` reads: whole UTC days up
+#: to about this many calls, so each statement stays far below PostgreSQL's
+#: ``statement_timeout`` on a ledger of any size (one day is never split).
+BATCH_ROWS = 500_000
+
+
+def batches(conn: Any, batch_rows: int = BATCH_ROWS) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges of ``end_time_unix_nano`` covering every row in whole UTC days,
+    about ``batch_rows`` rows each (counted per day through the time index)."""
+    [(first, last)] = _query(conn, "SELECT MIN(end_time_unix_nano), MAX(end_time_unix_nano) FROM llm_calls")
+    if first is None:
+        return []
+    counts = dict(_query(conn, f"SELECT end_time_unix_nano / {_DAY_NS}, COUNT(*) FROM llm_calls "
+                               f"GROUP BY end_time_unix_nano / {_DAY_NS}"))
+    out: list[tuple[int, int]] = []
+    lo, rows = None, 0
+    for day in sorted(int(d) for d in counts):
+        if lo is None:
+            lo = day
+        rows += int(counts[day])
+        if rows >= batch_rows:
+            out.append((lo * _DAY_NS, (day + 1) * _DAY_NS))
+            lo, rows = None, 0
+    if lo is not None:
+        out.append((lo * _DAY_NS, (int(last) // _DAY_NS + 1) * _DAY_NS))
+    return out
+
+
+def _rests(conn: Any, lo: int, hi: int) -> dict[tuple[str, str, str], tuple[Decimal, int]]:
+    """The decimal-only costs (no ``cost_pico``) of the rows in ``[lo, hi)``: per cell,
+    their exact sum and how many they are (each one a priced call)."""
+    out: dict[tuple[str, str, str], tuple[Decimal, int]] = {}
     for dim, key_sql in KEY_SQL.items():
-        for day, key, *sums in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, {terms} FROM llm_calls "
-                                            f"GROUP BY substr(end_time, 1, 10), {key_sql}"):
-            cells[(dim, day, key)] = Cell([int(v) for v in sums])
         for day, key, text in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, cost_usd FROM llm_calls "
-                                           "WHERE cost_pico IS NULL AND cost_usd IS NOT NULL"):
-            cell = cells[(dim, day, key)]
+                                           f"WHERE end_time_unix_nano >= {lo} AND end_time_unix_nano < {hi} "
+                                           "AND cost_pico IS NULL AND cost_usd IS NOT NULL"):
             value = _decimal(text)
             if value is not None:
-                cell.sums[SUMS.index("priced")] += 1
-                cell.rest = value if cell.rest is None else _CTX.add(cell.rest, value)
+                known, count = out.get((dim, day, key), (Decimal(0), 0))
+                out[(dim, day, key)] = (_CTX.add(known, value), count + 1)
+    return out
+
+
+def recompute(conn: Any, kind: str, batch_rows: int = BATCH_ROWS) -> dict[tuple[str, str, str], Cell]:
+    """Every rollup cell computed from the rows (the database sums, decimals in Python),
+    a batch of whole days per statement."""
+    cells: dict[tuple[str, str, str], Cell] = {}
+    for lo, hi in batches(conn, batch_rows):
+        for dim, key_sql in KEY_SQL.items():
+            for day, key, *sums in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, {_TERMS} "
+                                                f"FROM llm_calls WHERE end_time_unix_nano >= {lo} "
+                                                f"AND end_time_unix_nano < {hi} "
+                                                f"GROUP BY substr(end_time, 1, 10), {key_sql}"):
+                cell = Cell([int(v) for v in sums])
+                known = cells.get((dim, day, key))
+                if known is None:
+                    cells[(dim, day, key)] = cell
+                else:  # a row whose end_time text names another day than its unix time
+                    known.add(cell)
+        for cell_key, (rest, count) in _rests(conn, lo, hi).items():
+            cell = cells[cell_key]
+            cell.sums[_PRICED] += count
+            cell.rest = rest if cell.rest is None else _CTX.add(cell.rest, rest)
     return cells
 
 
@@ -213,22 +293,33 @@ def stored(conn: Any) -> dict[tuple[str, str, str], Cell]:
                                                            "FROM llm_rollup")}
 
 
-def rebuild(conn: Any, kind: str) -> int:
-    """Replace every rollup by its value recomputed from the rows (in the open transaction)."""
-    cells = recompute(conn, kind)
+def rebuild(conn: Any, kind: str, batch_rows: int = BATCH_ROWS) -> int:
+    """Replace every rollup by its value recomputed from the rows (in the open transaction).
+
+    The database sums each batch of days straight into the table (``INSERT … SELECT``:
+    no row or cell passes through Python); only the rare decimal-only costs are added in
+    Python. Returns the number of cells.
+    """
     conn.execute("DELETE FROM llm_rollup")
+    names = ", ".join(SUMS)
+    update = ", ".join(f"{n} = llm_rollup.{n} + excluded.{n}" for n in SUMS)
     mark = "?" if kind == "sqlite" else "%s"
-    sql = (f"INSERT INTO llm_rollup (dim, day, key, {', '.join(SUMS)}, cost_rest) "
-           f"VALUES ({', '.join([mark] * (len(SUMS) + 4))})")
-    params = [(dim, day, key, *cell.sums, None if cell.rest is None else
-               (_text(cell.rest) if kind == "sqlite" else cell.rest))
-              for (dim, day, key), cell in sorted(cells.items())]
-    if kind == "sqlite":
-        conn.executemany(sql, params)
-    else:
-        with conn.cursor() as cur:
-            cur.executemany(sql, params)
-    return len(params)
+    for lo, hi in batches(conn, batch_rows):
+        for dim, key_sql in KEY_SQL.items():
+            conn.execute(f"INSERT INTO llm_rollup (dim, day, key, {names}) "
+                         f"SELECT '{dim}', substr(end_time, 1, 10), {key_sql}, {_TERMS} FROM llm_calls "
+                         f"WHERE end_time_unix_nano >= {lo} AND end_time_unix_nano < {hi} "
+                         f"GROUP BY substr(end_time, 1, 10), {key_sql} "
+                         f"ON CONFLICT (dim, key, day) DO UPDATE SET {update}")
+        for (dim, day, key), (rest, count) in sorted(_rests(conn, lo, hi).items()):
+            [(old,)] = conn.execute(f"SELECT cost_rest FROM llm_rollup WHERE dim = {mark} AND key = {mark} "
+                                    f"AND day = {mark}", (dim, key, day)).fetchall()
+            total = _CTX.add(_decimal(old) or Decimal(0), rest)
+            conn.execute(f"UPDATE llm_rollup SET cost_rest = {mark}, priced = priced + {mark} WHERE dim = {mark} "
+                         f"AND key = {mark} AND day = {mark}",
+                         (_text(total) if kind == "sqlite" else total, count, dim, key, day))
+    [(count,)] = conn.execute("SELECT COUNT(*) FROM llm_rollup").fetchall()
+    return int(count)
 
 
 def verify(conn: Any, kind: str) -> list[str]:

@@ -129,8 +129,13 @@ CREATE TABLE llm_quarantine (
 #: kept in the rows' transaction (``_rollup``); the migration builds them from the rows.
 _V5_TO_V6 = "ROLLUP"
 
+#: Version 7 keys ``llm_rollup`` by (dim, key, day), the order the report ranks keys and
+#: ``_rollup.spend`` reads one key in, and indexes the cells with a decimal rest; the cells
+#: are copied unchanged (``_rollup.ROLLUP_V7_SQLITE``).
+_V6_TO_V7 = "ROLLUP_V7"
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
-_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6)
+_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6, _V6_TO_V7)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
@@ -305,6 +310,10 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
 
                 _run(conn, ROLLUP_SQLITE)
                 rebuild(conn, "sqlite")
+            elif step == _V6_TO_V7:
+                from ._rollup import ROLLUP_V7_SQLITE
+
+                _run(conn, ROLLUP_V7_SQLITE)
             else:
                 _run(conn, step)
         conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")

@@ -20,7 +20,7 @@ from otel_llm_cost.cli import main
 from otel_llm_cost.ledger import LedgerSpanExporter
 from otel_llm_cost.ledger._render import render
 from otel_llm_cost.ledger._report import load_report
-from otel_llm_cost.ledger._rollup import spend
+from otel_llm_cost.ledger._rollup import ROLLUP_SQLITE, batches, rebuild, spend, stored, verify
 from otel_llm_cost.ledger._store import open_store
 
 from ._spans import llm_span, provider_with, unix_nano
@@ -110,6 +110,66 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger(tmp_path: Path, capsys
     assert main(["ledger", "migrate", "--db", str(path)]) == 0
     assert main(["ledger", "verify", "--db", str(path)]) == 0
     assert load_report(path, "model").source == "rollups"
+
+
+def test_a_version_6_ledger_is_rekeyed_in_place_with_its_cells_unchanged(ledger: str, capsys) -> None:
+    """Schema 7 keys the rollups by (dim, key, day) (SQLite: the table's order; PostgreSQL:
+    an index) and indexes the decimal rests; the migration keeps every cell as it was."""
+    with open_store(ledger) as store:
+        before = stored(store.conn)
+    if ledger.startswith("postgresql://"):
+        with psycopg.connect(ledger, autocommit=True) as conn:  # as version 6 left it
+            conn.execute("DROP INDEX llm_rollup_key")
+            conn.execute("DROP INDEX llm_rollup_rest")
+            conn.execute("UPDATE llm_ledger_schema SET version = 6")
+    else:
+        conn = sqlite3.connect(ledger)
+        conn.execute(ROLLUP_SQLITE.replace("CREATE TABLE llm_rollup", "CREATE TABLE llm_rollup_v6"))
+        conn.execute("INSERT INTO llm_rollup_v6 SELECT dim, day, key, calls, input_tokens, output_tokens, "
+                     "cache_read_tokens, cache_write_tokens, reasoning_tokens, pico_hi, pico_lo, priced, summed, "
+                     "estimated, failed, free, cost_rest FROM llm_rollup")
+        conn.execute("DROP TABLE llm_rollup")
+        conn.execute("ALTER TABLE llm_rollup_v6 RENAME TO llm_rollup")
+        conn.execute("PRAGMA user_version = 6")
+        conn.commit()
+        conn.close()
+    assert main(["ledger", "migrate", "--db", ledger]) == 0
+    assert "at schema version 7" in capsys.readouterr().out
+    with open_store(ledger) as store:
+        assert stored(store.conn) == before and len(before) > 50
+        if store.kind == "sqlite":
+            [(sql,)] = store.query("SELECT sql FROM sqlite_master WHERE name = 'llm_rollup'")
+            assert "PRIMARY KEY (dim, key, day)" in sql and "WITHOUT ROWID" in sql
+            plan = " ".join(str(r) for r in store.query(
+                "EXPLAIN QUERY PLAN SELECT key, SUM(calls) FROM llm_rollup WHERE dim = 'session' "
+                "AND day >= '2025-03-11' GROUP BY key"))
+            assert "TEMP B-TREE" not in plan  # the ranking streams in key order: no sort
+        indexes = {name for (name,) in store.query(
+            "SELECT name FROM sqlite_master WHERE type = 'index'" if store.kind == "sqlite"
+            else "SELECT indexname FROM pg_indexes WHERE tablename = 'llm_rollup'")}
+        assert {"llm_rollup_rest"} <= indexes
+        assert store.kind == "sqlite" or "llm_rollup_key" in indexes
+    assert main(["ledger", "verify", "--db", ledger]) == 0
+    for by in ("session", "user"):
+        assert render(load_report(ledger, by, SINCES[2], top=3), "json") == render(
+            load_report(ledger, by, SINCES[2], exact=True, top=3), "json")
+
+
+def test_rebuild_and_verify_in_batches_of_days_give_the_cells_of_one_pass(ledger: str) -> None:
+    """Rebuilt a few days per statement (what keeps each statement short on a big
+    PostgreSQL ledger), the rollups are the ones the writers kept, cell for cell."""
+    with open_store(ledger, write=True) as store:
+        kept = stored(store.conn)
+        assert len(batches(store.conn, 30)) >= 3 and len(batches(store.conn)) == 1
+        if store.kind == "postgresql":
+            with store.conn.transaction():
+                assert rebuild(store.conn, store.kind, batch_rows=30) == len(kept)
+        else:
+            store.conn.execute("BEGIN IMMEDIATE")
+            assert rebuild(store.conn, store.kind, batch_rows=30) == len(kept)
+            store.conn.execute("COMMIT")
+        assert stored(store.conn) == kept
+        assert verify(store.conn, store.kind) == []
 
 
 def test_spend_of_a_user_over_a_period_is_exact(ledger: str) -> None:
