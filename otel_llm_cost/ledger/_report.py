@@ -337,16 +337,20 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
 
     if top is not None and by != "day":
         # Only the first ``top`` keys by their integer sums leave the database (a month can
-        # have millions of sessions), ranked on three integer columns in one pass in key order
+        # have millions of sessions), ranked on two integer columns in one pass in key order
         # (schema 7), and only those get all their sums and a Decimal; groups that a decimal
-        # rest or partial-day rows may move up are fetched below by name.
-        ranked = store.query(f"SELECT key, SUM(pico_hi) * {SPLIT} + SUM(pico_lo) AS pico, SUM(calls) AS n "
-                             f"FROM llm_rollup {where} GROUP BY key ORDER BY pico DESC, n DESC, key LIMIT ?",
-                             [*params, top])
-        [(count,)] = store.query(f"SELECT COUNT(*) FROM (SELECT key FROM llm_rollup {where} GROUP BY key) AS k",
-                                 params)
+        # rest or partial-day rows may move up are fetched below by name. The cost alone
+        # ranks (a third sum costs a third more); only when the next key costs as much as the
+        # last one kept does the tie-break (calls, key) need the full order.
+        pico = f"SUM(pico_hi) * {SPLIT} + SUM(pico_lo)"
+        ranked = store.query(f"SELECT key, {pico} AS pico FROM llm_rollup {where} GROUP BY key "
+                             f"ORDER BY pico DESC LIMIT ?", [*params, top + 1])
+        if len(ranked) > top and ranked[top][1] == ranked[top - 1][1]:
+            ranked = store.query(f"SELECT key, {pico} AS pico, SUM(calls) AS n FROM llm_rollup {where} "
+                                 f"GROUP BY key ORDER BY pico DESC, n DESC, key LIMIT ?", [*params, top])
+        [(count,)] = store.query(f"SELECT COUNT(DISTINCT key) FROM llm_rollup {where}", params)
         count = int(count)
-        fetch({_raw(row[0]) for row in ranked})
+        fetch({_raw(row[0]) for row in ranked[:top]})
     else:
         rows = store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} GROUP BY {label_sql}", params)
         count = len(rows)
