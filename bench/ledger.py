@@ -250,6 +250,7 @@ def load_pg(db: Path, url: str) -> None:
     connect(db).close()  # migrate: cost_pico filled
     src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     conn = connect_pg(url)
+    conn.execute("SET statement_timeout = 0")  # one COPY of every row: past the writers' 30 s
     t0 = time.perf_counter()
     with conn.cursor() as cur:
         with cur.copy(f"COPY llm_calls ({', '.join(COLUMNS)}) FROM STDIN") as copy:

@@ -21,7 +21,7 @@ writer) builds them for an existing ledger.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, InvalidOperation
@@ -220,32 +220,29 @@ _TERMS = ", ".join([
     f"COUNT(CASE WHEN error_type IS NOT NULL AND cost_usd IS NULL AND status = '{semconv.STATUS_NO_USAGE}' "
     "THEN 1 END)"])
 _DAY_NS = 86_400 * 10**9
-#: The rows one statement of :func:`rebuild` or :func:`recompute` reads: whole UTC days up
-#: to about this many calls, so each statement stays far below PostgreSQL's
-#: ``statement_timeout`` on a ledger of any size (one day is never split).
-BATCH_ROWS = 500_000
 
 
-def batches(conn: Any, batch_rows: int = BATCH_ROWS) -> list[tuple[int, int]]:
-    """``[lo, hi)`` ranges of ``end_time_unix_nano`` covering every row in whole UTC days,
-    about ``batch_rows`` rows each (counted per day through the time index)."""
-    [(first, last)] = _query(conn, "SELECT MIN(end_time_unix_nano), MAX(end_time_unix_nano) FROM llm_calls")
-    if first is None:
-        return []
-    counts = dict(_query(conn, f"SELECT end_time_unix_nano / {_DAY_NS}, COUNT(*) FROM llm_calls "
-                               f"GROUP BY end_time_unix_nano / {_DAY_NS}"))
-    out: list[tuple[int, int]] = []
-    lo, rows = None, 0
-    for day in sorted(int(d) for d in counts):
-        if lo is None:
-            lo = day
-        rows += int(counts[day])
-        if rows >= batch_rows:
-            out.append((lo * _DAY_NS, (day + 1) * _DAY_NS))
-            lo, rows = None, 0
-    if lo is not None:
-        out.append((lo * _DAY_NS, (int(last) // _DAY_NS + 1) * _DAY_NS))
-    return out
+def batches(conn: Any) -> Iterator[tuple[int, int]]:
+    """``[lo, hi)`` ranges of ``end_time_unix_nano``, one UTC day each, of every day that
+    has rows (the next one found through the time index: empty days cost one look-up).
+
+    Why by day: :func:`rebuild` and :func:`recompute` run one statement per day and
+    grouping, so no statement reads more than one day of rows — on PostgreSQL each stays far
+    below ``statement_timeout`` (``_pg``) however big the ledger is.
+    """
+    mark = "?" if _kind(conn) == "sqlite" else "%s"
+    [(first,)] = conn.execute("SELECT MIN(end_time_unix_nano) FROM llm_calls").fetchall()
+    while first is not None:
+        lo = int(first) - int(first) % _DAY_NS
+        yield lo, lo + _DAY_NS
+        [(first,)] = conn.execute(f"SELECT MIN(end_time_unix_nano) FROM llm_calls WHERE end_time_unix_nano >= {mark}",
+                                  (lo + _DAY_NS,)).fetchall()
+
+
+def _kind(conn: Any) -> str:
+    import sqlite3
+
+    return "sqlite" if isinstance(conn, sqlite3.Connection) else "postgresql"
 
 
 def _rests(conn: Any, lo: int, hi: int) -> dict[tuple[str, str, str], tuple[Decimal, int]]:
@@ -263,11 +260,11 @@ def _rests(conn: Any, lo: int, hi: int) -> dict[tuple[str, str, str], tuple[Deci
     return out
 
 
-def recompute(conn: Any, kind: str, batch_rows: int = BATCH_ROWS) -> dict[tuple[str, str, str], Cell]:
+def recompute(conn: Any, kind: str) -> dict[tuple[str, str, str], Cell]:
     """Every rollup cell computed from the rows (the database sums, decimals in Python),
-    a batch of whole days per statement."""
+    one day of rows per statement."""
     cells: dict[tuple[str, str, str], Cell] = {}
-    for lo, hi in batches(conn, batch_rows):
+    for lo, hi in batches(conn):
         for dim, key_sql in KEY_SQL.items():
             for day, key, *sums in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, {_TERMS} "
                                                 f"FROM llm_calls WHERE end_time_unix_nano >= {lo} "
@@ -293,10 +290,10 @@ def stored(conn: Any) -> dict[tuple[str, str, str], Cell]:
                                                            "FROM llm_rollup")}
 
 
-def rebuild(conn: Any, kind: str, batch_rows: int = BATCH_ROWS) -> int:
+def rebuild(conn: Any, kind: str) -> int:
     """Replace every rollup by its value recomputed from the rows (in the open transaction).
 
-    The database sums each batch of days straight into the table (``INSERT … SELECT``:
+    The database sums each day straight into the table (``INSERT … SELECT``:
     no row or cell passes through Python); only the rare decimal-only costs are added in
     Python. Returns the number of cells.
     """
@@ -304,7 +301,7 @@ def rebuild(conn: Any, kind: str, batch_rows: int = BATCH_ROWS) -> int:
     names = ", ".join(SUMS)
     update = ", ".join(f"{n} = llm_rollup.{n} + excluded.{n}" for n in SUMS)
     mark = "?" if kind == "sqlite" else "%s"
-    for lo, hi in batches(conn, batch_rows):
+    for lo, hi in batches(conn):
         for dim, key_sql in KEY_SQL.items():
             conn.execute(f"INSERT INTO llm_rollup (dim, day, key, {names}) "
                          f"SELECT '{dim}', substr(end_time, 1, 10), {key_sql}, {_TERMS} FROM llm_calls "
