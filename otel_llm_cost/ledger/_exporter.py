@@ -381,7 +381,8 @@ class LedgerSpanExporter(SpanExporter):
     not here, so building the exporter (e.g. at ``opentelemetry-instrument`` start-up)
     never fails, and a forked worker opens its own connection.
 
-    On PostgreSQL a batch the database cannot take (down, restarting, frozen) waits in a
+    A batch the database cannot take (PostgreSQL down, restarting, frozen; a SQLite file
+    locked past its busy timeout by a ``VACUUM`` or another long transaction) waits in a
     local spool (``_spool``; ``spool_dir`` or ``OTEL_LLM_COST_LEDGER_SPOOL``) and is
     delivered by a later export. :attr:`counters` says what happened to the rows.
     """
@@ -400,10 +401,11 @@ class LedgerSpanExporter(SpanExporter):
         self.url: str | None = resolved if isinstance(resolved, str) else None
         self._writer: _Writer = (
             _PostgresWriter(resolved, write_timeout) if isinstance(resolved, str) else _SqliteWriter(resolved))
-        #: Rows wait here while a PostgreSQL ledger is away (None on SQLite).
+        #: Rows wait here while the ledger cannot take them (None when it is misconfigured).
         self.spool: Spool | None = None
-        if isinstance(resolved, str):
-            self.spool = Spool(Path(spool_dir) if spool_dir is not None else default_spool_dir(resolved),
+        if self._config_error is None:
+            name = resolved if isinstance(resolved, str) else os.path.abspath(resolved)
+            self.spool = Spool(Path(spool_dir) if spool_dir is not None else default_spool_dir(name),
                                spool_max_bytes())
         self._stored = 0
         self._quarantined = 0

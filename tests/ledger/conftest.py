@@ -173,5 +173,5 @@ def pg_url(pg_server: str) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _private_spool(tmp_path_factory, monkeypatch) -> None:
-    """Every test's PostgreSQL exporters spool into a directory of their own, never ~/.local/state."""
+    """Every test's ledger exporters spool into a directory of their own, never ~/.local/state."""
     monkeypatch.setenv("OTEL_LLM_COST_LEDGER_SPOOL", str(tmp_path_factory.mktemp("spool")))

@@ -237,3 +237,34 @@ def test_a_forked_child_writes_through_its_own_connection(tmp_path: Path) -> Non
     assert exporter._writer._conn is parent_conn
     provider.shutdown()
     assert sorted(r["model"] for r in _rows(path)) == ["child", "parent-after", "parent-before"]
+
+
+def test_a_sqlite_ledger_locked_past_its_busy_timeout_spools_and_delivers(tmp_path: Path, caplog) -> None:
+    """A SQLite file another process holds locked longer than the 10 s busy timeout (a
+    ``VACUUM``, a long transaction) costs no row: the batch waits in the spool and the next
+    export delivers it."""
+    path, spool = tmp_path / "ledger.db", tmp_path / "spool"
+    ledger = LedgerSpanExporter(path, spool_dir=spool)
+    memory = InMemorySpanExporter()
+    provider = provider_with(memory)
+    tracer = provider.get_tracer("otel_llm_cost")
+    for i in range(5):
+        llm_span(tracer, model="gpt-4o", cost=f"0.00{i}1", inp=10, out=2, session=f"s{i}")
+    provider.shutdown()
+    spans = list(memory.get_finished_spans())
+    assert ledger.export(spans[:1]) is SpanExportResult.SUCCESS
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # as VACUUM holds it
+    with caplog.at_level(logging.WARNING, logger="otel_llm_cost"):
+        assert ledger.export(spans[1:4]) is SpanExportResult.FAILURE
+    assert "locked" in caplog.text and str(spool) in caplog.text
+    assert len(list(spool.glob("*.json"))) == 1 and (spool.stat().st_mode & 0o777) == 0o700
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert ledger.export(spans[4:]) is SpanExportResult.SUCCESS
+    ledger.shutdown()
+    assert ledger.counters == {"stored": 5, "quarantined": 0, "spooled": 3, "delivered": 3, "dropped": 0}
+    assert not list(spool.glob("*.json"))
+    with sqlite3.connect(path) as conn:
+        count, pico = conn.execute("SELECT COUNT(*), SUM(cost_pico) FROM llm_calls").fetchone()
+    assert (count, Decimal(pico).scaleb(-12)) == (5, sum(Decimal(f"0.00{i}1") for i in range(5)))
