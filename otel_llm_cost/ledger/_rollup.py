@@ -363,6 +363,13 @@ def spend(store: Any, dim: str, key: str, start: datetime, end: datetime) -> Any
     first_whole = (start if start == _midnight(start) else _midnight(start) + timedelta(days=1))
     last_whole = _midnight(end)  # exclusive
     key_sql = KEY_SQL[dim]
+    # The rows of the edge days: a user's or a session's through its index (user_id, time) or
+    # (session_id, time) — a plain comparison of the column, which COALESCE would hide.
+    column = _INDEXED.get(dim)
+    if column is not None and key:
+        match, match_params = f"{column} = ?", (key,)
+    else:
+        match, match_params = f"{key_sql} = ?", (key,)
     edges = []
     if first_whole >= last_whole:
         edges.append((start, end))
@@ -382,11 +389,15 @@ def spend(store: Any, dim: str, key: str, start: datetime, end: datetime) -> Any
     for lo, hi in edges:
         if lo >= hi:
             continue
-        parts = sum_groups(store, [key_sql], f"WHERE {key_sql} = ? AND end_time_unix_nano >= ? "
-                                             "AND end_time_unix_nano < ?", (key, _unix_nano(lo), _unix_nano(hi)))
+        parts = sum_groups(store, [key_sql], f"WHERE {match} AND end_time_unix_nano >= ? AND end_time_unix_nano < ?",
+                           (*match_params, _unix_nano(lo), _unix_nano(hi)))
         for part in parts.values():
             total.merge(part)
     return total
+
+
+#: The groupings whose column leads an index of ``llm_calls`` (with the time).
+_INDEXED = {"user": "user_id", "session": "session_id"}
 
 
 def _midnight(moment: datetime) -> datetime:
