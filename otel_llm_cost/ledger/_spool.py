@@ -1,17 +1,19 @@
-"""Rows waiting on the local disk while a PostgreSQL ledger cannot be reached.
+"""Rows waiting on the local disk while the ledger cannot take them.
 
 Why. A shared ledger is a server: it restarts, fails over, freezes, or sits behind a
 network that drops. An export batch that finds it away would be lost, and the cost
 with it. Instead its rows are written to a spool directory and delivered, oldest first,
 by the next export that reaches the database (writes are idempotent by trace and span
-id, so a batch the database did commit before going silent is not stored twice).
+id, so a batch the database did commit before going silent is not stored twice). A
+SQLite file can be away too: locked past the writer's busy timeout by a ``VACUUM`` or
+another process's long transaction.
 
 Bounded and private. The spool holds user and session ids: the directory is created
 ``0700`` and every file ``0600`` whatever the umask. It holds at most ``max_bytes``; a
 batch that would go past it is dropped, counted and logged — the only way a row is lost.
 
 Where. ``OTEL_LLM_COST_LEDGER_SPOOL`` (a directory), else
-``$XDG_STATE_HOME/otel-llm-cost/spool/<digest of the URL>`` (``~/.local/state``): one
+``$XDG_STATE_HOME/otel-llm-cost/spool/<digest of the URL or file path>`` (``~/.local/state``): one
 directory per database, shared by the processes that write to it (any of them delivers).
 """
 
@@ -39,7 +41,8 @@ _sequence = itertools.count()
 
 
 def spool_dir(url: str) -> Path:
-    """The spool directory of the ledger at ``url`` (see the module docstring)."""
+    """The spool directory of the ledger at ``url`` (or a SQLite file's absolute path; see
+    the module docstring)."""
     configured = os.environ.get(semconv.ENV_LEDGER_SPOOL, "").strip()
     if configured:
         return Path(configured).expanduser()
