@@ -190,6 +190,7 @@ def apply(conn: Any, kind: str, changes: dict[tuple[str, str, str], Cell], sign:
         plain = (f"INSERT INTO llm_rollup (dim, day, key, {names}) VALUES ({', '.join(['?'] * (len(SUMS) + 3))}) "
                  f"ON CONFLICT (dim, day, key) DO UPDATE SET {update}")
         conn.executemany(plain, [p[:-1] for p in params])
+        empty = [p[:3] for p in params] if sign < 0 else []
         for param in params:
             if param[-1] is None:
                 continue
@@ -198,11 +199,15 @@ def apply(conn: Any, kind: str, changes: dict[tuple[str, str, str], Cell], sign:
             total = _CTX.add(_decimal(old) or Decimal(0), Decimal(param[-1]))
             conn.execute("UPDATE llm_rollup SET cost_rest = ? WHERE dim = ? AND day = ? AND key = ?",
                          (_text(total), *param[:3]))
-        conn.execute("DELETE FROM llm_rollup WHERE calls = 0")
+        # Only a subtraction (prune) can empty a cell: drop those it touched, by key (a
+        # scan of every cell per batch would grow with the ledger).
+        conn.executemany("DELETE FROM llm_rollup WHERE dim = ? AND day = ? AND key = ? AND calls = 0", empty)
     else:
         with conn.cursor() as cur:
             cur.executemany(sql, params)
-            cur.execute("DELETE FROM llm_rollup WHERE calls = 0")
+            if sign < 0:
+                cur.executemany("DELETE FROM llm_rollup WHERE dim = %s AND day = %s AND key = %s AND calls = 0",
+                                [p[:3] for p in params])
 
 
 def _text(value: Decimal) -> str:
