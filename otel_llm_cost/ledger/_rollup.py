@@ -419,8 +419,8 @@ def cost_sql(dim: str, key: str | None, first_day: str, last_day: str) -> tuple[
     decimal rest as text. For a caller that must read its spend in one statement (one
     snapshot, one round trip — the budgets' check, under its lock), ``UNION ALL`` with
     other parts; :func:`spend` is the same sum as a report ``Group``. One key's days are
-    named one by one: each is a lookup of the primary key ``(dim, day, key)``, where a day
-    range would read every key's cells of those days.
+    named one by one: each is a lookup of the primary key (``(dim, key, day)`` since schema
+    7; ``(dim, day, key)`` in a version 6 ledger a report reads unmigrated), fast in either.
     """
     params: tuple[Any, ...]
     if key is None:
