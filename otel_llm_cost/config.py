@@ -173,7 +173,9 @@ def unknown_variables(env: Mapping[str, str] | None = None) -> list[tuple[str, s
     """``OTEL_LLM_COST_*`` variables that are no setting of ours, each with the closest known name."""
     import difflib
 
-    known = sorted({*ENVIRONMENT.values(), *OTHER_VARIABLES})
+    # Every variable semconv names is a setting, read where it is used (the ledger's spool, budgets...).
+    declared = {v for k, v in vars(semconv).items() if k.startswith("ENV_") and isinstance(v, str)}
+    known = sorted({*ENVIRONMENT.values(), *OTHER_VARIABLES, *declared})
     names = [n for n in (os.environ if env is None else env) if n.upper().startswith(_PREFIX) and n not in known]
     # Compared without the common prefix, which would make every name look close.
     suffixes = {n[len(_PREFIX):]: n for n in known if n.startswith(_PREFIX)}

@@ -50,6 +50,19 @@ def test_unknown_variable_named_with_the_closest(caplog: pytest.LogCaptureFixtur
                                              ("OTEL_LLM_COST_ZZZ", None)]
 
 
+def test_every_variable_the_package_reads_is_known() -> None:
+    """A setting read outside config.py (the ledger's spool, budgets, ...) must not be warned about
+    as a misspelling: every ``OTEL_LLM_COST_*`` name in the package's source is a known one."""
+    import re
+    from pathlib import Path
+
+    root = Path(config.__file__).parent
+    names = {m for path in root.rglob("*.py") for m in re.findall(r"\bOTEL_LLM_COST_[A-Z0-9_]*[A-Z0-9]\b",
+                                                                   path.read_text(encoding="utf-8"))}
+    assert "OTEL_LLM_COST_LEDGER_SPOOL" in names
+    assert config.unknown_variables(dict.fromkeys(names, "1")) == []
+
+
 def test_unknown_variable_warned_once(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("OTEL_LLM_COST_MODEL_ALIAS", "a=gpt-4o")
     with caplog.at_level(logging.WARNING, logger="otel_llm_cost"):
