@@ -17,15 +17,21 @@ When an SDK release makes ``_on_ending`` writable, a span processor can call
 every exporter (and every other processor's ``on_end``) sees the cost; the wrapper then
 has nothing left to add (a span that already has ``llm_cost.status`` is passed through).
 
-``configure()`` and the ``opentelemetry-instrument`` entry point wrap the exporters of
-the tracer provider's span processors (:func:`wrap_exporters`); a hand-built pipeline
-wraps its exporter itself: ``BatchSpanProcessor(CostSpanExporter(OTLPSpanExporter()))``.
+Where the wrapper is put: ``configure()`` builds its processors with it; under
+``opentelemetry-instrument`` our configurator does (:mod:`otel_llm_cost.configurator`);
+a hand-built pipeline wraps its exporter itself:
+``BatchSpanProcessor(CostSpanExporter(OTLPSpanExporter()))``. For a provider someone
+else built, :func:`wrap_exporters` wraps what public API allows (a
+``SimpleSpanProcessor``'s ``span_exporter``) and says once which exporters it cannot
+reach (a ``BatchSpanProcessor`` keeps its exporter in SDK internals, which we never
+write).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,36 +102,52 @@ class CostSpanExporter(SpanExporter):
         return self.exporter.force_flush(timeout_millis)
 
 
-def _needs_wrapping(exporter: Any) -> bool:
+def needs_wrapping(exporter: Any) -> bool:
     """Ours are not wrapped: the ledger prices foreign spans itself, and a wrapper once is enough."""
     return exporter is not None and not type(exporter).__module__.startswith("otel_llm_cost.")
 
 
+#: The tracer providers already warned about (one warning each, however often they are wrapped).
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _warn_unwrapped(tracer_provider: Any, processors: list[Any]) -> None:
+    """One warning per provider: these processors' exports leave foreign GenAI spans without cost."""
+    try:
+        if tracer_provider in _warned:
+            return
+        _warned.add(tracer_provider)
+    except TypeError:  # not weak-referenceable: warn each time rather than never
+        pass
+    _log.warning(
+        "otel_llm_cost: GenAI spans of other instrumentations leave %s without cost (sessions, metrics and the "
+        "ledger still price them): a BatchSpanProcessor's exporter cannot be wrapped once it is built. Under "
+        "opentelemetry-instrument set OTEL_PYTHON_CONFIGURATOR=otel_llm_cost; in code build the processor as "
+        "BatchSpanProcessor(CostSpanExporter(exporter)) (docs/foreign-spans.md)",
+        ", ".join(type(p.span_exporter).__name__ for p in processors))
+
+
 def wrap_exporters(tracer_provider: Any) -> int:
-    """Wrap the exporter of each Simple/Batch span processor of ``tracer_provider``; how many.
+    """Wrap the exporter of each ``SimpleSpanProcessor`` of ``tracer_provider``; how many.
 
     The processors are read where the session set-up reads them (the provider's active
-    multi-processor). ``SimpleSpanProcessor.span_exporter`` is a public attribute; a
-    ``BatchSpanProcessor`` keeps its exporter in its batch worker, which is the one SDK
-    detail relied on here — checked through the public ``span_exporter`` property
-    afterwards, and left alone (with a warning) if the layout differs.
+    multi-processor). A ``SimpleSpanProcessor``'s exporter is its public ``span_exporter``
+    attribute. A ``BatchSpanProcessor`` keeps its exporter in its batch worker, an SDK
+    internal we never write: one whose exporter is not already wrapped is left alone and
+    named in one warning (foreign spans leave it without cost).
     """
     multi = getattr(tracer_provider, "_active_span_processor", None)
     wrapped = 0
+    unwrapped = []
     for processor in getattr(multi, "_span_processors", ()):
         exporter: Any = getattr(processor, "span_exporter", None)
-        if not _needs_wrapping(exporter):
+        if not needs_wrapping(exporter):
             continue
         if isinstance(processor, SimpleSpanProcessor):
             processor.span_exporter = CostSpanExporter(exporter)
+            wrapped += 1
         elif isinstance(processor, BatchSpanProcessor):
-            worker = getattr(processor, "_batch_processor", None)
-            if worker is None or getattr(worker, "_exporter", None) is not exporter:
-                _log.warning("otel_llm_cost: cannot wrap the exporter of %r; wrap it with CostSpanExporter "
-                             "by hand to put cost on other instrumentations' spans", processor)
-                continue
-            worker._exporter = CostSpanExporter(processor.span_exporter)
-        else:
-            continue
-        wrapped += 1
+            unwrapped.append(processor)
+    if unwrapped:
+        _warn_unwrapped(tracer_provider, unwrapped)
     return wrapped

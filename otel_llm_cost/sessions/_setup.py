@@ -7,9 +7,12 @@
   ``OTEL_TRACES_EXPORTER``/``OTEL_METRICS_EXPORTER`` say otherwise) when none are set
   yet, attaches the processor and turns on every installed provider instrumentation.
 
-Both also wrap the span processors' exporters in
+Both put the exporters behind
 :class:`~otel_llm_cost.span_cost.CostSpanExporter`, so that GenAI spans other
-instrumentations wrote leave with our cost (see :mod:`otel_llm_cost.span_cost`).
+instrumentations wrote leave with our cost: ``configure()`` when it builds the
+providers, the zero-code path through our configurator
+(:mod:`otel_llm_cost.configurator`); a provider someone else built has the exporters
+public API reaches wrapped and a warning for the others (:mod:`otel_llm_cost.span_cost`).
 
 Both are idempotent: the processor is added once per tracer provider.
 """
@@ -148,14 +151,13 @@ def _build_sdk_providers() -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from ..configurator import cost_batch_processor
 
     resource = Resource.create()
-    from ..span_cost import CostSpanExporter
-
     tracer_provider = TracerProvider(resource=resource)
     for exporter in _exporters("opentelemetry_traces_exporter", OTEL_TRACES_EXPORTER):
-        tracer_provider.add_span_processor(BatchSpanProcessor(CostSpanExporter(exporter)))
+        tracer_provider.add_span_processor(cost_batch_processor(exporter))
     trace.set_tracer_provider(tracer_provider)
     readers = [e if isinstance(e, MetricReader) else PeriodicExportingMetricReader(e)
                for e in _exporters("opentelemetry_metrics_exporter", OTEL_METRICS_EXPORTER)]

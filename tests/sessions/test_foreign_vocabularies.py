@@ -168,16 +168,36 @@ def test_the_mistralai_sdks_own_span_counts_only_without_an_instrumentation(otel
     assert rows == [("mistral_ai", 1200, cost)] * 2
 
 
-def test_wrap_exporters_wraps_simple_and_batch_exporters_once(otel):
+def test_wrap_exporters_wraps_simple_exporters_once_and_never_reaches_into_a_batch_processor(otel, caplog):
+    """A built ``BatchSpanProcessor`` keeps its exporter in SDK internals: left as it is, said once."""
     simple, batch = InMemorySpanExporter(), InMemorySpanExporter()
     otel.tracer_provider.add_span_processor(SimpleSpanProcessor(simple))
     batch_processor = BatchSpanProcessor(batch)
     otel.tracer_provider.add_span_processor(batch_processor)
-    assert wrap_exporters(otel.tracer_provider) == 3  # the fixture's exporter, simple, batch
-    assert wrap_exporters(otel.tracer_provider) == 0
-    assert isinstance(batch_processor.span_exporter, CostSpanExporter)
+    with caplog.at_level("WARNING", logger="otel_llm_cost"):
+        assert wrap_exporters(otel.tracer_provider) == 2  # the fixture's exporter and the simple one
+        assert wrap_exporters(otel.tracer_provider) == 0
+    assert batch_processor.span_exporter is batch
+    warnings = [r.getMessage() for r in caplog.records if "without cost" in r.getMessage()]
+    assert len(warnings) == 1 and "InMemorySpanExporter" in warnings[0]
+    assert "OTEL_PYTHON_CONFIGURATOR=otel_llm_cost" in warnings[0]
     _emit(otel, "opentelemetry.instrumentation.cohere", OPENLLMETRY_COHERE)
     batch_processor.force_flush()
-    for exporter in (simple, batch):
-        (span,) = exporter.get_finished_spans()
-        assert span.attributes[s.LLM_COST_USD] == format_usd(_expected("command-r-plus-08-2024", "cohere"))
+    (span,) = simple.get_finished_spans()
+    assert span.attributes[s.LLM_COST_USD] == format_usd(_expected("command-r-plus-08-2024", "cohere"))
+    (span,) = batch.get_finished_spans()
+    assert s.LLM_COST_STATUS not in span.attributes
+
+
+def test_the_configurators_batch_processor_exports_foreign_spans_priced(otel):
+    """What our configurator passes the SDK as its export processor wraps the exporter."""
+    from otel_llm_cost.configurator import cost_batch_processor
+
+    batch = InMemorySpanExporter()
+    processor = cost_batch_processor(batch)
+    otel.tracer_provider.add_span_processor(processor)
+    assert isinstance(processor, BatchSpanProcessor) and isinstance(processor.span_exporter, CostSpanExporter)
+    _emit(otel, "opentelemetry.instrumentation.cohere", OPENLLMETRY_COHERE)
+    processor.force_flush()
+    (span,) = batch.get_finished_spans()
+    assert span.attributes[s.LLM_COST_USD] == format_usd(_expected("command-r-plus-08-2024", "cohere"))

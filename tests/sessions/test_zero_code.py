@@ -68,18 +68,24 @@ def _metrics(docs: list) -> dict[str, tuple[str, list]]:
     return out
 
 
-def _run(argv: list[str], configure: bool, tmp_path: Path) -> tuple[dict, dict, list]:
+def _run(argv: list[str], configure: bool, tmp_path: Path, **extra_env: str) -> tuple[dict, dict, list]:
+    result, metrics, spans, _ = _run_with_stderr(argv, configure, tmp_path, **extra_env)
+    return result, metrics, spans
+
+
+def _run_with_stderr(argv: list[str], configure: bool, tmp_path: Path,
+                     **extra_env: str) -> tuple[dict, dict, list, str]:
     app = tmp_path / "app.py"
     app.write_text(APP.replace("{configure}", str(configure)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="console", OTEL_LOGS_EXPORTER="none",
-               OTEL_SERVICE_NAME="zero-code-app", PYTHONPATH=str(ROOT))
+               OTEL_SERVICE_NAME="zero-code-app", PYTHONPATH=str(ROOT), **extra_env)
     proc = subprocess.run([*argv, str(app)], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT "))
     docs = _json_documents(proc.stdout.replace(line, ""))
     spans = [d for d in docs if "context" in d and "attributes" in d]
-    return json.loads(line[7:]), _metrics(docs), spans
+    return json.loads(line[7:]), _metrics(docs), spans, proc.stderr
 
 
 def _check(result: dict, metrics: dict, spans: list) -> None:
@@ -110,10 +116,61 @@ def _check(result: dict, metrics: dict, spans: list) -> None:
     assert exported[semconv.LLM_COST_STATUS] == "priced"
 
 
+def _instrument() -> list[str]:
+    return [str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable]
+
+
 def test_opentelemetry_instrument_attaches_the_session_processor(tmp_path):
-    bindir = Path(sys.executable).parent
-    _check(*_run([str(bindir / "opentelemetry-instrument"), sys.executable], False, tmp_path))
+    """Our configurator selected by name (the test venv also has the OpenTelemetry distro's)."""
+    _check(*_run(_instrument(), False, tmp_path, OTEL_PYTHON_CONFIGURATOR="otel_llm_cost"))
+
+
+def test_another_configurator_leaves_foreign_spans_unpriced_on_export_and_says_so(tmp_path):
+    """The distro's configurator builds the pipeline: its batch processor's exporter is never
+    reached into, so the exported foreign span has no cost; sessions and metrics still
+    price it, and one warning says how to get the cost onto the span."""
+    result, metrics, spans, stderr = _run_with_stderr(_instrument(), False, tmp_path,
+                                                      OTEL_PYTHON_CONFIGURATOR="configurator")
+    assert Decimal(result["cost"]) == Decimal("0.0035")
+    assert metrics[semconv.METRIC_SESSION_COST][1][0]["sum"] == 0.0035
+    (span,) = spans
+    assert semconv.LLM_COST_STATUS not in span["attributes"] and semconv.GEN_AI_USAGE_COST not in span["attributes"]
+    warnings = [ln for ln in stderr.splitlines() if "without cost" in ln]
+    assert len(warnings) == 1 and "OTEL_PYTHON_CONFIGURATOR=otel_llm_cost" in warnings[0], stderr
 
 
 def test_configure_in_code_does_the_same(tmp_path):
     _check(*_run([sys.executable], True, tmp_path))
+
+
+VENDOR = textwrap.dedent("""
+    from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+    class VendorConfigurator(_OTelSDKConfigurator):
+        def _configure(self, **kwargs):
+            print("VENDOR CONFIGURED", sorted(kwargs))
+""")
+
+
+def test_our_configurator_hands_over_to_another_packages_own_configurator(tmp_path):
+    """Reached first among several, ours never takes the place of a vendor distro's configurator;
+    selected by name it builds the pipeline itself. (The vendor package is a real installed
+    distribution: a module and its dist-info with the entry point, on the path.)"""
+    (tmp_path / "vendor_cfg.py").write_text(VENDOR)
+    info = tmp_path / "vendor_cfg-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: vendor-cfg\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[opentelemetry_configurator]\nvendor = vendor_cfg:VendorConfigurator\n")
+    code = ("from opentelemetry import trace\nfrom otel_llm_cost.configurator import CostConfigurator\n"
+            "CostConfigurator().configure(auto_instrumentation_version='1')\n"
+            "print('PROVIDER', type(trace.get_tracer_provider()).__name__)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]), OTEL_TRACES_EXPORTER="console")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "VENDOR CONFIGURED ['auto_instrumentation_version']" in run.stdout
+    assert "PROVIDER ProxyTracerProvider" in run.stdout
+    env["OTEL_PYTHON_CONFIGURATOR"] = "otel_llm_cost"
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "VENDOR" not in run.stdout and "PROVIDER TracerProvider" in run.stdout
