@@ -15,24 +15,41 @@ Two ways a process loses what it has not exported yet:
   :data:`FLUSH_TIMEOUT_S`), then restores the default action and re-sends SIGTERM to
   itself, so the process still dies by SIGTERM with the exit status it always had.
   An application that handles SIGTERM itself keeps its handler; it should flush there.
+
+The handler runs in the main thread, between two bytecodes of whatever it interrupted —
+possibly inside one of our recordings, holding the fork gate (``_recording.GATE``, a
+plain lock), or inside the SDK holding a lock of its own. Waiting there for such a lock
+would wait forever on the interrupted frame. So the handler does no work itself: it
+hands each step to a new thread (``_thread.start_new_thread``, which takes no lock the
+interrupted frame could hold) and waits for it at most a bounded time
+(:data:`END_CALLS_TIMEOUT_S`, then :data:`FLUSH_TIMEOUT_S`); a step that cannot finish
+because the interrupted frame holds what it needs is abandoned at its bound, and the
+process dies by SIGTERM all the same. The flush runs even when ending the open calls
+could not finish, so the spans already queued still leave.
 """
 
 from __future__ import annotations
 
+import _thread
 import atexit
+import contextvars
 import logging
 import os
 import signal
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["track_open", "untrack", "end_open_calls", "install_sigterm_flush", "FLUSH_TIMEOUT_S"]
+__all__ = ["track_open", "untrack", "end_open_calls", "install_sigterm_flush", "FLUSH_TIMEOUT_S",
+           "END_CALLS_TIMEOUT_S"]
 
 _log = logging.getLogger("otel_llm_cost")
 
 #: Longest a SIGTERM waits for the flush (``docker stop`` allows 10 s before SIGKILL).
 FLUSH_TIMEOUT_S = 5.0
+#: Longest a SIGTERM waits for the open calls to end before flushing what is queued.
+END_CALLS_TIMEOUT_S = 1.0
 
 _open: weakref.WeakSet[Any] = weakref.WeakSet()
 _atexit_registered = False
@@ -78,10 +95,36 @@ def _flush_providers(timeout_s: float) -> None:
             _log.exception("otel_llm_cost: error flushing telemetry on SIGTERM (ignored)")
 
 
+def _in_a_thread(work: Callable[[], object], timeout_s: float) -> bool:
+    """Run ``work`` in a new thread and wait for it at most ``timeout_s``; whether it finished.
+
+    ``_thread`` rather than ``threading.Thread``: starting the latter takes the threading
+    module's own lock, which the interrupted frame may hold (it may be starting a thread).
+    """
+    done = _thread.allocate_lock()
+    done.acquire()
+    context = contextvars.copy_context()  # the interrupted frame's, as if it ran here
+
+    def run() -> None:
+        try:
+            context.run(work)
+        except Exception:  # noqa: BLE001 - on the way out, never raise
+            _log.exception("otel_llm_cost: error while flushing on SIGTERM (ignored)")
+        finally:
+            done.release()
+
+    _thread.start_new_thread(run, ())
+    return done.acquire(timeout=timeout_s)
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     try:
-        end_open_calls()
-        _flush_providers(FLUSH_TIMEOUT_S)
+        if not _in_a_thread(end_open_calls, END_CALLS_TIMEOUT_S):
+            _log.warning("otel_llm_cost: SIGTERM: the calls still open could not be ended in %.0f s; "
+                         "flushing what is queued", END_CALLS_TIMEOUT_S)
+        _in_a_thread(lambda: _flush_providers(FLUSH_TIMEOUT_S), FLUSH_TIMEOUT_S + 1.0)
+    except Exception:  # noqa: BLE001 - e.g. no thread could be started: die as without us
+        pass
     finally:
         # Then exactly what would have happened without us: the default action.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -17,6 +17,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from otel_llm_cost import semconv as s
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +54,17 @@ APP = textwrap.dedent("""
         next(iter(stream))
         print("READY", flush=True)
         sys.exit(0)  # a normal exit with the stream still open
+    if MODE == "inside-a-recording":
+        # One call ended (its span queued) and one stream still open, whose end records
+        # metrics under the fork gate; the main thread then holds the gate, as it does
+        # inside any of our recordings, when SIGTERM lands.
+        client.chat.completions.create(model="gpt-4o", messages=messages)
+        stream = client.chat.completions.create(model="gpt-4o", messages=messages, stream=True)
+        next(iter(stream))
+        from otel_llm_cost._recording import GATE
+        with GATE:
+            print("READY", flush=True)
+            time.sleep(120)
     client.chat.completions.create(model="gpt-4o", messages=messages)
     print("READY", flush=True)
     time.sleep(120)
@@ -70,16 +83,45 @@ def _start(wire, tmp_path: Path, mode: str) -> tuple[subprocess.Popen, Path]:
     return proc, out
 
 
+@pytest.fixture
+def started(wire, tmp_path):
+    """``_start`` whose child is killed if the test leaves it alive (a failed wait)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(mode: str) -> tuple[subprocess.Popen, Path]:
+        proc, out = _start(wire, tmp_path, mode)
+        procs.append(proc)
+        return proc, out
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _exported(out: Path) -> list[dict]:
     return [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
 
 
-def test_sigterm_with_the_default_action_flushes_queued_spans(wire, tmp_path):
-    proc, out = _start(wire, tmp_path, "call")
+def test_sigterm_with_the_default_action_flushes_queued_spans(started):
+    proc, out = started("call")
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(60) == -signal.SIGTERM  # still dies by SIGTERM, as without us
     [span] = _exported(out)
     assert span["name"] == "chat gpt-4o" and span["attributes"][s.LLM_COST_USD]
+
+
+def test_sigterm_inside_one_of_our_recordings_still_flushes_and_dies_by_sigterm(started):
+    """The handler never waits on a lock the frame it interrupted holds: ending the open
+    call needs the fork gate the main thread holds, so that step is abandoned at its
+    bound, and the queued span is flushed all the same."""
+    proc, out = started("inside-a-recording")
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(60) == -signal.SIGTERM
+    [span] = _exported(out)  # the ended call's; the open stream could not end
+    assert span["name"] == "chat gpt-4o" and span["attributes"][s.LLM_COST_USD]
+    assert "could not be ended" in proc.stderr.read()
 
 
 def test_an_application_sigterm_handler_is_left_alone(wire, tmp_path):
