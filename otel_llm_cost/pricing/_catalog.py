@@ -41,11 +41,27 @@ _FIRST_PARTY_NAMES = frozenset({
 })
 
 
+def _spelling(entry_provider: str) -> str:
+    name = entry_provider.strip().lower()
+    return _SPELLINGS.get(name, name)
+
+
 def _serves(entry_provider: str, provider: str) -> bool:
     """May a user's entry with this ``provider`` field price a call to ``provider``?"""
-    name = entry_provider.strip().lower()
-    name = _SPELLINGS.get(name, name)
+    name = _spelling(entry_provider)
     return name == provider or (name not in _FIRST_PARTY_NAMES and name not in THIRD_PARTY)
+
+
+def _list_serves(entry_provider: str, provider: str | None) -> bool:
+    """May an entry of our bundled list price a call to ``provider``?
+
+    A first-party entry: wherever it did before (its provider, the clouds reselling it,
+    a call whose provider is not known). An entry for a third-party provider (a
+    correction of genai-prices' data, e.g. ``mistral-large-latest``): that provider's
+    calls only, never a call without a provider or at another one.
+    """
+    name = _spelling(entry_provider)
+    return name not in THIRD_PARTY or name == provider
 
 
 #: Alias chains longer than this are cut at load (a cycle or a hostile file).
@@ -215,17 +231,24 @@ class Catalog:
         if not model or not isinstance(model, str):
             return None
         own = self._resolve_own(model)
+        if own is not None and own.origin == self.base_origin and not _list_serves(own.provider, provider):
+            own = None  # our correction of a third party's price is for calls to that provider only
         if provider is None:
             return own  # no provider: never a guess from some provider's list
         if provider not in THIRD_PARTY:
             if own is not None:
                 return own
         else:
-            # Your entries only, and only those for this provider (a LiteLLM file's
-            # ``groq/llama-…`` key first) or for a provider name we do not know.
+            # Your entries (only those for this provider — a LiteLLM file's ``groq/llama-…``
+            # key first — or for a provider name we do not know), and our list's entries
+            # for exactly this provider (a checked correction of the layer below).
             prefixed = self._resolve_own(f"{_PREFIX.get(provider, provider)}/{model}")
             for entry in (prefixed, own):
-                if entry is not None and entry.origin != self.base_origin and _serves(entry.provider, provider):
+                if entry is None:
+                    continue
+                if entry.origin != self.base_origin and _serves(entry.provider, provider):
+                    return entry
+                if entry.origin == self.base_origin and _spelling(entry.provider) == provider:
                     return entry
         if strict or len(model) > _names.MAX_MODEL_NAME:
             return None

@@ -14,11 +14,14 @@ ENTRY_KEYS = PRICE_FIELDS | {"provider", "aliases", "tiers", "service_tiers", "p
 CALL_CHARGES = {"web_search", "web_search_preview", "file_search"}
 REQUIRED = {"provider", "input", "output", "source", "checked"}
 SERVICE_TIERS = {"batch", "priority", "flex"}
-PROVIDERS = {"openai", "anthropic", "google", "bedrock"}
+# mistral_ai: a correction of genai-prices' data (docs/prices.md), served to that provider only
+PROVIDERS = {"openai", "anthropic", "google", "bedrock", "mistral_ai"}
 
 # USD per 1M tokens, checked 2026-11: model -> {field: value}
 TABLE = {
     "gpt-4o": {"input": "2.50", "output": "10.00", "cache_read": "1.25"},
+    # Mistral Large 3 (the alias since mistral-large-2512), not Large 2's 2.00 / 6.00
+    "mistral-large-latest": {"input": "0.50", "output": "1.50", "cache_read": "0.05"},
     "gpt-4o-mini": {"input": "0.15", "output": "0.60", "cache_read": "0.075"},
     "gpt-4.1": {"input": "2.00", "output": "8.00", "cache_read": "0.50"},
     "gpt-4.1-mini": {"input": "0.40", "output": "1.60", "cache_read": "0.10"},

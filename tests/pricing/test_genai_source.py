@@ -23,7 +23,7 @@ USAGE = Usage(input_tokens=300_123, output_tokens=4_567, cache_read_tokens=100_0
     ("deepseek", "deepseek-chat"),
     ("deepseek", "deepseek-reasoner"),
     ("openrouter", "anthropic/claude-sonnet-4"),
-    ("mistral_ai", "mistral-large-latest"),
+    ("mistral_ai", "mistral-large-2512"),
     ("x_ai", "grok-4.20"),
     ("perplexity", "sonar"),
     ("openai", "gpt-5.6-terra"),        # not in our list: genai-prices, with its >272k tier
@@ -54,6 +54,19 @@ def test_our_list_wins_for_first_party_models():
     # gpt-4o is in our list (checked, dated): the catalog entry is ours, not genai-prices'.
     cost = price_usage("gpt-4o", Usage(input_tokens=10, output_tokens=10), provider="openai", when=WHEN)
     assert (cost.model, cost.catalog) == ("gpt-4o", get_catalog().version)
+
+
+def test_our_correction_of_a_third_partys_price_serves_that_provider_only():
+    """``mistral-large-latest`` is Mistral Large 3 (genai-prices 0.2.3 still matches it to
+    Large 2, 2.00 / 6.00): our list corrects it, at genai-prices' own price of the model it
+    points to, and only for calls to Mistral."""
+    ours = price_usage("mistral-large-latest", USAGE, provider="mistral_ai", when=WHEN)
+    assert (ours.model, ours.catalog) == ("mistral-large-latest", get_catalog().version)
+    assert ours.usd == price_usage("mistral-large-2512", USAGE, provider="mistral_ai", when=WHEN).usd
+    # 200 122 uncached input x 0.50 + 4 567 output x 1.50 + 100 001 cache reads x 0.05, per 1M
+    assert ours.usd == Decimal("0.11191155")
+    assert price_usage("mistral-large-latest", USAGE).status == "unknown_model"  # no provider
+    assert price_usage("mistral-large-latest", USAGE, provider="groq", when=WHEN).status == "unknown_model"
 
 
 def test_no_provider_never_guesses_from_a_provider_list():

@@ -18,7 +18,7 @@ import pytest
 from otel_llm_cost import config
 from otel_llm_cost import semconv as s
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
-from otel_llm_cost.pricing import reset_catalog
+from otel_llm_cost.pricing import get_catalog, reset_catalog
 from tests.wire import Reply
 
 # The prices of DeepSeek, Groq, OpenRouter … come from genai-prices (a core dependency).
@@ -64,7 +64,8 @@ def _priced(span) -> tuple[str, str | None, Decimal | None, str | None]:
     ("https://api.groq.com/openai/v1", "llama-3.3-70b-versatile", "groq", "1.38", "groq/llama-3.3-70b-versatile"),
     # OpenRouter vendor/model names: 2.50 / 10.00 (openrouter/openai/gpt-4o)
     ("https://openrouter.ai/api/v1", "openai/gpt-4o", "openrouter", "12.5", "openrouter/openai/gpt-4o"),
-    ("https://api.mistral.ai/v1", "mistral-large-latest", "mistral_ai", "8", "mistral/mistral-large"),
+    # Mistral: 0.15 / 0.60 (mistral/mistral-small-latest)
+    ("https://api.mistral.ai/v1", "mistral-small-latest", "mistral_ai", "0.75", "mistral/mistral-small-latest"),
 ])
 def test_base_url_names_the_provider_and_its_rates(wire, otel, base_url, model, provider, usd, entry):
     wire.enqueue(Reply(usage=USAGE, model=model))
@@ -72,6 +73,16 @@ def test_base_url_names_the_provider_and_its_rates(wire, otel, base_url, model, 
     span = otel.span()
     assert _priced(span) == (provider, s.STATUS_PRICED, Decimal(usd), entry)
     assert span.attributes[s.LLM_COST_CATALOG] == "genai-prices 0.2.3"
+
+
+def test_mistral_large_latest_is_priced_as_mistral_large_3_by_our_list(wire, otel):
+    # genai-prices 0.2.3 matches the alias to Mistral Large 2 (2.00 / 6.00: 8 USD here);
+    # it points to Mistral Large 3 (mistral-large-2512): 0.50 / 1.50.
+    wire.enqueue(Reply(usage=USAGE, model="mistral-large-latest"))
+    client(wire, "https://api.mistral.ai/v1").chat.completions.create(model="mistral-large-latest", messages=HELLO)
+    span = otel.span()
+    assert _priced(span) == ("mistral_ai", s.STATUS_PRICED, Decimal("2"), "mistral-large-latest")
+    assert span.attributes[s.LLM_COST_CATALOG] == get_catalog().version
 
 
 def test_deepseek_peak_and_off_peak(wire, otel):
