@@ -53,7 +53,7 @@ async def ask(q: str, x_user: str = Header()) -> dict[str, object]:
             reply = await client.chat.completions.create(
                 model=MODEL, max_tokens=300, messages=[{"role": "user", "content": q}])
         except budgets.BudgetExceeded:
-            raise HTTPException(402, used(x_user)["message"] + "; your monthly budget is used up") from None
+            raise HTTPException(402, f"{used(x_user)['message']}; your monthly budget is used up") from None
     return {"answer": reply.choices[0].message.content, "spend": used(x_user)}
 
 

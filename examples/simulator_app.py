@@ -18,12 +18,15 @@ import otel_llm_cost
 
 otel_llm_cost.configure()
 
-question = [{"role": "user", "content": "What does a span cost?"}]
+question = "What does a span cost?"
 with otel_llm_cost.session(session_id="quickstart", user_id="you") as s:
-    reply = openai.OpenAI().chat.completions.create(model="gpt-4o-mini", messages=question)
-    print("openai:   ", reply.choices[0].message.content[:60], "...")
-    message = anthropic.Anthropic().messages.create(model="claude-sonnet-4-6", max_tokens=200, messages=question)
-    print("anthropic:", message.content[0].text[:60], "...")
+    reply = openai.OpenAI().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
+    print("openai:   ", (reply.choices[0].message.content or "")[:60], "...")
+    message = anthropic.Anthropic().messages.create(
+        model="claude-sonnet-4-6", max_tokens=200, messages=[{"role": "user", "content": question}])
+    text = "".join(block.text for block in message.content if isinstance(block, anthropic.types.TextBlock))
+    print("anthropic:", text[:60], "...")
 
 summary = s.summary()
 tokens = summary.tokens
