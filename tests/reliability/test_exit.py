@@ -72,15 +72,23 @@ APP = textwrap.dedent("""
 
 
 def _start(wire, tmp_path: Path, mode: str) -> tuple[subprocess.Popen, Path]:
+    """The application started in ``mode``, once it said READY; its spans go to the returned
+    file, its stderr to :func:`_stderr`'s (a file, not a pipe nobody reads until the end:
+    a child writing more than a pipe holds would block, and look like a hang)."""
     out = tmp_path / "spans.jsonl"
     env = {**os.environ, "OTEL_METRICS_EXPORTER": "none", "OTEL_TRACES_EXPORTER": "none",
            "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", APP, wire.openai_base_url, str(out), mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    with _stderr(out).open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-c", APP, wire.openai_base_url, str(out), mode],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=tmp_path)
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line.strip() == "READY", proc.stderr.read() if proc.stderr else line
+    assert line.strip() == "READY", _stderr(out).read_text() or line
     return proc, out
+
+
+def _stderr(out: Path) -> Path:
+    return out.with_suffix(".stderr")
 
 
 @pytest.fixture
@@ -121,7 +129,7 @@ def test_sigterm_inside_one_of_our_recordings_still_flushes_and_dies_by_sigterm(
     assert proc.wait(60) == -signal.SIGTERM
     [span] = _exported(out)  # the ended call's; the open stream could not end
     assert span["name"] == "chat gpt-4o" and span["attributes"][s.LLM_COST_USD]
-    assert "could not be ended" in proc.stderr.read()
+    assert "could not be ended" in _stderr(out).read_text()
 
 
 def test_an_application_sigterm_handler_is_left_alone(wire, tmp_path):
