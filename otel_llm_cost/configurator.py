@@ -76,5 +76,20 @@ class CostConfigurator(_OTelSDKConfigurator):
                 _log.debug("otel_llm_cost: handing the SDK set-up to %r", other)
                 other.configure(**kwargs)
                 return
-        kwargs.setdefault("export_span_processor", cost_batch_processor)
+        if _takes_export_span_processor():
+            kwargs.setdefault("export_span_processor", cost_batch_processor)
         super()._configure(**kwargs)
+
+
+def _takes_export_span_processor() -> bool:
+    """Whether this SDK's configurator takes ``export_span_processor`` (opentelemetry-python
+    PR #4806, November 2025). An older SDK builds its default pipeline: foreign spans then
+    leave without cost, which the post-instrument hook says once."""
+    import inspect
+
+    from opentelemetry.sdk import _configuration
+
+    try:
+        return "export_span_processor" in inspect.signature(_configuration._initialize_components).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
