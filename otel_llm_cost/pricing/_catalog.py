@@ -57,11 +57,13 @@ def _list_serves(entry_provider: str, provider: str | None) -> bool:
 
     A first-party entry: wherever it did before (its provider, the clouds reselling it,
     a call whose provider is not known). An entry for a third-party provider (a
-    correction of genai-prices' data, e.g. ``mistral-large-latest``): that provider's
-    calls only, never a call without a provider or at another one.
+    correction of genai-prices' data, e.g. ``mistral-large-latest``, that provider's own
+    model at its own price): that provider's calls and, like every entry of our list, a
+    call without a provider; never a call to another provider, which sells under that
+    name at its own rates.
     """
     name = _spelling(entry_provider)
-    return name not in THIRD_PARTY or name == provider
+    return name not in THIRD_PARTY or provider is None or name == provider
 
 
 #: Alias chains longer than this are cut at load (a cycle or a hostile file).
@@ -232,7 +234,7 @@ class Catalog:
             return None
         own = self._resolve_own(model)
         if own is not None and own.origin == self.base_origin and not _list_serves(own.provider, provider):
-            own = None  # our correction of a third party's price is for calls to that provider only
+            own = None  # our correction of a third party's price is not for another provider's calls
         if provider is None:
             return own  # no provider: never a guess from some provider's list
         if provider not in THIRD_PARTY:

@@ -56,17 +56,20 @@ def test_our_list_wins_for_first_party_models():
     assert (cost.model, cost.catalog) == ("gpt-4o", get_catalog().version)
 
 
-def test_our_correction_of_a_third_partys_price_serves_that_provider_only():
+def test_our_correction_of_a_third_partys_price_serves_no_other_provider():
     """``mistral-large-latest`` is Mistral Large 3 (genai-prices 0.2.3 still matches it to
     Large 2, 2.00 / 6.00): our list corrects it, at genai-prices' own price of the model it
-    points to, and only for calls to Mistral."""
+    points to, for calls to Mistral and calls without a provider (as every entry of our
+    list), never for another provider's."""
     ours = price_usage("mistral-large-latest", USAGE, provider="mistral_ai", when=WHEN)
     assert (ours.model, ours.catalog) == ("mistral-large-latest", get_catalog().version)
     assert ours.usd == price_usage("mistral-large-2512", USAGE, provider="mistral_ai", when=WHEN).usd
     # 200 122 uncached input x 0.50 + 4 567 output x 1.50 + 100 001 cache reads x 0.05, per 1M
     assert ours.usd == Decimal("0.11191155")
-    assert price_usage("mistral-large-latest", USAGE).status == "unknown_model"  # no provider
+    assert price_usage("mistral-large-latest", USAGE).usd == ours.usd  # no provider: our list, as for gpt-4o
     assert price_usage("mistral-large-latest", USAGE, provider="groq", when=WHEN).status == "unknown_model"
+    azure = price_usage("mistral-large-latest", USAGE, provider="azure.ai.openai", when=WHEN)
+    assert azure.model == "azure/mistral-large-latest"  # Azure's own listing, not Mistral's price
 
 
 def test_no_provider_never_guesses_from_a_provider_list():
