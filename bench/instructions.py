@@ -44,8 +44,13 @@ def _child(workload: str, calls: int) -> None:
     from bench.workloads import IMPLS, WORKLOADS, _telemetry
 
     fn, provider, _ = WORKLOADS[workload]
+    # Ours and the floor each get telemetry of their own, as in the timed bench (one
+    # process each): ours adds a SessionSpanProcessor to its tracer provider, which
+    # would otherwise stay on and be counted in the floor's calls too.
     tracer_provider, meter_provider, _counter = _telemetry("http://127.0.0.1:9")  # never flushed here
     kwargs = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
+    floor_tracer_provider, floor_meter_provider, _ = _telemetry("http://127.0.0.1:9")
+    floor_kwargs = {"tracer_provider": floor_tracer_provider, "meter_provider": floor_meter_provider}
     transport = CannedTransport()
     client, aclient = openai_client(transport), anthropic_client(transport)
 
@@ -62,9 +67,9 @@ def _child(workload: str, calls: int) -> None:
         loop()
         functools.reduce(lambda acc, _i: fn(client, aclient), range(calls), None)
     ours.instrumentors[provider].uninstrument()
-    floor = IMPLS["sdk-floor"](tracer_provider, kwargs)
+    floor = IMPLS["sdk-floor"](floor_tracer_provider, floor_kwargs)
     floor.workload = workload
-    floor.instrumentors[provider].instrument(**kwargs)
+    floor.instrumentors[provider].instrument(**floor_kwargs)
     loop()
     operator.call(loop)
     floor.instrumentors[provider].uninstrument()
