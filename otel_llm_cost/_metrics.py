@@ -1,9 +1,10 @@
 """The per-call metrics: created once per meter provider, recorded once per LLM call.
 
 Plain SDK instruments — two semantic-convention ``Histogram`` s and two ``Counter`` s
-(three with the opt-in ``llm_cost.calls``) — recorded in the call's own context, so exemplars point to the call's span and a
-user's ``View`` s select and re-aggregate them like any other instrument. Our own
-instrumentations and the session processor (for priced foreign spans) record through
+(three with the opt-in ``llm_cost.calls``) — recorded in the call's own context, so
+exemplars point to the call's span and a user's ``View`` s select and re-aggregate
+them like any other instrument. Our own instrumentations and the session processor
+(for priced foreign spans) record through
 :meth:`CallMetrics.on_call_end`, from a :class:`~otel_llm_cost.record.CallRecord`, so
 a call is counted in one place by one rule. Metric attributes stay low-cardinality:
 provider, model, operation, component, status — plus only the span attributes a user

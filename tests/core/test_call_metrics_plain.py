@@ -16,7 +16,6 @@ from otel_llm_cost.config import Settings
 from otel_llm_cost.instrumentation._call import LLMCall, Telemetry
 from otel_llm_cost.usage import Usage
 
-
 #: With the opt-in ``llm_cost.calls`` counter (off by default: ``docs/metrics.md``).
 _WITH_CALLS = Settings(metric_calls=True)
 
