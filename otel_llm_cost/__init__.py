@@ -7,23 +7,50 @@ point for code that wants to see every call in :mod:`otel_llm_cost.observers`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .cost import Cost, format_usd, price_usage
-from .pricing import add_aliases, get_catalog, load_prices
-from .record import CallRecord
-from .sessions import (
-    BudgetExceeded,
-    Session,
-    SessionScope,
-    SessionSummary,
-    UsageSummary,
-    configure,
-    current_usage,
-    end_session,
-    session,
-    track,
-)
-from .usage import Usage
+
+if TYPE_CHECKING:
+    from .cost import Cost, format_usd, price_usage
+    from .pricing import add_aliases, get_catalog, load_prices
+    from .record import CallRecord
+    from .sessions import (
+        BudgetExceeded,
+        Session,
+        SessionScope,
+        SessionSummary,
+        UsageSummary,
+        configure,
+        current_usage,
+        end_session,
+        session,
+        track,
+    )
+    from .usage import Usage
+
+#: Where each public name lives. Imported on first use (PEP 562), so that a command that
+#: needs none of them (``otel-llm-cost report`` reads the ledger only) does not pay for the
+#: OpenTelemetry SDK, wrapt and the session machinery at start-up.
+_HOMES = {
+    "Cost": "cost", "format_usd": "cost", "price_usage": "cost",
+    "add_aliases": "pricing", "get_catalog": "pricing", "load_prices": "pricing",
+    "CallRecord": "record", "Usage": "usage",
+    **dict.fromkeys(("BudgetExceeded", "Session", "SessionScope", "SessionSummary", "UsageSummary", "configure",
+                     "current_usage", "end_session", "session", "track"), "sessions"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BudgetExceeded",
@@ -46,3 +73,7 @@ __all__ = [
     "session",
     "track",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
