@@ -25,7 +25,6 @@ from pathlib import Path
 
 import yaml
 
-from grafana.panels import CALLS
 from otel_llm_cost.semconv import SESSION_COST_BUCKETS
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +59,7 @@ def _le(value: float) -> str:
 
 def alerts(t: dict[str, float]) -> list[dict]:
     """Each alert: name, value query, threshold key (or None for "> 0"), for, severity, text."""
-    calls = CALLS  # the duration histogram's count, with the status labels
+    calls = "llm_cost_calls_total"
     share = (
         'sum by (job) (increase(%s{llm_cost_%s}[%s])) / sum by (job) (increase(%s[%s]))'
     )

@@ -72,8 +72,7 @@ def render_exposition() -> str:
         meter.create_histogram(
             s.METRIC_OPERATION_DURATION, unit=s.UNIT_SECONDS,
             explicit_bucket_boundaries_advisory=s.DURATION_BUCKETS,
-        ).record(1.5, {**_BASE, s.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06", s.ERROR_TYPE: "timeout",
-                    s.LLM_COST_STATUS: s.STATUS_PRICED, s.LLM_COST_USAGE_SOURCE: s.SOURCE_REPORTED})
+        ).record(1.5, {**_BASE, s.GEN_AI_RESPONSE_MODEL: "gpt-4o-2024-08-06", s.ERROR_TYPE: "timeout"})
         meter.create_histogram(
             s.METRIC_SESSION_COST, unit=s.UNIT_USD,
             explicit_bucket_boundaries_advisory=s.SESSION_COST_BUCKETS,

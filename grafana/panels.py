@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 
 SPEND = "llm_cost_spend_USD_total"
 SAVINGS = "llm_cost_cache_savings_USD_total"
-#: Calls are counted by the duration histogram's count, which carries the status and
-#: usage-source labels (``llm_cost_calls_total`` is opt-in: docs/metrics.md).
-CALLS = "gen_ai_client_operation_duration_seconds_count"
+CALLS = "llm_cost_calls_total"
 TOKENS = "gen_ai_client_token_usage"
 DURATION = "gen_ai_client_operation_duration_seconds"
 SESSION_COST = "llm_cost_session_cost_USD"

@@ -1,10 +1,9 @@
 """The per-call metrics: created once per meter provider, recorded once per LLM call.
 
-Plain SDK instruments — two semantic-convention ``Histogram`` s and two ``Counter`` s
-(three with the opt-in ``llm_cost.calls``) — recorded in the call's own context, so
-exemplars point to the call's span and a user's ``View`` s select and re-aggregate
-them like any other instrument. Our own instrumentations and the session processor
-(for priced foreign spans) record through
+Plain SDK instruments — two semantic-convention ``Histogram`` s and three ``Counter`` s —
+recorded in the call's own context, so exemplars point to the call's span and a
+user's ``View`` s select and re-aggregate them like any other instrument. Our own
+instrumentations and the session processor (for priced foreign spans) record through
 :meth:`CallMetrics.on_call_end`, from a :class:`~otel_llm_cost.record.CallRecord`, so
 a call is counted in one place by one rule. Metric attributes stay low-cardinality:
 provider, model, operation, component, status — plus only the span attributes a user
@@ -36,7 +35,7 @@ class CallMetrics:
     """The instruments of one meter provider, and the rule for recording a call."""
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None,
-                 metric_attributes: tuple[str, ...] = (), calls: bool = False) -> None:
+                 metric_attributes: tuple[str, ...] = (), calls: bool = True) -> None:
         meter = metrics.get_meter(semconv.SCOPE_NAME, __version__, meter_provider)
         self.token_usage = meter.create_histogram(
             semconv.METRIC_TOKEN_USAGE,
@@ -58,10 +57,8 @@ class CallMetrics:
         self.calls = meter.create_counter(semconv.METRIC_CALLS, unit=semconv.UNIT_CALL,
                                           description="LLM calls, by pricing status and usage source.")
         self.extra_keys = tuple(metric_attributes)
-        #: Also record ``llm_cost.calls`` (``metric_calls``, off by default): the duration
-        #: histogram carries the same status and usage-source labels and its count is the
-        #: number of calls, so the counter is one more point per call that duplicates it
-        #: (``docs/metrics.md``).
+        #: Record ``llm_cost.calls`` (``metric_calls``): one point per call that only the
+        #: status and usage-source panels and alerts read (``docs/metrics.md``).
         self.record_calls = calls
         self._sets: dict[tuple[Any, ...], _AttributeSets] = {}
         self._response_models: set[Any] = set()
@@ -126,9 +123,7 @@ class CallMetrics:
             if usage is not None:
                 self.token_usage.record(usage.input_tokens, sets.input, context=context)
                 self.token_usage.record(usage.output_tokens, sets.output, context=context)
-            if self.record_calls or duration_s is None:
-                # Without a duration (a foreign span with no end time) the histogram's
-                # count cannot count the call: the counter does.
+            if self.record_calls:
                 self.calls.add(1, sets.status, context=context)
             for component, usd in cost.components.items():
                 if usd:
@@ -170,25 +165,20 @@ class _AttributeSets:
             value = span_attributes.get(extra)
             if isinstance(value, (str, bool, int, float)):
                 base[extra] = value
-        tokens = dict(base)
+        timing = dict(base)
         if response_model:
-            tokens[semconv.GEN_AI_RESPONSE_MODEL] = response_model
+            timing[semconv.GEN_AI_RESPONSE_MODEL] = response_model
         if error_type:
-            tokens[semconv.ERROR_TYPE] = error_type
+            timing[semconv.ERROR_TYPE] = error_type
         self.base = base
-        self.input = {**tokens, semconv.GEN_AI_TOKEN_TYPE: "input"}
-        self.output = {**tokens, semconv.GEN_AI_TOKEN_TYPE: "output"}
+        self.timing = timing
+        self.input = {**timing, semconv.GEN_AI_TOKEN_TYPE: "input"}
+        self.output = {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"}
         self.status = {**base, semconv.LLM_COST_STATUS: status, semconv.LLM_COST_USAGE_SOURCE: source}
         if error_type:
             self.status[semconv.ERROR_TYPE] = error_type
         if floor:  # the call's tokens and cost are "at least" figures
             self.status[semconv.LLM_COST_ESTIMATE] = floor
-        # The duration histogram counts the calls: it carries the status labels too
-        # (what ``llm_cost.calls`` carries), so the unpriced and estimated-usage panels
-        # and alerts read its count.
-        self.timing = {**tokens, semconv.LLM_COST_STATUS: status, semconv.LLM_COST_USAGE_SOURCE: source}
-        if floor:
-            self.timing[semconv.LLM_COST_ESTIMATE] = floor
         self._components: dict[str, dict[str, Any]] = {}
 
     def component(self, component: str) -> dict[str, Any]:

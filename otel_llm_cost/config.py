@@ -40,10 +40,9 @@ variable (``configure()`` keyword)                         meaning
                                                            baggage join live sessions (off)
 ``OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES``                 also emit the proposed ``gen_ai.usage.cost.*``
 (``proposed_cost_attributes``)                             span attributes (semconv-genai #443; off)
-``OTEL_LLM_COST_METRIC_CALLS`` (``metric_calls``)          also record the ``llm_cost.calls`` counter
-                                                           (off: the duration histogram's count, with
-                                                           the same status labels, counts the calls;
-                                                           one metric point per call, see
+``OTEL_LLM_COST_METRIC_CALLS`` (``metric_calls``)          record the ``llm_cost.calls`` counter (on;
+                                                           off saves one metric point per call where
+                                                           no dashboard or alert reads it, see
                                                            ``docs/metrics.md``)
 =========================================================  ==========================
 """
@@ -82,7 +81,7 @@ class Settings:
     fallback_prices_files: tuple[str, ...] = ()
     trust_baggage: bool = False
     proposed_cost_attributes: bool = False
-    metric_calls: bool = False
+    metric_calls: bool = True
 
 
 #: Settings field -> its environment variable.
@@ -218,7 +217,7 @@ def _from_environment() -> Settings:
         trust_baggage=parse_bool(ENVIRONMENT["trust_baggage"], env.get(ENVIRONMENT["trust_baggage"])),
         proposed_cost_attributes=parse_bool(ENVIRONMENT["proposed_cost_attributes"],
                                             env.get(ENVIRONMENT["proposed_cost_attributes"])),
-        metric_calls=parse_bool(ENVIRONMENT["metric_calls"], env.get(ENVIRONMENT["metric_calls"])),
+        metric_calls=parse_bool(ENVIRONMENT["metric_calls"], env.get(ENVIRONMENT["metric_calls"]), default=True),
     )
 
 

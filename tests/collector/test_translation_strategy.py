@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from grafana import queries
 from grafana.contract import known_series
-from otel_llm_cost import budgets, semconv
+from otel_llm_cost import budgets
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
 from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.sessions import SessionSpanProcessor, session
@@ -81,11 +81,8 @@ def names(wire_server: WireServer, tmp_path_factory) -> dict[str, dict[str, set[
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SessionSpanProcessor(meter_provider))
     instrumentors = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-    with pytest.MonkeyPatch.context() as env:
-        # The opt-in llm_cost.calls too (read at instrument()): every documented name is checked.
-        env.setenv(semconv.ENV_METRIC_CALLS, "true")
-        for inst in instrumentors:
-            inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    for inst in instrumentors:
+        inst.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     # A declared budget, so that its gauges (llm_cost.budget.remaining/.limit) are exported too.
     budgets.set_budgets("app 100000 per day", ledger=tmp / "ledger.db", meter_provider=meter_provider)
     try:

@@ -16,9 +16,6 @@ from otel_llm_cost.config import Settings
 from otel_llm_cost.instrumentation._call import LLMCall, Telemetry
 from otel_llm_cost.usage import Usage
 
-#: With the opt-in ``llm_cost.calls`` counter (off by default: ``docs/metrics.md``).
-_WITH_CALLS = Settings(metric_calls=True)
-
 
 def _metrics(reader: InMemoryMetricReader) -> dict:
     data = reader.get_metrics_data()
@@ -42,7 +39,7 @@ def test_the_instruments_are_the_sdks_own_histograms_and_counters() -> None:
 
 def test_exemplars_point_to_the_calls_own_span() -> None:
     reader = InMemoryMetricReader()
-    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]), _WITH_CALLS)
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]))
     calls = [_call(telemetry) for _ in range(3)]
     span_ids = {c.span.get_span_context().span_id for c in calls}
     found = _metrics(reader)
@@ -60,7 +57,7 @@ def test_user_views_select_our_instruments_by_type_and_name() -> None:
         View(instrument_name=semconv.METRIC_OPERATION_DURATION, aggregation=DropAggregation()),
         View(instrument_name=semconv.METRIC_TOKEN_USAGE, aggregation=SumAggregation()),
     ]
-    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader], views=views), _WITH_CALLS)
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader], views=views))
     _call(telemetry)
     _call(telemetry, "gpt-4o")
     found = _metrics(reader)
@@ -76,53 +73,31 @@ def test_user_views_select_our_instruments_by_type_and_name() -> None:
 def test_delta_temporality_exports_each_interval_once() -> None:
     reader = InMemoryMetricReader(preferred_temporality={Counter: AggregationTemporality.DELTA,
                                                          Histogram: AggregationTemporality.DELTA})
-    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]), _WITH_CALLS)
+    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]))
     _call(telemetry)
-    first = _metrics(reader)
+    first = _metrics(reader)[semconv.METRIC_CALLS].data.data_points
     _call(telemetry)
     _call(telemetry)
-    second = _metrics(reader)
-    assert [p.value for p in first[semconv.METRIC_CALLS].data.data_points] == [1]
-    assert [p.value for p in second[semconv.METRIC_CALLS].data.data_points] == [2]
-    assert [p.count for p in first[semconv.METRIC_OPERATION_DURATION].data.data_points] == [1]
-    assert [p.count for p in second[semconv.METRIC_OPERATION_DURATION].data.data_points] == [2]
+    second = _metrics(reader)[semconv.METRIC_CALLS].data.data_points
+    assert [p.value for p in first] == [1] and [p.value for p in second] == [2]
 
 
 def test_allow_listed_span_attributes_reach_the_metrics() -> None:
     reader = InMemoryMetricReader()
     telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]),
-                          Settings(metric_attributes=("tenant",), metric_calls=True))
+                          Settings(metric_attributes=("tenant",)))
     call = LLMCall(telemetry, "chat", "openai", "gpt-4o", {"tenant": "acme", "user.id": "u1"})
     call.set_response(model="gpt-4o", usage=Usage(10, 1))
     call.end()
-    for name in (semconv.METRIC_CALLS, semconv.METRIC_OPERATION_DURATION, semconv.METRIC_SPEND):
-        points = _metrics(reader)[name].data.data_points
-        assert points and {p.attributes.get("tenant") for p in points} == {"acme"}, name
-        assert all("user.id" not in p.attributes for p in points), name
+    points = _metrics(reader)[semconv.METRIC_CALLS].data.data_points
+    assert [p.attributes.get("tenant") for p in points] == ["acme"]
+    assert all("user.id" not in p.attributes for p in points)
 
 
-def test_by_default_the_duration_histogram_counts_the_calls_by_status() -> None:
-    """``llm_cost.calls`` is opt-in: the duration's count carries what it carried."""
-    reader = InMemoryMetricReader()
-    telemetry = Telemetry(TracerProvider(), MeterProvider(metric_readers=[reader]))
-    _call(telemetry)
-    _call(telemetry, "no-such-model-anywhere")
-    found = _metrics(reader)
-    assert semconv.METRIC_CALLS not in found
-    counted = sorted((p.attributes[semconv.GEN_AI_REQUEST_MODEL], p.attributes[semconv.LLM_COST_STATUS],
-                      p.attributes[semconv.LLM_COST_USAGE_SOURCE], p.count)
-                     for p in found[semconv.METRIC_OPERATION_DURATION].data.data_points)
-    assert counted == [("gpt-4o-mini", semconv.STATUS_PRICED, semconv.SOURCE_REPORTED, 1),
-                       ("no-such-model-anywhere", semconv.STATUS_UNKNOWN_MODEL, semconv.SOURCE_REPORTED, 1)]
-    # The token points keep the semantic-convention attributes only.
-    assert all(semconv.LLM_COST_STATUS not in p.attributes
-               for p in found[semconv.METRIC_TOKEN_USAGE].data.data_points)
-
-
-def test_the_calls_counter_is_recorded_when_switched_on_and_nothing_else_changes() -> None:
+def test_the_calls_counter_is_dropped_when_switched_off_and_nothing_else_is() -> None:
     kept, dropped = InMemoryMetricReader(), InMemoryMetricReader()
-    _call(Telemetry(TracerProvider(), MeterProvider(metric_readers=[kept]), _WITH_CALLS))
-    _call(Telemetry(TracerProvider(), MeterProvider(metric_readers=[dropped])))
+    _call(Telemetry(TracerProvider(), MeterProvider(metric_readers=[kept])))
+    _call(Telemetry(TracerProvider(), MeterProvider(metric_readers=[dropped]), Settings(metric_calls=False)))
     with_calls, without = _metrics(kept), _metrics(dropped)
     assert semconv.METRIC_CALLS in with_calls and semconv.METRIC_CALLS not in without
     assert set(with_calls) - {semconv.METRIC_CALLS} == set(without)
@@ -134,9 +109,9 @@ def test_the_calls_counter_is_recorded_when_switched_on_and_nothing_else_changes
 def test_the_calls_switch_reads_its_variable(monkeypatch) -> None:
     from otel_llm_cost import config
 
-    monkeypatch.setenv(semconv.ENV_METRIC_CALLS, "on")
-    assert config.load().metric_calls is True
-    monkeypatch.setenv(semconv.ENV_METRIC_CALLS, "")
-    assert config.load().metric_calls is False  # empty: the default
-    monkeypatch.delenv(semconv.ENV_METRIC_CALLS)
+    monkeypatch.setenv(semconv.ENV_METRIC_CALLS, "off")
     assert config.load().metric_calls is False
+    monkeypatch.setenv(semconv.ENV_METRIC_CALLS, "")
+    assert config.load().metric_calls is True  # empty: the default
+    monkeypatch.delenv(semconv.ENV_METRIC_CALLS)
+    assert config.load().metric_calls is True

@@ -119,9 +119,7 @@ def _round(wire: WireServer, oai: openai.OpenAI, claude: anthropic.Anthropic, n:
 
 
 def _calls_seen(prom: Prometheus, job: str, n: int, timeout: float) -> None:
-    # The duration histogram's count is the number of calls (``llm_cost.calls`` is opt-in).
-    prom.wait_for(f'sum(gen_ai_client_operation_duration_seconds_count{{job="{job}"}})', lambda v: v == n,
-                  timeout=timeout)
+    prom.wait_for(f'sum(llm_cost_calls_total{{job="{job}"}})', lambda v: v == n, timeout=timeout)
 
 
 def _alerts_active(prom: Prometheus, timeout: float) -> None:
@@ -249,10 +247,9 @@ def test_cache_savings_in_prometheus_equal_the_rate_difference(run):
 
 
 def test_calls_by_status_and_source(run):
-    """The default set counts calls by status and usage source on the duration histogram."""
     by = {(m["metric"]["llm_cost_status"], m["metric"]["llm_cost_usage_source"]): float(m["value"][1])
-          for m in run.prometheus.query('sum by (llm_cost_status, llm_cost_usage_source) '
-                                        f'(gen_ai_client_operation_duration_seconds_count{{job="{JOB}"}})')}
+          for m in run.prometheus.query(
+              f'sum by (llm_cost_status, llm_cost_usage_source) (llm_cost_calls_total{{job="{JOB}"}})')}
     assert by == {("priced", "reported"): 4, ("priced", "estimated"): 4,
                   ("unknown_model", "reported"): 2, ("no_usage", "reported"): 2}
 
@@ -284,13 +281,12 @@ def test_every_alert_is_active_after_round_two(run):
 
 
 def test_real_series_are_the_documented_ones(run):
-    """What Prometheus scraped from real traffic with the default settings is exactly the
-    docs/metrics.md table, less the opt-in ``llm_cost_calls_total``."""
+    """What Prometheus scraped from real traffic is exactly the docs/metrics.md table."""
     from grafana.contract import known_labels, known_series
 
     series = run.prometheus.api("series", **{"match[]": f'{{job="{JOB}", otel_scope_name="{semconv.SCOPE_NAME}"}}'})
     names = {s["__name__"] for s in series}
-    assert names == known_series() - {"llm_cost_calls_total"}
+    assert names == known_series()
     extra = {"__name__", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
     labels = {k for s in series for k in s} - extra
     assert labels <= known_labels(), labels - known_labels()

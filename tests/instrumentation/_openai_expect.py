@@ -89,8 +89,11 @@ def assert_metrics(otel: Any, *, model: str = "gpt-4o", operation: str = "chat",
         c: (s.UNIT_USD, v) for c, v in spend.items()}
     for component in spend:
         otel.point(s.METRIC_SPEND, {**base, s.LLM_COST_COMPONENT: component})
-    # llm_cost.calls is opt-in: the duration histogram counts the call, by status and source.
-    assert otel.metrics(s.METRIC_CALLS) == {}
+    calls = {**base, s.LLM_COST_STATUS: status, s.LLM_COST_USAGE_SOURCE: source}
+    if error_type:
+        calls[s.ERROR_TYPE] = error_type
+    unit, point = otel.point(s.METRIC_CALLS, calls)
+    assert (unit, point.value, len(otel.metrics(s.METRIC_CALLS))) == (s.UNIT_CALL, 1, 1)
     tokens = otel.metrics(s.METRIC_TOKEN_USAGE)
     if inp is None:
         assert tokens == {}
@@ -100,8 +103,7 @@ def assert_metrics(otel: Any, *, model: str = "gpt-4o", operation: str = "chat",
         assert (unit, p_in.sum, p_in.count, p_out.sum, p_out.count, len(tokens)) == (
             s.UNIT_TOKEN, inp, 1, out, 1, 2)
         assert tuple(p_in.explicit_bounds) == tuple(float(b) for b in s.TOKEN_USAGE_BUCKETS)
-    unit, dur = otel.point(s.METRIC_OPERATION_DURATION,
-                           {**timing, s.LLM_COST_STATUS: status, s.LLM_COST_USAGE_SOURCE: source})
+    unit, dur = otel.point(s.METRIC_OPERATION_DURATION, timing)
     assert (unit, dur.count, len(otel.metrics(s.METRIC_OPERATION_DURATION))) == (s.UNIT_SECONDS, 1, 1)
     assert 0 < dur.sum < 10
     assert tuple(dur.explicit_bounds) == s.DURATION_BUCKETS

@@ -234,8 +234,7 @@ def assert_cost_consistent(span: Any) -> None:
 
 
 def calls_metric(inst: Instrumented) -> int:
-    """Calls counted by the metrics: the duration histogram's count (``llm_cost.calls`` is opt-in)."""
-    return sum(p.count for name, _, _, p in inst.metric_points() if name == s.METRIC_OPERATION_DURATION)
+    return sum(p.value for name, _, _, p in inst.metric_points() if name == s.METRIC_CALLS)
 
 
 def spend_metric(inst: Instrumented) -> float:

@@ -42,7 +42,7 @@ def test_long_and_ever_new_response_models_are_bounded(wire, instrumented):
     assert s.OVERFLOW_VALUE in models
     assert max(len(m) for m in models) == s.MAX_ATTRIBUTE_CHARS
     # Every call is still counted: the overflow groups them, it does not drop them.
-    calls = sum(p.count for name, _, _, p in inst.metric_points() if name == s.METRIC_OPERATION_DURATION)
+    calls = sum(p.value for name, _, _, p in inst.metric_points() if name == s.METRIC_CALLS)
     assert calls == CALLS
 
 

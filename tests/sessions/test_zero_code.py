@@ -98,9 +98,9 @@ def _check(result: dict, metrics: dict, spans: list) -> None:
     assert unit == "{call}" and points[0]["sum"] == 1
     unit, points, _ = metrics[semconv.METRIC_SESSIONS_ACTIVE]
     assert unit == "{session}" and points[0]["value"] == 0
-    # The foreign call is also in the per-call metrics, once (counted by the duration
-    # histogram, with its status; ``llm_cost.calls`` is opt-in).
-    assert semconv.METRIC_CALLS not in metrics
+    # The foreign call is also in the per-call metrics, once.
+    unit, points, _ = metrics[semconv.METRIC_CALLS]
+    assert points[0]["value"] == 1 and points[0]["attributes"][semconv.LLM_COST_STATUS] == "priced"
     # Its histogram points wait for a collection; the periodic reader's last one, at
     # shutdown, still exports them.
     unit, points, _ = metrics[semconv.METRIC_TOKEN_USAGE]
@@ -109,7 +109,6 @@ def _check(result: dict, metrics: dict, spans: list) -> None:
         ("input", 1, 1000), ("output", 1, 100)]
     unit, points, _ = metrics[semconv.METRIC_OPERATION_DURATION]
     assert unit == "s" and [p["count"] for p in points] == [1]
-    assert points[0]["attributes"][semconv.LLM_COST_STATUS] == "priced"
     assert [s["name"] for s in spans] == ["chat gpt-4o"]
     # The exported span itself carries the cost (the exporter wrapper both paths install).
     exported = spans[0]["attributes"]
