@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_llm_cost import semconv as s
 
-CATALOG = "2026.11.23"
+CATALOG = "2026.12.07"
 HELLO = [{"role": "user", "content": "hello there"}]  # 12 input tokens on the wire
 
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -20,7 +17,6 @@ from typing import Any
 import httpx
 import langserve
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from langserve import RemoteRunnable
 
@@ -33,6 +29,7 @@ from otel_llm_cost.integrations.langserve import (
 from tests.wire import Reply
 
 from ._rag import Expected, Telemetry, from_spans, from_wire, rag_chain
+from ._serve import serve
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +48,8 @@ def server(wire_server, telemetry) -> Iterator[str]:
     chain = rag_chain(wire_server.openai_base_url)
     add_routes(app, chain, path="/rag")
     langserve.add_routes(app, chain, path="/plain")
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,16 +11,12 @@ counts until the exporter's row arrives (here no exporter writes rows).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 import otel_llm_cost
@@ -29,6 +25,7 @@ from otel_llm_cost.instrumentation.openai import OpenAIInstrumentor
 from otel_llm_cost.integrations.langserve import LangServeUsageMiddleware, add_routes
 
 from ._rag import Telemetry, from_spans, rag_chain
+from ._serve import serve
 from .test_langserve import sse_events
 
 
@@ -61,19 +58,8 @@ def server(wire_server, telemetry) -> Iterator[str]:
     app = FastAPI()
     add_routes(app, rag_chain(wire_server.openai_base_url), path="/rag", budgets=True)
     app.add_middleware(_UserFromHeader)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    srv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ def script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_cost_says_a_service_tier_the_model_does_not_have_was_not_used():
     proc = script("cost", "--model", "gpt-4o", "--input", "1000", "--output", "5", "--service-tier", "flex")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("0.00255 USD  (gpt-4o, catalog 2026.11.23)")
-    assert "rates: gpt-4o has no flex price in catalog 2026.11.23: standard rates used" in proc.stdout
+    assert proc.stdout.startswith("0.00255 USD  (gpt-4o, catalog 2026.12.07)")
+    assert "rates: gpt-4o has no flex price in catalog 2026.12.07: standard rates used" in proc.stdout
     data = json.loads(script("cost", "--model", "gpt-4o", "--input", "1000", "--output", "5",
                              "--service-tier", "flex", "--json").stdout)
     assert data["rates"]["requested_service_tier"] == "flex" and data["rates"]["service_tier"] is None
@@ -102,7 +102,7 @@ def test_prices_names_every_layer_with_its_version(tmp_path):
     proc = script("prices")
     assert proc.returncode == 0, proc.stderr
     assert "  1. your files:   none\n" in proc.stdout
-    assert "  2. our list:     2026.11.23, " in proc.stdout
+    assert "  2. our list:     2026.12.07, " in proc.stdout
     assert "  3. genai-prices: genai-prices 0.2.3, " in proc.stdout
     assert "  4. fallback:     litellm 1.110.2 (bundled snapshot), " in proc.stdout
     ours = tmp_path / "ours.json"

@@ -62,7 +62,7 @@ def test_hostile_price_file_is_skipped_whole(wire, instrumented, monkeypatch, ca
     caplog.set_level(logging.ERROR)
     span = _price_file_case(wire, instrumented, monkeypatch, path)
     assert span.attributes[s.LLM_COST_USD] == BUNDLED  # the bundled price, not the file's
-    assert span.attributes[s.LLM_COST_CATALOG] == "2026.11.23"
+    assert span.attributes[s.LLM_COST_CATALOG] == "2026.12.07"
     assert any(str(path) in r.getMessage() for r in caplog.records)  # … and the user is told why
 
 
