@@ -418,21 +418,18 @@ def cost_sql(dim: str, key: str | None, first_day: str, last_day: str) -> tuple[
     Tag 0 is the pico-dollar sums (``_money.from_parts(hi, lo)``), tag 1 each cell's
     decimal rest as text. For a caller that must read its spend in one statement (one
     snapshot, one round trip — the budgets' check, under its lock), ``UNION ALL`` with
-    other parts; :func:`spend` is the same sum as a report ``Group``. One key's days are
-    named one by one: each is a lookup of the primary key (``(dim, key, day)`` since schema
-    7; ``(dim, day, key)`` in a version 6 ledger a report reads unmigrated), fast in either.
+    other parts; :func:`spend` is the same sum as a report ``Group``. One key's days are one
+    range of the primary key (``(dim, key, day)`` since schema 7, which every ledger a budget
+    reads has: the budgets migrate it first). The statement's text is the same whatever the
+    window, so the driver and the server parse and plan it once: a list of the days, one
+    parameter each, made a new statement for every window length and cost more to plan
+    than to run.
     """
     params: tuple[Any, ...]
     if key is None:
         where, params = "dim = ? AND day >= ? AND day < ?", (dim, first_day, last_day)
     else:
-        days = []
-        day, last = datetime.strptime(first_day, "%Y-%m-%d"), datetime.strptime(last_day, "%Y-%m-%d")
-        while day < last:
-            days.append(day.strftime("%Y-%m-%d"))
-            day += timedelta(days=1)
-        where = f"dim = ? AND day IN ({', '.join('?' * len(days))}) AND key = ?"
-        params = (dim, *days, key)
+        where, params = "dim = ? AND key = ? AND day >= ? AND day < ?", (dim, key, first_day, last_day)
     sql = (f"SELECT 0, SUM(pico_hi), SUM(pico_lo), NULL FROM llm_rollup WHERE {where} "
            f"UNION ALL SELECT 1, NULL, NULL, CAST(cost_rest AS TEXT) FROM llm_rollup WHERE {where} "
            "AND cost_rest IS NOT NULL")
