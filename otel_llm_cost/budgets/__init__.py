@@ -1,5 +1,5 @@
-"""Budgets that span processes and time: a user's, a service's or the whole application's
-spend limit per day, week, calendar month (in a declared time zone) or rolling window,
+"""Budgets that span processes and time: a user's, a service's, a tenant's (any span
+attribute the ledger keeps) or the whole application's spend limit per day, week, calendar month (in a declared time zone) or rolling window,
 enforced from the ledger every process shares, and the spend read back to show it.
 
 Declare them in code (:func:`set_budgets`) or in ``OTEL_LLM_COST_BUDGETS`` (read when an
@@ -73,6 +73,23 @@ def set_budgets(budgets: Iterable[Budget] | str, *, ledger: str | os.PathLike[st
             observers.add_observer(enforcer)
     if old is not None:
         old.close()
+    _warn_unkept(declared)
+
+
+def _warn_unkept(declared: Iterable[Budget]) -> None:
+    """An attribute budget only sees calls whose attribute the ledger keeps: say so when
+    this process's exporter would not keep it (another process's may)."""
+    from ..ledger._attributes import allowed
+
+    try:
+        kept = allowed()
+    except Exception:  # noqa: BLE001 - a warning only
+        return
+    for budget in declared:
+        if budget.scope == "attr" and budget.attribute not in kept:
+            _log.warning("otel_llm_cost: budget %r limits the attribute %r, which the ledger exporter of this "
+                         "process does not keep (add it to %s): calls written from here are not counted in it",
+                         budget.name, budget.attribute, semconv.ENV_LEDGER_ATTRIBUTES)
 
 
 def clear_budgets() -> None:
@@ -133,23 +150,34 @@ class Spend:
 
 
 def spend(*, user: str | None = None, service: str | None = None, app: bool = False,
+          tenant: str | None = None, attribute: tuple[str, str] | None = None,
           period: str | Period | None = None, tz: str | None = None, budget: str | None = None,
           ledger: str | os.PathLike[str] | None = None, now: datetime | None = None) -> Spend:
-    """The spend of one scope (``user=``, ``service=`` or ``app=True``) over the current
-    ``period`` (``day``, ``week``, ``month``, ``rolling:24h`` …).
+    """The spend of one scope (``user=``, ``service=``, ``attribute=(name, value)`` — e.g.
+    ``("tenant", "acme")``, or ``tenant="acme"`` for short — or ``app=True``) over the
+    current ``period`` (``day``, ``week``, ``month``, ``rolling:24h`` …).
 
     When a declared budget covers the scope (the one named ``budget``, else the first
     matching one with this period, else the first matching one), its period and time zone
     are the default, and its limit and remaining amount are filled in. Raises
     :class:`LedgerUnavailable` when the ledger cannot be read.
     """
-    kinds = [k for k, v in (("user", user), ("service", service), ("app", app or None)) if v]
+    if tenant is not None:
+        if attribute is not None:
+            raise ValueError("spend() takes tenant= or attribute=, not both")
+        attribute = ("tenant", tenant)
+    kinds = [k for k, v in (("user", user), ("service", service), ("attr", attribute), ("app", app or None)) if v]
     if len(kinds) != 1:
-        raise ValueError("spend() takes exactly one of user=, service=, app=True")
+        raise ValueError("spend() takes exactly one of user=, service=, tenant=, attribute=, app=True")
     kind = kinds[0]
-    sid = user if kind == "user" else service if kind == "service" else None
+    name: str | None = None
+    if kind == "attr":
+        assert attribute is not None
+        name, sid = str(attribute[0]), str(attribute[1])
+    else:
+        sid = user if kind == "user" else service if kind == "service" else None
     enforcer = _enforcer
-    chosen = _budget_for(enforcer, kind, sid, period, budget)
+    chosen = _budget_for(enforcer, kind, sid, period, budget, name)
     if budget is not None and chosen is None:
         raise ValueError(f"no declared budget named {budget!r} covers this scope")
     if isinstance(period, str):
@@ -163,19 +191,21 @@ def spend(*, user: str | None = None, service: str | None = None, app: bool = Fa
         store, clock, owned = ledger_for(ledger, DEFAULT_TIMEOUT_S), None, True
     try:
         moment = now or (clock() if clock is not None else datetime.now().astimezone())
-        return spend_in(store, kind, sid, period, chosen, moment)
+        return spend_in(store, kind, sid, period, chosen, moment, name)
     finally:
         if owned:
             store.close()
 
 
 def spend_in(store: BudgetLedger, kind: str, sid: str | None, period: Period, chosen: Budget | None,
-             moment: datetime) -> Spend:
-    """The :class:`Spend` of one scope in ``store`` over the ``period`` holding ``moment``."""
+             moment: datetime, attribute: str | None = None) -> Spend:
+    """The :class:`Spend` of one scope in ``store`` over the ``period`` holding ``moment``
+    (``attribute``: the attribute of an ``attr`` scope)."""
     start, end = period.bounds(moment)
     end_ns = to_unix_nano(end) + (1 if period.window is not None else 0)
-    totals = store.totals(scope_of(kind, sid), to_unix_nano(start), end_ns, to_unix_nano(moment),
-                          chosen.name if chosen is not None else None, sid or "")
+    scope = scope_of(kind, sid, attribute)
+    totals = store.totals(scope, to_unix_nano(start), end_ns, to_unix_nano(moment),
+                          chosen.name if chosen is not None else None, scope.value or "")
     limit = chosen.limit if chosen is not None else None
     remaining = None if limit is None else _tidy(max(limit - totals.total - totals.reserved, Decimal(0)))
     return Spend(_tidy(totals.total), start, end, totals.calls, totals.unpriced_calls, totals.estimated_calls,
@@ -187,7 +217,8 @@ def standing(budget: Budget, scope_id: str | None, spent: Spend) -> dict[str, An
     """Where ``budget`` stands for one scope, JSON-ready (money as decimal strings): what
     ``otel-llm-cost budget --json`` prints and the LangServe integration puts in responses."""
     return {
-        "budget": budget.name, "scope": budget.scope, "id": scope_id, "hard": budget.hard,
+        "budget": budget.name, "scope": budget.scope, **({"attribute": budget.attribute} if budget.attribute else {}),
+        "id": scope_id, "hard": budget.hard,
         "period": budget.period_name, "tz": budget.tz, "start": spent.start.isoformat(), "end": spent.end.isoformat(),
         "spent_usd": format_usd(spent.total), "reserved_usd": format_usd(spent.reserved),
         "limit_usd": format_usd(budget.limit),
@@ -225,7 +256,8 @@ def standings(seen: Iterable[tuple[str, str | None]]) -> list[dict[str, Any]]:
             continue
         period = budget.period
         assert isinstance(period, Period)
-        out.append(standing(budget, sid, spend_in(enforcer.ledger, budget.scope, sid, period, budget, moment)))
+        out.append(standing(budget, sid, spend_in(enforcer.ledger, budget.scope, sid, period, budget, moment,
+                                                  budget.attribute or None)))
     return out
 
 
@@ -236,10 +268,11 @@ def _tidy(amount: Decimal) -> Decimal:
 
 
 def _budget_for(enforcer: Enforcer | None, kind: str, sid: str | None, period: Any,
-                name: str | None) -> Budget | None:
+                name: str | None, attribute: str | None = None) -> Budget | None:
     if enforcer is None:
         return None
-    matching = [b for b in enforcer.budgets if b.scope == kind and b.applies_to(sid)]
+    matching = [b for b in enforcer.budgets if b.scope == kind and b.applies_to(sid)
+                and (kind != "attr" or b.attribute == attribute)]
     if name is not None:
         return next((b for b in matching if b.name == name), None)
     wanted = period.name if isinstance(period, Period) else period

@@ -3,7 +3,8 @@
 Budgets come from ``--budgets`` (the ``OTEL_LLM_COST_BUDGETS`` syntax, inline or
 ``@file``) or the variable itself; spend from the ledger (``--db``, else where the
 exporter writes). A budget for every user (``user:*``) lists the users that spent most
-(``--top``), or the one given with ``--user``.
+(``--top``), or the one given with ``--user``; likewise ``--service``, and ``--attr
+tenant=acme`` (``--tenant acme``) for attribute budgets.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--db", help="the ledger: a SQLite path or a postgresql:// URL")
     p.add_argument("--user", help="the user to show for per-user budgets")
     p.add_argument("--service", help="the service to show for per-service budgets")
+    p.add_argument("--attr", action="append", default=[], metavar="NAME=VALUE",
+                   help="the value to show for per-value budgets of attribute NAME (repeatable)")
+    p.add_argument("--tenant", help="the tenant to show for per-tenant budgets (--attr tenant=VALUE)")
     p.add_argument("--top", type=int, default=10, help="per-user/service budgets: the N biggest spenders (10)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_budget)
@@ -47,13 +51,23 @@ def _rows(budget: Budget, args: argparse.Namespace, store: Any, now: datetime) -
     elif not budget.each:
         ids = [budget.id]
     else:
-        given = args.user if budget.scope == "user" else args.service
+        given = (args.user if budget.scope == "user" else args.service if budget.scope == "service"
+                 else _attr_values(args).get(budget.attribute))
         if given:
             ids = [given]
         else:
             start, end = period.bounds(now)
-            ids = list(store.top(budget.scope, to_unix_nano(start), to_unix_nano(end) + 1, args.top))
-    return [(sid, spend_in(store, budget.scope, sid, period, budget, now)) for sid in ids]
+            ids = list(store.top(budget.scope, to_unix_nano(start), to_unix_nano(end) + 1, args.top,
+                                 budget.attribute or None))
+    return [(sid, spend_in(store, budget.scope, sid, period, budget, now, budget.attribute or None)) for sid in ids]
+
+
+def _attr_values(args: argparse.Namespace) -> dict[str, str]:
+    values = {"tenant": args.tenant} if args.tenant else {}
+    for item in args.attr:
+        name, _, value = item.partition("=")
+        values[name.strip()] = value
+    return values
 
 
 def _cmd_budget(args: argparse.Namespace) -> int:
@@ -62,6 +76,9 @@ def _cmd_budget(args: argparse.Namespace) -> int:
         declared = read_declaration(text)
     except BudgetDeclarationError as exc:
         print(f"otel-llm-cost budget: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if any("=" not in item for item in args.attr):
+        print("otel-llm-cost budget: --attr takes NAME=VALUE", file=sys.stderr)
         return EXIT_USAGE
     if not declared:
         print(f"otel-llm-cost budget: no budgets declared (--budgets or {semconv.ENV_BUDGETS})", file=sys.stderr)

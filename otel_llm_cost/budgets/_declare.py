@@ -6,10 +6,14 @@ budget per line (or separated by ``;``), inline or in a file the variable names:
     user:*        10    per month  hard  tz=Europe/Paris
     user:alice    2.50  per day    soft  thresholds=0.5,0.9,1
     service:chat  500   per day    hard  on_unavailable=closed
+    tenant:*      100   per month  hard
+    attr:plan=free 20   per day
     app           2000  per rolling:7d
 
 Scopes: ``user:<id>`` or ``user:*`` (each user their own limit), ``service:<name>`` or
-``service:*`` (the resource's ``service.name``), ``app`` (every call in the ledger).
+``service:*`` (the resource's ``service.name``), ``attr:<attribute>=<value>`` or
+``attr:<attribute>=*`` (a span attribute the ledger keeps, ``OTEL_LLM_COST_LEDGER_ATTRIBUTES``;
+``tenant:<value>`` is ``attr:tenant=<value>``), ``app`` (every call in the ledger).
 A budget with no ``hard``/``soft`` word is soft. Amounts are exact decimals (``$`` and
 ``usd`` are allowed around them). Errors name the line and what is wrong, and a bad
 declaration changes nothing: the budgets in force stay in force.
@@ -29,8 +33,12 @@ from ._periods import Period, parse_period
 __all__ = ["Budget", "BudgetDeclarationError", "parse_budgets", "read_declaration", "SCOPES",
            "ON_UNAVAILABLE", "EACH"]
 
-#: The scopes a budget can limit (``tenant`` and other attributes need a ledger column: see docs).
-SCOPES = ("user", "service", "app")
+#: The scopes a budget can limit (``attr``: an allow-listed attribute the ledger keeps).
+SCOPES = ("user", "service", "attr", "app")
+#: Scope words that name an attribute scope: ``tenant`` is ``attr`` of attribute ``tenant``.
+ATTRIBUTE_SCOPES = ("tenant",)
+#: Attributes with a scope of their own (ledger columns): not ``attr`` scopes.
+_OWN_SCOPE = {"user.id": "user", "service.name": "service", "session.id": "a session budget"}
 #: What a hard budget does when the ledger cannot be read in time.
 ON_UNAVAILABLE = ("open", "closed")
 #: The scope id meaning "each one separately".
@@ -47,8 +55,10 @@ class BudgetDeclarationError(ValueError):
 class Budget:
     """A spend limit for a scope over a period.
 
-    ``scope`` is ``user``, ``service`` or ``app``; ``id`` the user or service it limits, or
-    ``*`` (the default) for each of them separately. ``hard`` refuses a call before it is
+    ``scope`` is ``user``, ``service``, ``attr`` (with ``attribute``, the span attribute
+    whose value it limits; ``scope="tenant"`` is ``attr`` of ``tenant``) or ``app``; ``id``
+    the user, service or attribute value it limits, or ``*`` (the default) for each of
+    them separately. ``hard`` refuses a call before it is
     sent (:class:`~otel_llm_cost.sessions.BudgetExceeded`) when its worst case does not fit;
     a soft budget announces crossings of ``thresholds`` (fractions of ``limit_usd``).
     ``on_unavailable`` is what a hard budget does when the ledger cannot be read in time:
@@ -65,15 +75,33 @@ class Budget:
     on_unavailable: str = "open"
     #: A name for metrics, alerts and the CLI; derived from the rest when not given.
     name: str = ""
+    #: The attribute of an ``attr`` budget (e.g. ``tenant``).
+    attribute: str = ""
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
+        if self.scope in ATTRIBUTE_SCOPES:
+            if self.attribute and self.attribute != self.scope:
+                raise BudgetDeclarationError(f"a {self.scope} budget limits the attribute {self.scope!r}, "
+                                             f"not {self.attribute!r}")
+            set_(self, "attribute", self.scope)
+            set_(self, "scope", "attr")
         if self.scope not in SCOPES:
             raise BudgetDeclarationError(f"unknown budget scope {self.scope!r} (one of {', '.join(SCOPES)})")
         if self.scope == "app":
             set_(self, "id", "")
         elif not isinstance(self.id, str) or not self.id or len(self.id) > _MAX_ID:
             raise BudgetDeclarationError(f"a {self.scope} budget needs an id (or '*' for each {self.scope})")
+        if self.scope == "attr":
+            name = self.attribute
+            if not isinstance(name, str) or not name or len(name) > _MAX_ID or any(c.isspace() or c in "=;#"
+                                                                                   for c in name):
+                raise BudgetDeclarationError(f"an attr budget needs an attribute name (attr:<name>=<value>), "
+                                             f"not {name!r}")
+            if name in _OWN_SCOPE:
+                raise BudgetDeclarationError(f"{name} has a scope of its own: {_OWN_SCOPE[name]}")
+        elif self.attribute:
+            raise BudgetDeclarationError(f"a {self.scope} budget takes no attribute")
         try:
             limit = Decimal(str(self.limit_usd).strip().lstrip("$").removesuffix("usd").removesuffix("USD").strip())
         except InvalidOperation:
@@ -101,6 +129,9 @@ class Budget:
             raise BudgetDeclarationError(f"on_unavailable={self.on_unavailable!r}: one of open, closed")
         if not self.name:
             who = self.scope if self.scope == "app" else f"{self.scope}:{self.id}"
+            if self.scope == "attr":
+                who = (f"{self.attribute}:{self.id}" if self.attribute in ATTRIBUTE_SCOPES
+                       else f"attr:{self.attribute}={self.id}")
             set_(self, "name", f"{who}/{self.period_name}")
 
     @property
@@ -156,7 +187,13 @@ def _parse_line(line: str) -> Budget:
         raise BudgetDeclarationError("expected '<scope> <amount> [per <period>] [hard|soft] [key=value …]'")
     scope, _, ident = words[0].partition(":")
     options: dict[str, object] = {"scope": scope.lower(), "limit_usd": words[1]}
-    if scope.lower() != "app":
+    if scope.lower() == "attr":
+        attribute, equals, value = ident.partition("=")
+        if not equals or not attribute:
+            raise BudgetDeclarationError("an attribute budget is declared attr:<attribute>=<value> "
+                                         "(or =* for each value)")
+        options.update(attribute=attribute, id=value or EACH)
+    elif scope.lower() != "app":
         options["id"] = ident or EACH
     elif ident:
         raise BudgetDeclarationError("the app scope takes no id")

@@ -28,6 +28,7 @@ from .. import observers, semconv
 from .._version import __version__
 from ..config import load as load_settings
 from ..cost import format_usd
+from ..ledger._attributes import attribute_text
 from ..record import CallRecord
 from ..sessions._budget import BudgetExceeded
 from ..sessions._reserve import SOURCE_DEFAULT, worst_case
@@ -96,11 +97,12 @@ def service_name() -> str | None:
     return str(name) if name else None
 
 
-def _user_now() -> str | None:
+def _attributes_now() -> Mapping[str, Any]:
+    """The attributes the call about to be sent will carry from its session (``user.id``,
+    session attributes such as a tenant)."""
     from ..sessions._context import span_attributes
 
-    user = span_attributes().get(semconv.USER_ID)
-    return str(user) if user else None
+    return span_attributes()
 
 
 class Enforcer:
@@ -135,14 +137,23 @@ class Enforcer:
             description="The limit of a declared budget (beside its remaining amount: the share used).")
 
     # -- scopes -------------------------------------------------------------------------
-    def _scope_id(self, budget: Budget, user: str | None, service: str | None) -> str | None:
-        return user if budget.scope == "user" else service if budget.scope == "service" else None
+    @staticmethod
+    def _scope_id(budget: Budget, attrs: Mapping[str, Any], service: str | None) -> str | None:
+        """The call's user, service or attribute value that ``budget`` limits."""
+        if budget.scope == "user":
+            user = attrs.get(semconv.USER_ID)
+            return str(user) if user else None
+        if budget.scope == "service":
+            return service
+        if budget.scope == "attr":
+            return attribute_text(attrs.get(budget.attribute))
+        return None
 
-    def _applies(self, budgets: Iterable[Budget], user: str | None,
+    def _applies(self, budgets: Iterable[Budget], attrs: Mapping[str, Any],
                  service: str | None) -> list[tuple[Budget, str | None]]:
         out = []
         for b in budgets:
-            sid = self._scope_id(b, user, service)
+            sid = self._scope_id(b, attrs, service)
             if b.applies_to(sid):
                 out.append((b, sid))
         return out
@@ -155,14 +166,14 @@ class Enforcer:
 
     @staticmethod
     def scope(budget: Budget, scope_id: str | None) -> Scope:
-        return scope_of(budget.scope, scope_id)
+        return scope_of(budget.scope, scope_id, budget.attribute or None)
 
     # -- the observer -------------------------------------------------------------------
     def before_call(self) -> Mapping[str, Any] | None:
         self._release_pending()
         if not self.hard:
             return None
-        applying = self._applies(self.hard, _user_now(), service_name() if any(
+        applying = self._applies(self.hard, _attributes_now(), service_name() if any(
             b.scope == "service" for b in self.hard) else None)
         if not applying:
             return None
@@ -208,11 +219,10 @@ class Enforcer:
         if not self.budgets:
             return
         attrs = record.attributes
-        user = attrs.get(semconv.USER_ID)
         span = record.span
         resource = getattr(span, "resource", None)
         service = resource.attributes.get(semconv.SERVICE_NAME) if resource is not None else service_name()
-        applying = self._applies(self.budgets, str(user) if user else None, str(service) if service else None)
+        applying = self._applies(self.budgets, attrs, str(service) if service else None)
         call_id = attrs.get(semconv.LLM_COST_BUDGET_HOLD)
         if not applying:
             return
@@ -250,12 +260,12 @@ class Enforcer:
               now_ns: int) -> Decimal | None:
         """Hold ``usd`` for the call; None when held, else the committed spend that refused it."""
         start_ns, end_ns = self.window(budget, now)
-        key = sid or ""
+        scope = self.scope(budget, sid)
+        key = scope.value or ""  # as the ledger stores it: an over-long id is a digest there
         limit = budget.limit
         with self.ledger.transaction() as cur:
             self.ledger.lock(cur, budget.name, key)
-            committed = self.ledger.committed(cur, budget.name, key, self.scope(budget, sid), start_ns, end_ns,
-                                              now_ns)
+            committed = self.ledger.committed(cur, budget.name, key, scope, start_ns, end_ns, now_ns)
             if committed >= limit or committed + usd > limit:
                 return committed
             self.ledger.insert_hold(cur, hold_id, budget.name, key, _pico(usd), now_ns + self.hold_ttl_ns)
@@ -265,12 +275,13 @@ class Enforcer:
                 trace_id: str, span_id: str, now: datetime, now_ns: int) -> Decimal:
         """Turn the call's hold (or a new one) into its exact cost; the spend before it."""
         start_ns, end_ns = self.window(budget, now)
-        key = sid or ""
+        scope = self.scope(budget, sid)
+        key = scope.value or ""
         expires = now_ns + self.hold_ttl_ns
         with self.ledger.transaction() as cur:
             self.ledger.lock(cur, budget.name, key)
-            before = self.ledger.committed(cur, budget.name, key, self.scope(budget, sid), start_ns, end_ns,
-                                           now_ns, exclude=hold_id or "")
+            before = self.ledger.committed(cur, budget.name, key, scope, start_ns, end_ns, now_ns,
+                                           exclude=hold_id or "")
             self.ledger.settle_hold(cur, hold_id or f"{trace_id}{span_id}/{budget.name}", budget.name, key,
                                     _pico(cost), model, trace_id, span_id, expires)
         return before
@@ -343,7 +354,7 @@ class Enforcer:
                 self._seen.popitem(last=False)
 
     def _label(self, budget: Budget) -> str | None:
-        key = semconv.USER_ID if budget.scope == "user" else semconv.SERVICE_NAME if budget.scope == "service" else None
+        key = {"user": semconv.USER_ID, "service": semconv.SERVICE_NAME, "attr": budget.attribute}.get(budget.scope)
         return key if key is not None and key in self._allowed else None
 
     def _series(self) -> list[tuple[dict[str, Any], Decimal, Decimal]]:

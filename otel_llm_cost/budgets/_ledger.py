@@ -46,11 +46,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from ..ledger._attributes import INDEX_TABLE, dim
 from ..ledger._money import SPLIT, from_parts
 from ..ledger._pg import migrate_pg
 from ..ledger._rollup import cost_sql
 from ..ledger._schema import LedgerError, describe, redact, rollback
 from ..ledger._schema import connect as connect_sqlite
+from ..ledger._values import storable
 
 __all__ = ["BudgetLedger", "LedgerUnavailable", "Scope", "Totals", "HOLDS_SCHEMA", "RETRY_S"]
 
@@ -83,17 +85,35 @@ class LedgerUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """Which calls a spend covers: ``column = value`` (``user_id``, ``service``), or all (``app``)."""
+    """Which calls a spend covers: ``column = value`` (``user_id``, ``service``), an
+    attribute's value (``attr``: through the ledger's attribute index), or all (``app``).
+    ``value`` is as the ledger stores it (``_values.storable``)."""
 
     column: str | None
     value: str | None
-    #: ``user``, ``service`` or ``app``.
+    #: ``user``, ``service``, ``attr`` or ``app``.
     kind: str = "app"
+    #: The attribute of an ``attr`` scope.
+    attribute: str | None = None
 
-    def where(self) -> tuple[str, tuple[Any, ...]]:
+    @property
+    def dim(self) -> str:
+        """The rollup dim that holds this scope's whole days (``app``: every key of one
+        dim sums the whole ledger)."""
+        return dim(self.attribute or "") if self.kind == "attr" else _ROLLUP_DIMS[self.kind]
+
+    def rows(self, lo: int, hi: int) -> tuple[str, tuple[Any, ...]]:
+        """``FROM … WHERE …``: the scope's rows of ``llm_calls`` ending in ``[lo, hi)``, read
+        by an index that leads with the scope (the time index for ``app`` and ``service``).
+        Columns of ``llm_calls`` are unambiguous in it (the attribute index is ``a``)."""
+        if self.kind == "attr":
+            return (f"FROM {INDEX_TABLE} a JOIN llm_calls c ON c.trace_id = a.trace_id AND c.span_id = a.span_id "
+                    "WHERE a.name = ? AND a.value = ? AND a.end_time_unix_nano >= ? AND a.end_time_unix_nano < ?",
+                    (self.attribute, self.value, lo, hi))
         if self.column is None:
-            return "", ()
-        return f"{self.column} = ? AND ", (self.value,)
+            return "FROM llm_calls WHERE end_time_unix_nano >= ? AND end_time_unix_nano < ?", (lo, hi)
+        return (f"FROM llm_calls WHERE {self.column} = ? AND end_time_unix_nano >= ? AND end_time_unix_nano < ?",
+                (self.value, lo, hi))
 
 
 @dataclass
@@ -109,16 +129,18 @@ class Totals:
     by_model: dict[str, Decimal] = field(default_factory=dict)
 
 
-_COLUMNS = {"user": "user_id", "service": "service", "app": None}
+_COLUMNS = {"user": "user_id", "service": "service", "app": None, "attr": None}
 
 
-def scope_of(kind: str, value: str | None) -> Scope:
-    return Scope(_COLUMNS[kind], value, kind)
+def scope_of(kind: str, value: str | None, attribute: str | None = None) -> Scope:
+    """The scope of a budget (or a ``spend()``) for ``value``, matched as the ledger keys
+    it: the one function of the writer (``_values.storable``), so an over-long user id (a
+    JWT) or a value with a NUL matches the rows, rollups and holds it was stored under."""
+    key = None if value is None or kind == "app" else storable(value)
+    return Scope(_COLUMNS[kind], key, kind, storable(attribute) if attribute else None)
 
 
-#: The rollup dim that holds each scope's whole days (``app``: every key of one dim sums
-#: the whole ledger); a scope with none (``service``) is read from the rows only.
-_ROLLUP_DIMS = {"user": "user", "app": "provider"}
+_ROLLUP_DIMS = {"user": "user", "service": "service", "app": "provider"}
 _DAY_NS = 86_400 * 1_000_000_000
 
 
@@ -133,29 +155,26 @@ def spend_sql(scope: Scope, start_ns: int, end_ns: int) -> tuple[str, tuple[Any,
     window shorter than a day is all edge. One statement is one snapshot: the rows and
     rollups the exporter changes in one transaction are read together.
     """
-    dim = _ROLLUP_DIMS.get(scope.kind)
     first_whole = -(-start_ns // _DAY_NS) * _DAY_NS
     last_whole = end_ns // _DAY_NS * _DAY_NS
     parts: list[str] = []
     params: list[Any] = []
-    if dim is not None and first_whole < last_whole:
-        sql, days = cost_sql(dim, scope.value if scope.column is not None else None,
+    if first_whole < last_whole:
+        sql, days = cost_sql(scope.dim, scope.value if scope.kind != "app" else None,
                              _day(first_whole), _day(last_whole))
         parts.append(sql)
         params += days
         edges = [(start_ns, first_whole), (last_whole, end_ns)]
     else:
         edges = [(start_ns, end_ns)]
-    where, key = scope.where()
     for lo, hi in edges:
         if lo >= hi:
             continue
-        parts.append(f"SELECT 0, SUM(cost_pico / {SPLIT}), SUM(cost_pico % {SPLIT}), NULL FROM llm_calls "
-                     f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
-                     f"UNION ALL SELECT 1, NULL, NULL, CAST(cost_usd AS TEXT) FROM llm_calls "
-                     f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? "
+        rows, where = scope.rows(lo, hi)
+        parts.append(f"SELECT 0, SUM(cost_pico / {SPLIT}), SUM(cost_pico % {SPLIT}), NULL {rows} "
+                     f"UNION ALL SELECT 1, NULL, NULL, CAST(cost_usd AS TEXT) {rows} "
                      f"AND cost_pico IS NULL AND cost_usd IS NOT NULL")
-        params += [*key, lo, hi, *key, lo, hi]
+        params += [*where, *where]
     if not parts:
         return "SELECT 0, NULL, NULL, NULL", ()
     return " UNION ALL ".join(parts), tuple(params)
@@ -401,19 +420,16 @@ class BudgetLedger:
     def totals(self, scope: Scope, start_ns: int, end_ns: int, now_ns: int, budget: str | None = None,
                scope_key: str = "") -> Totals:
         """The exact spend of ``scope`` over the window, by model, with flags."""
-        where, params = scope.where()
+        source, params = scope.rows(start_ns, end_ns)
         out = Totals()
         with self._sql() as cur:
             rows = cur.query(
                 f"SELECT COALESCE(model, response_model, ''), COUNT(*), SUM(cost_pico / {SPLIT}), "
                 f"SUM(cost_pico % {SPLIT}), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), "
-                f"SUM(CASE WHEN usage_source = 'estimated' THEN 1 ELSE 0 END) FROM llm_calls "
-                f"WHERE {where}end_time_unix_nano >= ? AND end_time_unix_nano < ? GROUP BY 1",
-                (*params, start_ns, end_ns))
+                f"SUM(CASE WHEN usage_source = 'estimated' THEN 1 ELSE 0 END) {source} GROUP BY 1", params)
             loose = cur.query(
-                f"SELECT COALESCE(model, response_model, ''), cost_usd FROM llm_calls WHERE {where}"
-                "end_time_unix_nano >= ? AND end_time_unix_nano < ? AND cost_pico IS NULL AND cost_usd IS NOT NULL",
-                (*params, start_ns, end_ns))
+                f"SELECT COALESCE(model, response_model, ''), cost_usd {source} AND cost_pico IS NULL "
+                "AND cost_usd IS NOT NULL", params)
             holds = cur.query(
                 "SELECT COALESCE(model, ''), usd_pico, trace_id FROM llm_budget_holds h WHERE budget = ? "
                 "AND scope_key = ? AND expires_unix_nano > ? AND NOT EXISTS (SELECT 1 FROM llm_calls c "
@@ -440,8 +456,17 @@ class BudgetLedger:
         out.total = sum(out.by_model.values(), Decimal(0))
         return out
 
-    def top(self, kind: str, start_ns: int, end_ns: int, limit: int) -> list[str]:
-        """The ``limit`` users (services) that spent most over the window, most first."""
+    def top(self, kind: str, start_ns: int, end_ns: int, limit: int, attribute: str | None = None) -> list[str]:
+        """The ``limit`` users (services, values of ``attribute``) that spent most over the
+        window, most first."""
+        if kind == "attr":
+            with self._sql() as cur:
+                rows = cur.query(f"SELECT a.value FROM {INDEX_TABLE} a JOIN llm_calls c ON c.trace_id = a.trace_id "
+                                 "AND c.span_id = a.span_id WHERE a.name = ? AND a.end_time_unix_nano >= ? "
+                                 f"AND a.end_time_unix_nano < ? GROUP BY a.value "
+                                 f"ORDER BY SUM(c.cost_pico / {SPLIT}) DESC, a.value LIMIT ?",
+                                 (storable(attribute or ""), start_ns, end_ns, limit))
+            return [str(r[0]) for r in rows]
         column = _COLUMNS[kind]
         assert column is not None
         with self._sql() as cur:

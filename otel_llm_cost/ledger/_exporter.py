@@ -33,6 +33,7 @@ from .._cost_range import bounded_cost
 from ..cost import format_usd
 from ..foreign_spans import may_be_a_call, record_of_span, should_count
 from ..usage import Usage
+from . import _attributes as attributes
 from . import _rollup as rollup
 from ._money import to_pico
 from ._pg import connect_pg
@@ -177,7 +178,9 @@ class _SqliteWriter(_Writer):
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            rollup.apply(conn, "sqlite", rollup.deltas([row for row in rows if conn.execute(_INSERT, row).rowcount]))
+            inserted = [row for row in rows if conn.execute(_INSERT, row).rowcount]
+            rollup.apply(conn, "sqlite", rollup.deltas(inserted))
+            attributes.index(conn, "sqlite", inserted)
             conn.executemany(_QUARANTINE, rejected)
             conn.execute("COMMIT")
             return _Written(len(rows) + len(rejected), len(rejected))
@@ -206,6 +209,7 @@ class _SqliteWriter(_Writer):
                     quarantined += 1
                 conn.execute("RELEASE one_row")
             rollup.apply(conn, "sqlite", rollup.deltas(inserted))
+            attributes.index(conn, "sqlite", inserted)
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)
@@ -344,7 +348,9 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
                         keys += cur.fetchall()
                         if not cur.nextset():
                             break
-                    rollup.apply(conn, "postgresql", rollup.deltas(_inserted(rows, keys)))
+                    inserted = _inserted(rows, keys)
+                    rollup.apply(conn, "postgresql", rollup.deltas(inserted))
+                    attributes.index(conn, "postgresql", inserted)
                 if rejected:
                     cur.executemany(quarantine, rejected)
         return _Written(len(rows) + len(rejected), len(rejected))
@@ -369,6 +375,7 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
                     cur.execute(quarantine, _quarantine_params(row, exc))
                     quarantined += 1
             rollup.apply(conn, "postgresql", rollup.deltas(inserted))
+            attributes.index(conn, "postgresql", inserted)
     return _Written(len(rows) + len(rejected), quarantined)
 
 
@@ -389,8 +396,11 @@ class LedgerSpanExporter(SpanExporter):
 
     def __init__(self, target: str | os.PathLike[str] | None = None, *,
                  spool_dir: str | os.PathLike[str] | None = None,
-                 write_timeout: float = WRITE_TIMEOUT_S) -> None:
+                 write_timeout: float = WRITE_TIMEOUT_S, attributes: Sequence[str] | None = None) -> None:
         self._config_error: LedgerError | None = None
+        #: The span attributes kept on each row (``_attributes.allowed``: ``attributes``,
+        #: else ``OTEL_LLM_COST_LEDGER_ATTRIBUTES``, else the metric allow-list).
+        self.attributes = _allowed(attributes)
         try:
             resolved = resolve_target(target)
         except LedgerError as exc:
@@ -440,7 +450,7 @@ class LedgerSpanExporter(SpanExporter):
             for span in spans:
                 if _is_llm_span(span):
                     try:
-                        rows.append(row_for(span))
+                        rows.append(row_for(span, self.attributes))
                     except Exception as exc:  # noqa: BLE001 - one span's values, not the batch's
                         rejected.append(_unbuildable(span, exc))
             if not rows and not rejected and not self._spool_waiting():
@@ -584,9 +594,19 @@ def _exact_cost(value: Any) -> str | None:
     return None if bounded is None else format_usd(bounded)
 
 
-def row_for(span: ReadableSpan) -> tuple[Any, ...]:
-    """The ledger row of one LLM span, in :data:`COLUMNS` order."""
+def _allowed(names: Sequence[str] | None) -> tuple[str, ...]:
+    try:
+        return attributes.allowed(names)
+    except Exception:  # noqa: BLE001 - building the exporter never fails
+        _log.exception("otel_llm_cost: cannot read the ledger's attribute allow-list; no attribute is kept")
+        return ()
+
+
+def row_for(span: ReadableSpan, kept: Sequence[str] = ()) -> tuple[Any, ...]:
+    """The ledger row of one LLM span, in :data:`COLUMNS` order; ``kept``: the allow-listed
+    attribute names stored in its ``attributes`` column."""
     attrs = span.attributes or {}
+    extra = attributes.encode(attrs, kept) if kept else None
     scope = span.instrumentation_scope.name if span.instrumentation_scope is not None else None
     cost_text = _exact_cost(attrs.get(semconv.LLM_COST_USD))
     status = _text(attrs.get(semconv.LLM_COST_STATUS))
@@ -637,4 +657,5 @@ def row_for(span: ReadableSpan) -> tuple[Any, ...]:
         _text(attrs.get(semconv.LLM_COST_SERVICE_TIER) or attrs.get(semconv.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER)),
         _text(attrs.get(semconv.LLM_COST_COST_SOURCE)),
         _exact_cost(attrs.get(semconv.LLM_COST_LOCAL_USD)),
+        extra,
     )

@@ -92,6 +92,7 @@ CREATE TABLE llm_quarantine (
 """,
     5: "ROLLUP",
     6: "ROLLUP_V7",
+    7: "ATTRIBUTES",
 }
 
 def _driver():
@@ -164,14 +165,20 @@ def migrate_pg(conn, url: str = "<ledger>") -> int:
             start = version
         for step in range(start, CURRENT_VERSION):
             if _STEPS[step] == "ROLLUP":
-                from ._rollup import ROLLUP_PG, rebuild
+                from ._rollup import ROLLUP_PG, V6_DIMS, rebuild
 
                 _run(conn, ROLLUP_PG)
-                rebuild(conn, "postgresql")
+                rebuild(conn, "postgresql", dims=V6_DIMS)
             elif _STEPS[step] == "ROLLUP_V7":
                 from ._rollup import ROLLUP_V7_PG
 
                 _run(conn, ROLLUP_V7_PG)
+            elif _STEPS[step] == "ATTRIBUTES":
+                from ._attributes import PG_V8
+                from ._rollup import rebuild
+
+                _run(conn, PG_V8)
+                rebuild(conn, "postgresql", dims=("service",))
             else:
                 _run(conn, _STEPS[step])
         if start != CURRENT_VERSION:

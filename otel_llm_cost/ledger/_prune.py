@@ -24,6 +24,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from . import _attributes as attributes
 from . import _rollup as rollup
 from ._report import _unix_nano, add_db_argument, parse_since
 from ._schema import COLUMNS, LedgerError, resolve_target, rollback
@@ -59,7 +60,7 @@ def prune(target: Path | str, before: datetime, *, vacuum: bool = False, batch: 
 
 def _delete_batch(store: Store, cutoff: int, batch: int) -> int:
     """Delete up to ``batch`` of the oldest rows before ``cutoff`` and take them out of the
-    rollups, in one transaction (the rollups never disagree with the rows)."""
+    rollups and the attribute index, in one transaction (they never disagree with the rows)."""
     sql = (f"DELETE FROM llm_calls WHERE id IN (SELECT id FROM llm_calls WHERE end_time_unix_nano < ? "
            f"ORDER BY end_time_unix_nano LIMIT ?) RETURNING {', '.join(COLUMNS)}")
     conn = store.conn
@@ -67,11 +68,13 @@ def _delete_batch(store: Store, cutoff: int, batch: int) -> int:
         with conn.transaction():
             rows = conn.execute(sql.replace("?", "%s"), (cutoff, batch)).fetchall()
             rollup.apply(conn, "postgresql", rollup.deltas(rows), sign=-1)
+            attributes.unindex(conn, "postgresql", rows)
         return len(rows)
     conn.execute("BEGIN IMMEDIATE")
     try:
         rows = conn.execute(sql, (cutoff, batch)).fetchall()
         rollup.apply(conn, "sqlite", rollup.deltas(rows), sign=-1)
+        attributes.unindex(conn, "sqlite", rows)
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
@@ -127,9 +130,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     try:
         with open_store(resolve_target(args.db)) as store:
-            if "llm_rollup" not in store.tables:
-                print(f"otel-llm-cost ledger verify: {store.name}: no rollups yet (run `otel-llm-cost ledger "
-                      "migrate`)", file=sys.stderr)
+            if "llm_rollup" not in store.tables or "llm_call_attributes" not in store.tables:
+                print(f"otel-llm-cost ledger verify: {store.name}: the ledger is at an older schema version "
+                      "(run `otel-llm-cost ledger migrate`)", file=sys.stderr)
                 return 1
             problems = rollup.verify(store.conn, store.kind)
             [(calls,)] = store.query("SELECT COUNT(*) FROM llm_calls")

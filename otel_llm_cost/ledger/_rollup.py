@@ -28,6 +28,7 @@ from decimal import Context, Decimal, InvalidOperation
 from typing import Any
 
 from .. import semconv
+from . import _attributes as attributes
 from ._money import SPLIT
 from ._schema import COLUMNS
 
@@ -41,8 +42,13 @@ KEY_SQL = {
     "provider": "COALESCE(provider, '')",
     "user": "COALESCE(user_id, '')",
     "session": "COALESCE(session_id, '')",
+    "service": "COALESCE(service, '')",
 }
+#: Besides these, one dim per kept attribute, ``attr:<name>`` (``_attributes``), summed
+#: from the rows' ``attributes`` column in Python (the writer's own function).
 DIMS = tuple(KEY_SQL)
+#: The dims of schema 6 (``service`` came with schema 8, built by its migration step).
+V6_DIMS = ("model", "provider", "user", "session")
 #: The integer sums of a cell, in :meth:`Group.from_row` order (``_report``).
 SUMS = ("calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
         "pico_hi", "pico_lo", "priced", "summed", "estimated", "failed", "free")
@@ -146,9 +152,14 @@ def _row_cell(row: Sequence[Any]) -> Cell:
 
 
 def keys_of(row: Sequence[Any]) -> dict[str, str]:
-    return {"model": row[_I["model"]] or row[_I["response_model"]] or "",
+    """The key of ``row`` in every dim: the fixed ones, and ``attr:<name>`` per attribute it has."""
+    keys = {"model": row[_I["model"]] or row[_I["response_model"]] or "",
             "provider": row[_I["provider"]] or "", "user": row[_I["user_id"]] or "",
-            "session": row[_I["session_id"]] or ""}
+            "session": row[_I["session_id"]] or "", "service": row[_I["service"]] or ""}
+    if len(row) > _I["attributes"] and row[_I["attributes"]]:
+        for name, value in attributes.decode(row[_I["attributes"]]).items():
+            keys[attributes.dim(name)] = value
+    return keys
 
 
 def deltas(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, str], Cell]:
@@ -250,11 +261,12 @@ def _kind(conn: Any) -> str:
     return "sqlite" if isinstance(conn, sqlite3.Connection) else "postgresql"
 
 
-def _rests(conn: Any, lo: int, hi: int) -> dict[tuple[str, str, str], tuple[Decimal, int]]:
+def _rests(conn: Any, lo: int, hi: int, dims: Sequence[str] = DIMS) -> dict[tuple[str, str, str], tuple[Decimal, int]]:
     """The decimal-only costs (no ``cost_pico``) of the rows in ``[lo, hi)``: per cell,
     their exact sum and how many they are (each one a priced call)."""
     out: dict[tuple[str, str, str], tuple[Decimal, int]] = {}
-    for dim, key_sql in KEY_SQL.items():
+    for dim in dims:
+        key_sql = KEY_SQL[dim]
         for day, key, text in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, cost_usd FROM llm_calls "
                                            f"WHERE end_time_unix_nano >= {lo} AND end_time_unix_nano < {hi} "
                                            "AND cost_pico IS NULL AND cost_usd IS NOT NULL"):
@@ -265,11 +277,20 @@ def _rests(conn: Any, lo: int, hi: int) -> dict[tuple[str, str, str], tuple[Deci
     return out
 
 
+def _attribute_cells(conn: Any, lo: int, hi: int) -> dict[tuple[str, str, str], Cell]:
+    """The ``attr:<name>`` cells of the rows in ``[lo, hi)`` that have attributes, summed by
+    the writer's own function (:func:`deltas`) from their ``attributes`` column."""
+    rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM llm_calls WHERE end_time_unix_nano >= {lo} "
+                        f"AND end_time_unix_nano < {hi} AND attributes IS NOT NULL").fetchall()
+    return {key: cell for key, cell in deltas(rows).items() if key[0].startswith(attributes.DIM_PREFIX)}
+
+
 def recompute(conn: Any, kind: str) -> dict[tuple[str, str, str], Cell]:
     """Every rollup cell computed from the rows (the database sums, decimals in Python),
     one day of rows per statement."""
     cells: dict[tuple[str, str, str], Cell] = {}
     for lo, hi in batches(conn):
+        cells.update(_attribute_cells(conn, lo, hi))
         for dim, key_sql in KEY_SQL.items():
             for day, key, *sums in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, {_TERMS} "
                                                 f"FROM llm_calls WHERE end_time_unix_nano >= {lo} "
@@ -295,25 +316,30 @@ def stored(conn: Any) -> dict[tuple[str, str, str], Cell]:
                                                            "FROM llm_rollup")}
 
 
-def rebuild(conn: Any, kind: str) -> int:
-    """Replace every rollup by its value recomputed from the rows (in the open transaction).
+def rebuild(conn: Any, kind: str, dims: Sequence[str] | None = None) -> int:
+    """Replace every rollup by its value recomputed from the rows (in the open transaction);
+    with ``dims``, build only those (a migration step adding them: none exist yet).
 
     The database sums each day straight into the table (``INSERT … SELECT``:
-    no row or cell passes through Python); only the rare decimal-only costs are added in
-    Python. Returns the number of cells.
+    no row or cell passes through Python); only the rare decimal-only costs, and the
+    attribute dims, are added in Python. Returns the number of cells.
     """
-    conn.execute("DELETE FROM llm_rollup")
+    if dims is None:
+        conn.execute("DELETE FROM llm_rollup")
     names = ", ".join(SUMS)
     update = ", ".join(f"{n} = llm_rollup.{n} + excluded.{n}" for n in SUMS)
     mark = "?" if kind == "sqlite" else "%s"
     for lo, hi in batches(conn):
-        for dim, key_sql in KEY_SQL.items():
+        if dims is None:
+            apply(conn, kind, _attribute_cells(conn, lo, hi))
+        for dim in dims or DIMS:
+            key_sql = KEY_SQL[dim]
             conn.execute(f"INSERT INTO llm_rollup (dim, day, key, {names}) "
                          f"SELECT '{dim}', substr(end_time, 1, 10), {key_sql}, {_TERMS} FROM llm_calls "
                          f"WHERE end_time_unix_nano >= {lo} AND end_time_unix_nano < {hi} "
                          f"GROUP BY substr(end_time, 1, 10), {key_sql} "
                          f"ON CONFLICT (dim, key, day) DO UPDATE SET {update}")
-        for (dim, day, key), (rest, count) in sorted(_rests(conn, lo, hi).items()):
+        for (dim, day, key), (rest, count) in sorted(_rests(conn, lo, hi, dims or DIMS).items()):
             [(old,)] = conn.execute(f"SELECT cost_rest FROM llm_rollup WHERE dim = {mark} AND key = {mark} "
                                     f"AND day = {mark}", (dim, key, day)).fetchall()
             total = _CTX.add(_decimal(old) or Decimal(0), rest)
@@ -328,6 +354,12 @@ def verify(conn: Any, kind: str) -> list[str]:
     """Each difference between the rollups and the rows, described; empty when they agree."""
     want, have = recompute(conn, kind), stored(conn)
     problems = []
+    for lo, hi in batches(conn):
+        problems += attributes.index_problems(conn, lo, hi)
+    [(orphans,)] = conn.execute(f"SELECT COUNT(*) FROM {attributes.INDEX_TABLE} a WHERE NOT EXISTS (SELECT 1 FROM "
+                                "llm_calls c WHERE c.trace_id = a.trace_id AND c.span_id = a.span_id)").fetchall()
+    if orphans:
+        problems.append(f"{attributes.INDEX_TABLE}: {orphans} entries of no ledger row")
     for cell_key in sorted(set(want) | set(have)):
         a, b = want.get(cell_key), have.get(cell_key)
         a_rest = (a.rest or Decimal(0)) if a else Decimal(0)

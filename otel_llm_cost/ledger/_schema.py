@@ -134,8 +134,14 @@ _V5_TO_V6 = "ROLLUP"
 #: are copied unchanged (``_rollup.ROLLUP_V7_SQLITE``).
 _V6_TO_V7 = "ROLLUP_V7"
 
+#: Version 8 keeps a call's allow-listed attributes (a tenant): the ``attributes`` column
+#: (canonical JSON), its index table ``llm_call_attributes`` and the rollup dims
+#: ``attr:<name>`` (``_attributes``); and adds the rollup dim ``service``, built from the
+#: rows by the migration (rows from before have no attributes: nothing to build there).
+_V7_TO_V8 = "ATTRIBUTES"
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
-_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6, _V6_TO_V7)
+_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6, _V6_TO_V7, _V7_TO_V8)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
@@ -144,7 +150,7 @@ COLUMNS: tuple[str, ...] = (
     "catalog_model", "operation", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "cost_usd", "cost_pico", "status",
     "usage_source", "error_type", "session_id", "user_id", "trace_id", "span_id",
-    "catalog", "service_tier", "cost_source", "local_cost_usd",
+    "catalog", "service_tier", "cost_source", "local_cost_usd", "attributes",
 )
 
 
@@ -306,14 +312,20 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
             start = version
         for step in _STEPS[start - 1:]:
             if step == _V5_TO_V6:
-                from ._rollup import ROLLUP_SQLITE, rebuild
+                from ._rollup import ROLLUP_SQLITE, V6_DIMS, rebuild
 
                 _run(conn, ROLLUP_SQLITE)
-                rebuild(conn, "sqlite")
+                rebuild(conn, "sqlite", dims=V6_DIMS)
             elif step == _V6_TO_V7:
                 from ._rollup import ROLLUP_V7_SQLITE
 
                 _run(conn, ROLLUP_V7_SQLITE)
+            elif step == _V7_TO_V8:
+                from ._attributes import SQLITE_V8
+                from ._rollup import rebuild
+
+                _run(conn, SQLITE_V8)
+                rebuild(conn, "sqlite", dims=("service",))
             else:
                 _run(conn, step)
         conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")
@@ -352,7 +364,8 @@ def check_ours(conn: sqlite3.Connection, path: Path | str) -> None:
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if app_id == 0 and (not tables or (tables[:1] == ["llm_calls"] and version > 0
-                                        and set(tables) <= {"llm_calls", "llm_quarantine", "llm_rollup"})):
+                                        and set(tables) <= {"llm_calls", "llm_quarantine", "llm_rollup",
+                                                                 "llm_call_attributes"})):
         return
     found = ", ".join(tables[:10]) + (", …" if len(tables) > 10 else "") if tables else "no tables"
     raise LedgerError(

@@ -111,9 +111,12 @@ class Spool:
 
     @staticmethod
     def read(path: Path) -> list[tuple[Any, ...]] | None:
-        """The rows of one batch file; None when it is gone (another process delivered it)."""
+        """The rows of one batch file; None when it is gone (another process delivered it).
+        A batch spooled by an older version has fewer columns: the newer ones are NULL."""
+        from ._schema import COLUMNS
+
         try:
-            return [tuple(row) for row in json.loads(path.read_bytes())]
+            return [tuple(row) + (None,) * (len(COLUMNS) - len(row)) for row in json.loads(path.read_bytes())]
         except FileNotFoundError:
             return None
 

@@ -207,6 +207,7 @@ def configure(
     trust_baggage: bool | None = None,
     proposed_cost_attributes: bool | None = None,
     metric_calls: bool | None = None,
+    ledger_attributes: Any = None,
 ) -> SessionSpanProcessor | None:
     """One call for code setups: settings, SDK providers, sessions, instrumentations.
 
@@ -223,7 +224,8 @@ def configure(
                          metric_attributes=metric_attributes, tiktoken_dir=tiktoken_dir,
                          provider_hosts=provider_hosts, price_source=price_source,
                          fallback_prices_files=fallback_prices_files, trust_baggage=trust_baggage,
-                         proposed_cost_attributes=proposed_cost_attributes, metric_calls=metric_calls)
+                         proposed_cost_attributes=proposed_cost_attributes, metric_calls=metric_calls,
+                         ledger_attributes=ledger_attributes)
     if (prices_files is not None or model_aliases is not None or price_source is not None
             or fallback_prices_files is not None):
         from ..pricing import reset_catalog
