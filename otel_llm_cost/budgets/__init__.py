@@ -1,6 +1,7 @@
 """Budgets that span processes and time: a user's, a service's, a tenant's (any span
-attribute the ledger keeps) or the whole application's spend limit per day, week, calendar month (in a declared time zone) or rolling window,
-enforced from the ledger every process shares, and the spend read back to show it.
+attribute the ledger keeps) or the whole application's spend limit per day, week,
+calendar month (in a declared time zone) or rolling window, enforced from the ledger
+every process shares, and the spend read back to show it.
 
 Declare them in code (:func:`set_budgets`) or in ``OTEL_LLM_COST_BUDGETS`` (read when an
 instrumentor is instrumented); read a scope's spend with :func:`spend`. A hard budget

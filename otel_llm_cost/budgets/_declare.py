@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from ..ledger._values import storable
 from ._periods import Period, parse_period
 
 __all__ = ["Budget", "BudgetDeclarationError", "parse_budgets", "read_declaration", "SCOPES",
@@ -153,9 +154,11 @@ class Budget:
         return self.id == EACH
 
     def applies_to(self, scope_id: str | None) -> bool:
+        """Whether the call of this user (service, attribute value) falls under the budget;
+        ids compare as the ledger stores them (``_values.storable``, the one function)."""
         if self.scope == "app":
             return True
-        return scope_id is not None and (self.each or scope_id == self.id)
+        return scope_id is not None and (self.each or scope_id == self.id or storable(scope_id) == storable(self.id))
 
 
 _WORD = re.compile(r"^(\w+)=(.*)$")

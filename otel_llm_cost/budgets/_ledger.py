@@ -3,8 +3,9 @@
 Spend. A scope's spend over ``[start, end)`` is read in one statement
 (:func:`spend_sql`): its whole UTC days from the ledger's per-day rollups
 (``llm_rollup``, kept in the rows' transaction), the partial days at the window's edges
-from ``llm_calls`` by the scope's index (``(user_id, end_time_unix_nano)``; the time
-index for ``app``), summed exactly as the report sums (``_money``: pico-dollar integers
+from ``llm_calls`` by the scope's index (``(user_id, end_time_unix_nano)``; an
+attribute's through the ledger's attribute index ``llm_call_attributes``; the time index
+for ``app`` and a service), summed exactly as the report sums (``_money``: pico-dollar integers
 split in two, and the rare non-pico cost as a ``Decimal``). A check thus reads a month in
 about as many rows as it has days, plus the edge days' calls of the scope.
 
@@ -46,7 +47,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from ..ledger._attributes import INDEX_TABLE, dim
+from ..ledger._attributes import INDEX_TABLE
+from ..ledger._attributes import dim as attribute_dim
 from ..ledger._money import SPLIT, from_parts
 from ..ledger._pg import migrate_pg
 from ..ledger._rollup import cost_sql
@@ -100,7 +102,7 @@ class Scope:
     def dim(self) -> str:
         """The rollup dim that holds this scope's whole days (``app``: every key of one
         dim sums the whole ledger)."""
-        return dim(self.attribute or "") if self.kind == "attr" else _ROLLUP_DIMS[self.kind]
+        return attribute_dim(self.attribute or "") if self.kind == "attr" else _ROLLUP_DIMS[self.kind]
 
     def rows(self, lo: int, hi: int) -> tuple[str, tuple[Any, ...]]:
         """``FROM … WHERE …``: the scope's rows of ``llm_calls`` ending in ``[lo, hi)``, read

@@ -290,7 +290,12 @@ def recompute(conn: Any, kind: str) -> dict[tuple[str, str, str], Cell]:
     one day of rows per statement."""
     cells: dict[tuple[str, str, str], Cell] = {}
     for lo, hi in batches(conn):
-        cells.update(_attribute_cells(conn, lo, hi))
+        for cell_key, cell in _attribute_cells(conn, lo, hi).items():
+            known = cells.get(cell_key)
+            if known is None:
+                cells[cell_key] = cell
+            else:  # a row whose end_time text names another day than its unix time
+                known.add(cell)
         for dim, key_sql in KEY_SQL.items():
             for day, key, *sums in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, {_TERMS} "
                                                 f"FROM llm_calls WHERE end_time_unix_nano >= {lo} "

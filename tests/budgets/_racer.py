@@ -1,7 +1,9 @@
 """One process of the fleet race: THREADS threads call the real OpenAI SDK (over HTTP to
-the wire server) for one user until that user's monthly hard budget refuses them.
+the wire server) for one user until that user's monthly hard budget refuses them — or,
+with ``tenant``, each thread as its own user of the tenant ``racers``, until the tenant's
+monthly hard budget refuses them.
 
-    python -m tests.budgets._racer LEDGER_URL WIRE_URL THREADS LIMIT DEFAULT_RESERVATION
+    python -m tests.budgets._racer LEDGER_URL WIRE_URL THREADS LIMIT DEFAULT_RESERVATION [tenant]
 
 Spans go to the shared ledger through a ``BatchSpanProcessor``, as in production: a
 finished call's row lands seconds later, and until then its settled hold counts. Prints
@@ -11,6 +13,7 @@ one JSON line: calls sent and calls refused.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 
@@ -26,12 +29,14 @@ from otel_llm_cost.ledger import LedgerSpanExporter
 
 def main() -> None:
     url, wire, threads, limit, default_reservation = sys.argv[1:6]
+    tenant = sys.argv[6:7] == ["tenant"]
     import openai
 
     provider = TracerProvider(resource=Resource.create({"service.name": "racer"}))
-    provider.add_span_processor(BatchSpanProcessor(LedgerSpanExporter(url)))
+    provider.add_span_processor(BatchSpanProcessor(LedgerSpanExporter(url, attributes=["tenant"])))
     OpenAIInstrumentor().instrument(tracer_provider=provider)
-    budgets.set_budgets(f"user:racer {limit} per month hard on_unavailable=closed", ledger=url,
+    scope = "tenant:racers" if tenant else "user:racer"
+    budgets.set_budgets(f"{scope} {limit} per month hard on_unavailable=closed", ledger=url,
                         default_reservation_usd=default_reservation, timeout_s=5)
     client = openai.OpenAI(base_url=wire + "/v1", api_key="test", max_retries=0)
     sent = refused = errors = 0
@@ -41,7 +46,8 @@ def main() -> None:
     def run() -> None:
         nonlocal sent, refused, errors
         start.wait()
-        with otel_llm_cost.session(user_id="racer"):
+        user = f"racer-{os.getpid()}-{threading.get_ident()}" if tenant else "racer"
+        with otel_llm_cost.session(user_id=user, attributes={"tenant": "racers"}):
             misses = 0
             while misses < 3:
                 try:

@@ -23,18 +23,31 @@ def test_the_documented_syntax():
         user:alice    $2.50 per day    soft  thresholds=0.5,0.9,1
         service:chat  500usd per day   hard  on_unavailable=closed
         app           2000  per rolling:7d
+        tenant:*      100   per month  hard
+        attr:org.id=acme 20 per day
+        attr:plan=*   5     per week
     """)
     assert [(b.name, b.limit, b.hard, b.tz, b.on_unavailable) for b in declared] == [
         ("user:*/month", Decimal(10), True, "Europe/Paris", "open"),
         ("user:alice/day", Decimal("2.50"), False, "UTC", "open"),
         ("service:chat/day", Decimal(500), True, "UTC", "closed"),
         ("app/rolling:7d", Decimal(2000), False, "UTC", "open"),
+        ("tenant:*/month", Decimal(100), True, "UTC", "open"),
+        ("attr:org.id=acme/day", Decimal(20), False, "UTC", "open"),
+        ("attr:plan=*/week", Decimal(5), False, "UTC", "open"),
     ]
+    assert [(b.scope, b.attribute, b.id, b.each) for b in declared[4:]] == [
+        ("attr", "tenant", "*", True), ("attr", "org.id", "acme", False), ("attr", "plan", "*", True)]
+    assert budgets.Budget("tenant", 1, id="acme") == declared[4].__class__("attr", 1, attribute="tenant", id="acme")
     assert declared[1].thresholds == (Decimal("0.5"), Decimal("0.9"), Decimal(1))
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("tenant:acme 10 per day", "unknown budget scope 'tenant'"),
+    ("team:acme 10 per day", "unknown budget scope 'team'"),
+    ("attr:tenant 10 per day", "declared attr:<attribute>=<value>"),
+    ("attr:=acme 10 per day", "declared attr:<attribute>=<value>"),
+    ("attr:user.id=ann 10 per day", "user.id has a scope of its own: user"),
+    ("attr:session.id=* 10 per day", "session.id has a scope of its own"),
     ("user:* ten per day", "not a decimal amount"),
     ("user:* -1 per day", "must be a positive amount"),
     ("user:* 10 per fortnight", "unknown budget period 'fortnight'"),

@@ -56,6 +56,36 @@ def test_four_processes_of_eight_threads_never_overspend_a_users_budget(pg_url, 
           f"spent {spent} of {LIMIT} USD")
 
 
+def test_three_processes_of_six_threads_never_overspend_a_tenants_budget(pg_url, wire):
+    """The same race on a tenant's budget: every thread is another user of the tenant
+    ``racers``; the tenant's spend, read back through the ledger's attribute index, never
+    exceeds the limit."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.budgets._racer", pg_url, wire.base_url, "6",
+                               str(LIMIT), "0.5", "tenant"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-3000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    sent = sum(r["sent"] for r in results)
+    assert sum(r["errors"] for r in results) == 0
+    assert all(r["refused"] >= 6 * 3 for r in results)
+    with psycopg.connect(pg_url) as conn:
+        calls, users, spent = conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT c.user_id), SUM(c.cost_usd) FROM llm_calls c JOIN llm_call_attributes a "
+            "ON a.trace_id = c.trace_id AND a.span_id = c.span_id WHERE a.name = 'tenant' AND a.value = 'racers'"
+        ).fetchone()
+        [(rows,)] = conn.execute("SELECT COUNT(*) FROM llm_calls").fetchall()
+    assert calls == rows == sent == len(wire.requests)
+    assert users == 18  # one tenant, many users: only the tenant's budget held them
+    assert spent <= LIMIT, f"{sent} calls spent {spent} USD of a {LIMIT} USD tenant budget"
+    assert spent > LIMIT - WORST
+    print(f"tenant fleet race: {sent} calls sent, {sum(r['refused'] for r in results)} refused, "
+          f"spent {spent} of {LIMIT} USD")
+
+
 @pytest.mark.parametrize("mode", ["open", "closed"])
 def test_an_unreachable_ledger_fails_as_declared_without_waiting(app, mode):
     a = app(target=None)

@@ -24,29 +24,30 @@ _EDGES = [datetime(2026, 11, 30, 22, 30, tzinfo=UTC), datetime(2026, 11, 30, 23,
           datetime(2026, 12, 31, 22, 59, tzinfo=UTC), datetime(2026, 12, 31, 23, 0, tzinfo=UTC)]
 
 
-def _calls() -> list[tuple[str, str, Decimal, datetime]]:
-    """(user, service, cost, end) of every call written, at whole seconds (the spans')."""
+def _calls() -> list[tuple[str, str, Decimal, datetime, str]]:
+    """(user, service, cost, end, tenant) of every call written, at whole seconds (the spans')."""
     rng = random.Random(33)
     start = datetime(2026, 11, 20, tzinfo=UTC)
     out = []
     for _ in range(160):
         when = start + timedelta(seconds=rng.randrange(0, 45 * 86_400))
         out.append((rng.choice(["ann", "bob"]), rng.choice(["chat", "batch"]),
-                    Decimal(rng.randrange(1, 10**8)).scaleb(-12), when))
+                    Decimal(rng.randrange(1, 10**8)).scaleb(-12), when, rng.choice(["acme", "globex", ""])))
     for i, when in enumerate(_EDGES):
-        out.append(("ann", "chat", Decimal(f"0.00{i + 1}"), when))
+        out.append(("ann", "chat", Decimal(f"0.00{i + 1}"), when, "acme"))
     return out
 
 
-def _write(target: Any, calls: list[tuple[str, str, Decimal, datetime]]) -> None:
-    """Each call through the real exporter (which keeps the rollups in the rows' transaction)."""
+def _write(target: Any, calls: list[tuple[str, str, Decimal, datetime, str]]) -> None:
+    """Each call through the real exporter (which keeps the rollups and the attribute index
+    in the rows' transaction), keeping the ``tenant`` attribute."""
     for service in ("chat", "batch"):
-        provider = provider_with(LedgerSpanExporter(target), service=service)
+        provider = provider_with(LedgerSpanExporter(target, attributes=["tenant"]), service=service)
         tracer = provider.get_tracer(semconv.SCOPE_NAME)
-        for user, svc, cost, when in calls:
+        for user, svc, cost, when, tenant in calls:
             if svc == service:
                 llm_span(tracer, model="gpt-4o", cost=str(cost), inp=10, out=1, user=user,
-                         end_ns=to_unix_nano(when))
+                         end_ns=to_unix_nano(when), attributes={"tenant": tenant} if tenant else None)
         provider.shutdown()
 
 
@@ -71,11 +72,14 @@ def _check(target: Any) -> None:
             for kind, sid, pick in (("user", "ann", lambda c: c[0] == "ann"),
                                     ("user", "bob", lambda c: c[0] == "bob"),
                                     ("service", "chat", lambda c: c[1] == "chat"),
+                                    ("attr", "acme", lambda c: c[4] == "acme"),
+                                    ("attr", "globex", lambda c: c[4] == "globex"),
                                     ("app", None, lambda c: True)):
                 want = sum((c[2] for c in calls if pick(c) and start_ns <= to_unix_nano(c[3]) < end_ns),
                            Decimal(0))
+                scope = scope_of(kind, sid, "tenant" if kind == "attr" else None)
                 with ledger.transaction() as cur:
-                    got = ledger.committed(cur, "b", "", scope_of(kind, sid), start_ns, end_ns, to_unix_nano(now))
+                    got = ledger.committed(cur, "b", "", scope, start_ns, end_ns, to_unix_nano(now))
                 assert got == want, (name, tz, now, kind, sid)
     finally:
         ledger.close()
@@ -106,3 +110,23 @@ def test_a_months_spend_is_read_by_index_from_the_rollups_and_the_edge_days_rows
                or "llm_rollup USING PRIMARY KEY (dim=? AND key=? AND day>? AND day<?)" in step
                for step in reads), plan
     assert sum("llm_rollup" in step for step in reads) == 2
+
+
+def test_a_tenants_month_is_read_by_index_from_its_rollup_dim_and_the_attribute_index(tmp_path):
+    """A budget for tenant=acme reads the rollup cells of dim ``attr:tenant`` by primary key
+    and the edge days' calls through the attribute index (then each call by its unique key)."""
+    target = tmp_path / "ledger.db"
+    _write(target, _calls()[:4])
+    period = parse_period("month", "Europe/Paris")
+    start, end = period.bounds(datetime(2026, 12, 2, 12, tzinfo=UTC))
+    sql, params = spend_sql(scope_of("attr", "acme", "tenant"), to_unix_nano(start), to_unix_nano(end))
+    assert sql.count("FROM llm_rollup") == 2 and sql.count("FROM llm_call_attributes") == 4
+    assert params.count("attr:tenant") == 2
+    with sqlite3.connect(target) as conn:
+        plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+    reads = [step for step in plan if step.startswith(("SCAN", "SEARCH"))]
+    assert reads and all(step.startswith("SEARCH") for step in reads), plan
+    assert sum("llm_call_attributes" in step and "PRIMARY KEY (name=? AND value=? AND end_time_unix_nano>? "
+               "AND end_time_unix_nano<?)" in step for step in reads) == 4, plan
+    assert sum("llm_calls USING INDEX" in step and "trace_id=? AND span_id=?" in step for step in reads) == 4, plan
+    assert sum("llm_rollup USING PRIMARY KEY" in step for step in reads) == 2, plan

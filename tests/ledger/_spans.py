@@ -28,7 +28,7 @@ def llm_span(tracer: Any, *, model: str, provider: str = "openai", cost: str | N
              cache_write_1h: int = 0, reasoning: int = 0, status: str | None = None,
              source: str = s.SOURCE_REPORTED, session: str | None = None, user: str | None = None,
              error: str | None = None, end_ns: int | None = None, operation: str = "chat",
-             catalog_model: str | None = None) -> None:
+             catalog_model: str | None = None, attributes: dict[str, Any] | None = None) -> None:
     """One ended CLIENT span shaped like LLMCall's: only attributes that have a value."""
     attrs: dict[str, Any] = {
         s.GEN_AI_OPERATION_NAME: operation,
@@ -52,6 +52,7 @@ def llm_span(tracer: Any, *, model: str, provider: str = "openai", cost: str | N
         s.ERROR_TYPE: error,
     }
     attrs.update({k: v for k, v in optional.items() if v})
+    attrs.update(attributes or {})
     start = None if end_ns is None else end_ns - 1_000_000
     span = tracer.start_span(f"{operation} {model}", attributes=attrs, start_time=start,
                              kind=SpanKind.CLIENT)
