@@ -331,6 +331,8 @@ def rebuild(conn: Any, kind: str, dims: Sequence[str] | None = None) -> int:
     """
     if dims is None:
         conn.execute("DELETE FROM llm_rollup")
+    else:
+        conn.execute(f"DELETE FROM llm_rollup WHERE dim IN ({', '.join(repr(d) for d in dims)})")
     names = ", ".join(SUMS)
     update = ", ".join(f"{n} = llm_rollup.{n} + excluded.{n}" for n in SUMS)
     mark = "?" if kind == "sqlite" else "%s"

@@ -21,6 +21,7 @@ from otel_llm_cost.ledger import LedgerSpanExporter
 from otel_llm_cost.ledger._render import render
 from otel_llm_cost.ledger._report import load_report
 from otel_llm_cost.ledger._rollup import ROLLUP_SQLITE, batches, rebuild, spend, stored, verify
+from otel_llm_cost.ledger._schema import CURRENT_VERSION
 from otel_llm_cost.ledger._store import open_store
 
 from ._spans import llm_span, provider_with, unix_nano
@@ -103,6 +104,8 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger(tmp_path: Path, capsys
     exporter.shutdown()
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE llm_rollup")  # as version 5 left it
+    conn.execute("DROP TABLE llm_call_attributes")
+    conn.execute("ALTER TABLE llm_calls DROP COLUMN attributes")
     conn.execute("PRAGMA user_version = 5")
     conn.commit()
     conn.close()
@@ -114,9 +117,13 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger(tmp_path: Path, capsys
 
 def test_a_version_6_ledger_is_rekeyed_in_place_with_its_cells_unchanged(ledger: str, capsys) -> None:
     """Schema 7 keys the rollups by (dim, key, day) (SQLite: the table's order; PostgreSQL:
-    an index) and indexes the decimal rests; the migration keeps every cell as it was."""
+    an index) and indexes the decimal rests; the migration keeps every cell as it was (and
+    schema 8's step builds the service dim from the rows: the cells the writers kept)."""
     with open_store(ledger) as store:
         before = stored(store.conn)
+    _execute(ledger, "DELETE FROM llm_rollup WHERE dim = 'service'")  # not in schema 6 (nor 7)
+    _execute(ledger, "DROP TABLE llm_call_attributes")
+    _execute(ledger, "ALTER TABLE llm_calls DROP COLUMN attributes")
     if ledger.startswith("postgresql://"):
         with psycopg.connect(ledger, autocommit=True) as conn:  # as version 6 left it
             conn.execute("DROP INDEX llm_rollup_key")
@@ -134,7 +141,7 @@ def test_a_version_6_ledger_is_rekeyed_in_place_with_its_cells_unchanged(ledger:
         conn.commit()
         conn.close()
     assert main(["ledger", "migrate", "--db", ledger]) == 0
-    assert "at schema version 7" in capsys.readouterr().out
+    assert f"at schema version {CURRENT_VERSION}" in capsys.readouterr().out
     with open_store(ledger) as store:
         assert stored(store.conn) == before and len(before) > 50
         if store.kind == "sqlite":
