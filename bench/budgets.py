@@ -2,7 +2,12 @@
 the settle when it ends, against a ledger on the same host.
 
     python -m bench.budgets --url postgresql://user@127.0.0.1:5432/db [--rows 20000] [--calls 3000] [--tz UTC]
+                            [--scope user|tenant]
     python -m bench.budgets --sqlite /tmp/budget-bench.db
+
+``--scope tenant`` benchmarks a tenant's budget instead (``tenant:*``: the user's calls are
+those of the tenant ``bench-tenant``, the other users' of other tenants), read from the
+rollup dim ``attr:tenant`` and the ledger's attribute index.
 
 The ledger gets ``--rows`` calls of the benchmarked user spread over the last 30 days
 (and as many of other users), with the per-day rollups the exporter keeps; then
@@ -34,7 +39,7 @@ from otel_llm_cost import budgets, semconv
 from otel_llm_cost.budgets._enforce import Enforcer
 from otel_llm_cost.budgets._periods import parse_period, to_unix_nano
 from otel_llm_cost.cost import Cost
-from otel_llm_cost.ledger import _rollup
+from otel_llm_cost.ledger import _attributes, _rollup
 from otel_llm_cost.ledger._money import to_pico
 from otel_llm_cost.ledger._schema import COLUMNS
 from otel_llm_cost.record import CallRecord
@@ -52,6 +57,7 @@ def _execute(conn: Any, pg: bool, rows: list[tuple]) -> None:
     else:
         conn.executemany(_INSERT, rows)
     _rollup.apply(conn, "postgresql" if pg else "sqlite", _rollup.deltas(rows))
+    _attributes.index(conn, "postgresql" if pg else "sqlite", rows)
     conn.commit()
 
 
@@ -64,8 +70,13 @@ def _row(user: str, when_ns: int, trace_id: str | None = None, span_id: str | No
         "output_tokens": 100, "cache_read_tokens": 0, "cache_write_tokens": 0, "cache_write_1h_tokens": 0,
         "reasoning_tokens": 0, "cost_usd": str(COST), "cost_pico": to_pico(COST), "status": "priced",
         "usage_source": "reported", "user_id": user, "trace_id": trace_id or uuid.uuid4().hex,
-        "span_id": span_id or uuid.uuid4().hex[:16]})
+        "span_id": span_id or uuid.uuid4().hex[:16],
+        "attributes": _attributes.encode({"tenant": _tenant(user)}, ("tenant",))})
     return tuple(values[c] for c in COLUMNS)
+
+
+def _tenant(user: str) -> str:
+    return "bench-tenant" if user == "bench-user" else f"tenant-of-{user}"
 
 
 def _percentiles(samples: list[float]) -> str:
@@ -83,14 +94,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--calls", type=int, default=3_000)
     parser.add_argument("--tz", default="UTC", help="the budget's time zone (a month with edges inside UTC days)")
+    parser.add_argument("--scope", choices=("user", "tenant"), default="user",
+                        help="whose monthly budget: each user's, or each tenant's (an attribute)")
     args = parser.parse_args()
     target: Any = args.url or args.sqlite
     pg = args.url is not None
-    budgets.set_budgets(f"user:* 1000000 per month hard tz={args.tz}", ledger=target,
+    budgets.set_budgets(f"{args.scope}:* 1000000 per month hard tz={args.tz}", ledger=target,
                         default_reservation_usd="0.01")
     enforcer = budgets._enforcer
     assert isinstance(enforcer, Enforcer)
-    with otel_llm_cost.session(user_id="bench-user"):
+    session = {"user_id": "bench-user", "attributes": {"tenant": _tenant("bench-user")}}
+    with otel_llm_cost.session(**session):
         enforcer.before_call()  # creates / migrates the ledger and the holds table
         enforcer.on_call_start(None)
     if pg:
@@ -122,7 +136,7 @@ def main() -> None:
     ).fetchall()
     holds, settles = [], []
     cost = Cost(semconv.STATUS_PRICED, COST)
-    with otel_llm_cost.session(user_id="bench-user"):
+    with otel_llm_cost.session(**session):
         for i in range(args.calls):
             t0 = time.perf_counter()
             attrs = enforcer.before_call()
@@ -130,7 +144,8 @@ def main() -> None:
             enforcer.on_call_start(None)
             assert attrs is not None
             trace_id, span_id = rng.getrandbits(128), rng.getrandbits(64)
-            record = CallRecord({**attrs, semconv.USER_ID: "bench-user", semconv.GEN_AI_REQUEST_MODEL: "gpt-4o"},
+            record = CallRecord({**attrs, semconv.USER_ID: "bench-user", "tenant": _tenant("bench-user"),
+                                 semconv.GEN_AI_REQUEST_MODEL: "gpt-4o"},
                                 Usage(1000, 100), cost, 0.0, SpanContext(trace_id, span_id, False))
             t2 = time.perf_counter()
             enforcer.on_call_end(record)
@@ -140,7 +155,8 @@ def main() -> None:
             if i >= 50:  # warm-up excluded
                 holds.append(t1 - t0)
                 settles.append(t3 - t2)
-    print(f"ledger: {'postgresql' if pg else 'sqlite'}, {args.rows} rows of the user over 30 days, "
+    print(f"ledger: {'postgresql' if pg else 'sqlite'}, {args.scope} budget, {args.rows} rows of the user "
+          "over 30 days, "
           f"{in_month} of them in the {args.tz} month, {edge_rows} in its edge days (read as rows) before the run; "
           f"{args.calls} calls")
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
