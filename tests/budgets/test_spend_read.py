@@ -126,7 +126,10 @@ def test_a_tenants_month_is_read_by_index_from_its_rollup_dim_and_the_attribute_
         plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
     reads = [step for step in plan if step.startswith(("SCAN", "SEARCH"))]
     assert reads and all(step.startswith("SEARCH") for step in reads), plan
-    assert sum("llm_call_attributes" in step and "PRIMARY KEY (name=? AND value=? AND end_time_unix_nano>? "
-               "AND end_time_unix_nano<?)" in step for step in reads) == 4, plan
-    assert sum("llm_calls USING INDEX" in step and "trace_id=? AND span_id=?" in step for step in reads) == 4, plan
+    # ``a`` is the attribute index, ``c`` the calls (the aliases of ``Scope.rows``).
+    assert sum(step == "SEARCH a USING PRIMARY KEY (name=? AND value=? AND end_time_unix_nano>? "
+               "AND end_time_unix_nano<?)" for step in reads) == 4, plan
+    assert sum(step.startswith("SEARCH c USING INDEX") and "(trace_id=? AND span_id=?)" in step
+               for step in reads) == 4, plan
     assert sum("llm_rollup USING PRIMARY KEY" in step for step in reads) == 2, plan
+    assert len(reads) == 10, plan

@@ -61,7 +61,7 @@ def test_a_tenants_users_share_its_hard_budget(app, clock, target, capsys):
         ("tenant:*/month", "acme"): ("0.007", "0.0005", 2),  # the biggest spender first
         ("tenant:*/month", "globex"): ("0.0035", "0.004", 1),
         ("tenant:globex/day", "globex"): ("0.0035", "0.9965", 1),
-        ("attr:tenant=acme/week", "acme"): ("0.007", "1.993", 2),
+        ("tenant:acme/week", "acme"): ("0.007", "1.993", 2),  # attr:tenant= is tenant:
     }
     assert main_json(["budget", "--budgets", "tenant:* 1", "--db", target, "--tenant", "globex", "--json"],
                      capsys) == {("tenant:*/month", "globex"): ("0.0035", "0.9965", 1)}
