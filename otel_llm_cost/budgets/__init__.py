@@ -172,6 +172,7 @@ def spend(*, user: str | None = None, service: str | None = None, app: bool = Fa
         raise ValueError("spend() takes exactly one of user=, service=, tenant=, attribute=, app=True")
     kind = kinds[0]
     name: str | None = None
+    sid: str | None
     if kind == "attr":
         assert attribute is not None
         name, sid = str(attribute[0]), str(attribute[1])
