@@ -363,7 +363,7 @@ def check_ours(conn: sqlite3.Connection, path: Path | str) -> None:
     tables = sorted(name for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"))
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if app_id == 0 and (not tables or (tables[:1] == ["llm_calls"] and version > 0
+    if app_id == 0 and (not tables or ("llm_calls" in tables and version > 0
                                         and set(tables) <= {"llm_calls", "llm_quarantine", "llm_rollup",
                                                                  "llm_call_attributes"})):
         return
