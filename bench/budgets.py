@@ -99,6 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     target: Any = args.url or args.sqlite
     pg = args.url is not None
+    os.environ.setdefault(semconv.ENV_LEDGER_ATTRIBUTES, "tenant")  # as the exporter would keep it
     budgets.set_budgets(f"{args.scope}:* 1000000 per month hard tz={args.tz}", ledger=target,
                         default_reservation_usd="0.01")
     enforcer = budgets._enforcer
