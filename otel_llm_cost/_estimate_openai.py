@@ -63,9 +63,15 @@ _FORCED_CALL_FRAME = 6
 #: this; several calls in one reply are written as one ``multi_tool_use.parallel``
 #: call whose JSON wraps them all; a text reply to a request with tools costs 1 more.
 _CALL_FRAME = 7
-#: ... 4 on the first function-calling generation (gpt-4 and gpt-3.5-turbo of June 2023).
+#: ... 4 on the first function-calling generation (gpt-4 and gpt-3.5-turbo of June 2023,
+#: and gpt-4-32k, which Azure still serves under that name).
 _CALL_FRAME_0613 = 4
-_FIRST_GENERATION = ("gpt-4-0613", "gpt-4-0314", "gpt-3.5-turbo-0613", "gpt-3.5-turbo-16k-0613")
+_FIRST_GENERATION = ("gpt-4", "gpt-4-0613", "gpt-4-0314", "gpt-3.5-turbo-0613", "gpt-3.5-turbo-16k-0613")
+_FIRST_GENERATION_PREFIXES = ("gpt-4-32k",)
+#: The gpt-3.5-turbo snapshots before 1106: too few recorded tool conversations to fit
+#: their tool framing (the one recorded call misses by 9 %), so a request of theirs with
+#: tools is counted as a floor.
+_LEGACY_GPT35 = ("gpt-3.5-turbo-0301", "gpt-3.5-turbo-0613", "gpt-3.5-turbo-16k-0613", "gpt-3.5-turbo-16k")
 _PARALLEL_FRAME = 10
 _TEXT_WITH_TOOLS = 1
 #: ... and 5 more when the request also has a ``json_schema`` response format.
@@ -73,6 +79,9 @@ _TEXT_WITH_TOOLS_AND_SCHEMA = 5
 #: A tool call already in the conversation (an assistant message), and a tool result.
 _HISTORY_CALL_FRAME = 2
 _HISTORY_PARALLEL_FRAME = -2
+#: ... and 5 more for each such message when the request defines no tools (no
+#: ``namespace functions`` block for the wrapper to share its framing with).
+_HISTORY_PARALLEL_WITHOUT_TOOLS = 5
 _TOOL_RESULT_FRAME = 2
 #: A figure marked a lower bound is shaded down this much so that the rules' own error
 #: can never lift it above the truth.
@@ -113,6 +122,16 @@ def _is_search_model(model: str | None) -> bool:
     """``gpt-4o-search-preview`` and ``gpt-4o-mini-search-preview``: chat models that
     search the web before answering, billed for the messages' text only."""
     return "-search-" in _base_name(model) or _base_name(model).endswith("-search")
+
+
+def _first_generation(model: str | None) -> bool:
+    """The first function-calling generation (June 2023), whose tool calls cost 3 fewer."""
+    name = _base_name(model)
+    return name in _FIRST_GENERATION or name.startswith(_FIRST_GENERATION_PREFIXES)
+
+
+def _legacy_gpt35(model: str | None) -> bool:
+    return _base_name(model) in _LEGACY_GPT35
 
 
 def is_reasoning_model(model: str | None) -> bool:
@@ -180,7 +199,9 @@ class _Counter:
             total += self.calls(_get(message, "tool_calls"), names)
             function_call = _get(message, "function_call")
             if function_call is not None:
-                total += (self.text(_get(function_call, "name")) + self.text(_get(function_call, "arguments"))
+                arguments = _get(function_call, "arguments")
+                total += (self.text(_get(function_call, "name"))
+                          + (self.history_arguments(arguments) if isinstance(arguments, str) else 0)
                           + _HISTORY_CALL_FRAME)
             if _get(message, "role") in ("tool", "function"):
                 # A result is rendered under the name of the function that produced it.
@@ -199,7 +220,19 @@ class _Counter:
             made.append((name if isinstance(name, str) else "", args if isinstance(args, str) else ""))
         if len(made) > 1:
             return self.text(parallel_call_text(made)) + _HISTORY_PARALLEL_FRAME
-        return sum(self.text(name) + self.text(args) + _HISTORY_CALL_FRAME for name, args in made)
+        return sum(self.text(name) + self.history_arguments(args) + _HISTORY_CALL_FRAME for name, args in made)
+
+    def history_arguments(self, arguments: str) -> int:
+        """An earlier call's arguments as sent back. Pretty-printed JSON (several lines,
+        as gpt-3.5 and gpt-4 of 2023 wrote it) is billed as less than its text — the one
+        recorded call, 22 tokens less, matches its compact form — so it is counted
+        compact, the least it can be, and the figure is a floor."""
+        if "\n" in arguments:
+            compact = _compact(arguments)
+            if compact != arguments:
+                self.floor = True
+                return self.text(compact)
+        return self.text(arguments)
 
     def content(self, content: Any) -> int:
         if isinstance(content, str):
@@ -590,6 +623,13 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
         shared = any(_get(m, "role") in ("system", "developer") for m in messages)
         total += counter.functions(functions, shared)
         total += counter.schema(kwargs.get("response_format"), shared, bool(functions))
+        history = [_get(m, "tool_calls") for m in messages]
+        if not functions:
+            total += _HISTORY_PARALLEL_WITHOUT_TOOLS * sum(
+                isinstance(calls, (list, tuple)) and len(calls) > 1 for calls in history)
+        if _legacy_gpt35(model) and (functions or any(history) or any(
+                _get(m, "role") in ("tool", "function") or _get(m, "function_call") for m in messages)):
+            counter.floor = True  # see _LEGACY_GPT35
         forced = forced_call(kwargs)
         if forced:
             total += counter.text(forced) + _FORCED_CALL_FRAME
@@ -687,13 +727,17 @@ class Generated:
             self.add((index, "tool", at, "name"), _get(function, "name"))
             self.add((index, "tool", at, "args"), _get(function, "arguments"))
 
-    def tokens(self, model: str | None, kwargs: Mapping[str, Any] | None = None) -> int:
+    def tokens(self, model: str | None, kwargs: Mapping[str, Any] | None = None, floor: bool = False) -> int:
         """Output tokens: the text as generated, plus the framing the model writes
-        around tool calls (see the ``_CALL_FRAME`` rules), per choice."""
+        around tool calls (see the ``_CALL_FRAME`` rules), per choice.
+
+        ``floor``: only what was surely generated — the text, and each call's name and
+        compact arguments, no framing — for a figure that must stay below the truth.
+        """
         kwargs = kwargs or {}
         forced = forced_call(kwargs) is not None
         has_tools = "messages" in kwargs and bool(_function_list(kwargs.get("tools")) or kwargs.get("functions"))
-        texts: dict[Any, int] = {}
+        texts: dict[Any, list[str]] = {}
         calls: dict[Any, dict[Any, dict[str, str]]] = {}
         total = 0
         for key, parts in self.parts.items():
@@ -702,23 +746,32 @@ class Generated:
                 at = key[2] if key[1] == "tool" else "function"
                 calls.setdefault(key[0], {}).setdefault(at, {})[key[-1]] = joined
             else:
-                n = count_tokens(joined, model)
-                total += n
-                texts[key[0]] = texts.get(key[0], 0) + n
+                total += count_tokens(joined, model)
+                texts.setdefault(key[0], []).append(joined)
         for by_index in calls.values():
             ordered = sorted(by_index.items(), key=lambda item: str(item[0]).zfill(8))
             made = [(c.get("name", ""), c.get("args", "")) for _, c in ordered]
-            if forced and len(made) == 1:
+            if floor:
+                total += sum((0 if forced else count_tokens(name, model)) + count_tokens(_compact(args), model)
+                             for name, args in made)
+            elif forced and len(made) == 1:
                 total += count_tokens(made[0][1], model)
             elif len(made) == 1:
-                frame = _CALL_FRAME_0613 if _base_name(model) in ("gpt-4", *_FIRST_GENERATION) else _CALL_FRAME
+                frame = _CALL_FRAME_0613 if _first_generation(model) else _CALL_FRAME
                 total += count_tokens(made[0][0], model) + count_tokens(made[0][1], model) + frame
             else:
                 total += count_tokens(parallel_call_text(made), model) + _PARALLEL_FRAME
-        if has_tools:
+        if has_tools and not floor:
+            # A text reply to a request with tools is a message of its own, with its own
+            # framing — also when the same reply goes on to call a tool. With a schema
+            # too, the model may write several JSON documents, one message each, which
+            # the API joins with newlines: each is framed.
             schema = _get(kwargs.get("response_format"), "type") == "json_schema"
             extra = _TEXT_WITH_TOOLS_AND_SCHEMA if schema else _TEXT_WITH_TOOLS
-            total += sum(extra for choice, n in texts.items() if n and choice not in calls)
+            for choice_texts in texts.values():
+                joined = "".join(choice_texts)
+                if joined:
+                    total += extra * (_json_documents(joined) if schema else 1)
         return total
 
     # --- stream items --------------------------------------------------------------
@@ -801,6 +854,23 @@ class Generated:
         return self
 
 
+def _json_documents(text: str) -> int:
+    """How many JSON values ``text`` holds one after another (1 if it is not that)."""
+    decoder = json.JSONDecoder()
+    count, at, size = 0, 0, len(text)
+    while at < size:
+        while at < size and text[at].isspace():
+            at += 1
+        if at == size:
+            break
+        try:
+            _, at = decoder.raw_decode(text, at)
+        except (ValueError, RecursionError):
+            return 1
+        count += 1
+    return max(count, 1)
+
+
 def _index(value: Any, default: int = 0) -> int:
     """A choice/output/tool-call index; anything but an int (junk, None) is ``default``."""
     return value if type(value) is int else default
@@ -821,10 +891,12 @@ def estimate_openai(model: str | None, kwargs: Mapping[str, Any], generated: Gen
         excess = max(0, counter.image_excess) if reasoning else 0
         input_tokens = math.floor((input_tokens - excess) * _FLOOR_SHADE)
         # The visible reply, framing not assumed: a reasoning model bills more than it
-        # shows; otherwise shaded alike (an audio reply's transcript is not what was billed).
-        output_tokens = generated.tokens(model)
-        if not reasoning:
-            output_tokens = math.floor(output_tokens * _FLOOR_SHADE)
+        # shows; otherwise only what was surely generated, shaded alike (an audio reply's
+        # transcript is not what was billed).
+        if reasoning:
+            output_tokens = generated.tokens(model)
+        else:
+            output_tokens = math.floor(generated.tokens(model, kwargs, floor=True) * _FLOOR_SHADE)
     return Usage(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
