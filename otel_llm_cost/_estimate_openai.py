@@ -305,12 +305,16 @@ class _Counter:
             # A string ``format`` (date, email, ...) is rendered as more than its type:
             # billed up to 13 % more than this rendering counts, so the count is a floor.
             self.floor = True
+        # The first function-calling generation does not render parameter titles (17
+        # recorded gpt-4-0613 calls of one tool set: 11-15 tokens over with them, within 2 % without).
+        titles = not _first_generation(self.model)
         if any(_nested_object(_get(f, "parameters")) for f in functions):
             # Counted with each nested object as a bare ``object``: surely below the truth.
             self.floor = True
-            return self.text(render_functions(functions, flat=True)) + _TOOLS_FRAME \
+            return self.text(render_functions(functions, flat=True, titles=titles)) + _TOOLS_FRAME \
                 - (_TOOLS_SYSTEM_SHARED if shared else 0)
-        return self.text(render_functions(functions)) + _TOOLS_FRAME - (_TOOLS_SYSTEM_SHARED if shared else 0)
+        return self.text(render_functions(functions, titles=titles)) + _TOOLS_FRAME \
+            - (_TOOLS_SYSTEM_SHARED if shared else 0)
 
     def schema(self, response_format: Any, shared: bool, with_tools: bool = False) -> int:
         """A structured-output schema: its name and compact JSON (local ``$ref``s
@@ -346,7 +350,24 @@ class _Counter:
             # each object variant is counted as a bare ``{"type":"object"}``, a floor.
             self.floor = True
             schema = _flatten_unions(schema)
+        schema = _without_misplaced(schema)
         return self.text(_get(spec, "name")) + self.text(_get(spec, "description")) + self.json(schema) + frame
+
+
+def _without_misplaced(node: Any, depth: int = 0) -> Any:
+    """A schema without ``additionalProperties`` on nodes that are not objects: the API
+    renders the schema it compiled, where that keyword has no place (2 recorded calls
+    whose strings and arrays carry it: within 3 % without it, 6-21 % over with it)."""
+    if depth > 32:
+        return node
+    if isinstance(node, list):
+        return [_without_misplaced(v, depth + 1) for v in node]
+    if not isinstance(node, Mapping):
+        return node
+    kind = node.get("type")
+    misplaced = isinstance(kind, str) and kind != "object"
+    return {k: _without_misplaced(v, depth + 1) for k, v in node.items()
+            if not (misplaced and k == "additionalProperties")}
 
 
 def _walk(node: Any, depth: int = 0) -> Any:
@@ -452,13 +473,14 @@ def _inline_refs(schema: Mapping[str, Any]) -> tuple[Any, bool]:
     return out, exact and used >= set(defs)
 
 
-def render_functions(functions: list[Any], flat: bool = False) -> str:
+def render_functions(functions: list[Any], flat: bool = False, titles: bool = True) -> str:
     """Function definitions as the model reads them: a TypeScript ``namespace``.
 
     Each function is its description as ``//`` comment lines (each stripped) and a ``type name = (_: {...})
     => any;`` line; each parameter its title and description as comments, its name (``?``
     when optional), its type, and its default as a trailing comment. ``flat``: a nested
-    object is written as a bare ``object`` (a floor's count).
+    object is written as a bare ``object`` (a floor's count). ``titles`` False: parameter
+    titles left out, as the first function-calling generation renders them.
     """
     lines = ["namespace functions {", ""]
     for function in functions:
@@ -472,7 +494,7 @@ def render_functions(functions: list[Any], flat: bool = False) -> str:
         if isinstance(parameters, Mapping) and isinstance(parameters.get("properties"), Mapping) \
                 and parameters["properties"]:
             defs = parameters.get("$defs") or parameters.get("definitions")
-            lines.append(f"type {name} = (_: {_ts_type(parameters, '', defs=defs, flat=flat)}) => any;")
+            lines.append(f"type {name} = (_: {_ts_type(parameters, '', defs=defs, flat=flat, titles=titles)}) => any;")
         else:
             lines.append(f"type {name} = () => any;")
         lines.append("")
@@ -490,7 +512,8 @@ def _nested_object(parameters: Any) -> bool:
     return False
 
 
-def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: bool = False) -> str:
+def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: bool = False,
+             titles: bool = True) -> str:
     """One JSON-schema node as a TypeScript type (junk and very deep nesting: ``any``);
     a local ``$ref`` is rendered as the definition it points to."""
     if not isinstance(schema, Mapping) or depth > 16:
@@ -502,11 +525,11 @@ def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: b
         if not isinstance(target, Mapping) or depth > 8:
             return "any"
         inner = {k: v for k, v in defs.items() if v is not target}
-        return _ts_type(target, indent, depth + 1, inner, flat)
+        return _ts_type(target, indent, depth + 1, inner, flat, titles)
     for key in ("anyOf", "oneOf"):
         variants = schema.get(key)
         if isinstance(variants, list) and variants:
-            return " | ".join(_ts_type(v, indent, depth + 1, defs, flat) for v in variants)
+            return " | ".join(_ts_type(v, indent, depth + 1, defs, flat, titles) for v in variants)
     enum = schema.get("enum")
     if isinstance(enum, list) and enum:
         return " | ".join(json.dumps(v, ensure_ascii=False, default=str) for v in enum)
@@ -522,11 +545,11 @@ def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: b
         for key, prop in properties.items():
             prop = prop if isinstance(prop, Mapping) else {}
             title, description = prop.get("title"), prop.get("description")
-            if isinstance(title, str):
+            if titles and isinstance(title, str):
                 out += [f"{indent}// {title}", f"{indent}//"]
             if isinstance(description, str) and description:
                 out += [f"{indent}// {line}" for line in description.splitlines()]
-            line = f"{indent}{key}{'' if key in required else '?'}: {_ts_type(prop, indent, depth + 1, defs, flat)},"
+            line = f"{indent}{key}{'' if key in required else '?'}: {_ts_type(prop, indent, depth + 1, defs, flat, titles)},"
             if "default" in prop:
                 default = prop["default"]
                 shown = f'"{default}"' if isinstance(default, str) and "enum" not in prop else \
@@ -538,7 +561,7 @@ def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: b
         return "number"
     if kind == "array":
         items = schema.get("items")
-        return f"{_ts_type(items, indent, depth + 1, defs, flat)}[]" if isinstance(items, Mapping) else "Array<any>"
+        return f"{_ts_type(items, indent, depth + 1, defs, flat, titles)}[]" if isinstance(items, Mapping) else "Array<any>"
     if kind in ("string", "boolean", "null"):
         return str(kind)
     return "any"
@@ -630,6 +653,11 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
         if _legacy_gpt35(model) and (functions or any(history) or any(
                 _get(m, "role") in ("tool", "function") or _get(m, "function_call") for m in messages)):
             counter.floor = True  # see _LEGACY_GPT35
+        if _first_generation(model) and kwargs.get("stop"):
+            # The first generation bills a stop sequence it matched, which the reply never
+            # shows (5 recorded gpt-4-0613 calls cut at "\nObservation:": 4 tokens more than
+            # the text; later models bill none), and whether one matched cannot be seen.
+            counter.floor = True
         forced = forced_call(kwargs)
         if forced:
             total += counter.text(forced) + _FORCED_CALL_FRAME
