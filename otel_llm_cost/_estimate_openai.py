@@ -549,7 +549,8 @@ def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: b
                 out += [f"{indent}// {title}", f"{indent}//"]
             if isinstance(description, str) and description:
                 out += [f"{indent}// {line}" for line in description.splitlines()]
-            line = f"{indent}{key}{'' if key in required else '?'}: {_ts_type(prop, indent, depth + 1, defs, flat, titles)},"
+            kind_text = _ts_type(prop, indent, depth + 1, defs, flat, titles)
+            line = f"{indent}{key}{'' if key in required else '?'}: {kind_text},"
             if "default" in prop:
                 default = prop["default"]
                 shown = f'"{default}"' if isinstance(default, str) and "enum" not in prop else \
@@ -561,7 +562,9 @@ def _ts_type(schema: Any, indent: str, depth: int = 0, defs: Any = None, flat: b
         return "number"
     if kind == "array":
         items = schema.get("items")
-        return f"{_ts_type(items, indent, depth + 1, defs, flat, titles)}[]" if isinstance(items, Mapping) else "Array<any>"
+        if not isinstance(items, Mapping):
+            return "Array<any>"
+        return f"{_ts_type(items, indent, depth + 1, defs, flat, titles)}[]"
     if kind in ("string", "boolean", "null"):
         return str(kind)
     return "any"

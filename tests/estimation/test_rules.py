@@ -1,0 +1,101 @@
+"""The estimate's rules for the shapes the recorded calls showed to need one (each rule's
+evidence is in docs/estimation.md): every expectation is built from the token counts of
+the parts, never a copied result, so a rule that stops applying fails here."""
+import json
+import math
+
+from otel_llm_cost._estimate_openai import Generated, count_request, estimate_openai, render_functions
+from otel_llm_cost.tokens import count_tokens
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"title": "City", "type": "string"}},
+                   "required": ["city"]}}}
+ASK = {"role": "user", "content": "Weather in Paris and Rome?"}
+
+
+def _call(name, arguments, call_id):
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _reply(**message):
+    return Generated().response({"object": "chat.completion", "choices": [{"index": 0, "message": message}]})
+
+
+def test_parallel_earlier_calls_cost_more_when_the_request_defines_no_tools():
+    calls = [_call("get_weather", '{"city": "Paris"}', "a"), _call("get_weather", '{"city": "Rome"}', "b")]
+    messages = [ASK, {"role": "assistant", "tool_calls": calls},
+                {"role": "tool", "tool_call_id": "a", "content": "sunny"},
+                {"role": "tool", "tool_call_id": "b", "content": "rain"}]
+    with_tools, _ = count_request("gpt-4o-mini", {"messages": messages, "tools": [WEATHER]})
+    without, _ = count_request("gpt-4o-mini", {"messages": messages})
+    tools_block = count_request("gpt-4o-mini", {"messages": [ASK], "tools": [WEATHER]})[0] \
+        - count_request("gpt-4o-mini", {"messages": [ASK]})[0]
+    assert without == with_tools - tools_block + 5
+
+
+def test_pretty_printed_earlier_arguments_count_compact_and_make_a_floor():
+    pretty = json.dumps({"city": "Paris", "days": [1, 2]}, indent=2)
+    compact = json.dumps({"city": "Paris", "days": [1, 2]}, separators=(",", ":"))
+    messages = [ASK, {"role": "assistant", "tool_calls": [_call("get_weather", pretty, "a")]},
+                {"role": "tool", "tool_call_id": "a", "content": "sunny"}]
+    same_as_compact = [ASK, {"role": "assistant", "tool_calls": [_call("get_weather", compact, "a")]},
+                       {"role": "tool", "tool_call_id": "a", "content": "sunny"}]
+    total, floor = count_request("gpt-4o", {"messages": messages, "tools": [WEATHER]})
+    assert floor and count_tokens(pretty, "gpt-4o") > count_tokens(compact, "gpt-4o")
+    assert (total, False) == count_request("gpt-4o", {"messages": same_as_compact, "tools": [WEATHER]})
+
+
+def test_legacy_gpt35_snapshots_with_tools_are_floors_and_count_only_what_was_generated():
+    arguments = json.dumps({"city": "Paris"}, indent=2)
+    kwargs = {"messages": [ASK], "tools": [WEATHER]}
+    usage = estimate_openai("gpt-3.5-turbo-0613", kwargs, _reply(tool_calls=[_call("get_weather", arguments, "a")]))
+    assert usage.lower_bound
+    surely = count_tokens("get_weather", "gpt-3.5-turbo") + count_tokens('{"city":"Paris"}', "gpt-3.5-turbo")
+    assert usage.output_tokens == math.floor(surely * 0.95)
+    # Without tools the legacy snapshot's framing is the cookbook's, and not a floor.
+    assert not estimate_openai("gpt-3.5-turbo-0613", {"messages": [ASK]}, _reply(content="Hi")).lower_bound
+    assert not estimate_openai("gpt-3.5-turbo-0125", kwargs, _reply(content="Hi")).lower_bound
+
+
+def test_first_generation_renders_no_parameter_titles_and_gpt4_32k_is_of_it():
+    with_titles = count_tokens(render_functions([WEATHER["function"]]), "gpt-4")
+    without = count_tokens(render_functions([WEATHER["function"]], titles=False), "gpt-4")
+    assert without < with_titles
+    base = count_request("gpt-4-0613", {"messages": [ASK]})[0]
+    assert count_request("gpt-4-0613", {"messages": [ASK], "tools": [WEATHER]})[0] == base + without + 9
+    assert count_request("gpt-4o", {"messages": [ASK], "tools": [WEATHER]})[0] \
+        == count_request("gpt-4o", {"messages": [ASK]})[0] + count_tokens(render_functions([WEATHER["function"]]),
+                                                                         "gpt-4o") + 9
+    call = _reply(tool_calls=[_call("get_weather", '{"city": "Paris"}', "a")])
+    parts = count_tokens("get_weather", "gpt-4") + count_tokens('{"city": "Paris"}', "gpt-4")
+    assert call.tokens("gpt-4-32k", {"messages": [ASK], "tools": [WEATHER]}) == parts + 4
+    assert call.tokens("gpt-4-turbo", {"messages": [ASK], "tools": [WEATHER]}) == parts + 7
+
+
+def test_first_generation_with_stop_sequences_is_a_floor():
+    kwargs = {"messages": [ASK], "stop": ["\nObservation:"]}
+    assert estimate_openai("gpt-4-0613", kwargs, _reply(content="Action: search")).lower_bound
+    assert not estimate_openai("gpt-4o-mini", kwargs, _reply(content="Action: search")).lower_bound
+
+
+def test_a_text_beside_a_call_and_each_json_document_of_a_structured_reply_are_framed():
+    kwargs = {"messages": [ASK], "tools": [WEATHER]}
+    call = _call("get_weather", '{"city": "Paris"}', "a")
+    both = _reply(content="Let me check.", tool_calls=[call]).tokens("gpt-4o", kwargs)
+    assert both == _reply(tool_calls=[call]).tokens("gpt-4o", kwargs) + count_tokens("Let me check.", "gpt-4o") + 1
+    schema = {"type": "json_schema", "json_schema": {"name": "W", "strict": True, "schema": {
+        "type": "object", "properties": {"c": {"type": "string"}}, "required": ["c"], "additionalProperties": False}}}
+    one = '{"c":"x"}'
+    kwargs = {"messages": [ASK], "tools": [WEATHER], "response_format": schema}
+    assert _reply(content=one).tokens("gpt-4o", kwargs) == count_tokens(one, "gpt-4o") + 5
+    assert _reply(content=f"{one}\n{one}").tokens("gpt-4o", kwargs) == count_tokens(f"{one}\n{one}", "gpt-4o") + 10
+
+
+def test_additional_properties_on_a_node_that_is_not_an_object_is_not_billed():
+    def request(string_node):
+        return {"messages": [ASK], "response_format": {"type": "json_schema", "json_schema": {
+            "name": "W", "strict": True, "schema": {"type": "object", "properties": {"c": string_node},
+                                                    "required": ["c"], "additionalProperties": False}}}}
+    assert count_request("gpt-4o", request({"type": "string", "additionalProperties": False})) \
+        == count_request("gpt-4o", request({"type": "string"}))
