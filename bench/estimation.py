@@ -4,6 +4,7 @@ billed, and what the first estimate costs.
     python -m bench.estimation                 # the calibration table, per category
     python -m bench.estimation --worst 20      # ...and the 20 largest misses
     python -m bench.estimation --held-out      # the held-out recordings, never used to fit
+    python -m bench.estimation --held-out --source Future-House   # ...of some projects only
     python -m bench.estimation --first-call    # first-estimate latency, cold vs preloaded
     python -m bench.estimation --json          # the rows, machine-readable
 
@@ -216,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--worst", type=int, default=0, help="list the N largest misses")
     parser.add_argument("--held-out", action="store_true", help="judge the held-out recordings instead")
+    parser.add_argument("--source", action="append", default=[],
+                        help="only recordings of repositories whose owner/name contains this (repeatable)")
     args = parser.parse_args(argv)
     if args.first_call:
         result = first_call(args.rounds)
@@ -228,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"second {r['second_ms']:6.3f} ms")
         return 0
     started = time.perf_counter()
-    rows = run(load(HELD_OUT) if args.held_out else None)
+    records = load(HELD_OUT) if args.held_out else load()
+    if args.source:
+        records = [r for r in records if any(part in r["source"]["repository"] for part in args.source)]
+    rows = run(records)
     if args.json:
         print(json.dumps(rows))
     else:

@@ -35,6 +35,12 @@ def test_every_recording_names_its_source_and_is_counted_once(records):
         key = json.dumps([record["request"], record["choices"], usage], sort_keys=True)
         assert key not in seen, source
         seen.add(key)
+    # A stream carries usage only when its request asked for it (stream_options.include_usage):
+    # a recorded stream with usage but no such request holds figures put there by hand.
+    for record in (*records, *estimation.load(estimation.HELD_OUT)):
+        request = record["request"]
+        if request.get("stream"):
+            assert (request.get("stream_options") or {}).get("include_usage"), record["source"]
     # Both vocabularies and the shapes the rules cover are in the set.
     categories = {estimation.category(r) for r in records}
     assert {"tools", "tool-call", "parallel-calls", "functions", "structured", "json_object", "refusal",
@@ -56,34 +62,34 @@ def test_floors_by_nature_are_marked(rows):
 
 
 def test_accuracy_on_the_calls_that_are_not_floors_by_nature(rows):
-    """Measured 2026-12-07: 1352 of 1420 within 5 % (95.2 %), 60 honest floors, 8 wrong
-    (the cookbook rules before: 865 within, 555 wrong). The issue's 0 wrong is not met:
-    the 8 are listed in docs/estimation.md. This guards what the fitted rules reach."""
+    """Measured 2026-12-07: 1639 of 1720 within 5 % (95.3 %), 75 honest floors, 6 wrong
+    (the rules before this fit, on the same recordings: 1623 within, 37 wrong; the
+    cookbook rules: 865 of 1420 within). The issue's 0 wrong is not met: the 6 are listed
+    in docs/estimation.md. This guards what the fitted rules reach."""
     table = estimation.table(rows)
     overall = table["not floors by nature"]
-    assert overall["within"] / overall["calls"] >= 0.95
-    assert overall["wrong"] <= 8
-    for name, share in (("text", 0.99), ("multi-turn", 0.99), ("tools", 0.97), ("tool-call", 0.92),
+    assert overall["within"] / overall["calls"] >= 0.953
+    assert overall["wrong"] <= 6
+    for name, share in (("text", 0.98), ("multi-turn", 0.99), ("tools", 0.97), ("tool-call", 0.93),
                         ("forced-call", 0.99), ("parallel-calls", 0.99), ("tool-results", 0.99),
                         ("functions", 0.99), ("json_object", 0.99), ("refusal", 0.99), ("image", 0.99)):
         assert table[name]["within"] / table[name]["calls"] >= share, name
     # Structured outputs: within, or an honest floor (loose schemas, unions of objects,
     # unreferenced or recursive definitions).
     structured = table["structured"]
-    assert structured["within"] / structured["calls"] >= 0.78
-    assert structured["wrong"] <= 3
+    assert structured["within"] / structured["calls"] >= 0.79
+    assert structured["wrong"] <= 1
+    assert table["text"]["wrong"] <= 1 and table["tool-call"]["wrong"] <= 1
 
 
 def test_held_out_recordings_never_used_to_fit():
-    """79 calls from five other projects (dd-trace-py, agentops, langtrace, ruby-openai,
-    ruby_llm), gathered after the rules were fitted. Measured 2026-12-07: 68 of 74 within
-    (91.9 %), 6 wrong; no floor above the truth."""
+    """HELD_OUT_DOC"""
     rows = estimation.run(estimation.load(estimation.HELD_OUT))
-    assert len(rows) >= 70
+    assert len(rows) >= HELD_OUT_MIN
     assert all(r["est_input"] <= r["input"] and r["est_output"] <= r["output"] for r in rows if r["lower_bound"])
     overall = estimation.table(rows)["not floors by nature"]
-    assert overall["within"] / overall["calls"] >= 0.9
-    assert overall["wrong"] <= 6
+    assert overall["within"] / overall["calls"] >= HELD_OUT_SHARE
+    assert overall["wrong"] <= HELD_OUT_WRONG
 
 
 def _replayable(records, category, limit):
