@@ -86,6 +86,9 @@ _HISTORY_PARALLEL_FRAME = -2
 #: ``namespace functions`` block for the wrapper to share its framing with).
 _HISTORY_PARALLEL_WITHOUT_TOOLS = 5
 _TOOL_RESULT_FRAME = 2
+#: A reply to a request with stop sequences: half the shortest one's tokens added (see
+#: :func:`stop_tokens`), up to sequences of this many tokens; longer ones make a floor.
+_STOP_MIDPOINT_MAX = 4
 #: A figure marked a lower bound is shaded down this much so that the rules' own error
 #: can never lift it above the truth.
 _FLOOR_SHADE = 0.95
@@ -659,11 +662,8 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
         if _legacy_gpt35(model) and (functions or any(history) or any(
                 _get(m, "role") in ("tool", "function") or _get(m, "function_call") for m in messages)):
             counter.floor = True  # see _LEGACY_GPT35
-        if _first_generation(model) and kwargs.get("stop"):
-            # The first generation bills a stop sequence it matched, which the reply never
-            # shows (5 recorded gpt-4-0613 calls cut at "\nObservation:": 4 tokens more than
-            # the text; later models bill none), and whether one matched cannot be seen.
-            counter.floor = True
+        if stop_tokens(model, kwargs) > _STOP_MIDPOINT_MAX:
+            counter.floor = True  # see stop_tokens
         forced = forced_call(kwargs)
         if forced:
             total += counter.text(forced) + _FORCED_CALL_FRAME
@@ -688,6 +688,24 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
         for one in prompts:
             total += counter.text(one) if isinstance(one, str) else len(one) if isinstance(one, list) else 0
     return total, counter
+
+
+def stop_tokens(model: str | None, kwargs: Mapping[str, Any]) -> int:
+    """Tokens of the shortest stop sequence a Chat Completions request gives (0: none).
+
+    A reply cut at a stop sequence does not show it, and the sequence is sometimes billed
+    as output and sometimes not — on the same model (recorded: gpt-4-0613 5 of 5 cut
+    replies, gpt-4-turbo 2 of 18, gpt-4o 4 of 16, gpt-4o-mini 5 of 52) — and whether one
+    matched at all cannot be seen. The estimate adds half of it to a text reply, the
+    middle of the two possible figures; a sequence longer than ``_STOP_MIDPOINT_MAX``
+    tokens leaves too wide a range for that, and the call is a floor.
+    """
+    if "messages" not in kwargs:
+        return 0
+    stop = kwargs.get("stop")
+    stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, (list, tuple)) else ()
+    counts = [count_tokens(one, model) for one in stops if isinstance(one, str) and one]
+    return min(counts) if counts else 0
 
 
 def parallel_call_text(calls: list[tuple[str, str]]) -> str:
@@ -795,6 +813,10 @@ class Generated:
                 total += count_tokens(made[0][0], model) + count_tokens(made[0][1], model) + frame
             else:
                 total += count_tokens(parallel_call_text(made), model) + _PARALLEL_FRAME
+        stop = 0 if floor else stop_tokens(model, kwargs)
+        if stop:
+            total += sum(stop // 2 for choice, choice_texts in texts.items()
+                         if "".join(choice_texts) and choice not in calls)
         if has_tools and not floor:
             # A text reply to a request with tools is a message of its own, with its own
             # framing — also when the same reply goes on to call a tool. With a schema

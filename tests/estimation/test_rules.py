@@ -73,10 +73,22 @@ def test_first_generation_renders_no_parameter_titles_and_gpt4_32k_is_of_it():
     assert call.tokens("gpt-4-turbo", {"messages": [ASK], "tools": [WEATHER]}) == parts + 7
 
 
-def test_first_generation_with_stop_sequences_is_a_floor():
-    kwargs = {"messages": [ASK], "stop": ["\nObservation:"]}
-    assert estimate_openai("gpt-4-0613", kwargs, _reply(content="Action: search")).lower_bound
-    assert not estimate_openai("gpt-4o-mini", kwargs, _reply(content="Action: search")).lower_bound
+def test_a_text_reply_to_a_request_with_stop_sequences_gets_half_the_shortest_one():
+    text = "Action: search\nAction Input: paris\n"
+    reply = _reply(content=text)
+    stops = ["\nObservation:", "\n\tObservation:"]
+    shortest = min(count_tokens(s, "gpt-4o") for s in stops)
+    assert 2 <= shortest <= 4
+    usage = estimate_openai("gpt-4o", {"messages": [ASK], "stop": stops}, reply)
+    assert not usage.lower_bound and usage.output_tokens == count_tokens(text, "gpt-4o") + shortest // 2
+    # A tool call is not cut by a stop sequence: nothing added.
+    call = _reply(tool_calls=[_call("get_weather", '{"city": "Paris"}', "a")])
+    kwargs = {"messages": [ASK], "tools": [WEATHER]}
+    assert call.tokens("gpt-4o", {**kwargs, "stop": stops}) == call.tokens("gpt-4o", kwargs)
+    # A stop sequence too long for the middle to be within 2 tokens of either figure: a floor.
+    long_stop = {"messages": [ASK], "stop": ["<|end of the answer section|>"]}
+    assert count_tokens(long_stop["stop"][0], "gpt-4o") > 4
+    assert estimate_openai("gpt-4o", long_stop, reply).lower_bound
 
 
 def test_a_text_beside_a_call_and_each_json_document_of_a_structured_reply_are_framed():
