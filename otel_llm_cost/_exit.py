@@ -51,27 +51,34 @@ FLUSH_TIMEOUT_S = 5.0
 #: Longest a SIGTERM waits for the open calls to end before flushing what is queued.
 END_CALLS_TIMEOUT_S = 1.0
 
-_open: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Weak references to the calls still open. A plain set of ``weakref.ref`` whose
+#: callback drops a dead one (what ``weakref.WeakSet`` does, without its Python-level
+#: bookkeeping on every call): two C calls per LLM call.
+_open: set[weakref.ref[Any]] = set()
 _atexit_registered = False
 
 
 def track_open(call: Any) -> None:
     """Note a call that has started; the first one registers the atexit hook."""
     global _atexit_registered
-    _open.add(call)
+    _open.add(weakref.ref(call, _open.discard))
     if not _atexit_registered:
         _atexit_registered = True
         atexit.register(end_open_calls)
 
 
 def untrack(call: Any) -> None:
-    _open.discard(call)
+    # A new reference to the same live object is equal to the stored one.
+    _open.discard(weakref.ref(call))
 
 
 def end_open_calls() -> int:
     """End every call still open (marked ``partial``); returns how many."""
     ended = 0
-    for call in list(_open):
+    for ref in list(_open):
+        call = ref()
+        if call is None:
+            continue
         try:
             call.partial = True
             call.end()

@@ -104,7 +104,14 @@ class CallMetrics:
             source,
             floor,
         )
-        sets = self._sets.get(key) if not self.extra_keys and _plain(key) else None
+        sets = None
+        if not self.extra_keys:
+            try:
+                # Only plain keys are ever stored, and a plain key equals only a plain key:
+                # the lookup comes first, the check only for a key not cached yet.
+                sets = self._sets.get(key)
+            except TypeError:  # an unhashable attribute value (a list): not cached
+                pass
         if sets is None:
             sets = _AttributeSets(key, span_attributes, self.extra_keys)
             if not self.extra_keys and _plain(key):

@@ -45,6 +45,8 @@ class CallObserver(Protocol):
 
 
 _observers: tuple[CallObserver, ...] = ()
+#: The observers' optional ``on_call_start`` hooks, found when one is added, not per call.
+_start_hooks: tuple[tuple[CallObserver, Any], ...] = ()
 _lock = threading.Lock()
 #: Per thread, between ``before_call`` and the call's start (synchronous: no await
 #: between them): the request being opened, and what an observer holds for the call
@@ -71,13 +73,24 @@ def add_observer(observer: CallObserver) -> None:
     global _observers
     with _lock:
         if observer not in _observers:
-            _observers = (*_observers, observer)
+            _set((*_observers, observer))
 
 
 def remove_observer(observer: CallObserver) -> None:
-    global _observers
     with _lock:
-        _observers = tuple(o for o in _observers if o is not observer)
+        _set(tuple(o for o in _observers if o is not observer))
+
+
+def _set(registered: tuple[CallObserver, ...]) -> None:
+    """Replace the registered observers (lock held); each tuple is replaced whole, never mutated."""
+    global _observers, _start_hooks
+    hooks = []
+    for observer in registered:
+        hook = getattr(observer, "on_call_start", None)
+        if hook is not None:
+            hooks.append((observer, hook))
+    _start_hooks = tuple(hooks)
+    _observers = registered
 
 
 def observers() -> tuple[CallObserver, ...]:
@@ -140,10 +153,7 @@ def started(context: Any) -> None:
     """A call's span has started in ``context``: run each observer's optional
     ``on_call_start(context)``. Every started call is later ended (``notify``), so an
     observer can count calls in flight — sessions wait for streams read after their block."""
-    for observer in _observers:
-        hook = getattr(observer, "on_call_start", None)
-        if hook is None:
-            continue
+    for observer, hook in _start_hooks:
         try:
             hook(context)
         except Exception:  # noqa: BLE001

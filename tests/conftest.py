@@ -63,6 +63,6 @@ def _restore_process_state() -> Iterator[None]:
     STORE.reset()
     STORE.set_limits(*limits)
     STORE.metrics = metrics
-    observers._observers = registered
+    observers._set(registered)  # the observers and their start hooks, together
     config.clear_overrides()
     pricing.reset_catalog()

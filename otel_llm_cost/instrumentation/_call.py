@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -28,6 +29,7 @@ from ..config import Settings
 from ..cost import Cost, cost_attributes, price_usage, with_reported_cost
 from ..record import CallRecord
 from ..usage import CHARGES, Usage
+from ._endpoints import Endpoints
 
 __all__ = ["safely", "Telemetry", "LLMCall"]
 
@@ -80,6 +82,8 @@ class Telemetry:
         self.capture_content = settings.capture_content
         #: Add the proposed ``gen_ai.usage.cost.*`` attributes (off by default).
         self.proposed_cost_attributes = settings.proposed_cost_attributes
+        #: ``server.*`` attributes and serving provider per client base URL (``_shared.Endpoints``).
+        self.endpoints = Endpoints(settings.provider_hosts)
         #: Cleared by ``uninstrument()``: SDK objects that cached a bound wrapper before
         #: then (e.g. ``client.chat.completions.with_raw_response``) stop tracing too.
         self.active = True
@@ -145,13 +149,21 @@ class LLMCall:
     def set_response(self, *, model: str | None = None, response_id: str | None = None,
                      finish_reasons: list[str] | None = None, usage: Usage | None = None) -> None:
         """Record what the response said; later values win (streams repeat them)."""
-        if isinstance(model, str):
-            self.set(semconv.GEN_AI_RESPONSE_MODEL, _bounded(model))
-        if isinstance(response_id, str):
-            self.set(semconv.GEN_AI_RESPONSE_ID, _bounded(response_id))
+        attrs = self.attributes
+        cut = semconv.MAX_ATTRIBUTE_CHARS  # as _bounded, inline: once per call on every call
+        if isinstance(model, str) and model:
+            attrs[semconv.GEN_AI_RESPONSE_MODEL] = model[:cut] if type(model) is str and len(model) > cut else model
+        if isinstance(response_id, str) and response_id:
+            attrs[semconv.GEN_AI_RESPONSE_ID] = (response_id[:cut] if type(response_id) is str
+                                                  and len(response_id) > cut else response_id)
         if finish_reasons:
-            self.set(semconv.GEN_AI_RESPONSE_FINISH_REASONS,
-                     [_bounded(str(r)) for r in finish_reasons[:_MAX_FINISH_REASONS] if r])
+            reasons = []
+            for reason in finish_reasons[:_MAX_FINISH_REASONS]:
+                if reason:
+                    text = str(reason)
+                    reasons.append(text[:cut] if len(text) > cut else text)
+            if reasons:
+                attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
         if usage is not None:
             self.usage = usage
 
@@ -188,6 +200,22 @@ class LLMCall:
                 self.held = None
                 safely("reservation release", held.release)
 
+    def _new_attributes(self) -> dict[str, Any]:
+        """The attributes set or changed since the span started: the end sets only those
+        (the SDK checks each one it is given again).
+
+        Keys are only ever added to ``attributes`` (a dict keeps their order), so those
+        of the start come first: while they still hold the values sent (one comparison
+        in C), the new ones are the keys after them.
+        """
+        attrs = self.attributes
+        sent = self._sent
+        n = len(sent)
+        if list(islice(attrs.items(), n)) == list(sent.items()):
+            return dict(islice(attrs.items(), n, None))
+        absent = sent  # itself the "absent" marker: never one of its own values
+        return {k: v for k, v in attrs.items() if sent.get(k, absent) is not v}
+
     def _finish(self) -> None:
         attrs = self.attributes
         usage = self.usage
@@ -221,8 +249,10 @@ class LLMCall:
                 attrs[semconv.LLM_COST_CACHE_CREATION_1H_TOKENS] = usage.cache_write_1h_tokens
             if usage.reasoning_tokens:
                 attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
-            for name, count in usage.charges.items():
-                attrs[CHARGES[name][1]] = count
+            for field, attribute in _CHARGE_FIELDS:
+                count = getattr(usage, field)
+                if count:
+                    attrs[attribute] = count
             attrs[semconv.LLM_COST_USAGE_SOURCE] = usage.source
             if usage.lower_bound:
                 attrs[semconv.LLM_COST_ESTIMATE] = semconv.ESTIMATE_LOWER_BOUND
@@ -233,13 +263,15 @@ class LLMCall:
             attrs[semconv.LLM_COST_REPORTED_COST_REFUSED] = self.reported_cost_refused
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
-        sent = self._sent  # itself the "absent" marker: never one of its own values
-        self.span.set_attributes({k: v for k, v in attrs.items() if sent.get(k, sent) is not v})
+        self.span.set_attributes(self._new_attributes())
         record = CallRecord(attrs, usage, cost, time.perf_counter() - self._start,
                             self.span.get_span_context(), self.span, self.context, held=self.held)
         self.telemetry.metrics.on_call_end(record)
         observers.notify(record)
 
+
+#: (Usage field, span attribute) of each non-text charge (``usage.CHARGES``), read in one loop.
+_CHARGE_FIELDS = tuple(CHARGES.values())
 
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
 

@@ -15,7 +15,7 @@ from .. import semconv
 from .._estimate_openai import Generated, estimate_openai
 from ..cost import refused_cost_reason, reported_cost
 from ..tokens import estimate_usage
-from ..usage import Usage, _get
+from ..usage import Usage, _get, fields
 from . import _content
 from ._content import output_messages_json
 from ._shared import LLMCall
@@ -42,6 +42,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+#: Every request keyword read for an attribute: the keywords a call passes are few, so
+#: they are the loop, not this list.
+_READ_PARAMS = frozenset({*(key for key, _ in _NUMBER_PARAMS), *_MAX_TOKENS_PARAMS, "stop", "service_tier",
+                          "encoding_format"})
+
+
 def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Span attributes for the request parameters the caller gave.
 
@@ -49,26 +55,34 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     only values of the documented types count.
     """
     attrs: dict[str, Any] = {}
+    given = _READ_PARAMS.intersection(kwargs)
+    if not given:
+        return attrs
     for key, name in _NUMBER_PARAMS:
-        value = kwargs.get(key)
-        if _is_number(value):
-            attrs[name] = value
+        if key in given:
+            value = kwargs.get(key)
+            if _is_number(value):
+                attrs[name] = value
     for key in _MAX_TOKENS_PARAMS:
-        value = kwargs.get(key)
-        if _is_number(value):
-            attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = value
-            break
-    stop = kwargs.get("stop")
-    if isinstance(stop, str):
-        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
-    elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
-        attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
-    tier = kwargs.get("service_tier")
-    if isinstance(tier, str):
-        attrs[semconv.GEN_AI_OPENAI_REQUEST_SERVICE_TIER] = tier
-    encoding = kwargs.get("encoding_format")
-    if isinstance(encoding, str):
-        attrs[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
+        if key in given:
+            value = kwargs.get(key)
+            if _is_number(value):
+                attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = value
+                break
+    if "stop" in given:
+        stop = kwargs.get("stop")
+        if isinstance(stop, str):
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = [stop]
+        elif isinstance(stop, (list, tuple)) and all(isinstance(s, str) for s in stop):
+            attrs[semconv.GEN_AI_REQUEST_STOP_SEQUENCES] = list(stop)
+    if "service_tier" in given:
+        tier = kwargs.get("service_tier")
+        if isinstance(tier, str):
+            attrs[semconv.GEN_AI_OPENAI_REQUEST_SERVICE_TIER] = tier
+    if "encoding_format" in given:
+        encoding = kwargs.get("encoding_format")
+        if isinstance(encoding, str):
+            attrs[semconv.GEN_AI_REQUEST_ENCODING_FORMATS] = [encoding]
     return attrs
 
 
@@ -183,16 +197,23 @@ def _output_texts(obj: Any) -> list[str]:
 
 def read_response(call: LLMCall, obj: Any) -> None:
     """Everything a complete (non-stream) response says: ids, usage, finish reasons."""
-    if field(obj, "object") == "response":
+    get = fields(obj)
+    responses_api = get("object") == "response"
+    if responses_api:
         finish = _responses_finish(obj)
     else:
-        finish = [r for r in (field(c, "finish_reason") for c in field(obj, "choices") or ()) if r]
-    usage = Usage.from_openai(field(obj, "usage"))
-    call.set_response(model=field(obj, "model"), response_id=field(obj, "id"), finish_reasons=finish,
-                      usage=usage)
-    set_reported_cost(call, field(obj, "usage"))
-    set_service_tier(call, field(obj, "service_tier"))
-    if field(obj, "object") == "response":
+        finish = []
+        for choice in get("choices") or ():
+            reason = field(choice, "finish_reason")
+            if reason:
+                finish.append(reason)
+    usage_block = get("usage")
+    usage = Usage.from_openai(usage_block)
+    call.set_response(model=get("model"), response_id=get("id"), finish_reasons=finish, usage=usage)
+    if usage_block is not None:
+        set_reported_cost(call, usage_block)
+    set_service_tier(call, get("service_tier"))
+    if responses_api:
         set_tool_calls(call, obj)
     request = call.state
     if usage is None and request is not None and call.attributes.get(

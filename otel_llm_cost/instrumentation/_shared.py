@@ -30,6 +30,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from .. import observers, semconv
 from ._call import OBSERVED_ATTRIBUTES, LLMCall, Telemetry, _log, safely
 from ._contract import CallSpec, Spec, StreamAccumulator
+from ._endpoints import Endpoints, server_attributes
 from ._streams import AsyncStreamProxy, StreamProxy, proxy_stream
 
 __all__ = [
@@ -45,30 +46,12 @@ __all__ = [
     "safely",
     "proxy_stream",
     "server_attributes",
+    "Endpoints",
     "quiet_while",
     "quiet_end",
 ]
 
 _IN_CALL = otel_context.create_key("otel_llm_cost.in_llm_call")
-
-
-def server_attributes(base_url: Any) -> dict[str, Any]:
-    """``server.address`` / ``server.port`` of the endpoint a client sends to.
-
-    ``base_url`` is an ``httpx.URL`` or ``httpx2.URL`` (OpenAI, Anthropic) or a URL string (google-genai);
-    the port is the URL's, else the scheme's default.
-    """
-    if isinstance(base_url, str):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(base_url)
-        host, port, scheme = parts.hostname, parts.port, parts.scheme
-    else:
-        host, port, scheme = (getattr(base_url, "host", None), getattr(base_url, "port", None),
-                              getattr(base_url, "scheme", ""))
-    if not host:
-        return {}
-    return {semconv.SERVER_ADDRESS: host, semconv.SERVER_PORT: port or (443 if scheme == "https" else 80)}
 
 
 def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwargs: dict):

@@ -23,7 +23,7 @@ from ..usage import Usage
 from ._content import input_messages_json, output_messages_json, texts_of
 from ._deferred import AsyncStreamManagerProxy, StreamManagerProxy, is_raw_response, raw_response_result
 from ._instrumentor import LLMInstrumentor, Target
-from ._shared import LLMCall, Spec, Telemetry, async_wrapper, proxy_stream, server_attributes, sync_wrapper
+from ._shared import LLMCall, Spec, Telemetry, async_wrapper, proxy_stream, sync_wrapper
 
 __all__ = ["AnthropicInstrumentor"]
 
@@ -45,21 +45,29 @@ _USAGE_FIELDS = (*_INPUT_FIELDS, "output_tokens", "cache_creation", "server_tool
 _PRICED_TIERS = frozenset({"priority", "batch"})
 
 
-def _provider(instance: Any) -> str:
-    client = getattr(instance, "_client", None)
-    for cls in type(client).__mro__:
-        if cls.__name__ in _CLIENT_PROVIDERS:
-            return _CLIENT_PROVIDERS[cls.__name__]
-    return PROVIDER
+#: Client class -> its gen_ai.provider.name, found once per class.
+_PROVIDER_OF: dict[type, str] = {}
+
+
+def _provider(client: Any) -> str:
+    cls = type(client)
+    provider = _PROVIDER_OF.get(cls)
+    if provider is None:
+        provider = next((_CLIENT_PROVIDERS[c.__name__] for c in cls.__mro__ if c.__name__ in _CLIENT_PROVIDERS),
+                        PROVIDER)
+        if len(_PROVIDER_OF) < 64:
+            _PROVIDER_OF[cls] = provider
+    return provider
 
 
 def _start(telemetry: Telemetry, instance: Any, kwargs: dict) -> LLMCall:
     attrs = {key: kwargs.get(arg) for arg, key in _REQUEST_ATTRIBUTES.items()}
-    attrs.update(server_attributes(getattr(getattr(instance, "_client", None), "base_url", None)))
+    client = getattr(instance, "_client", None)
+    attrs.update(telemetry.endpoints.of(getattr(client, "base_url", None))[0])
     if telemetry.capture_content:
         attrs[semconv.GEN_AI_INPUT_MESSAGES] = _input_json(kwargs)
     model = kwargs.get("model")
-    return LLMCall(telemetry, _OPERATION, _provider(instance), model if isinstance(model, str) else None, attrs)
+    return LLMCall(telemetry, _OPERATION, _provider(client), model if isinstance(model, str) else None, attrs)
 
 
 def _input_json(kwargs: dict) -> str:

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import semconv, tokens
-from ..pricing._providers import provider_for_host
 from ._deferred import raw_response_result
 from ._instrumentor import LLMInstrumentor, Target
 from ._openai_read import (
@@ -43,7 +42,6 @@ from ._shared import (
     Telemetry,
     async_wrapper,
     safely,
-    server_attributes,
     sync_wrapper,
 )
 
@@ -94,9 +92,9 @@ class _Spec(Spec):
     def start(self, telemetry: Telemetry, instance: Any, args: tuple, kwargs: dict) -> LLMCall:
         client = getattr(instance, "_client", None)
         attrs = request_attributes(kwargs)
-        attrs.update(server_attributes(getattr(client, "base_url", None)))
         # The provider behind the base URL (DeepSeek, Groq, OpenRouter …) sets the name and the rates.
-        served_by = provider_for_host(attrs.get(semconv.SERVER_ADDRESS), telemetry.settings.provider_hosts)
+        server, served_by = telemetry.endpoints.of(_base_url(client))
+        attrs.update(server)
         provider = served_by or (PROVIDER_AZURE if isinstance(client, self.types.azure) else PROVIDER_OPENAI)
         prompt = prompt_of(kwargs)
         if telemetry.capture_content:
@@ -140,6 +138,23 @@ class _Spec(Spec):
             completion = getattr(exc, "completion", None)
             if completion is not None:
                 read_response(call, completion)
+
+
+#: Client class -> whether its ``base_url`` property returns the ``_configured_base_url``
+#: it holds (openai 1.x–3.x): that is then read directly, since the property imports a
+#: module on every read. Checked once per class; otherwise the property is read.
+_PLAIN_BASE_URL: dict[type, bool] = {}
+
+
+def _base_url(client: Any) -> Any:
+    cls = type(client)
+    plain = _PLAIN_BASE_URL.get(cls)
+    if plain:
+        return client._configured_base_url
+    url = getattr(client, "base_url", None)
+    if plain is None and len(_PLAIN_BASE_URL) < 64:
+        _PLAIN_BASE_URL[cls] = url is not None and getattr(client, "_configured_base_url", None) is url
+    return url
 
 
 def _iterable(value: Any) -> bool:

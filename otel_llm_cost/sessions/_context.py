@@ -36,8 +36,10 @@ _KEY = otel_context.create_key("otel_llm_cost.session")
 
 def _chain_in(context: otel_context.Context | None) -> tuple[Session, ...] | None:
     """The chain stored under ``_KEY``: only ``SessionScope._open`` sets it, always to a tuple of tallies."""
-    # Read five times per LLM call: no ``typing.cast`` call (a Python call per read) here.
-    chain: tuple[Session, ...] | None = otel_context.get_value(_KEY, context)  # type: ignore[assignment]
+    if context is None:
+        context = otel_context.get_current()
+    # Read on every LLM call: the Context (a dict) is read directly, with no ``typing.cast``.
+    chain: tuple[Session, ...] | None = context.get(_KEY)  # type: ignore[assignment]
     return chain
 
 
@@ -355,15 +357,20 @@ def span_attributes(context: otel_context.Context | None = None) -> dict[str, An
     service opened): as ``session.id``/``user.id`` when baggage is trusted, else under
     ``llm_cost.baggage.*`` so that the span correlates without counting as that session.
     """
-    chain = _chain_in(context)
-    tally = next((t for t in chain if t.kind == KIND_SESSION), None) if chain else None
-    if tally is not None:
-        out: dict[str, Any] = {semconv.SESSION_ID: tally.id}
-        if tally.user_id:
-            out[semconv.USER_ID] = tally.user_id
-        if tally.attributes:
-            out.update(tally.attributes)
-        return out
+    return span_attributes_of(_chain_in(context), context)
+
+
+def span_attributes_of(chain: tuple[Session, ...] | None, context: otel_context.Context | None) -> dict[str, Any]:
+    """:func:`span_attributes` for the ``chain`` already read from ``context`` (one read per call)."""
+    if chain:
+        for tally in chain:
+            if tally.kind == KIND_SESSION:
+                out: dict[str, Any] = {semconv.SESSION_ID: tally.id}
+                if tally.user_id:
+                    out[semconv.USER_ID] = tally.user_id
+                if tally.attributes:
+                    out.update(tally.attributes)
+                return out
     ids = _inbound_ids(context)
     if ids is None:
         return {}
@@ -378,7 +385,12 @@ def span_attributes(context: otel_context.Context | None = None) -> dict[str, An
 def chain_of(context: otel_context.Context | None = None) -> tuple[Session, ...] | None:
     """The tallies a call made in ``context`` counts in: the open sessions, else — only
     when baggage is trusted — the session named by inbound baggage (looked up or opened here)."""
-    chain = _chain_in(context)
+    return counted_chain(_chain_in(context), context)
+
+
+def counted_chain(chain: tuple[Session, ...] | None,
+                  context: otel_context.Context | None) -> tuple[Session, ...] | None:
+    """:func:`chain_of` for the ``chain`` already read from ``context``."""
     if chain:
         return chain
     ids = _inbound_ids(context)
@@ -391,7 +403,11 @@ def check_budget(context: otel_context.Context | None = None) -> dict[str, Any] 
     """Before a call is sent: reserve its worst case against the hard budgets of its
     chain, or refuse it (:class:`BudgetExceeded`). Returns the span attributes that say
     what was reserved, or None when no hard budget applies (see :mod:`._reserve`)."""
-    chain = _chain_in(context)
+    return check_budget_of(_chain_in(context))
+
+
+def check_budget_of(chain: tuple[Session, ...] | None) -> dict[str, Any] | None:
+    """:func:`check_budget` for the ``chain`` already read from the context."""
     if not chain:
         return None
     for t in chain:

@@ -18,7 +18,7 @@ from typing import Any
 from .. import observers, semconv
 from ..record import CallRecord
 from ._budget import announce
-from ._context import chain_of, check_budget, current_chain, span_attributes
+from ._context import _chain_in, check_budget_of, counted_chain, span_attributes_of
 from ._reserve import Reservation
 from ._store import STORE
 
@@ -27,9 +27,8 @@ __all__ = ["SessionObserver", "ensure_observing", "count"]
 _log = logging.getLogger("otel_llm_cost")
 
 
-def count(record: CallRecord, chain: Any, *, error: bool | None = None) -> None:
-    """Add one finished call to every tally of ``chain``; announce budget crossings
-    (also as an event on the call's span while it is still open)."""
+def _terms(record: CallRecord, error: bool | None) -> tuple[Any, str, bool, str | None]:
+    """(cost, model, failed, unpriced reason) of ``record`` as the store counts it."""
     usd = record.cost.usd
     model = record.cost.model or record.model or "unknown"
     reason = None
@@ -37,38 +36,56 @@ def count(record: CallRecord, chain: Any, *, error: bool | None = None) -> None:
         reason = record.cost.reason if not record.ours else f"{record.cost.status}: {model}"
         reason = reason or semconv.STATUS_NO_USAGE
     failed = record.failed if error is None else error
+    return usd, model, failed, reason
+
+
+def count(record: CallRecord, chain: Any, *, error: bool | None = None) -> None:
+    """Add one finished call to every tally of ``chain``; announce budget crossings
+    (also as an event on the call's span while it is still open)."""
+    usd, model, failed, reason = _terms(record, error)
     crossings = STORE.add(chain, usd, record.usage, model, failed, reason)
     if crossings:
         announce(crossings, record.span)
 
 
 class SessionObserver:
-    """Puts ids on LLM spans, refuses calls over a hard budget, counts finished calls."""
+    """Puts ids on LLM spans, refuses calls over a hard budget, counts finished calls.
+
+    Each hook reads the session chain from its context once and hands it on.
+    """
 
     def before_call(self) -> Mapping[str, Any] | None:
-        reserved = check_budget()
-        attributes = span_attributes()
+        chain = _chain_in(None)
+        reserved = check_budget_of(chain) if chain else None
+        attributes = span_attributes_of(chain, None)
         if reserved:
             attributes.update(reserved)
         return attributes
 
     def on_call_start(self, context: Any) -> None:
-        chain = current_chain(context)
+        chain = _chain_in(context)
         if chain:
             STORE.call_started(chain)
 
     def on_call_end(self, record: CallRecord) -> None:
+        context = record.context
+        opened = _chain_in(context)
         try:
-            chain = chain_of(record.context)
+            chain = opened or counted_chain(None, context)
             if chain:
-                count(record, chain)
+                usd, model, failed, reason = _terms(record, None)
+                # From here the store gives the in-flight count back, under the lock it
+                # counts the call under, whatever happens.
+                in_flight, opened = opened, None
+                crossings = STORE.add(chain, usd, record.usage, model, failed, reason, ended=in_flight)
+                if crossings:
+                    announce(crossings, record.span)
         finally:
             held = record.held
             if isinstance(held, Reservation):  # counted above: the hold is settled to it
                 held.owner.settle(held, record.cost.usd)
             # After counting (and even if counting failed): a session waiting for this
             # call ends with it included, rather than waiting for the idle timeout.
-            opened = current_chain(record.context)
             if opened:
                 STORE.call_ended(opened)
 

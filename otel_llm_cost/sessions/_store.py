@@ -331,17 +331,23 @@ class SessionStore:
 
     def call_ended(self, chain: tuple[Session, ...]) -> None:
         """The call ended: a session whose block already exited ends with its last call."""
-        done = []
         with self.lock:
-            for tally in chain:
-                if tally.kind != KIND_SESSION or tally.in_flight <= 0:
-                    continue
-                tally.in_flight -= 1
-                if tally.in_flight == 0 and tally.closing and not tally.open_blocks:
-                    tally.closing = False
-                    done.append(tally)
+            done = self._calls_ended(chain)
         for tally in done:
             self.end_session(tally)
+
+    @staticmethod
+    def _calls_ended(chain: tuple[Session, ...]) -> list[Session]:
+        """:meth:`call_ended` with the lock held: the sessions to end now."""
+        done = []
+        for tally in chain:
+            if tally.kind != KIND_SESSION or tally.in_flight <= 0:
+                continue
+            tally.in_flight -= 1
+            if tally.in_flight == 0 and tally.closing and not tally.open_blocks:
+                tally.closing = False
+                done.append(tally)
+        return done
 
     def block_exited(self, tally: Session, end: bool) -> bool:
         """The last open block of ``tally`` may have exited: whether to end it now.
@@ -360,30 +366,41 @@ class SessionStore:
             return True
 
     def add(self, chain: tuple[Session, ...], usd: Decimal | None, usage: Usage | None, model: str,
-            error: bool, reason: str | None) -> list[tuple[Session, Decimal]]:
+            error: bool, reason: str | None, *, ended: tuple[Session, ...] | None = None,
+            ) -> list[tuple[Session, Decimal]]:
         """Count one finished call in every tally of ``chain``; returns budget crossings.
 
         Under the store's lock, so concurrent calls never announce the same crossing
-        twice nor miss one.
+        twice nor miss one. ``ended``: the sessions that counted the call in flight
+        (:meth:`call_ended`, done under the same lock, even if counting fails).
         """
         crossings: list[tuple[Session, Decimal]] = []
-        with self.lock:
-            now = time.monotonic()
-            for tally in chain:
-                if usd and tally.budget is not None:
-                    crossings.extend((tally, f) for f in tally._cross(usd))
-                tally._add(usd, usage, model, error, reason, now)
-                tid = tally.id  # None only for a track() collector, never registered
-                if tid is None:
-                    continue
-                if tally.kind == KIND_SESSION and not tally.ended:
-                    if self.sessions.get(tid) is tally:
-                        self.sessions.move_to_end(tid)
-                elif tally.kind == KIND_USER and self.users.get(tid) is tally:
-                    self.users.move_to_end(tid)
-            ended = self._sweep(now)
-        if ended:
-            self._ended(ended)
+        done: list[Session] = []
+        try:
+            with self.lock:
+                try:
+                    now = time.monotonic()
+                    for tally in chain:
+                        if usd and tally.budget is not None:
+                            crossings.extend((tally, f) for f in tally._cross(usd))
+                        tally._add(usd, usage, model, error, reason, now)
+                        tid = tally.id  # None only for a track() collector, never registered
+                        if tid is None:
+                            continue
+                        if tally.kind == KIND_SESSION and not tally.ended:
+                            if self.sessions.get(tid) is tally:
+                                self.sessions.move_to_end(tid)
+                        elif tally.kind == KIND_USER and self.users.get(tid) is tally:
+                            self.users.move_to_end(tid)
+                    swept = self._sweep(now)
+                finally:
+                    if ended:
+                        done = self._calls_ended(ended)
+            if swept:
+                self._ended(swept)
+        finally:
+            for tally in done:
+                self.end_session(tally)
         return crossings
 
     # --- bounds (lock held) -------------------------------------------------------------
