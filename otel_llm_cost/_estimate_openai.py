@@ -832,6 +832,26 @@ class Generated:
 
     # --- stream items --------------------------------------------------------------
 
+    def chat_choices(self, choices: Any) -> None:
+        """Every choice of one chunk (:meth:`chat_choice`), in one call per chunk: the
+        common choice — an SDK object whose delta carries only text — is read inline."""
+        for choice in choices:
+            fields: dict[str, Any] = getattr(choice, "__dict__", None) or {}
+            parts: dict[str, Any] = getattr(fields.get("delta"), "__dict__", None) or {}
+            if "content" in parts and parts.get("tool_calls") is None and parts.get("refusal") is None \
+                    and parts.get("function_call") is None:
+                text = parts["content"]
+                if isinstance(text, str) and text:
+                    index = fields.get("index")
+                    key = (index if type(index) is int else 0, "text")
+                    texts = self.parts.get(key)
+                    if texts is None:
+                        self.parts[key] = [text]
+                    else:
+                        texts.append(text)
+            else:
+                self.chat_choice(choice)
+
     def chat_choice(self, choice: Any) -> None:
         """One choice of a Chat Completions (or legacy Completions) chunk.
 

@@ -250,11 +250,14 @@ def _estimate(call: LLMCall, request: Request, generated: Generated, texts: list
 class ChatAccumulator:
     """Follows a Chat Completions (or legacy Completions) chunk stream.
 
-    Usage: the last usage block seen (the ``include_usage`` chunk), never a sum. Text
-    is kept only while no usage has arrived, to estimate from if none ever does.
+    Usage: the last usage block seen (the ``include_usage`` chunk), never a sum. What
+    was generated is kept only while no usage has arrived, to estimate from if none
+    ever does; the text itself only with content capture on (or, without the request's
+    keywords, to estimate from).
     """
 
-    __slots__ = ("request", "usage", "model", "id", "reasons", "texts", "tier", "capture", "generated")
+    __slots__ = ("request", "usage", "model", "id", "reasons", "texts", "tier", "capture", "generated",
+                 "keep_texts")
 
     def __init__(self, request: Request, capture: bool) -> None:
         self.request = request
@@ -263,9 +266,11 @@ class ChatAccumulator:
         self.reasons: list[str] = []
         self.texts: list[str] = []
         self.capture = capture
+        self.keep_texts = capture or request is None or request.kwargs is None
         self.generated = Generated()
 
     def on_item(self, chunk: Any) -> None:
+        # Once per chunk: the fewest reads and calls that follow the stream.
         if self.id is None:
             self.id = chunk.id
             self.model = chunk.model
@@ -273,16 +278,25 @@ class ChatAccumulator:
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
-        for choice in chunk.choices:
+        choices = chunk.choices
+        if not choices:
+            return
+        for choice in choices:
             if choice.finish_reason:
                 self.reasons.append(choice.finish_reason)
-            if self.usage is None:
-                self.generated.chat_choice(choice)
-            if self.usage is None or self.capture:
-                delta = getattr(choice, "delta", None)
-                text = delta.content if delta is not None else getattr(choice, "text", None)
-                if text:
-                    self.texts.append(text)
+        if self.usage is None:
+            self.generated.chat_choices(choices)
+            if self.keep_texts:
+                self._keep_texts(choices)
+        elif self.capture:
+            self._keep_texts(choices)
+
+    def _keep_texts(self, choices: Any) -> None:
+        for choice in choices:
+            delta = getattr(choice, "delta", None)
+            text = delta.content if delta is not None else getattr(choice, "text", None)
+            if text:
+                self.texts.append(text)
 
     def finish(self, call: LLMCall, completed: bool) -> None:
         call.set_response(model=self.model, response_id=self.id, finish_reasons=self.reasons,

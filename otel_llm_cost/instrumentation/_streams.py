@@ -50,13 +50,6 @@ class _StreamState:
         proxy._self_call = None
         run_or_hand_off(_end_abandoned, call, proxy._self_acc)
 
-    @staticmethod
-    def observe(proxy: Any, item: Any) -> None:
-        try:
-            proxy._self_acc.on_item(item)
-        except Exception:  # noqa: BLE001
-            _log.exception("otel_llm_cost: error reading a stream item (the stream is unaffected)")
-
 
 def _end_abandoned(call: LLMCall, accumulator: StreamAccumulator) -> None:
     if call._ended:
@@ -89,7 +82,10 @@ class StreamProxy(wrapt.ObjectProxy):
         except BaseException as exc:
             _StreamState.end(self, completed=False, exc=exc)
             raise
-        _StreamState.observe(self, item)
+        try:  # inline, not a helper: once per item
+            self._self_acc.on_item(item)
+        except Exception:  # noqa: BLE001
+            _log.exception("otel_llm_cost: error reading a stream item (the stream is unaffected)")
         return item
 
     def __enter__(self) -> StreamProxy:
@@ -138,7 +134,10 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         except BaseException as exc:
             _StreamState.end(self, completed=False, exc=exc)
             raise
-        _StreamState.observe(self, item)
+        try:  # inline, not a helper: once per item
+            self._self_acc.on_item(item)
+        except Exception:  # noqa: BLE001
+            _log.exception("otel_llm_cost: error reading a stream item (the stream is unaffected)")
         return item
 
     async def __aenter__(self) -> AsyncStreamProxy:
