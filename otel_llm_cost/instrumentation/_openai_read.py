@@ -160,6 +160,8 @@ def set_reported_cost(call: LLMCall, usage: Any) -> None:
     """OpenRouter (and gateways like it) put the call's own cost in ``usage.cost``: it wins."""
     if usage is not None:
         value = field(usage, "cost")
+        if value is None:
+            return  # OpenAI itself reports none
         cost = reported_cost(value)
         if cost is not None:
             call.reported_cost = cost

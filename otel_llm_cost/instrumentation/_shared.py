@@ -95,10 +95,22 @@ def _attach(call: LLMCall) -> _Sending:
     GenAI instrumentations do), leaking our context past the call; a leaked marker no
     longer silences the application's next calls.
     """
+    global _last_stripped
     marker = _Sending()
-    ctx = otel_context.set_value(_IN_CALL, marker, trace.set_span_in_context(call.span))
-    marker.token = otel_context.attach(_without_our_baggage(ctx))
+    current = otel_context.get_current()
+    seen, base = _last_stripped
+    if seen is not current:
+        base = _without_our_baggage(current)
+        _last_stripped = (current, base)
+    ctx = otel_context.set_value(_IN_CALL, marker, trace.set_span_in_context(call.span, base))
+    marker.token = otel_context.attach(ctx)
     return marker
+
+
+#: The context the last call was made in, and that context less our baggage. Calls made
+#: one after another in one block (a session, a request) see the very same ``Context``
+#: object, so the copy without our baggage is made once for them, not once per call.
+_last_stripped: tuple[Any, Any] = (None, None)
 
 
 def quiet_while(call: LLMCall) -> _Sending:

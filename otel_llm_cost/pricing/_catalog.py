@@ -120,6 +120,8 @@ class ModelPrice:
             rates = self.service_tiers.get(service_tier)
             if rates is not None:
                 return rates
+        if not self.tiers:
+            return self.rates
         tier = self._context_tier(input_tokens)
         return self.rates if tier is None else tier[1]
 
@@ -145,8 +147,9 @@ class ModelPrice:
 class Catalog:
     """Model prices keyed by canonical name, with aliases and cached resolution.
 
-    Resolution is pure and the catalog immutable once built, so the cache needs no
-    invalidation; it is bounded so that a flood of distinct (or hostile) model names
+    Resolution is pure and the catalog immutable once built, so the caches (of names, and
+    of what our own list answers per model and provider) need no invalidation; they are
+    bounded so that a flood of distinct (or hostile) model names
     cannot grow memory.
     """
 
@@ -168,6 +171,7 @@ class Catalog:
         #: The origin of the bundled entries (their catalog version): the rest are the user's.
         self.base_origin = version if base_origin is None else base_origin
         self._cache: dict[str, ModelPrice | None] = {}
+        self._own_answers: dict[tuple[str, str | None, bool], ModelPrice | None] = {}
         self._lock = threading.Lock()
         self._entries: dict[str, ModelPrice] = {}
         self._lookup: dict[str, ModelPrice] = {}
@@ -232,14 +236,38 @@ class Catalog:
         """
         if not model or not isinstance(model, str):
             return None
+        # What our own list answers depends on the model and provider only, never on the
+        # date: kept per (model, provider, strict), bounded like the name cache.
+        key = (model, provider, strict)
+        try:
+            return self._own_answers[key]
+        except (KeyError, TypeError):
+            pass
+        found, final = self._resolve_listed(model, provider, strict)
+        if final:
+            if len(model) <= _names.MAX_MODEL_NAME and (provider is None
+                                                         or (type(provider) is str and len(provider) <= 64)):
+                with self._lock:
+                    if len(self._own_answers) >= _RESOLVE_CACHE_MAX:
+                        self._own_answers.clear()
+                    self._own_answers[key] = found
+            return found
+        found = self.source.find(model.strip(), provider, when, service_tier) if self.source is not None else None
+        if found is None and self.fallback is not None:
+            found = self.fallback._fallback(model, provider)  # type: ignore[arg-type]
+        return found
+
+    def _resolve_listed(self, model: str, provider: str | None, strict: bool) -> tuple[ModelPrice | None, bool]:
+        """:meth:`resolve` by our own list: (the entry, whether that is the answer); when
+        it is not, the maintained source and the fallback answer for the request's date."""
         own = self._resolve_own(model)
         if own is not None and own.origin == self.base_origin and not _list_serves(own.provider, provider):
             own = None  # our correction of a third party's price is not for another provider's calls
         if provider is None:
-            return own  # no provider: never a guess from some provider's list
+            return own, True  # no provider: never a guess from some provider's list
         if provider not in THIRD_PARTY:
             if own is not None:
-                return own
+                return own, True
         else:
             # Your entries (only those for this provider — a LiteLLM file's ``groq/llama-…``
             # key first — or for a provider name we do not know), and our list's entries
@@ -249,15 +277,12 @@ class Catalog:
                 if entry is None:
                     continue
                 if entry.origin != self.base_origin and _serves(entry.provider, provider):
-                    return entry
+                    return entry, True
                 if entry.origin == self.base_origin and _spelling(entry.provider) == provider:
-                    return entry
+                    return entry, True
         if strict or len(model) > _names.MAX_MODEL_NAME:
-            return None
-        found = self.source.find(model.strip(), provider, when, service_tier) if self.source is not None else None
-        if found is None and self.fallback is not None:
-            found = self.fallback._fallback(model, provider)
-        return found
+            return None, True
+        return None, False
 
     def _fallback(self, model: str, provider: str) -> ModelPrice | None:
         """This catalog as the bottom layer: the provider's own key first (``groq/…``)."""

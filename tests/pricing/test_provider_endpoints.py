@@ -283,3 +283,19 @@ def test_a_reported_cost_out_of_range_is_refused_and_ours_stands(wire, otel, cos
     assert s.LLM_COST_COST_SOURCE not in a and s.LLM_COST_LOCAL_USD not in a
     assert a[s.LLM_COST_REPORTED_COST_REFUSED] in ("nonzero below 1E-12 USD", "negative", "above 100000 USD")
     assert sum(len(str(v)) for v in a.values()) < 5_000
+
+
+def test_base_url_changed_on_the_client_is_followed(wire, otel):
+    # The endpoint's attributes and provider are worked out once per base URL, not once per
+    # client: a client re-pointed between calls is priced and named for where it sends now.
+    wire.enqueue(Reply(usage=USAGE, model="gpt-4o-mini"))
+    wire.enqueue(Reply(usage=USAGE, model="llama-3.3-70b-versatile"))
+    c = client(wire, "https://api.openai.com/v1")
+    c.chat.completions.create(model="gpt-4o-mini", messages=HELLO)
+    c.base_url = "https://api.groq.com/openai/v1"
+    c.chat.completions.create(model="llama-3.3-70b-versatile", messages=HELLO)
+    first, second = sorted(otel.spans(), key=lambda sp: sp.start_time)
+    assert _priced(first) == ("openai", s.STATUS_PRICED, Decimal("0.75"), "gpt-4o-mini")
+    assert first.attributes[s.SERVER_ADDRESS] == "api.openai.com"
+    assert _priced(second) == ("groq", s.STATUS_PRICED, Decimal("1.38"), "groq/llama-3.3-70b-versatile")
+    assert (second.attributes[s.SERVER_ADDRESS], second.attributes[s.SERVER_PORT]) == ("api.groq.com", 443)
