@@ -63,10 +63,11 @@ class CallMetrics:
         self._sets: dict[tuple[Any, ...], _AttributeSets] = {}
         self._response_models: set[Any] = set()
 
-    def on_call_end(self, record: CallRecord) -> None:
-        """Record one finished call (ours or a priced foreign span)."""
+    def on_call_end(self, record: CallRecord, context: Context | None = None) -> None:
+        """Record one finished call (ours or a priced foreign span); ``context``: one
+        whose current span is the call's, if the caller has it at hand."""
         self.record(record.attributes, record.usage, record.cost, record.duration_s,
-                    span=record.span, span_context=record.span_context)
+                    span=record.span, span_context=record.span_context, context=context)
 
     def record(
         self,
@@ -77,11 +78,13 @@ class CallMetrics:
         *,
         span: Any = None,
         span_context: Any = None,
+        context: Context | None = None,
     ) -> None:
         """Record one finished call, described by its span attributes.
 
-        Recorded in the call's context (its live ``span``, else a non-recording span
-        for ``span_context``), which exemplars point to.
+        Recorded in the call's context (``context``, whose current span is the call's;
+        else one made for its live ``span``, or a non-recording span for
+        ``span_context``), which exemplars point to.
         """
         get = span_attributes.get
         source = usage.source if usage is not None else semconv.SOURCE_REPORTED
@@ -118,7 +121,9 @@ class CallMetrics:
                 if len(self._sets) >= _MAX_CACHED_SETS:
                     self._sets.clear()
                 self._sets[key] = sets
-        if span is not None:
+        if context is not None:
+            pass
+        elif span is not None:
             context = trace.set_span_in_context(span, _EMPTY_CONTEXT)
         elif span_context is not None:
             context = trace.set_span_in_context(trace.NonRecordingSpan(span_context), _EMPTY_CONTEXT)

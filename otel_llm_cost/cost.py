@@ -223,14 +223,15 @@ def cost_attributes(cost: Cost, *, proposed: bool = False) -> dict[str, Any]:
     if cost.catalog:
         attrs[semconv.LLM_COST_CATALOG] = cost.catalog
     if cost.usd is not None:
-        attrs[semconv.LLM_COST_USD] = format_usd(cost.usd)
+        attrs[semconv.LLM_COST_USD] = format(cost.usd.normalize(_CTX), "f")  # format_usd, inline (every call)
         attrs[semconv.GEN_AI_USAGE_COST] = float(cost.usd)
         if proposed:
             attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] = float(cost.usd)
             attrs[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
             attrs[semconv.GEN_AI_USAGE_COST_SOURCE] = cost.source
+        prefix = semconv.LLM_COST_COMPONENT_PREFIX
         for component, usd in cost.components.items():
-            attrs[semconv.LLM_COST_COMPONENT_PREFIX + component] = format_usd(usd)
+            attrs[prefix + component] = format(usd.normalize(_CTX), "f")
         if cost.source != semconv.COST_SOURCE_LOCAL:
             attrs[semconv.LLM_COST_COST_SOURCE] = cost.source
             if cost.local_usd is not None:

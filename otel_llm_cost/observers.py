@@ -130,7 +130,8 @@ def before_call(request: Any = None) -> dict[str, Any]:
     ``request``: the SDK method's keywords, which an observer may read through
     :func:`request` (a hard budget reserves the call's worst case from them).
     """
-    _release_held()  # a hold nobody took (a refused or untraced call): given back
+    if getattr(_pending, "held", None) is not None:
+        _release_held()  # a hold nobody took (a refused or untraced call): given back
     _pending.request = request
     out: dict[str, Any] = {}
     for observer in _observers:

@@ -93,7 +93,8 @@ class LLMCall:
     """One LLM call: its span, what was learnt of the response, and ending it once."""
 
     __slots__ = ("__weakref__", "_ended", "_estimate", "_sent", "_start", "attributes", "context", "held", "partial",
-                 "reported_cost", "reported_cost_refused", "service_tier", "span", "state", "strict_pricing",
+                 "reported_cost", "reported_cost_refused", "service_tier", "span", "span_in_context", "state",
+                 "strict_pricing",
                  "telemetry", "tool_calls", "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
@@ -116,6 +117,9 @@ class LLMCall:
         self._sent = dict(attrs)  # the end sets only what is new since (the SDK re-checks all)
         name = f"{operation} {request_model}" if request_model else operation
         self.span = telemetry.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        #: A context whose current span is this call's (the one its request is sent in):
+        #: its metric points are recorded in it, so exemplars point to the span.
+        self.span_in_context: otel_context.Context | None = None
         #: The context the call was made in: observers read the open sessions from it.
         self.context = otel_context.get_current()
         self.usage: Usage | None = None
@@ -266,7 +270,7 @@ class LLMCall:
         self.span.set_attributes(self._new_attributes())
         record = CallRecord(attrs, usage, cost, time.perf_counter() - self._start,
                             self.span.get_span_context(), self.span, self.context, held=self.held)
-        self.telemetry.metrics.on_call_end(record)
+        self.telemetry.metrics.on_call_end(record, self.span_in_context)
         observers.notify(record)
 
 

@@ -56,7 +56,7 @@ _IN_CALL = otel_context.create_key("otel_llm_cost.in_llm_call")
 
 def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwargs: dict):
     """Decide whether to trace this call; returns (call, context token) or (None, None)."""
-    outer = otel_context.get_value(_IN_CALL)
+    outer = otel_context.get_current().get(_IN_CALL)
     if not telemetry.active or not is_instrumentation_enabled() or (isinstance(outer, _Sending) and outer.sending):
         return None, None
     # An observer may refuse the call (a hard budget): raised on purpose, before anything is sent.
@@ -103,6 +103,7 @@ def _attach(call: LLMCall) -> _Sending:
         base = _without_our_baggage(current)
         _last_stripped = (current, base)
     ctx = otel_context.set_value(_IN_CALL, marker, trace.set_span_in_context(call.span, base))
+    call.span_in_context = ctx
     marker.token = otel_context.attach(ctx)
     return marker
 
