@@ -140,9 +140,25 @@ class _Accumulator:
         _set_service_tier(call, self.usage)
 
 
+#: Result class -> whether it is a raw response (``with_raw_response``). Asked of a
+#: Message, ``hasattr(…, "http_response")`` goes through pydantic's ``__getattr__``,
+#: which raises: answered once per class, not on every call.
+_RAW: dict[type, bool] = {}
+
+
+def _is_raw(value: Any) -> bool:
+    cls = type(value)
+    raw = _RAW.get(cls)
+    if raw is None:
+        raw = is_raw_response(value)
+        if len(_RAW) < 64:
+            _RAW[cls] = raw
+    return raw
+
+
 def _read(call: LLMCall, value: Any) -> Any:
     """A spec's ``result``: a Message, a stream of raw events, or a raw response."""
-    if is_raw_response(value):
+    if _is_raw(value):
         return raw_response_result(call, value, _read)
     if hasattr(value, "usage") and hasattr(value, "content"):
         stop = getattr(value, "stop_reason", None)

@@ -101,8 +101,10 @@ class SessionSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Any, parent_context: otel_context.Context | None = None) -> None:
         try:
+            if _ours(span):
+                return  # counted from its record (the sessions observer)
             attrs = span.attributes
-            if _ours(span) or not may_be_a_call(_scope(span), attrs or {}, starting=True):
+            if not may_be_a_call(_scope(span), attrs or {}, starting=True):
                 return
             chain = chain_of(parent_context)
             if not chain:
@@ -123,6 +125,8 @@ class SessionSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         opened = None
         try:
+            if _ours(span):
+                return  # counted from its record, before the span ended; never pending
             chain, opened = self._pending.pop(span.context.span_id, (None, None))
             self._count(span, chain)
         except Exception:  # noqa: BLE001
