@@ -70,6 +70,7 @@ class SessionObserver:
     def on_call_end(self, record: CallRecord) -> None:
         context = record.context
         opened = _chain_in(context)
+        done: list[Any] = []
         try:
             chain = opened or counted_chain(None, context)
             if chain:
@@ -77,7 +78,7 @@ class SessionObserver:
                 # From here the store gives the in-flight count back, under the lock it
                 # counts the call under, whatever happens.
                 in_flight, opened = opened, None
-                crossings = STORE.add(chain, usd, record.usage, model, failed, reason, ended=in_flight)
+                crossings, done = STORE.add_and_end(chain, usd, record.usage, model, failed, reason, in_flight)
                 if crossings:
                     announce(crossings, record.span)
         finally:
@@ -86,6 +87,8 @@ class SessionObserver:
                 held.owner.settle(held, record.cost.usd)
             # After counting (and even if counting failed): a session waiting for this
             # call ends with it included, rather than waiting for the idle timeout.
+            if done:
+                STORE.end_sessions(done)
             if opened:
                 STORE.call_ended(opened)
 

@@ -366,13 +366,24 @@ class SessionStore:
             return True
 
     def add(self, chain: tuple[Session, ...], usd: Decimal | None, usage: Usage | None, model: str,
-            error: bool, reason: str | None, *, ended: tuple[Session, ...] | None = None,
-            ) -> list[tuple[Session, Decimal]]:
+            error: bool, reason: str | None) -> list[tuple[Session, Decimal]]:
         """Count one finished call in every tally of ``chain``; returns budget crossings.
 
         Under the store's lock, so concurrent calls never announce the same crossing
-        twice nor miss one. ``ended``: the sessions that counted the call in flight
-        (:meth:`call_ended`, done under the same lock, even if counting fails).
+        twice nor miss one.
+        """
+        return self.add_and_end(chain, usd, usage, model, error, reason, ())[0]
+
+    def add_and_end(self, chain: tuple[Session, ...], usd: Decimal | None, usage: Usage | None, model: str,
+                    error: bool, reason: str | None, ended: tuple[Session, ...] | None,
+                    ) -> tuple[list[tuple[Session, Decimal]], list[Session]]:
+        """:meth:`add`, and :meth:`call_ended` for ``ended`` (the sessions that counted the
+        call in flight) under the same lock: one lock per finished call, not two.
+
+        Returns the crossings and the sessions to end now, which the caller ends with
+        :meth:`end_sessions` once it has announced the crossings (as :meth:`add` then
+        :meth:`call_ended` would). If counting fails, they are ended here and the error
+        raised.
         """
         crossings: list[tuple[Session, Decimal]] = []
         done: list[Session] = []
@@ -398,10 +409,15 @@ class SessionStore:
                         done = self._calls_ended(ended)
             if swept:
                 self._ended(swept)
-        finally:
-            for tally in done:
-                self.end_session(tally)
-        return crossings
+        except BaseException:
+            self.end_sessions(done)
+            raise
+        return crossings, done
+
+    def end_sessions(self, sessions: list[Session]) -> None:
+        """End each of ``sessions`` (from :meth:`add_and_end`)."""
+        for tally in sessions:
+            self.end_session(tally)
 
     # --- bounds (lock held) -------------------------------------------------------------
 
