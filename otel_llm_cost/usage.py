@@ -26,9 +26,9 @@ even when it carries a cache or reasoning count (a part of an unknown whole).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 from . import semconv
@@ -64,15 +64,32 @@ def is_count(value: Any) -> bool:
 
 
 _MISSING = object()
-#: How to read each class seen: 0 a Mapping, 1 a pydantic v2 model, 2 anything else.
+#: How to read each class seen: 0 a Mapping, 1 a pydantic v2 model, 2 anything else,
+#: 3 a pydantic v2 model whose class adds properties (read as 1 by :func:`_get`, but
+#: not from its ``__dict__`` alone by :func:`fields`).
 _KINDS: dict[type, int] = {}
 
 
 def _kind(cls: type) -> int:
-    kind = 0 if issubclass(cls, Mapping) else 1 if hasattr(cls, "__pydantic_extra__") else 2
+    if issubclass(cls, Mapping):
+        kind = 0
+    elif hasattr(cls, "__pydantic_extra__"):
+        kind = 3 if _adds_properties(cls) else 1
+    else:
+        kind = 2
     if len(_KINDS) < 512:  # SDK classes are few; never grow without bound
         _KINDS[cls] = kind
     return kind
+
+
+def _adds_properties(cls: type) -> bool:
+    """Whether a pydantic model class (or a base below pydantic's own) defines a property."""
+    for base in cls.__mro__:
+        if base.__module__.startswith("pydantic"):
+            break
+        if any(isinstance(value, (property, functools.cached_property)) for value in vars(base).values()):
+            return True
+    return False
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -91,7 +108,7 @@ def _get(obj: Any, name: str) -> Any:
         kind = _kind(cls)
     if kind == 0:
         return obj.get(name)
-    if kind == 1:
+    if kind & 1:
         value = obj.__dict__.get(name, _MISSING)
         if value is not _MISSING:
             return value
@@ -122,9 +139,10 @@ def fields(obj: Any) -> Callable[[str], Any]:
     """A reader of ``obj``'s fields, as :func:`_get` reads them, for reading several.
 
     A dict's or a pydantic v2 model's (its ``__dict__``, its extras under it) own
-    ``get``: one C lookup per field instead of a Python call each. Other objects are
-    read with :func:`_get`; None reads as empty. For fields and extras only: unlike
-    :func:`_get`, a model's properties and class attributes read as None.
+    ``get``: one C lookup per field instead of a Python call each. Other objects, and
+    models whose class adds properties, are read with :func:`_get`; None reads as empty.
+    (Methods and other class attributes of a model read as None, not as :func:`_get`
+    gives them: only data fields are read this way.)
     """
     if obj is None:
         return _NO_FIELDS.get
@@ -137,7 +155,7 @@ def fields(obj: Any) -> Callable[[str], Any]:
     if kind == 1:
         extra = obj.__pydantic_extra__
         return {**extra, **obj.__dict__}.get if extra else obj.__dict__.get  # type: ignore[no-any-return]
-    return partial(_get, obj)
+    return functools.partial(_get, obj)
 
 
 def _modality(details: Any, modality: str) -> int:
