@@ -94,8 +94,7 @@ class LLMCall:
 
     __slots__ = ("__weakref__", "_ended", "_estimate", "_sent", "_start", "attributes", "context", "held", "partial",
                  "reported_cost", "reported_cost_refused", "service_tier", "span", "span_in_context", "state",
-                 "strict_pricing",
-                 "telemetry", "tool_calls", "usage")
+                 "strict_pricing", "telemetry", "tool_calls", "usage")
 
     def __init__(self, telemetry: Telemetry, operation: str, provider: str, request_model: str | None,
                  attributes: Mapping[str, Any]) -> None:

@@ -127,3 +127,21 @@ def test_the_overhead_run_interleaves_implementations_and_reports_the_spread(tmp
     assert abs(spread["median"] - diffs[1]) < 0.2
     assert spread["q1"] <= spread["median"] <= spread["q3"]
     assert "ours − floor" in proc.stdout and "IQR of added" in proc.stdout
+
+
+def test_call_counts_split_the_added_calls_of_ours_and_of_the_floor(tmp_path: Path) -> None:
+    out = tmp_path / "counts.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "bench.call_counts", "--calls", "20",
+                           "--only", "chat", "anthropic_messages", "--json", str(out)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report) == {"chat", "anthropic_messages"}
+    for name, r in report.items():
+        assert r["calls"] == 20 and r["bare"] > 0, name
+        # Both add function calls; only ours runs code of this package, and its functions are listed.
+        assert r["ours_added"] > 0 and r["floor_added"] > 0, name
+        assert r["ours_by_place"]["ours"] > 0 and "ours" not in r["floor_by_place"], name
+        assert any("instrumentation/" in function for function in r["ours_functions"]), name
+    assert "function calls per call" in proc.stdout

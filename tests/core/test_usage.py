@@ -197,3 +197,27 @@ def test_bedrock_input_tokens_exclude_cache_reads_and_writes():
     assert Usage.from_bedrock({"inputTokens": "13", "outputTokens": "3"}) == Usage(13, 3)
     assert Usage.from_bedrock({"inputTokens": "many", "outputTokens": None}) is None
     assert Usage.from_bedrock(None) is None
+
+
+def test_fields_reads_what_get_reads():
+    # ``fields`` (one dict lookup per field) must read SDK objects exactly as ``_get`` does:
+    # declared fields, unset ones, extras (OpenRouter's ``usage.cost``), dicts and None.
+    import pydantic
+
+    from otel_llm_cost.usage import _get, fields
+
+    class WithProperty(pydantic.BaseModel):
+        tokens: int = 3
+
+        @property
+        def doubled(self) -> int:
+            return 2 * self.tokens
+
+    sdk = CompletionUsage.model_validate({"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9,
+                                         "cost": 0.25, "prompt_tokens_details": {"cached_tokens": 1}})
+    names = ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details",
+             "cost", "absent", "tokens", "doubled")
+    for obj in (sdk, sdk.model_dump(), AnthropicUsage(input_tokens=1, output_tokens=2), WithProperty(), None):
+        read = fields(obj)
+        assert [read(n) for n in names] == [_get(obj, n) for n in names], type(obj)
+    assert fields(sdk)("cost") == 0.25 and fields(WithProperty())("doubled") == 6
