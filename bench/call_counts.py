@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import sys
 from collections import Counter
@@ -131,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {n:7.1f}  {function}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-    return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the exporters' shutdown: they point at a closed port and would retry for minutes.
+    os._exit(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

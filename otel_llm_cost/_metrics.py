@@ -137,10 +137,12 @@ class CallMetrics:
                 self.token_usage.record(usage.output_tokens, sets.output, context=context)
             if self.record_calls:
                 self.calls.add(1, sets.status, context=context)
+            components = sets._components
             for component, usd in cost.components.items():
                 if usd:
                     # The counter API takes a float; the exact value lives on the span.
-                    self.spend.add(float(usd), sets.component(component), context=context)
+                    self.spend.add(float(usd), components.get(component) or sets.component(component),
+                                   context=context)
             if cost.cache_savings:
                 self.cache_savings.add(float(cost.cache_savings), sets.base, context=context)
 

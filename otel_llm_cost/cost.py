@@ -101,7 +101,8 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         unpriced.append("service_tier")  # no published rate for the tier: the standard one
     # Audio input is part of the uncached input and billed at its own rate (never both).
     audio_in = usage.input_audio_tokens
-    components = {"input": _times(usage.uncached_input_tokens - audio_in, rates.input)}
+    # _times, inline for the two components of every call.
+    components = {"input": _CTX.multiply(Decimal(usage.uncached_input_tokens - audio_in), rates.input).scaleb(-6, _CTX)}
     if audio_in:
         components["input_audio"] = _times(audio_in, _or(rates.input_audio, rates.input))
     savings = _ZERO
@@ -118,7 +119,7 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         components["output"] = _times(usage.output_tokens - usage.reasoning_tokens - media_out, rates.output)
         components["reasoning"] = _times(usage.reasoning_tokens, rates.reasoning)
     else:
-        components["output"] = _times(usage.output_tokens - media_out, rates.output)
+        components["output"] = _CTX.multiply(Decimal(usage.output_tokens - media_out), rates.output).scaleb(-6, _CTX)
     if usage.output_audio_tokens:
         components["output_audio"] = _times(usage.output_audio_tokens, _or(rates.output_audio, rates.output))
     if usage.output_image_tokens:

@@ -334,21 +334,32 @@ class Usage:
             output = get("output_tokens")
             in_details = fields(get("input_tokens_details"))
             out_details = fields(get("output_tokens_details"))
-        if not (is_count(prompt) or is_count(output)):
+        if not ((type(prompt) is int and prompt >= 0) or (type(output) is int and output >= 0)
+                or is_count(prompt) or is_count(output)):
             return None  # a block of junk says nothing: unknown, not zero
-        cached = to_int(in_details("cached_tokens"))
+        # to_int, inline for a plain count or None (every call reads these).
+        counts = []
+        for read, name in ((in_details, "cached_tokens"), (out_details, "reasoning_tokens"),
+                           (out_details, "audio_tokens"), (out_details, "image_tokens")):
+            n = read(name)
+            counts.append(n if type(n) is int and 0 <= n <= MAX_TOKENS else 0 if n is None else to_int(n))
+        cached, reasoning, audio_out, image_out = counts
         # Cached audio (reported by the Realtime API's details) is a cache read, not audio input.
-        cached_details = in_details("cached_tokens_details")
-        cached_audio = to_int(fields(cached_details)("audio_tokens")) if cached_details is not None else 0
         audio_in = in_details("audio_tokens")
+        if audio_in:
+            cached_details = in_details("cached_tokens_details")
+            cached_audio = to_int(fields(cached_details)("audio_tokens")) if cached_details is not None else 0
+            audio_in = max(to_int(audio_in) - cached_audio, 0)
+        else:
+            audio_in = 0
         return cls(
-            input_tokens=to_int(prompt),
-            output_tokens=to_int(output),
+            input_tokens=prompt if type(prompt) is int and 0 <= prompt <= MAX_TOKENS else to_int(prompt),
+            output_tokens=output if type(output) is int and 0 <= output <= MAX_TOKENS else to_int(output),
             cache_read_tokens=cached,
-            reasoning_tokens=to_int(out_details("reasoning_tokens")),
-            input_audio_tokens=max(to_int(audio_in) - cached_audio, 0) if audio_in else 0,
-            output_audio_tokens=to_int(out_details("audio_tokens")),
-            output_image_tokens=to_int(out_details("image_tokens")),
+            reasoning_tokens=reasoning,
+            input_audio_tokens=audio_in,
+            output_audio_tokens=audio_out,
+            output_image_tokens=image_out,
         )
 
     @classmethod

@@ -26,7 +26,8 @@ from .. import _exit, observers, semconv
 from .._metrics import CallMetrics
 from .._version import __version__
 from ..config import Settings
-from ..cost import Cost, cost_attributes, price_usage, with_reported_cost
+from ..cost import Cost, compute_cost, cost_attributes, with_reported_cost
+from ..pricing import get_catalog
 from ..record import CallRecord
 from ..usage import CHARGES, Usage
 from ._endpoints import Endpoints
@@ -203,22 +204,6 @@ class LLMCall:
                 self.held = None
                 safely("reservation release", held.release)
 
-    def _new_attributes(self) -> dict[str, Any]:
-        """The attributes set or changed since the span started: the end sets only those
-        (the SDK checks each one it is given again).
-
-        Keys are only ever added to ``attributes`` (a dict keeps their order), so those
-        of the start come first: while they still hold the values sent (one comparison
-        in C), the new ones are the keys after them.
-        """
-        attrs = self.attributes
-        sent = self._sent
-        n = len(sent)
-        if list(islice(attrs.items(), n)) == list(sent.items()):
-            return dict(islice(attrs.items(), n, None))
-        absent = sent  # itself the "absent" marker: never one of its own values
-        return {k: v for k, v in attrs.items() if sent.get(k, absent) is not v}
-
     def _finish(self) -> None:
         attrs = self.attributes
         usage = self.usage
@@ -233,9 +218,18 @@ class LLMCall:
         else:
             # A pricing failure (a bug of ours, a broken custom catalog) must not lose the
             # call: it is still counted, with its tokens, and its cost marked unknown.
-            cost = safely("pricing", _pricing, model, usage, attrs.get(semconv.GEN_AI_PROVIDER_NAME),
-                          self.service_tier, self.strict_pricing, getattr(self.span, "start_time", None),
-                          default=None) or _UNPRICEABLE
+            # (safely() and price_usage(), inline: every call is priced here.)
+            try:
+                # The price in force when the request was made (the span's start), not at export.
+                start_ns = getattr(self.span, "start_time", None)
+                when = datetime.fromtimestamp(start_ns / 1e9, UTC) if isinstance(start_ns, int) else None
+                tier = self.service_tier
+                price = get_catalog().resolve(model, attrs.get(semconv.GEN_AI_PROVIDER_NAME), when=when,
+                                              service_tier=tier, strict=self.strict_pricing)
+                cost = compute_cost(usage, price, model=model, service_tier=tier)
+            except Exception:  # noqa: BLE001 - never let our bug reach the application
+                _log.exception("otel_llm_cost: error in %s (the application call is unaffected)", "pricing")
+                cost = _UNPRICEABLE
             if self.reported_cost is not None:
                 cost = with_reported_cost(cost, self.reported_cost)
         # A failed attempt that reported nothing costs nothing, and says so honestly.
@@ -266,7 +260,18 @@ class LLMCall:
             attrs[semconv.LLM_COST_REPORTED_COST_REFUSED] = self.reported_cost_refused
         if self.partial:
             attrs[semconv.LLM_COST_PARTIAL] = True
-        self.span.set_attributes(self._new_attributes())
+        # The attributes set or changed since the span started: the end sets only those (the
+        # SDK checks each one it is given again). Keys are only ever added to ``attributes``
+        # (a dict keeps their order), so those of the start come first: while they still
+        # hold the values sent (one comparison in C), the new ones are the keys after them.
+        sent = self._sent
+        n = len(sent)
+        if list(islice(attrs.items(), n)) == list(sent.items()):
+            new = dict(islice(attrs.items(), n, None))
+        else:
+            absent = sent  # itself the "absent" marker: never one of its own values
+            new = {k: v for k, v in attrs.items() if sent.get(k, absent) is not v}
+        self.span.set_attributes(new)
         record = CallRecord(attrs, usage, cost, time.perf_counter() - self._start,
                             self.span.get_span_context(), self.span, self.context, held=self.held)
         self.telemetry.metrics.on_call_end(record, self.span_in_context)
@@ -277,12 +282,6 @@ class LLMCall:
 _CHARGE_FIELDS = tuple(CHARGES.values())
 
 _UNPRICEABLE = Cost(semconv.STATUS_UNKNOWN_MODEL, None, reason="pricing failed (see the otel_llm_cost log)")
-
-
-def _pricing(model: Any, usage: Any, provider: Any, service_tier: Any, strict: bool, start_ns: Any) -> Cost:
-    # The price in force when the request was made (the span's start), not at export.
-    when = datetime.fromtimestamp(start_ns / 1e9, UTC) if isinstance(start_ns, int) else None
-    return price_usage(model, usage, provider=provider, service_tier=service_tier, when=when, strict=strict)
 
 
 _MAX_FINISH_REASONS = 16

@@ -29,7 +29,7 @@ from typing import Any
 import wrapt
 
 from ._handoff import ensure_worker, run_or_hand_off
-from ._shared import LLMCall, _attach, _detach, _failed, _log, safely
+from ._shared import LLMCall, _detach, _failed, _log, quiet_while, safely
 
 __all__ = [
     "StreamManagerProxy",
@@ -70,7 +70,7 @@ class _ManagerBase(wrapt.ObjectProxy):
     @contextmanager
     def _sending(self) -> Iterator[None]:
         """The request is sent in our span's context; a failure there ends the call."""
-        token = _attach(self._self_call)
+        token = quiet_while(self._self_call)
         try:
             yield
         except BaseException as exc:

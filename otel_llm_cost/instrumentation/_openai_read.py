@@ -206,15 +206,19 @@ def read_response(call: LLMCall, obj: Any) -> None:
     else:
         finish = []
         for choice in get("choices") or ():
-            reason = field(choice, "finish_reason")
+            # field(), inline: an SDK Choice holds finish_reason in its instance dict.
+            reason = (choice.get("finish_reason") if isinstance(choice, Mapping)
+                      else getattr(choice, "finish_reason", None))
             if reason:
                 finish.append(reason)
     usage_block = get("usage")
     usage = Usage.from_openai(usage_block)
     call.set_response(model=get("model"), response_id=get("id"), finish_reasons=finish, usage=usage)
-    if usage_block is not None:
-        set_reported_cost(call, usage_block)
-    set_service_tier(call, get("service_tier"))
+    if usage_block is not None and fields(usage_block)("cost") is not None:
+        set_reported_cost(call, usage_block)  # OpenRouter's own cost of the call
+    tier = get("service_tier")
+    if tier is not None:
+        set_service_tier(call, tier)
     if responses_api:
         set_tool_calls(call, obj)
     request = call.state

@@ -15,10 +15,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry import context as otel_context
+
 from .. import observers, semconv
 from ..record import CallRecord
 from ._budget import announce
-from ._context import _chain_in, check_budget_of, counted_chain, span_attributes_of
+from ._context import _KEY, _chain_in, check_budget_of, counted_chain, span_attributes_of
 from ._reserve import Reservation
 from ._store import STORE
 
@@ -55,7 +57,7 @@ class SessionObserver:
     """
 
     def before_call(self) -> Mapping[str, Any] | None:
-        chain = _chain_in(None)
+        chain = otel_context.get_current().get(_KEY)
         reserved = check_budget_of(chain) if chain else None
         attributes = span_attributes_of(chain, None)
         if reserved:
@@ -63,18 +65,28 @@ class SessionObserver:
         return attributes
 
     def on_call_start(self, context: Any) -> None:
-        chain = _chain_in(context)
+        chain = context.get(_KEY) if context is not None else _chain_in(None)
         if chain:
             STORE.call_started(chain)
 
     def on_call_end(self, record: CallRecord) -> None:
         context = record.context
-        opened = _chain_in(context)
+        opened = context.get(_KEY) if context is not None else _chain_in(None)
         done: list[Any] = []
         try:
             chain = opened or counted_chain(None, context)
             if chain:
-                usd, model, failed, reason = _terms(record, None)
+                # _terms, inline (every call of ours ends here).
+                cost = record.cost
+                usd = cost.usd
+                attributes = record.attributes
+                model = cost.model or attributes.get(semconv.GEN_AI_RESPONSE_MODEL) or attributes.get(
+                    semconv.GEN_AI_REQUEST_MODEL) or "unknown"
+                reason = None
+                if usd is None:
+                    reason = cost.reason if not record.ours else f"{cost.status}: {model}"
+                    reason = reason or semconv.STATUS_NO_USAGE
+                failed = semconv.ERROR_TYPE in attributes
                 # From here the store gives the in-flight count back, under the lock it
                 # counts the call under, whatever happens.
                 in_flight, opened = opened, None

@@ -70,7 +70,21 @@ def _first_to_count(span: Any) -> bool:
 
 def _ours(span: Any) -> bool:
     scope = getattr(span, "instrumentation_scope", None)
-    return scope is not None and scope.name == semconv.SCOPE_NAME
+    if scope is None:
+        return False
+    # By scope object (a tracer's, shared by all its spans), not by name on every span.
+    seen = _SCOPES.get(id(scope))
+    if seen is not None and seen[0] is scope:
+        return seen[1]
+    ours = scope.name == semconv.SCOPE_NAME
+    if len(_SCOPES) >= 256:
+        _SCOPES.clear()
+    _SCOPES[id(scope)] = (scope, ours)  # the scope is kept: its id is not reused meanwhile
+    return ours
+
+
+#: id(instrumentation scope) -> (the scope, whether it is ours).
+_SCOPES: dict[int, tuple[Any, bool]] = {}
 
 
 def _scope(span: Any) -> str | None:

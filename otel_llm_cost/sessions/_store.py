@@ -403,7 +403,14 @@ class SessionStore:
                                 self.sessions.move_to_end(tid)
                         elif tally.kind == KIND_USER and self.users.get(tid) is tally:
                             self.users.move_to_end(tid)
-                    swept = self._sweep(now)
+                    # _sweep only when the least recently active session or user is idle.
+                    limit = now - self.idle_timeout_s
+                    sessions, users = self.sessions, self.users
+                    if (sessions and next(iter(sessions.values())).last_seen <= limit) or (
+                            users and next(iter(users.values())).last_seen <= limit):
+                        swept = self._sweep(now)
+                    else:
+                        swept = []
                 finally:
                     if ended:
                         done = self._calls_ended(ended)
