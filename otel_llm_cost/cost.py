@@ -95,14 +95,15 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
     if usage is None:
         return Cost(semconv.STATUS_NO_USAGE, None, model=price.key, catalog=price.origin,
                     reason=f"{semconv.STATUS_NO_USAGE}: the provider reported no usage")
-    rates = price.rates_for(usage.input_tokens, service_tier)
+    rates = price.rates if not service_tier and not price.tiers else price.rates_for(usage.input_tokens, service_tier)
     unpriced: list[str] = []
     if service_tier and service_tier not in price.service_tiers:
         unpriced.append("service_tier")  # no published rate for the tier: the standard one
     # Audio input is part of the uncached input and billed at its own rate (never both).
     audio_in = usage.input_audio_tokens
     # _times, inline for the two components of every call.
-    components = {"input": _CTX.multiply(Decimal(usage.uncached_input_tokens - audio_in), rates.input).scaleb(-6, _CTX)}
+    uncached = usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens  # uncached_input_tokens
+    components = {"input": _CTX.multiply(Decimal(uncached - audio_in), rates.input).scaleb(-6, _CTX)}
     if audio_in:
         components["input_audio"] = _times(audio_in, _or(rates.input_audio, rates.input))
     savings = _ZERO

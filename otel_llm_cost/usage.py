@@ -151,10 +151,10 @@ def fields(obj: Any) -> Callable[[str], Any]:
     if kind is None:
         kind = _kind(cls)
     if kind == 0:
-        return obj.get  # type: ignore[no-any-return]
+        return obj.get
     if kind == 1:
         extra = obj.__pydantic_extra__
-        return {**extra, **obj.__dict__}.get if extra else obj.__dict__.get  # type: ignore[no-any-return]
+        return {**extra, **obj.__dict__}.get if extra else obj.__dict__.get
     return functools.partial(_get, obj)
 
 
@@ -245,7 +245,7 @@ class Usage:
             fix(self, "reasoning_tokens", min(self.reasoning_tokens, MAX_TOKENS))
         # The per-modality counts refine their wholes, which stay the truth: a count larger
         # than the tokens left for it is cut down (never priced twice, never negative).
-        if self.input_audio_tokens > self.uncached_input_tokens:
+        if self.input_audio_tokens and self.input_audio_tokens > self.uncached_input_tokens:
             fix(self, "input_audio_tokens", self.uncached_input_tokens)
         room = self.output_tokens - self.reasoning_tokens
         if self.output_audio_tokens > room:

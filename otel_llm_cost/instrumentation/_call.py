@@ -36,10 +36,11 @@ __all__ = ["safely", "Telemetry", "LLMCall"]
 
 _log = logging.getLogger("otel_llm_cost")
 
-#: Attributes the observers gave for the call being opened in this context (set by
-#: ``_shared._enter`` around the provider's ``start``): they are on the span from its
-#: start, where samplers and span processors' ``on_start`` see them.
-OBSERVED_ATTRIBUTES: ContextVar[Mapping[str, Any] | None] = ContextVar("otel_llm_cost_observed", default=None)
+#: Attributes the observers gave for the call being opened in this context, and that
+#: context (set by ``_shared._enter`` around the provider's ``start``): the attributes
+#: are on the span from its start, where samplers and span processors' ``on_start`` see them.
+OBSERVED_ATTRIBUTES: ContextVar[tuple[Mapping[str, Any] | None, otel_context.Context] | None] = ContextVar(
+    "otel_llm_cost_observed", default=None)
 
 #: Credentials an error message may echo: OpenAI/Anthropic-style ``sk-…`` keys, Google
 #: ``AIza…`` keys, and whatever follows ``Bearer`` (a 401 body or a proxy's message).
@@ -105,11 +106,14 @@ class LLMCall:
             semconv.GEN_AI_PROVIDER_NAME: provider,
         }
         if request_model:
-            attrs[semconv.GEN_AI_REQUEST_MODEL] = _bounded(request_model)
+            cut = semconv.MAX_ATTRIBUTE_CHARS  # _bounded, inline
+            attrs[semconv.GEN_AI_REQUEST_MODEL] = (request_model[:cut] if type(request_model) is str
+                                                   and len(request_model) > cut else request_model)
         for key, value in attributes.items():
             if value is not None:
                 attrs[key] = value
-        observed = OBSERVED_ATTRIBUTES.get()
+        opening = OBSERVED_ATTRIBUTES.get()
+        observed, current = opening if opening is not None else (None, None)
         if observed:
             for key, value in observed.items():
                 attrs.setdefault(key, value)
@@ -121,7 +125,7 @@ class LLMCall:
         #: its metric points are recorded in it, so exemplars point to the span.
         self.span_in_context: otel_context.Context | None = None
         #: The context the call was made in: observers read the open sessions from it.
-        self.context = otel_context.get_current()
+        self.context = current if current is not None else otel_context.get_current()
         self.usage: Usage | None = None
         self.partial = False
         self.service_tier: str | None = None
@@ -274,7 +278,8 @@ class LLMCall:
         self.span.set_attributes(new)
         record = CallRecord(attrs, usage, cost, time.perf_counter() - self._start,
                             self.span.get_span_context(), self.span, self.context, held=self.held)
-        self.telemetry.metrics.on_call_end(record, self.span_in_context)
+        self.telemetry.metrics.record(attrs, usage, cost, record.duration_s, span=self.span,
+                                      context=self.span_in_context)  # on_call_end(record), inline
         observers.notify(record)
 
 

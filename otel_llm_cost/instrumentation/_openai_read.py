@@ -38,6 +38,10 @@ _PRICED_TIERS = frozenset({"flex", "priority", "batch"})
 field = _get
 
 
+#: The number types a request parameter usually is (checked before :func:`_is_number`).
+_PLAIN_NUMBERS = (int, float)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -61,12 +65,12 @@ def request_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     for key, name in _NUMBER_PARAMS:
         if key in given:
             value = kwargs.get(key)
-            if _is_number(value):
+            if type(value) in _PLAIN_NUMBERS or _is_number(value):
                 attrs[name] = value
     for key in _MAX_TOKENS_PARAMS:
         if key in given:
             value = kwargs.get(key)
-            if _is_number(value):
+            if type(value) in _PLAIN_NUMBERS or _is_number(value):
                 attrs[semconv.GEN_AI_REQUEST_MAX_TOKENS] = value
                 break
     if "stop" in given:
@@ -217,8 +221,10 @@ def read_response(call: LLMCall, obj: Any) -> None:
     if usage_block is not None and fields(usage_block)("cost") is not None:
         set_reported_cost(call, usage_block)  # OpenRouter's own cost of the call
     tier = get("service_tier")
-    if tier is not None:
-        set_service_tier(call, tier)
+    if isinstance(tier, str) and tier:  # set_service_tier, inline
+        call.attributes[semconv.GEN_AI_OPENAI_RESPONSE_SERVICE_TIER] = tier
+        if tier in _PRICED_TIERS:
+            call.service_tier = tier
     if responses_api:
         set_tool_calls(call, obj)
     request = call.state

@@ -61,9 +61,12 @@ def _enter(telemetry: Telemetry, spec: CallSpec, instance: Any, args: tuple, kwa
     if not telemetry.active or not is_instrumentation_enabled() or (isinstance(outer, _Sending) and outer.sending):
         return None, None
     # An observer may refuse the call (a hard budget): raised on purpose, before anything is sent.
-    observed = OBSERVED_ATTRIBUTES.set(observers.before_call(kwargs) or None)
+    observed = OBSERVED_ATTRIBUTES.set((observers.before_call(kwargs) or None, current))
     try:
-        call = safely("span start", spec.start, telemetry, instance, args, kwargs)
+        call = spec.start(telemetry, instance, args, kwargs)
+    except Exception:  # noqa: BLE001 - safely(), inline: never let our bug reach the application
+        _log.exception("otel_llm_cost: error in %s (the application call is unaffected)", "span start")
+        call = None
     finally:
         OBSERVED_ATTRIBUTES.reset(observed)
         held = observers.take_held()  # a hard budget's reservation: settled when the call ends

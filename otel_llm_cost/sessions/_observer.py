@@ -57,7 +57,7 @@ class SessionObserver:
     """
 
     def before_call(self) -> Mapping[str, Any] | None:
-        chain = otel_context.get_current().get(_KEY)
+        chain: Any = otel_context.get_current().get(_KEY)
         reserved = check_budget_of(chain) if chain else None
         attributes = span_attributes_of(chain, None)
         if reserved:
