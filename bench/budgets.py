@@ -56,7 +56,7 @@ def _execute(conn: Any, pg: bool, rows: list[tuple]) -> None:
             cur.executemany(_INSERT.replace("?", "%s"), rows)
     else:
         conn.executemany(_INSERT, rows)
-    _rollup.apply(conn, "postgresql" if pg else "sqlite", _rollup.deltas(rows))
+    _rollup.record(conn, "postgresql" if pg else "sqlite", rows)
     _attributes.index(conn, "postgresql" if pg else "sqlite", rows)
     conn.commit()
 

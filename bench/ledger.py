@@ -5,6 +5,7 @@
     python -m bench.ledger time --db postgresql://…   # a PostgreSQL ledger (see ``load-pg``)
     python -m bench.ledger load-pg --db /tmp/ledger-1m.db --url postgresql://…
     python -m bench.ledger writers --db postgresql://… --processes 8 --calls 5000
+    python -m bench.ledger write-cost   # the exporter's CPU for 20,000 calls (what rollups cost)
 
 ``build`` writes a ledger as release 0.1 (schema v2, costs as decimal text only) left
 it: that is the ledger users have today. Rows are spread evenly over ``--days`` days
@@ -16,9 +17,11 @@ ending now, over 2,000 users, sessions of about 10 calls, 5 services and 12 mode
 exporters, and counts rows, duplicates and the report's exact total.
 
 ``time`` runs ``report --since <--since ago> --by model|provider|user|session|day`` (table to
-/dev/null) as the user does, one fresh process per run, best of ``--runs``; every ``--by``
+/dev/null) as the user does, one fresh process per run, best of ``--runs`` (and the same
+report in this process, to show its own work apart from Python's start-up); every ``--by``
 total is checked against the exact ``Decimal`` sum of the window's rows, and ``ledger
-verify`` (rollups recomputed from every row) is timed and must pass. With ``--before DIR`` (a
+verify`` (rollups recomputed from every row) is timed and must pass (``--no-verify``
+skips it). A ledger of an older schema is migrated first (timed). With ``--before DIR`` (a
 checkout of the old release, e.g. ``git worktree add /tmp/before main``) it first times
 the old code on the v2 ledger, then lets the new code migrate it (timed: the one-time
 cost of upgrading), then times the new code, and checks that both print the same groups
@@ -195,7 +198,24 @@ def _exact_total(db: str, since_ns: int) -> tuple[int, str]:
     return calls, format_usd(total)
 
 
-def time_reports(db: str, before: Path | None, runs: int) -> dict:
+def _in_process(db: str, runs: int, result: dict) -> None:
+    """The report's own work, without starting Python and importing: ``load_report`` and the
+    table, best of ``runs`` in this process (CPU seconds)."""
+    from otel_llm_cost.ledger._render import render
+    from otel_llm_cost.ledger._report import DEFAULT_TOP_SESSIONS, load_report, parse_since
+
+    since = parse_since(_SINCE)
+    for by in _BYS:
+        best = float("inf")
+        for _ in range(runs):
+            t0 = time.process_time()
+            render(load_report(db, by, since, top=DEFAULT_TOP_SESSIONS if by == "session" else None), "table")
+            best = min(best, time.process_time() - t0)
+        result.setdefault("in_process_cpu_s", {})[by] = round(best, 3)
+        print(f"in process --by {by:<8} cpu {best:.3f} s", file=sys.stderr)
+
+
+def time_reports(db: str, before: Path | None, runs: int, verify: bool = True) -> dict:
     result: dict = {"db": db, "since": _SINCE, "runs": runs, "before_s": {}, "after_s": {}}
     is_file = not db.startswith("postgres")
     if before is not None:
@@ -217,6 +237,7 @@ def time_reports(db: str, before: Path | None, runs: int) -> dict:
         result["after_s"][by], result.setdefault("after_cpu_s", {})[by] = round(wall, 3), round(cpu, 3)
         result.setdefault("load_average", {})[by] = round(load, 1)
         print(f"after   --by {by:<8} {wall:7.3f} s  (cpu {cpu:.3f} s; load average {load:.1f})", file=sys.stderr)
+    _in_process(db, runs, result)
     after = {by: _json(ROOT, db, by) for by in _BYS}
     if before is not None:
         # The time window moves between runs; compare what both saw of the same rows.
@@ -234,6 +255,8 @@ def time_reports(db: str, before: Path | None, runs: int) -> dict:
                                  "equal": every}
         print(f"total over {calls:,} calls: report {total['cost_usd']} / Decimal sum {exact} "
               f"(every --by equal: {every})", file=sys.stderr)
+    if not verify:
+        return result
     t0 = time.perf_counter()
     verified = subprocess.run([sys.executable, "-m", "otel_llm_cost.cli", "ledger", "verify", "--db", db],
                               capture_output=True, text=True, cwd=ROOT)
@@ -256,13 +279,15 @@ def load_pg(db: Path, url: str) -> None:
         with cur.copy(f"COPY llm_calls ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for row in src.execute(f"SELECT {', '.join(COLUMNS)} FROM llm_calls"):
                 copy.write_row(row)
-    from otel_llm_cost.ledger._rollup import rebuild
+    from otel_llm_cost.ledger._rollup import GRAINS, rebuild
 
     with conn.transaction():  # COPY went past the writers: build the rollups from the rows
         conn.execute("SET LOCAL statement_timeout = 0")
-        rebuild(conn, "postgresql")
+        for grain in GRAINS:
+            rebuild(conn, "postgresql", grain)
     conn.execute("ANALYZE llm_calls")
-    conn.execute("ANALYZE llm_rollup")
+    for table in (*(grain.table for grain in GRAINS), "llm_key_totals"):
+        conn.execute(f"ANALYZE {table}")
     print(f"copied into {url.split('@')[-1]} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
@@ -334,6 +359,43 @@ def writers(target: str, processes: int, calls: int) -> dict:
     return result
 
 
+def write_cost(calls: int = 20_000, batch: int = 512, runs: int = 3) -> float:
+    """CPU seconds (best of ``runs``) for the ledger exporter to write ``calls`` calls, in
+    batches of ``batch``, into a new SQLite file: what the rollups cost the writers."""
+    import tempfile
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_llm_cost import semconv as s
+    from otel_llm_cost.ledger import LedgerSpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer(s.SCOPE_NAME)
+    for i in range(calls):
+        with tracer.start_as_current_span("chat", attributes={
+            s.GEN_AI_OPERATION_NAME: "chat", s.GEN_AI_PROVIDER_NAME: "openai",
+            s.GEN_AI_REQUEST_MODEL: ["gpt-4o", "gpt-4o-mini", "o3"][i % 3], s.GEN_AI_USAGE_INPUT_TOKENS: 100 + i,
+            s.GEN_AI_USAGE_OUTPUT_TOKENS: 10, s.LLM_COST_USD: f"0.000{i % 997:03d}25",
+            s.LLM_COST_STATUS: s.STATUS_PRICED, s.SESSION_ID: f"sess-{i // 10}", s.USER_ID: f"user-{i % 200}"}):
+            pass
+    spans = list(memory.get_finished_spans())
+    best = float("inf")
+    for _ in range(runs):
+        exporter = LedgerSpanExporter(Path(tempfile.mkdtemp()) / "ledger.db")
+        exporter.export(spans[:1])  # created and migrated outside the timing
+        t0 = time.process_time()
+        for i in range(1, len(spans), batch):
+            exporter.export(spans[i:i + batch])
+        best = min(best, time.process_time() - t0)
+        exporter.shutdown()
+    print(f"{calls - 1:,} calls in batches of {batch}: {best:.3f} s CPU", file=sys.stderr)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -347,10 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--since-days", type=float, default=7, help="the report window, in days before now")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="skip `ledger verify` (every rollup recomputed from every row: minutes at 10M calls)")
     p = sub.add_parser("writers", help="many processes writing one (new) ledger at once")
     p.add_argument("--db", required=True, help="a new SQLite path or an empty PostgreSQL database")
     p.add_argument("--processes", type=int, default=8)
     p.add_argument("--calls", type=int, default=5000)
+    p = sub.add_parser("write-cost", help="the exporter's CPU for 20,000 calls into a new SQLite ledger")
     p = sub.add_parser("load-pg")
     p.add_argument("--db", type=Path, required=True)
     p.add_argument("--url", required=True)
@@ -359,11 +424,13 @@ def main(argv: list[str] | None = None) -> int:
         build(args.out, args.rows, args.days)
     elif args.cmd == "time":
         _set_since(args.since_days)
-        result = time_reports(args.db, args.before, args.runs)
+        result = time_reports(args.db, args.before, args.runs, args.verify)
         text = json.dumps(result, indent=2)
         print(text)
         if args.json:
             args.json.write_text(text + "\n")
+    elif args.cmd == "write-cost":
+        print(json.dumps({"cpu_s": round(write_cost(), 3)}))
     elif args.cmd == "writers":
         print(json.dumps(writers(args.db, args.processes, args.calls), indent=2))
     else:

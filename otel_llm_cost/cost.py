@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import MAX_EMAX, MIN_EMIN, ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow
+from decimal import Decimal
 from typing import Any
 
 from . import semconv
 from ._cost_range import COST_EXPONENT, MAX_COST, bounded_cost
+from ._usd import MONEY, PRICING, format_usd
 from .pricing import Catalog, ModelPrice, get_catalog
 from .usage import CHARGES, PER_CALL_CHARGES, Usage
 
@@ -28,19 +29,8 @@ _MAX_REPORTED = Decimal(100_000)
 #: a pico-dollar for a call; such a number is an encoding or unit error (``1e-17000``).
 _MIN_REPORTED = Decimal("1e-12")
 
-#: Wide enough that no product of a token count and a rate is ever rounded. Every field
-#: is given: ``Context()`` would copy the rest from ``decimal.DefaultContext``, which the
-#: application may have changed.
-_CTX = Context(prec=60, rounding=ROUND_HALF_EVEN, Emin=MIN_EMIN, Emax=MAX_EMAX, capitals=1, clamp=0,
-               flags=[], traps=[InvalidOperation, DivisionByZero, Overflow])
-#: The context of every sum and product of money outside pricing (session and user
-#: totals, per-model rows, budget thresholds and reservations): fixed here, never the
-#: application's ``decimal.getcontext()`` — an application that sets ``prec = 3`` for
-#: itself must not round our totals nor move our budget decisions. 80 digits hold the
-#: sum of any number of exact call costs a process can make. (Comparisons of finite
-#: Decimals are exact in any context.)
-MONEY = Context(prec=80, rounding=ROUND_HALF_EVEN, Emin=MIN_EMIN, Emax=MAX_EMAX, capitals=1, clamp=0,
-                flags=[], traps=[InvalidOperation, DivisionByZero, Overflow])
+#: Every product of a token count and a rate (``_usd.PRICING``: wide enough that none is rounded).
+_CTX = PRICING
 _ZERO = Decimal(0)
 
 
@@ -241,9 +231,3 @@ def cost_attributes(cost: Cost, *, proposed: bool = False) -> dict[str, Any]:
     if cost.unpriced:
         attrs[semconv.LLM_COST_UNPRICED] = list(cost.unpriced)
     return attrs
-
-
-def format_usd(value: Decimal) -> str:
-    """Plain decimal text without exponent or trailing zeros: ``0.00484``, ``12``."""
-    text = format(value.normalize(_CTX), "f")
-    return text

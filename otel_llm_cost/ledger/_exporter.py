@@ -179,7 +179,7 @@ class _SqliteWriter(_Writer):
         conn.execute("BEGIN IMMEDIATE")
         try:
             inserted = [row for row in rows if conn.execute(_INSERT, row).rowcount]
-            rollup.apply(conn, "sqlite", rollup.deltas(inserted))
+            rollup.record(conn, "sqlite", inserted)
             attributes.index(conn, "sqlite", inserted)
             conn.executemany(_QUARANTINE, rejected)
             conn.execute("COMMIT")
@@ -208,7 +208,7 @@ class _SqliteWriter(_Writer):
                     conn.execute(_QUARANTINE, _quarantine_params(row, exc))
                     quarantined += 1
                 conn.execute("RELEASE one_row")
-            rollup.apply(conn, "sqlite", rollup.deltas(inserted))
+            rollup.record(conn, "sqlite", inserted)
             attributes.index(conn, "sqlite", inserted)
             conn.execute("COMMIT")
         except BaseException:
@@ -349,7 +349,7 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
                         if not cur.nextset():
                             break
                     inserted = _inserted(rows, keys)
-                    rollup.apply(conn, "postgresql", rollup.deltas(inserted))
+                    rollup.record(conn, "postgresql", inserted)
                     attributes.index(conn, "postgresql", inserted)
                 if rejected:
                     cur.executemany(quarantine, rejected)
@@ -374,7 +374,7 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
                         raise
                     cur.execute(quarantine, _quarantine_params(row, exc))
                     quarantined += 1
-            rollup.apply(conn, "postgresql", rollup.deltas(inserted))
+            rollup.record(conn, "postgresql", inserted)
             attributes.index(conn, "postgresql", inserted)
     return _Written(len(rows) + len(rejected), quarantined)
 

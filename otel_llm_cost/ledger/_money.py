@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from ..cost import MONEY
+from .._usd import MONEY
 
 __all__ = ["UNIT_EXPONENT", "SPLIT", "to_pico", "from_parts", "MAX_PICO"]
 

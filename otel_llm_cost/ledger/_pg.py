@@ -93,6 +93,7 @@ CREATE TABLE llm_quarantine (
     5: "ROLLUP",
     6: "ROLLUP_V7",
     7: "ATTRIBUTES",
+    8: "ROLLUP_HOUR",
 }
 
 def _driver():
@@ -168,7 +169,7 @@ def migrate_pg(conn, url: str = "<ledger>") -> int:
                 from ._rollup import ROLLUP_PG, V6_DIMS, rebuild
 
                 _run(conn, ROLLUP_PG)
-                rebuild(conn, "postgresql", dims=V6_DIMS)
+                rebuild(conn, "postgresql", dims=V6_DIMS, keys=False)  # no key totals before version 9
             elif _STEPS[step] == "ROLLUP_V7":
                 from ._rollup import ROLLUP_V7_PG
 
@@ -178,7 +179,15 @@ def migrate_pg(conn, url: str = "<ledger>") -> int:
                 from ._rollup import rebuild
 
                 _run(conn, PG_V8)
-                rebuild(conn, "postgresql", dims=("service",))
+                rebuild(conn, "postgresql", dims=("service",), keys=False)
+            elif _STEPS[step] == "ROLLUP_HOUR":
+                from ._keys import ROLLUP_KEY_PG, build_sql
+                from ._rollup import HOUR, ROLLUP_HOUR_PG, rebuild
+
+                _run(conn, ROLLUP_HOUR_PG)
+                rebuild(conn, "postgresql", HOUR)
+                _run(conn, ROLLUP_KEY_PG)
+                conn.execute(build_sql("postgresql"))
             else:
                 _run(conn, _STEPS[step])
         if start != CURRENT_VERSION:

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from .. import semconv
 from .._terminal import csv_cell, printable
-from ..cost import format_usd
+from .._usd import format_usd
 from ._report import TOKEN_KINDS, Group, Report
 
 __all__ = ["render", "cost_text", "notes", "bar", "group_dict"]

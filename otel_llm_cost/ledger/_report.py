@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from .. import semconv
-from ..cost import MONEY
+from .._usd import MONEY
 from ._money import SPLIT, from_parts
 from ._schema import LedgerError, resolve_target
 from ._store import Store, StoreError, open_store
@@ -240,6 +240,8 @@ def _load(store: Store, by: str, since: datetime | None, exact: bool, top: int |
     bucket, size = ("hour", _HOUR_NS) if first is None or last - first < _DAY_NS else ("day", _DAY_NS)
     if bucket == "day" and not exact and "llm_rollup" in store.tables:
         return _from_rollups(store, by, since, first, last, top)
+    if bucket == "hour" and first is not None and not exact and "llm_rollup_hour" in store.tables:
+        return _from_rollups(store, by, since, first, last, top, hours=True)
     terms, pico = _aggregates(store.columns, exact)
     slot_sql = f"end_time_unix_nano / {size}"
     rows = store.query(f"SELECT {key}, {slot_sql}, {terms} FROM llm_calls {where} GROUP BY {key}, {slot_sql}",
@@ -300,8 +302,10 @@ def _points(timeline: dict[int, Decimal], first: int | None, last: int | None,
 
 
 def _from_rollups(store: Store, by: str, since: datetime | None, first: int, last: int,
-                  top: int | None) -> Report:
-    """The report from ``llm_rollup`` (whole UTC days) and the rows of a partial first day.
+                  top: int | None, hours: bool = False) -> Report:
+    """The report from ``llm_rollup`` (whole UTC days) and a partial first day's hour cells
+    and rows (:func:`_edge_parts`); with ``hours`` (calls within a day: the chart is per
+    hour), from ``llm_rollup_hour`` (whole UTC hours) and the rows of a partial first hour.
 
     Exact like the scan: the same integer sums, kept per day by the writers in the rows'
     transaction (``_rollup``). With ``top``, only the ``top`` most expensive groups are built:
@@ -309,20 +313,23 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
     rows), so the first ``top`` of them by that sum, with every group that has a rest or
     partial-day rows, hold the true first ``top``.
     """
-    from ._rollup import SUMS
+    from ._rollup import DAY, HOUR, SUMS
 
+    grain = HOUR if hours else DAY
+    table, column, size = grain.table, grain.column, grain.nanos
+    text_of, slot_of = (_hour_text, _hour_slot) if hours else (_day_text, _day_slot)
     dim = "provider" if by == "day" else by
-    label_sql = "day" if by == "day" else "key"
+    label_sql = ("substr(hour, 1, 10)" if hours else "day") if by == "day" else "key"
     where, params = "WHERE dim = ?", [dim]
     edge: tuple[int, int] | None = None
     if since is not None:
         start = _unix_nano(since)
-        day0 = start - start % _DAY_NS
+        day0 = start - start % size  # the first whole day (or hour)
         if start != day0:
-            edge = (start, day0 + _DAY_NS)
-            day0 += _DAY_NS
-        where += " AND day >= ?"
-        params.append(_day_text(day0))
+            edge = (start, day0 + size)
+            day0 += size
+        where += f" AND {column} >= ?"
+        params.append(text_of(day0))
     sums = ", ".join(f"SUM({name})" for name in SUMS)
     width = len(SUMS)
     by_key: dict[str, Sequence] = {}
@@ -331,11 +338,22 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
         missing = sorted(keys - by_key.keys())
         for i in range(0, len(missing), 5_000):
             chunk = missing[i:i + 5_000]
-            for row in store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} AND {label_sql} IN "
+            for row in store.query(f"SELECT {label_sql}, {sums} FROM {table} {where} AND {label_sql} IN "
                                    f"({', '.join('?' * len(chunk))}) GROUP BY {label_sql}", [*params, *chunk]):
                 by_key[_raw(row[0])] = row
 
-    if top is not None and by != "day":
+    walked = None
+    if top is not None and by != "day" and not hours and "llm_key_totals" in store.tables:
+        # Schema 9: the keys' lifetime totals, walked from the most expensive down, give the
+        # first ``top`` by their whole days' integer sums without reading the window's cells
+        # (``_keys.top_keys``); None when that walk would be long (then as below).
+        from ._keys import top_keys
+
+        walked = top_keys(store, dim, params[1] if since is not None else None, top)
+    if walked is not None:
+        count = walked[1]
+        fetch({_raw(key) for key in walked[0]})
+    elif top is not None and by != "day":
         # Only the first ``top`` keys by their integer sums leave the database (a month can
         # have millions of sessions), ranked on two integer columns in one pass in key order
         # (schema 7), and only those get all their sums and a Decimal; groups that a decimal
@@ -343,29 +361,29 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
         # ranks (a third sum costs a third more); only when the next key costs as much as the
         # last one kept does the tie-break (calls, key) need the full order.
         pico = f"SUM(pico_hi) * {SPLIT} + SUM(pico_lo)"
-        ranked = store.query(f"SELECT key, {pico} AS pico FROM llm_rollup {where} GROUP BY key "
+        ranked = store.query(f"SELECT key, {pico} AS pico FROM {table} {where} GROUP BY key "
                              f"ORDER BY pico DESC LIMIT ?", [*params, top + 1])
         if len(ranked) > top and ranked[top][1] == ranked[top - 1][1]:
-            ranked = store.query(f"SELECT key, {pico} AS pico, SUM(calls) AS n FROM llm_rollup {where} "
+            ranked = store.query(f"SELECT key, {pico} AS pico, SUM(calls) AS n FROM {table} {where} "
                                  f"GROUP BY key ORDER BY pico DESC, n DESC, key LIMIT ?", [*params, top])
-        [(count,)] = store.query(f"SELECT COUNT(DISTINCT key) FROM llm_rollup {where}", params)
+        [(count,)] = store.query(f"SELECT COUNT(DISTINCT key) FROM {table} {where}", params)
         count = int(count)
         fetch({_raw(row[0]) for row in ranked[:top]})
     else:
-        rows = store.query(f"SELECT {label_sql}, {sums} FROM llm_rollup {where} GROUP BY {label_sql}", params)
+        rows = store.query(f"SELECT {label_sql}, {sums} FROM {table} {where} GROUP BY {label_sql}", params)
         count = len(rows)
         by_key.update((_raw(row[0]), row) for row in rows)
 
     # Every grouping holds every row once, so the smallest (provider) gives the total and the days.
     every = ["provider", *params[1:]]
-    [totals] = store.query(f"SELECT {sums} FROM llm_rollup {where}", every)
+    [totals] = store.query(f"SELECT {sums} FROM {table} {where}", every)
     total = Group.from_row("TOTAL", [int(v or 0) for v in totals][:width])
     total.decimal_rows = 0
     touched: dict[str, Group] = {}  # groups with a decimal rest or partial-day rows: built exactly
     timeline: dict[int, Decimal] = {}
-    for (day, hi, lo) in store.query(f"SELECT day, SUM(pico_hi), SUM(pico_lo) FROM llm_rollup {where} "
-                                     "GROUP BY day", every):
-        timeline[_day_slot(day)] = from_parts(hi, lo)
+    for (day, hi, lo) in store.query(f"SELECT {column}, SUM(pico_hi), SUM(pico_lo) FROM {table} {where} "
+                                     f"GROUP BY {column}", every):
+        timeline[slot_of(day)] = from_parts(hi, lo)
 
     def group_of(key: str) -> Group:
         if key not in touched:
@@ -373,13 +391,14 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
             touched[key] = _rollup_group(_label(key), known) if known is not None else Group(_label(key))
         return touched[key]
 
-    rests = store.query(f"SELECT {label_sql}, day, cost_rest FROM llm_rollup {where} AND cost_rest IS NOT NULL",
+    rests = store.query(f"SELECT {label_sql}, {column}, cost_rest FROM {table} {where} AND cost_rest IS NOT NULL",
                         params)
     parts: dict[tuple, Group] = {}
-    if edge is not None:
-        slot_sql = f"end_time_unix_nano / {_DAY_NS}"
-        parts = sum_groups(store, [_GROUP_KEYS[by], slot_sql],
+    if edge is not None and hours:  # the partial first hour: its rows
+        parts = sum_groups(store, [_GROUP_KEYS[by], f"end_time_unix_nano / {_HOUR_NS}"],
                            "WHERE end_time_unix_nano >= ? AND end_time_unix_nano < ?", edge)
+    elif edge is not None:
+        parts = _edge_parts(store, by, *edge)
     if top is not None and by != "day":
         fetch({_raw(name) for name, *_ in rests} | {_raw(name) for name, _ in parts} | {""})
     for name, day, text in rests:
@@ -387,7 +406,7 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
         group = group_of(_raw(name))
         group.cost = _CTX.add(group.cost, rest)
         total.cost = _CTX.add(total.cost, rest)
-        timeline[_day_slot(day)] = _CTX.add(timeline.get(_day_slot(day), Decimal(0)), rest)
+        timeline[slot_of(day)] = _CTX.add(timeline.get(slot_of(day), Decimal(0)), rest)
     for (name, slot), part in parts.items():
         key = _raw(name)
         if key not in by_key and key not in touched:
@@ -405,8 +424,50 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
     hidden = 0
     if top is not None and count > top:
         ordered, hidden = ordered[:top], count - top
-    return Report(store.name, by, since, ordered, total, _points(timeline, first, last, _DAY_NS), "day",
-                  hidden, "rollups")
+    return Report(store.name, by, since, ordered, total, _points(timeline, first, last, size),
+                  "hour" if hours else "day", hidden, "rollups")
+
+
+def _edge_parts(store: Store, by: str, start: int, end: int) -> dict[tuple, Group]:
+    """The totals of the partial first day ``[start, end)`` (``end`` the next midnight), per
+    (group, day slot) like :func:`sum_groups` gives them.
+
+    From schema 9 on, its whole hours come from ``llm_rollup_hour`` and only the rows of the
+    first partial hour are read (up to 1/24 of a day's rows instead of all of them); an
+    older ledger's are all read.
+    """
+    slot_sql = f"end_time_unix_nano / {_DAY_NS}"
+    where = "WHERE end_time_unix_nano >= ? AND end_time_unix_nano < ?"
+    if "llm_rollup_hour" not in store.tables:
+        return sum_groups(store, [_GROUP_KEYS[by], slot_sql], where, (start, end))
+    from ._rollup import SUMS
+
+    hour = -(-start // _HOUR_NS) * _HOUR_NS  # the first whole hour
+    parts: dict[tuple, Group] = {}
+    if start < hour:
+        for (name, day), part in sum_groups(store, [_GROUP_KEYS[by], slot_sql], where, (start, hour)).items():
+            known = parts.get((_raw(name), int(day)))  # NULL and '' are one group
+            parts[(_raw(name), int(day))] = part if known is None else known.merge(part)
+    if hour >= end:
+        return parts
+    dim = "provider" if by == "day" else by
+    label_sql = "substr(hour, 1, 10)" if by == "day" else "key"
+    cells = "FROM llm_rollup_hour WHERE dim = ? AND hour >= ? AND hour < ?"
+    params = (dim, _hour_text(hour), _hour_text(end))
+    slot = start // _DAY_NS
+    for row in store.query(f"SELECT {label_sql}, {', '.join(f'SUM({n})' for n in SUMS)} {cells} "
+                           f"GROUP BY {label_sql}", params):
+        part = _rollup_group(_label(row[0]), row)
+        known = parts.get((_raw(row[0]), slot))
+        parts[(_raw(row[0]), slot)] = part if known is None else known.merge(part)
+    for name, text in store.query(f"SELECT {label_sql}, cost_rest {cells} AND cost_rest IS NOT NULL", params):
+        part = parts[(_raw(name), slot)]
+        part.cost = _CTX.add(part.cost, _decimal(str(text)) or Decimal(0))
+    return parts
+
+
+def _hour_text(unix_nano: int) -> str:
+    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(hours=unix_nano // _HOUR_NS)).strftime("%Y-%m-%dT%H")
 
 
 def _raw(name: object) -> str:
@@ -422,6 +483,11 @@ def _rollup_group(label: str, row: Sequence) -> Group:
 
 def _day_text(unix_nano: int) -> str:
     return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(days=unix_nano // _DAY_NS)).strftime("%Y-%m-%d")
+
+
+def _hour_slot(hour: str) -> int:
+    return (datetime.strptime(hour, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+            - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(hours=1)
 
 
 def _day_slot(day: str) -> int:

@@ -15,6 +15,12 @@ the deltas of the rows the database actually inserted (a duplicate span adds not
 rollup from the rows and fails on any difference; ``ledger migrate`` (or the first
 writer) builds them for an existing ledger.
 
+Two grains (:class:`Grain`). ``llm_rollup`` holds UTC days, what a report over weeks reads;
+``llm_rollup_hour`` (schema 9) holds UTC hours, so that a window starting mid-day reads
+whole hours from cells and only the rows of its first partial hour (a day of a busy
+ledger is hundreds of thousands of rows; an hour is a twenty-fourth of them). Both are
+kept by the same writes (:func:`record`), rebuilt and verified the same way.
+
 :func:`spend` is the internal API for budgets over a scope (a user's spend over
 ``[start, end)``): whole days from the rollups, the partial days at the edges from rows.
 """
@@ -29,12 +35,13 @@ from typing import Any
 
 from .. import semconv
 from . import _attributes as attributes
+from . import _keys
 from ._money import SPLIT
 from ._schema import COLUMNS
 
-__all__ = ["DIMS", "Cell", "deltas", "apply", "rebuild", "recompute", "stored", "verify", "spend",
-           "ROLLUP_SQLITE", "ROLLUP_PG",
-           "ROLLUP_V7_SQLITE", "ROLLUP_V7_PG", "KEY_SQL"]
+__all__ = ["DIMS", "Cell", "Grain", "DAY", "HOUR", "GRAINS", "deltas", "apply", "record", "rebuild", "recompute",
+           "stored", "verify", "spend", "ROLLUP_SQLITE", "ROLLUP_PG", "ROLLUP_V7_SQLITE", "ROLLUP_V7_PG",
+           "ROLLUP_HOUR_SQLITE", "ROLLUP_HOUR_PG", "ROLLUP_KEY_SQLITE", "ROLLUP_KEY_PG", "KEY_SQL"]
 
 #: The groupings kept, and the SQL of each one's key over ``llm_calls`` (as the report's).
 KEY_SQL = {
@@ -103,6 +110,51 @@ CREATE INDEX llm_rollup_key ON llm_rollup (dim, key, day) INCLUDE (calls, pico_h
 CREATE INDEX llm_rollup_rest ON llm_rollup (dim, day) WHERE cost_rest IS NOT NULL
 """
 
+#: Schema version 9 adds the same cells per UTC hour (``hour`` is ``YYYY-MM-DDTHH``), keyed
+#: (dim, hour, key): the report reads one dim's hours of one day as one range.
+ROLLUP_HOUR_SQLITE = f"""
+CREATE TABLE llm_rollup_hour (
+    dim   TEXT NOT NULL,
+    hour  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+{_COLUMNS_SQL.replace('BIGINT', 'INTEGER')},
+    cost_rest TEXT,
+    PRIMARY KEY (dim, hour, key)
+) WITHOUT ROWID
+"""
+ROLLUP_HOUR_PG = f"""
+CREATE TABLE llm_rollup_hour (
+    dim   TEXT NOT NULL,
+    hour  TEXT NOT NULL,
+    key   TEXT NOT NULL,
+{_COLUMNS_SQL},
+    cost_rest NUMERIC,
+    PRIMARY KEY (dim, hour, key)
+)
+"""
+#: ... and ``llm_key_totals``, each key's lifetime totals indexed by cost (``_keys``),
+#: built from the day cells.
+ROLLUP_KEY_SQLITE, ROLLUP_KEY_PG = _keys.ROLLUP_KEY_SQLITE, _keys.ROLLUP_KEY_PG
+
+
+@dataclass(frozen=True)
+class Grain:
+    """One size of rollup cell: the table, its time column, and the prefix of ``end_time``
+    (ISO 8601 UTC) that names a cell's day or hour."""
+
+    table: str
+    column: str
+    width: int
+    nanos: int
+
+
+_HOUR_NS = 3_600 * 10**9
+_DAY_NS = 24 * _HOUR_NS
+DAY = Grain("llm_rollup", "day", 10, _DAY_NS)
+HOUR = Grain("llm_rollup_hour", "hour", 13, _HOUR_NS)
+#: Every grain a current ledger keeps (:func:`record` writes each).
+GRAINS = (DAY, HOUR)
+
 _I = {name: COLUMNS.index(name) for name in COLUMNS}
 
 
@@ -162,34 +214,49 @@ def keys_of(row: Sequence[Any]) -> dict[str, str]:
     return keys
 
 
-def deltas(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str, str], Cell]:
-    """What ``rows`` add to each (dim, day, key)."""
+def deltas(rows: Iterable[Sequence[Any]], grain: Grain = DAY) -> dict[tuple[str, str, str], Cell]:
+    """What ``rows`` add to each (dim, day, key) — or (dim, hour, key) for :data:`HOUR`."""
+    return _deltas([(_row_cell(row), str(row[_I["end_time"]]), keys_of(row)) for row in rows], grain)
+
+
+def _deltas(cells: list[tuple[Cell, str, dict[str, str]]], grain: Grain) -> dict[tuple[str, str, str], Cell]:
     out: dict[tuple[str, str, str], Cell] = {}
-    for row in rows:
-        cell = _row_cell(row)
-        day = str(row[_I["end_time"]])[:10]
-        for dim, key in keys_of(row).items():
-            known = out.get((dim, day, key))
+    for cell, end_time, keys in cells:
+        bucket = end_time[:grain.width]
+        for dim, key in keys.items():
+            known = out.get((dim, bucket, key))
             if known is None:
-                out[(dim, day, key)] = Cell(list(cell.sums), cell.rest)
+                out[(dim, bucket, key)] = Cell(list(cell.sums), cell.rest)
             else:
                 known.add(cell)
     return out
 
 
-def apply(conn: Any, kind: str, changes: dict[tuple[str, str, str], Cell], sign: int = 1) -> None:
+def record(conn: Any, kind: str, rows: Iterable[Sequence[Any]], sign: int = 1) -> None:
+    """Add (``sign`` 1: rows inserted) or subtract (-1: rows deleted) ``rows`` to every
+    grain's cells, in the open transaction of the rows themselves."""
+    cells = [(_row_cell(row), str(row[_I["end_time"]]), keys_of(row)) for row in rows]
+    for grain in GRAINS:
+        apply(conn, kind, _deltas(cells, grain), sign, grain)
+
+
+def apply(conn: Any, kind: str, changes: dict[tuple[str, str, str], Cell], sign: int = 1,
+          grain: Grain = DAY, keys: bool = True) -> None:
     """Add (``sign`` 1) or subtract (-1) ``changes`` in the open transaction, in key order
-    (so concurrent PostgreSQL writers lock rollup rows in one order: no deadlock)."""
+    (so concurrent PostgreSQL writers lock rollup rows in one order: no deadlock); the day
+    cells' changes go to the keys' lifetime totals too (``_keys``; ``keys=False`` only for a
+    ledger that has none yet)."""
     if not changes:
         return
+    table, column = grain.table, grain.column
     mark = "?" if kind == "sqlite" else "%s"
     names = ", ".join(SUMS)
-    update = ", ".join(f"{n} = llm_rollup.{n} + excluded.{n}" for n in SUMS)
-    rest_pg = ", cost_rest = CASE WHEN excluded.cost_rest IS NULL THEN llm_rollup.cost_rest " \
-              "ELSE COALESCE(llm_rollup.cost_rest, 0) + excluded.cost_rest END" if kind != "sqlite" else ""
-    sql = (f"INSERT INTO llm_rollup (dim, day, key, {names}, cost_rest) "
+    update = ", ".join(f"{n} = {table}.{n} + excluded.{n}" for n in SUMS)
+    rest_pg = f", cost_rest = CASE WHEN excluded.cost_rest IS NULL THEN {table}.cost_rest " \
+              f"ELSE COALESCE({table}.cost_rest, 0) + excluded.cost_rest END" if kind != "sqlite" else ""
+    sql = (f"INSERT INTO {table} (dim, {column}, key, {names}, cost_rest) "
            f"VALUES ({', '.join([mark] * (len(SUMS) + 4))}) "
-           f"ON CONFLICT (dim, day, key) DO UPDATE SET {update}{rest_pg}")
+           f"ON CONFLICT (dim, {column}, key) DO UPDATE SET {update}{rest_pg}")
     ordered = sorted(changes.items())
     params: list[tuple[Any, ...]] = []
     for (dim, day, key), cell in ordered:
@@ -198,27 +265,29 @@ def apply(conn: Any, kind: str, changes: dict[tuple[str, str, str], Cell], sign:
                        None if rest is None else (str(rest) if kind == "sqlite" else rest)))
     if kind == "sqlite":
         # SQLite holds the write lock: the decimal rest is read, added exactly and written.
-        plain = (f"INSERT INTO llm_rollup (dim, day, key, {names}) VALUES ({', '.join(['?'] * (len(SUMS) + 3))}) "
-                 f"ON CONFLICT (dim, day, key) DO UPDATE SET {update}")
+        plain = (f"INSERT INTO {table} (dim, {column}, key, {names}) VALUES ({', '.join(['?'] * (len(SUMS) + 3))}) "
+                 f"ON CONFLICT (dim, {column}, key) DO UPDATE SET {update}")
         conn.executemany(plain, [p[:-1] for p in params])
         empty = [p[:3] for p in params] if sign < 0 else []
         for param in params:
             if param[-1] is None:
                 continue
-            [(old,)] = conn.execute("SELECT cost_rest FROM llm_rollup WHERE dim = ? AND day = ? AND key = ?",
+            [(old,)] = conn.execute(f"SELECT cost_rest FROM {table} WHERE dim = ? AND {column} = ? AND key = ?",
                                     param[:3]).fetchall()
             total = _CTX.add(_decimal(old) or Decimal(0), Decimal(param[-1]))
-            conn.execute("UPDATE llm_rollup SET cost_rest = ? WHERE dim = ? AND day = ? AND key = ?",
+            conn.execute(f"UPDATE {table} SET cost_rest = ? WHERE dim = ? AND {column} = ? AND key = ?",
                          (_text(total), *param[:3]))
         # Only a subtraction (prune) can empty a cell: drop those it touched, by key (a
         # scan of every cell per batch would grow with the ledger).
-        conn.executemany("DELETE FROM llm_rollup WHERE dim = ? AND day = ? AND key = ? AND calls = 0", empty)
+        conn.executemany(f"DELETE FROM {table} WHERE dim = ? AND {column} = ? AND key = ? AND calls = 0", empty)
     else:
         with conn.cursor() as cur:
             cur.executemany(sql, params)
             if sign < 0:
-                cur.executemany("DELETE FROM llm_rollup WHERE dim = %s AND day = %s AND key = %s AND calls = 0",
+                cur.executemany(f"DELETE FROM {table} WHERE dim = %s AND {column} = %s AND key = %s AND calls = 0",
                                 [p[:3] for p in params])
+    if grain is DAY and keys:
+        _keys.apply(conn, kind, changes, sign)
 
 
 def _text(value: Decimal) -> str:
@@ -235,7 +304,6 @@ _TERMS = ", ".join([
     f"COUNT(CASE WHEN usage_source = '{semconv.SOURCE_ESTIMATED}' THEN 1 END)", "COUNT(error_type)",
     f"COUNT(CASE WHEN error_type IS NOT NULL AND cost_usd IS NULL AND status = '{semconv.STATUS_NO_USAGE}' "
     "THEN 1 END)"])
-_DAY_NS = 86_400 * 10**9
 
 
 def batches(conn: Any) -> Iterator[tuple[int, int]]:
@@ -261,13 +329,15 @@ def _kind(conn: Any) -> str:
     return "sqlite" if isinstance(conn, sqlite3.Connection) else "postgresql"
 
 
-def _rests(conn: Any, lo: int, hi: int, dims: Sequence[str] = DIMS) -> dict[tuple[str, str, str], tuple[Decimal, int]]:
+def _rests(conn: Any, lo: int, hi: int, grain: Grain = DAY,
+           dims: Sequence[str] = DIMS) -> dict[tuple[str, str, str], tuple[Decimal, int]]:
     """The decimal-only costs (no ``cost_pico``) of the rows in ``[lo, hi)``: per cell,
     their exact sum and how many they are (each one a priced call)."""
     out: dict[tuple[str, str, str], tuple[Decimal, int]] = {}
     for dim in dims:
         key_sql = KEY_SQL[dim]
-        for day, key, text in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, cost_usd FROM llm_calls "
+        for day, key, text in _query(conn, f"SELECT substr(end_time, 1, {grain.width}), {key_sql}, cost_usd "
+                                           "FROM llm_calls "
                                            f"WHERE end_time_unix_nano >= {lo} AND end_time_unix_nano < {hi} "
                                            "AND cost_pico IS NULL AND cost_usd IS NOT NULL"):
             value = _decimal(text)
@@ -277,89 +347,98 @@ def _rests(conn: Any, lo: int, hi: int, dims: Sequence[str] = DIMS) -> dict[tupl
     return out
 
 
-def _attribute_cells(conn: Any, lo: int, hi: int) -> dict[tuple[str, str, str], Cell]:
-    """The ``attr:<name>`` cells of the rows in ``[lo, hi)`` that have attributes, summed by
-    the writer's own function (:func:`deltas`) from their ``attributes`` column."""
+def _attribute_cells(conn: Any, lo: int, hi: int, grain: Grain = DAY) -> dict[tuple[str, str, str], Cell]:
+    """The ``attr:<name>`` cells of ``grain`` of the rows in ``[lo, hi)`` that have
+    attributes, summed by the writer's own function (:func:`deltas`) from their
+    ``attributes`` column."""
     rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM llm_calls WHERE end_time_unix_nano >= {lo} "
                         f"AND end_time_unix_nano < {hi} AND attributes IS NOT NULL").fetchall()
-    return {key: cell for key, cell in deltas(rows).items() if key[0].startswith(attributes.DIM_PREFIX)}
+    return {key: cell for key, cell in deltas(rows, grain).items() if key[0].startswith(attributes.DIM_PREFIX)}
 
 
-def recompute(conn: Any, kind: str) -> dict[tuple[str, str, str], Cell]:
-    """Every rollup cell computed from the rows (the database sums, decimals in Python),
-    one day of rows per statement."""
+def recompute(conn: Any, kind: str, grain: Grain = DAY) -> dict[tuple[str, str, str], Cell]:
+    """Every rollup cell of ``grain`` computed from the rows (the database sums, decimals in
+    Python), one day of rows per statement."""
     cells: dict[tuple[str, str, str], Cell] = {}
+    bucket = f"substr(end_time, 1, {grain.width})"
     for lo, hi in batches(conn):
-        for cell_key, cell in _attribute_cells(conn, lo, hi).items():
+        for cell_key, cell in _attribute_cells(conn, lo, hi, grain).items():
             known = cells.get(cell_key)
             if known is None:
                 cells[cell_key] = cell
             else:  # a row whose end_time text names another day than its unix time
                 known.add(cell)
         for dim, key_sql in KEY_SQL.items():
-            for day, key, *sums in _query(conn, f"SELECT substr(end_time, 1, 10), {key_sql}, {_TERMS} "
+            for day, key, *sums in _query(conn, f"SELECT {bucket}, {key_sql}, {_TERMS} "
                                                 f"FROM llm_calls WHERE end_time_unix_nano >= {lo} "
                                                 f"AND end_time_unix_nano < {hi} "
-                                                f"GROUP BY substr(end_time, 1, 10), {key_sql}"):
+                                                f"GROUP BY {bucket}, {key_sql}"):
                 cell = Cell([int(v) for v in sums])
                 known = cells.get((dim, day, key))
                 if known is None:
                     cells[(dim, day, key)] = cell
                 else:  # a row whose end_time text names another day than its unix time
                     known.add(cell)
-        for cell_key, (rest, count) in _rests(conn, lo, hi).items():
+        for cell_key, (rest, count) in _rests(conn, lo, hi, grain).items():
             cell = cells[cell_key]
             cell.sums[_PRICED] += count
             cell.rest = rest if cell.rest is None else _CTX.add(cell.rest, rest)
     return cells
 
 
-def stored(conn: Any) -> dict[tuple[str, str, str], Cell]:
-    """Every rollup cell as the table holds it."""
+def stored(conn: Any, grain: Grain = DAY) -> dict[tuple[str, str, str], Cell]:
+    """Every rollup cell of ``grain`` as the table holds it."""
     return {(dim, day, key): Cell([int(v) for v in sums], _decimal(rest))
-            for dim, day, key, *sums, rest in _query(conn, f"SELECT dim, day, key, {', '.join(SUMS)}, cost_rest "
-                                                           "FROM llm_rollup")}
+            for dim, day, key, *sums, rest in _query(
+                conn, f"SELECT dim, {grain.column}, key, {', '.join(SUMS)}, cost_rest FROM {grain.table}")}
 
 
-def rebuild(conn: Any, kind: str, dims: Sequence[str] | None = None) -> int:
-    """Replace every rollup by its value recomputed from the rows (in the open transaction);
-    with ``dims``, build only those (a migration step adding them: none exist yet).
+def rebuild(conn: Any, kind: str, grain: Grain = DAY, keys: bool = True, dims: Sequence[str] | None = None) -> int:
+    """Replace every rollup of ``grain`` by its value recomputed from the rows (in the open
+    transaction); with ``dims``, build only those (a migration step adding them: none exist
+    yet); for the day cells, with ``keys``, the keys' lifetime totals from them.
 
     The database sums each day straight into the table (``INSERT … SELECT``:
     no row or cell passes through Python); only the rare decimal-only costs, and the
     attribute dims, are added in Python. Returns the number of cells.
     """
+    table, column = grain.table, grain.column
     if dims is None:
-        conn.execute("DELETE FROM llm_rollup")
+        conn.execute(f"DELETE FROM {table}")
     else:
-        conn.execute(f"DELETE FROM llm_rollup WHERE dim IN ({', '.join(repr(d) for d in dims)})")
+        conn.execute(f"DELETE FROM {table} WHERE dim IN ({', '.join(repr(d) for d in dims)})")
     names = ", ".join(SUMS)
-    update = ", ".join(f"{n} = llm_rollup.{n} + excluded.{n}" for n in SUMS)
+    update = ", ".join(f"{n} = {table}.{n} + excluded.{n}" for n in SUMS)
     mark = "?" if kind == "sqlite" else "%s"
+    bucket = f"substr(end_time, 1, {grain.width})"
     for lo, hi in batches(conn):
-        if dims is None:
-            apply(conn, kind, _attribute_cells(conn, lo, hi))
+        if dims is None:  # the key totals, if kept, are built below from the day cells
+            apply(conn, kind, _attribute_cells(conn, lo, hi, grain), grain=grain, keys=False)
         for dim in dims or DIMS:
             key_sql = KEY_SQL[dim]
-            conn.execute(f"INSERT INTO llm_rollup (dim, day, key, {names}) "
-                         f"SELECT '{dim}', substr(end_time, 1, 10), {key_sql}, {_TERMS} FROM llm_calls "
+            conn.execute(f"INSERT INTO {table} (dim, {column}, key, {names}) "
+                         f"SELECT '{dim}', {bucket}, {key_sql}, {_TERMS} FROM llm_calls "
                          f"WHERE end_time_unix_nano >= {lo} AND end_time_unix_nano < {hi} "
-                         f"GROUP BY substr(end_time, 1, 10), {key_sql} "
-                         f"ON CONFLICT (dim, key, day) DO UPDATE SET {update}")
-        for (dim, day, key), (rest, count) in sorted(_rests(conn, lo, hi, dims or DIMS).items()):
-            [(old,)] = conn.execute(f"SELECT cost_rest FROM llm_rollup WHERE dim = {mark} AND key = {mark} "
-                                    f"AND day = {mark}", (dim, key, day)).fetchall()
+                         f"GROUP BY {bucket}, {key_sql} "
+                         f"ON CONFLICT (dim, key, {column}) DO UPDATE SET {update}")
+        for (dim, day, key), (rest, count) in sorted(_rests(conn, lo, hi, grain, dims or DIMS).items()):
+            [(old,)] = conn.execute(f"SELECT cost_rest FROM {table} WHERE dim = {mark} AND key = {mark} "
+                                    f"AND {column} = {mark}", (dim, key, day)).fetchall()
             total = _CTX.add(_decimal(old) or Decimal(0), rest)
-            conn.execute(f"UPDATE llm_rollup SET cost_rest = {mark}, priced = priced + {mark} WHERE dim = {mark} "
-                         f"AND key = {mark} AND day = {mark}",
+            conn.execute(f"UPDATE {table} SET cost_rest = {mark}, priced = priced + {mark} WHERE dim = {mark} "
+                         f"AND key = {mark} AND {column} = {mark}",
                          (_text(total) if kind == "sqlite" else total, count, dim, key, day))
-    [(count,)] = conn.execute("SELECT COUNT(*) FROM llm_rollup").fetchall()
+    if grain is DAY and keys:
+        conn.execute("DELETE FROM llm_key_totals")
+        conn.execute(_keys.build_sql(kind))
+    [(count,)] = conn.execute(f"SELECT COUNT(*) FROM {table}").fetchall()
     return int(count)
 
 
-def verify(conn: Any, kind: str) -> list[str]:
-    """Each difference between the rollups and the rows, described; empty when they agree."""
-    want, have = recompute(conn, kind), stored(conn)
+def verify(conn: Any, kind: str, grains: Sequence[Grain] = GRAINS, keys: bool = True) -> list[str]:
+    """Each difference between the rollups (of every grain in ``grains``, and with ``keys``
+    the keys' lifetime totals) and the rows, described (``user/2025-03-12/u1``, an hour's
+    ``user/2025-03-12T05/u1``, a key's ``key user/u1``); empty when they agree."""
     problems = []
     for lo, hi in batches(conn):
         problems += attributes.index_problems(conn, lo, hi)
@@ -367,13 +446,28 @@ def verify(conn: Any, kind: str) -> list[str]:
                                 "llm_calls c WHERE c.trace_id = a.trace_id AND c.span_id = a.span_id)").fetchall()
     if orphans:
         problems.append(f"{attributes.INDEX_TABLE}: {orphans} entries of no ledger row")
-    for cell_key in sorted(set(want) | set(have)):
-        a, b = want.get(cell_key), have.get(cell_key)
-        a_rest = (a.rest or Decimal(0)) if a else Decimal(0)
-        b_rest = (b.rest or Decimal(0)) if b else Decimal(0)
-        if a is None or b is None or a.sums != b.sums or a_rest != b_rest:
-            problems.append(f"{'/'.join(cell_key)}: rows give {_show(a)}, the rollup holds {_show(b)}")
+    for grain in grains:
+        want, have = recompute(conn, kind, grain), stored(conn, grain)
+        if grain is DAY and keys:
+            want_keys, have_keys = _keys.expected(want), _keys.stored(conn)
+            for name in sorted(set(want_keys) | set(have_keys)):
+                if want_keys.get(name) != have_keys.get(name):
+                    problems.append(f"key {'/'.join(name)}: rows give {_show_key(want_keys.get(name))}, "
+                                    f"the rollup holds {_show_key(have_keys.get(name))}")
+        for cell_key in sorted(set(want) | set(have)):
+            a, b = want.get(cell_key), have.get(cell_key)
+            a_rest = (a.rest or Decimal(0)) if a else Decimal(0)
+            b_rest = (b.rest or Decimal(0)) if b else Decimal(0)
+            if a is None or b is None or a.sums != b.sums or a_rest != b_rest:
+                problems.append(f"{'/'.join(cell_key)}: rows give {_show(a)}, the rollup holds {_show(b)}")
     return problems
+
+
+def _show_key(total: tuple | None) -> str:
+    if total is None:
+        return "nothing"
+    return ", ".join(f"{n} {v}" for n, v in zip(("first_day", "last_day", "calls", "pico_hi", "pico_lo"), total,
+                                                strict=True))
 
 
 def _show(cell: Cell | None) -> str:

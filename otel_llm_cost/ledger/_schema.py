@@ -23,7 +23,6 @@ anything is written to it; ledgers from before the stamp are known by their sche
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sqlite3
@@ -45,7 +44,6 @@ __all__ = [
     "resolve_path",
 ]
 
-_log = logging.getLogger("otel_llm_cost")
 
 #: ``PRAGMA application_id`` of every ledger we create ("ollc"): how we know our own file.
 APPLICATION_ID = 0x6F6C6C63
@@ -140,8 +138,15 @@ _V6_TO_V7 = "ROLLUP_V7"
 #: rows by the migration (rows from before have no attributes: nothing to build there).
 _V7_TO_V8 = "ATTRIBUTES"
 
+#: Version 9 adds ``llm_rollup_hour``, the same cells per UTC hour (``_rollup.HOUR``), built
+#: from the rows, and ``llm_key_totals`` (``_keys``), built from the day cells: a report
+#: whose window starts mid-day reads whole hours from it and only the rows of the first
+#: partial hour.
+_V8_TO_V9 = "ROLLUP_HOUR"
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
-_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6, _V6_TO_V7, _V7_TO_V8)
+_STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6, _V6_TO_V7, _V7_TO_V8,
+                          _V8_TO_V9)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
@@ -315,7 +320,7 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
                 from ._rollup import ROLLUP_SQLITE, V6_DIMS, rebuild
 
                 _run(conn, ROLLUP_SQLITE)
-                rebuild(conn, "sqlite", dims=V6_DIMS)
+                rebuild(conn, "sqlite", dims=V6_DIMS, keys=False)  # no key totals before version 9
             elif step == _V6_TO_V7:
                 from ._rollup import ROLLUP_V7_SQLITE
 
@@ -325,7 +330,15 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
                 from ._rollup import rebuild
 
                 _run(conn, SQLITE_V8)
-                rebuild(conn, "sqlite", dims=("service",))
+                rebuild(conn, "sqlite", dims=("service",), keys=False)
+            elif step == _V8_TO_V9:
+                from ._keys import ROLLUP_KEY_SQLITE, build_sql
+                from ._rollup import HOUR, ROLLUP_HOUR_SQLITE, rebuild
+
+                _run(conn, ROLLUP_HOUR_SQLITE)
+                rebuild(conn, "sqlite", HOUR)
+                _run(conn, ROLLUP_KEY_SQLITE)
+                conn.execute(build_sql("sqlite"))
             else:
                 _run(conn, step)
         conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")
@@ -365,7 +378,8 @@ def check_ours(conn: sqlite3.Connection, path: Path | str) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if app_id == 0 and (not tables or ("llm_calls" in tables and version > 0
                                         and set(tables) <= {"llm_calls", "llm_quarantine", "llm_rollup",
-                                                                 "llm_call_attributes"})):
+                                                             "llm_call_attributes", "llm_rollup_hour",
+                                                             "llm_key_totals"})):
         return
     found = ", ".join(tables[:10]) + (", …" if len(tables) > 10 else "") if tables else "no tables"
     raise LedgerError(
@@ -415,9 +429,12 @@ def _warn_if_shared(path: Path) -> None:
     mode = stat.S_IMODE(status.st_mode)
     if stat.S_ISREG(status.st_mode) and mode & 0o077 and str(path) not in _warned:
         _warned.add(str(path))
-        _log.warning("otel_llm_cost: the cost ledger %s is open to other users (mode %04o) and holds user and "
-                     "session ids; run `chmod 600 %s` to keep it private (its mode is left as it is)",
-                     path, mode, path)
+        import logging  # imported here: a report (read-only, never here) starts without it
+
+        log = logging.getLogger("otel_llm_cost")
+        log.warning("otel_llm_cost: the cost ledger %s is open to other users (mode %04o) and holds user and "
+                    "session ids; run `chmod 600 %s` to keep it private (its mode is left as it is)",
+                    path, mode, path)
 
 
 def _pico_of_text(text: str | None) -> int | None:

@@ -69,3 +69,33 @@ def test_docs_list_every_command_and_status() -> None:
         assert f"otel-llm-cost {name}" in doc, name
     for code in (EXIT_OK, EXIT_IO, EXIT_USAGE, EXIT_NOT_FOUND):
         assert f"| {code} |" in doc
+
+
+def test_each_command_starts_with_only_its_own_module() -> None:
+    """``cli._COMMANDS`` names the commands each module adds (what lets a command line
+    import one module only); the names must be exactly what the modules register."""
+    from otel_llm_cost.cli import _COMMANDS
+
+    every = re.search(r"\{([\w,]+)\}", _parser().format_help()).group(1).split(",")  # type: ignore[union-attr]
+    assert every == [name for names, _, _ in _COMMANDS for name in names]
+    for names, _, _ in _COMMANDS:
+        for name in names:
+            shown = re.search(r"\{([\w,]+)\}", _parser([name]).format_help()).group(1)  # type: ignore[union-attr]
+            assert shown.split(",") == list(names), name
+
+
+def test_the_report_starts_without_the_catalog_or_the_sdk(tmp_path: Path) -> None:
+    """What ``otel-llm-cost report`` imports, in a fresh interpreter: the ledger reader, not the
+    price catalog, the OpenTelemetry SDK, the sessions or the exporter."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from otel_llm_cost.cli import main; main(sys.argv[1:]); "
+            "print(sorted(m for m in sys.modules if m.startswith(('otel_llm_cost', 'opentelemetry', 'wrapt'))))")
+    out = subprocess.run([sys.executable, "-c", code, "report", "--db", str(tmp_path / "none.db")],
+                         capture_output=True, text=True, check=False).stdout
+    loaded = set(eval(out.strip().splitlines()[-1]))  # noqa: S307 - our own print of a list of names
+    assert "otel_llm_cost.ledger._report" in loaded
+    for heavy in ("otel_llm_cost.pricing", "otel_llm_cost.cost", "otel_llm_cost.ledger._exporter",
+                  "otel_llm_cost.sessions", "opentelemetry.sdk.trace", "wrapt"):
+        assert heavy not in loaded, heavy

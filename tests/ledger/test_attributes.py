@@ -146,15 +146,20 @@ def test_verify_fails_on_a_tampered_attribute_rollup_or_index_and_prune_keeps_th
 
 
 def _as_version_7(target: str) -> None:
-    """The ledger as schema 7 left it: no attributes column, index table or service dim."""
+    """The ledger as schema 7 left it: no attributes column, index table or service dim (nor
+    schema 9's hour cells and key totals)."""
     if target.startswith("postgresql://"):
         with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute("DROP TABLE llm_rollup_hour")
+            conn.execute("DROP TABLE llm_key_totals")
             conn.execute("DROP TABLE llm_call_attributes")
             conn.execute("ALTER TABLE llm_calls DROP COLUMN attributes")
             conn.execute("DELETE FROM llm_rollup WHERE dim = 'service' OR dim LIKE 'attr:%'")
             conn.execute("UPDATE llm_ledger_schema SET version = 7")
     else:
         conn = sqlite3.connect(target)
+        conn.execute("DROP TABLE llm_rollup_hour")
+        conn.execute("DROP TABLE llm_key_totals")
         conn.execute("DROP TABLE llm_call_attributes")
         conn.execute("ALTER TABLE llm_calls DROP COLUMN attributes")
         conn.execute("DELETE FROM llm_rollup WHERE dim = 'service' OR dim LIKE 'attr:%'")

@@ -1,6 +1,6 @@
-"""Per-day rollups: kept exact by the writers and by prune, built by migrate, checked by
-``ledger verify``, and read by the report — which must print what a scan of every row
-prints, on SQLite and on PostgreSQL."""
+"""Per-day and per-hour rollups: kept exact by the writers and by prune, built by migrate,
+checked by ``ledger verify``, and read by the report — which must print what a scan of
+every row prints, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -17,10 +17,21 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_llm_cost import semconv as s
 from otel_llm_cost.cli import main
-from otel_llm_cost.ledger import LedgerSpanExporter
+from otel_llm_cost.ledger import LedgerSpanExporter, _keys
 from otel_llm_cost.ledger._render import render
 from otel_llm_cost.ledger._report import load_report
-from otel_llm_cost.ledger._rollup import ROLLUP_SQLITE, batches, rebuild, spend, stored, verify
+from otel_llm_cost.ledger._rollup import (
+    DAY,
+    GRAINS,
+    HOUR,
+    ROLLUP_SQLITE,
+    batches,
+    rebuild,
+    recompute,
+    spend,
+    stored,
+    verify,
+)
 from otel_llm_cost.ledger._schema import CURRENT_VERSION
 from otel_llm_cost.ledger._store import open_store
 
@@ -71,14 +82,22 @@ def ledger(request, tmp_path: Path) -> str:
 
 
 SINCES = [None, _T0 + timedelta(days=1), _T0 + timedelta(hours=30, minutes=7), _T0 + timedelta(hours=80)]
+#: More windows that start mid-day: on a whole hour (no rows read, hours only), in the
+#: day's last hour (rows only, no whole hour), and a second after midnight; and windows of
+#: calls within a day (charted per hour: hour cells and a partial first hour's rows).
+MORE_SINCES = [_T0 + timedelta(hours=30), _T0 + timedelta(hours=47, minutes=30),
+               _T0 + timedelta(days=2, seconds=1), _T0 + timedelta(hours=90), _T0 + timedelta(hours=90, minutes=30),
+               _T0 + timedelta(hours=95, minutes=1)]
 
 
 @pytest.mark.parametrize("by", ["model", "provider", "user", "session", "day"])
 def test_the_report_from_rollups_is_the_report_from_rows(ledger: str, by: str) -> None:
-    for since in SINCES:
+    for since in SINCES + MORE_SINCES:
         fast = load_report(ledger, by, since)
         slow = load_report(ledger, by, since, exact=True)
-        assert fast.source == ("rollups" if since != SINCES[-1] else "rows")  # under a day: hourly, from rows
+        assert fast.source == "rollups"
+        assert fast.bucket == ("hour" if since is not None and since >= SINCES[-1] else "day")  # within a day
+        assert fast.total.calls > 0
         for fmt in ("json", "csv", "table"):
             assert render(fast, fmt) == render(slow, fmt), (by, since, fmt)
     total = load_report(ledger, by).total
@@ -106,6 +125,8 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger(tmp_path: Path, capsys
     conn.execute("DROP TABLE llm_rollup")  # as version 5 left it
     conn.execute("DROP TABLE llm_call_attributes")
     conn.execute("ALTER TABLE llm_calls DROP COLUMN attributes")
+    conn.execute("DROP TABLE llm_rollup_hour")
+    conn.execute("DROP TABLE llm_key_totals")
     conn.execute("PRAGMA user_version = 5")
     conn.commit()
     conn.close()
@@ -113,6 +134,10 @@ def test_migrate_builds_the_rollups_of_an_existing_ledger(tmp_path: Path, capsys
     assert main(["ledger", "migrate", "--db", str(path)]) == 0
     assert main(["ledger", "verify", "--db", str(path)]) == 0
     assert load_report(path, "model").source == "rollups"
+    conn = sqlite3.connect(path)
+    for grain in GRAINS:
+        assert stored(conn, grain) == recompute(conn, "sqlite", grain) and stored(conn, grain)
+    conn.close()
 
 
 def test_a_version_6_ledger_is_rekeyed_in_place_with_its_cells_unchanged(ledger: str, capsys) -> None:
@@ -126,11 +151,15 @@ def test_a_version_6_ledger_is_rekeyed_in_place_with_its_cells_unchanged(ledger:
     _execute(ledger, "ALTER TABLE llm_calls DROP COLUMN attributes")
     if ledger.startswith("postgresql://"):
         with psycopg.connect(ledger, autocommit=True) as conn:  # as version 6 left it
+            conn.execute("DROP TABLE llm_rollup_hour")
+            conn.execute("DROP TABLE llm_key_totals")
             conn.execute("DROP INDEX llm_rollup_key")
             conn.execute("DROP INDEX llm_rollup_rest")
             conn.execute("UPDATE llm_ledger_schema SET version = 6")
     else:
         conn = sqlite3.connect(ledger)
+        conn.execute("DROP TABLE llm_rollup_hour")
+        conn.execute("DROP TABLE llm_key_totals")
         conn.execute(ROLLUP_SQLITE.replace("CREATE TABLE llm_rollup", "CREATE TABLE llm_rollup_v6"))
         conn.execute("INSERT INTO llm_rollup_v6 SELECT dim, day, key, calls, input_tokens, output_tokens, "
                      "cache_read_tokens, cache_write_tokens, reasoning_tokens, pico_hi, pico_lo, priced, summed, "
@@ -170,17 +199,21 @@ def test_rebuild_and_verify_read_a_day_per_statement_and_give_the_cells_the_writ
         store.execute("DELETE FROM llm_calls WHERE end_time_unix_nano >= ? AND end_time_unix_nano < ?",
                       (unix_nano(_T0 + timedelta(days=1)), unix_nano(_T0 + timedelta(days=2))))
         kept = {cell: value for cell, value in stored(store.conn).items() if cell[1] != "2025-03-11"}
+        kept_hours = {cell: value for cell, value in stored(store.conn, HOUR).items()
+                      if not cell[1].startswith("2025-03-11")}
         day_ns = 86_400 * 10**9
         assert [lo // day_ns for lo, _ in batches(store.conn)] == [
             unix_nano(_T0 + timedelta(days=d)) // day_ns for d in (0, 2, 3)]
         if store.kind == "postgresql":
             with store.conn.transaction():
                 assert rebuild(store.conn, store.kind) == len(kept)
+                assert rebuild(store.conn, store.kind, HOUR) == len(kept_hours)
         else:
             store.conn.execute("BEGIN IMMEDIATE")
             assert rebuild(store.conn, store.kind) == len(kept)
+            assert rebuild(store.conn, store.kind, HOUR) == len(kept_hours)
             store.conn.execute("COMMIT")
-        assert stored(store.conn) == kept
+        assert stored(store.conn) == kept and stored(store.conn, HOUR) == kept_hours
         assert verify(store.conn, store.kind) == []
 
 
@@ -207,6 +240,107 @@ def test_top_sessions_are_the_most_expensive_and_the_total_counts_all(ledger: st
     everything = load_report(ledger, "session")
     assert main(["report", "--db", ledger, "--by", "session", "--top", "3", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["groups_not_shown"] == len(everything.groups) - 3
+
+
+def test_hour_cells_are_kept_by_writes_and_prune_and_checked_by_verify(ledger: str, capsys) -> None:
+    """``llm_rollup_hour`` (schema 9): the writers' cells are the rows' sums per UTC hour, in
+    the rows' transaction (a span exported twice counted once); prune takes its rows out;
+    ``ledger verify`` recomputes them and names a tampered hour."""
+    with open_store(ledger) as store:
+        hours, days = stored(store.conn, HOUR), stored(store.conn, DAY)
+        assert hours == recompute(store.conn, store.kind, HOUR)
+        assert {cell[1] for cell in hours} == {f"{(_T0 + timedelta(hours=i * 0.8)):%Y-%m-%dT%H}" for i in range(120)}
+        for dim in ("model", "provider", "user", "session"):  # the hours of a day add up to the day
+            for (d, day, key), cell in days.items():
+                if d == dim:
+                    calls = sum(c.sums[0] for (hd, hour, hk), c in hours.items()
+                                if hd == dim and hk == key and hour.startswith(day))
+                    assert calls == cell.sums[0], (dim, day, key)
+    assert main(["ledger", "prune", "--before", (_T0 + timedelta(hours=40, minutes=30)).isoformat(),
+                 "--db", ledger]) == 0
+    with open_store(ledger) as store:
+        hours = stored(store.conn, HOUR)
+        assert hours == recompute(store.conn, store.kind, HOUR)
+        assert min(cell[1] for cell in hours) == "2025-03-11T16"  # 40.8 h: the first call kept
+    assert main(["ledger", "verify", "--db", ledger]) == 0
+    capsys.readouterr()
+    _execute(ledger, "UPDATE llm_rollup_hour SET calls = calls + 1 WHERE dim = 'session' AND key = 's1' "
+                     "AND hour = (SELECT MIN(hour) FROM llm_rollup_hour WHERE dim = 'session' AND key = 's1')")
+    assert main(["ledger", "verify", "--db", ledger]) == 2
+    err = capsys.readouterr().err
+    assert "1 rollup(s) differ" in err and "session/2025-03-1" in err and "T" in err.split("session/")[1][:14]
+
+
+def test_a_version_8_ledger_gets_its_hour_cells_and_key_totals_built(ledger: str, capsys) -> None:
+    """The v8 → v9 step builds ``llm_rollup_hour`` from the rows (one day per statement) and
+    ``llm_key_totals`` from the day cells, leaves the day cells as they were, and reports
+    read them; until then a report reads the unmigrated ledger as it is (rows for the
+    edge, the top sessions ranked from the cells)."""
+    with open_store(ledger) as store:
+        days, hours = stored(store.conn), stored(store.conn, HOUR)
+    _execute(ledger, "DROP TABLE llm_rollup_hour")
+    _execute(ledger, "DROP TABLE llm_key_totals")
+    if ledger.startswith("postgresql://"):
+        _execute(ledger, "UPDATE llm_ledger_schema SET version = 8")
+    else:
+        _execute(ledger, "PRAGMA user_version = 8")
+    reference = {(by, top): render(load_report(ledger, by, SINCES[2], exact=True, top=top), "json")
+                 for by in ("model", "session") for top in (None, 2)}
+    for (by, top), text in reference.items():  # read as version 8: day cells, the partial day from rows
+        assert render(load_report(ledger, by, SINCES[2], top=top), "json") == text
+    assert main(["ledger", "verify", "--db", ledger]) == 0  # the day cells only
+    assert main(["ledger", "migrate", "--db", ledger]) == 0
+    assert "at schema version 9" in capsys.readouterr().out
+    with open_store(ledger) as store:
+        assert "llm_rollup_hour" in store.tables
+        assert stored(store.conn) == days and stored(store.conn, HOUR) == hours and len(hours) > 100
+        assert {dim for dim, _, _ in hours} == {"model", "provider", "user", "session", "service"}
+        # Keys: 3 models, 2 providers, 5 users and 10 sessions (each with "(none)"), 1 service.
+        assert _keys.stored(store.conn) == _keys.expected(days) and len(_keys.stored(store.conn)) == 3 + 2 + 5 + 10 + 1
+    assert main(["ledger", "verify", "--db", ledger]) == 0
+    for (by, top), text in reference.items():
+        assert render(load_report(ledger, by, SINCES[2], top=top), "json") == text
+
+
+def test_key_totals_are_kept_by_writes_and_prune_and_checked_by_verify(ledger: str, capsys) -> None:
+    """``llm_key_totals`` (schema 9): each key's first and last day, calls and normalised
+    pico-dollar cost are what its day cells add up to, after writes (a span exported twice
+    counted once) and after prune (a key whose calls are all pruned is gone, the others'
+    first day moves); ``ledger verify`` names a tampered key."""
+    with open_store(ledger) as store:
+        keys = _keys.stored(store.conn)
+        assert keys == _keys.expected(recompute(store.conn, store.kind))
+        assert keys[("session", "s1")][:3] == ("2025-03-10", "2025-03-13", 14)
+        assert all(0 <= lo < 10**6 for *_, lo in keys.values())
+    assert main(["ledger", "prune", "--before", (_T0 + timedelta(hours=50)).isoformat(), "--db", ledger]) == 0
+    with open_store(ledger) as store:
+        keys = _keys.stored(store.conn)
+        assert keys == _keys.expected(recompute(store.conn, store.kind))
+        assert keys[("session", "s1")][:3] == ("2025-03-12", "2025-03-13", 7)
+        assert sum(total[2] for (dim, _), total in keys.items() if dim == "model") == 57
+    assert main(["ledger", "verify", "--db", ledger]) == 0
+    capsys.readouterr()
+    _execute(ledger, "UPDATE llm_key_totals SET pico_lo = pico_lo + 1 WHERE dim = 'user' AND key = 'u2'")
+    assert main(["ledger", "verify", "--db", ledger]) == 2
+    assert "key user/u2: rows give" in capsys.readouterr().err
+
+
+def test_the_top_keys_walk_stops_early_and_gives_up_when_it_would_read_too_much(ledger: str) -> None:
+    """``_keys.top_keys`` ranks a window's keys from their lifetime totals: the same keys and
+    count as ranking the window's cells, and None (the report then ranks the cells) when
+    more keys than its budget would have to be read."""
+    with open_store(ledger) as store:
+        for day in (None, "2025-03-11", "2025-03-12", "2025-03-13"):
+            for dim in ("session", "user", "model"):
+                cells: dict[str, tuple[int, int]] = {}
+                for (d, cell_day, key), cell in stored(store.conn).items():
+                    if d == dim and (day is None or cell_day >= day):
+                        pico, calls = cells.get(key, (0, 0))
+                        cells[key] = (pico + cell.sums[6] * 10**6 + cell.sums[7], calls + cell.sums[0])
+                order = sorted(cells, key=lambda k: (-cells[k][0], -cells[k][1], k or "(none)"))
+                for top in (1, 3):
+                    assert _keys.top_keys(store, dim, day, top) == (order[:top], len(cells)), (day, dim, top)
+        assert _keys.top_keys(store, "session", "2025-03-13", 3, budget=4) is None
 
 
 def _execute(target: str, sql: str) -> None:
