@@ -64,37 +64,17 @@ def _counts(fn: Any, calls: int) -> tuple[Counter[str], Counter[str]]:
 
 
 def measure(workload: str, calls: int) -> dict[str, Any]:
-    from bench._transport import CannedTransport, anthropic_client, openai_client
-    from bench.workloads import IMPLS, WORKLOADS, _telemetry
+    from bench._setup import Rig
 
-    fn, provider, _ = WORKLOADS[workload]
-    tracer_provider, meter_provider, _counter = _telemetry("http://127.0.0.1:9")  # never flushed here
-    kwargs = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
-    floor_tracer_provider, floor_meter_provider, _ = _telemetry("http://127.0.0.1:9")
-    floor_kwargs = {"tracer_provider": floor_tracer_provider, "meter_provider": floor_meter_provider}
-    transport = CannedTransport()
-    client, aclient = openai_client(transport), anthropic_client(transport)
-
-    def one() -> None:
-        fn(client, aclient)
-
-    for _ in range(20):
-        one()
-    bare, _ = _counts(one, calls)
-    ours_impl = IMPLS["ours"](tracer_provider, kwargs)
-    ours_impl.instrumentors[provider].instrument(**kwargs)
-    with ours_impl.scope():
-        for _ in range(20):
-            one()
-        ours, ours_functions = _counts(one, calls)
-    ours_impl.instrumentors[provider].uninstrument()
-    floor_impl = IMPLS["sdk-floor"](floor_tracer_provider, floor_kwargs)
-    floor_impl.workload = workload
-    floor_impl.instrumentors[provider].instrument(**floor_kwargs)
-    for _ in range(20):
-        one()
-    floor, _ = _counts(one, calls)
-    floor_impl.instrumentors[provider].uninstrument()
+    rig = Rig(workload)
+    rig.warm()
+    bare, _ = _counts(rig.call, calls)
+    with rig.ours():
+        rig.warm()
+        ours, ours_functions = _counts(rig.call, calls)
+    with rig.floor():
+        rig.warm()
+        floor, _ = _counts(rig.call, calls)
 
     def per_call(counter: Counter[str]) -> dict[str, float]:
         return {k: round(v / calls, 1) for k, v in sorted(counter.items())}

@@ -40,39 +40,22 @@ def _child(workload: str, calls: int) -> None:
     import functools
     import operator
 
-    from bench._transport import CannedTransport, anthropic_client, openai_client
-    from bench.workloads import IMPLS, WORKLOADS, _telemetry
+    from bench._setup import Rig
 
-    fn, provider, _ = WORKLOADS[workload]
-    # Ours and the floor each get telemetry of their own, as in the timed bench (one
-    # process each): ours adds a SessionSpanProcessor to its tracer provider, which
-    # would otherwise stay on and be counted in the floor's calls too.
-    tracer_provider, meter_provider, _counter = _telemetry("http://127.0.0.1:9")  # never flushed here
-    kwargs = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
-    floor_tracer_provider, floor_meter_provider, _ = _telemetry("http://127.0.0.1:9")
-    floor_kwargs = {"tracer_provider": floor_tracer_provider, "meter_provider": floor_meter_provider}
-    transport = CannedTransport()
-    client, aclient = openai_client(transport), anthropic_client(transport)
+    rig = Rig(workload)
 
     def loop(*_: Any) -> None:
         for _i in range(calls):
-            fn(client, aclient)
+            rig.call()
 
-    for _ in range(20):
-        fn(client, aclient)
+    rig.warm()
     sys.call_tracing(loop, ())
-    ours = IMPLS["ours"](tracer_provider, kwargs)
-    ours.instrumentors[provider].instrument(**kwargs)
-    with ours.scope():
+    with rig.ours():
         loop()
-        functools.reduce(lambda acc, _i: fn(client, aclient), range(calls), None)
-    ours.instrumentors[provider].uninstrument()
-    floor = IMPLS["sdk-floor"](floor_tracer_provider, floor_kwargs)
-    floor.workload = workload
-    floor.instrumentors[provider].instrument(**floor_kwargs)
-    loop()
-    operator.call(loop)
-    floor.instrumentors[provider].uninstrument()
+        functools.reduce(lambda acc, _i: rig.call(), range(calls), None)
+    with rig.floor():
+        loop()
+        operator.call(loop)
     os._exit(0)  # skip the exporters' shutdown (nothing to count there)
 
 
