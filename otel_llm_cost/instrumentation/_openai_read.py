@@ -259,6 +259,10 @@ def _estimate(call: LLMCall, request: Request, generated: Generated, texts: list
     return estimate_usage(_model(call), request.prompt, "".join(texts))
 
 
+#: How many chunks a stream without usage (yet) holds before reading them.
+_FOLD_EVERY = 256
+
+
 class ChatAccumulator:
     """Follows a Chat Completions (or legacy Completions) chunk stream.
 
@@ -266,10 +270,16 @@ class ChatAccumulator:
     was generated is kept only while no usage has arrived, to estimate from if none
     ever does; the text itself only with content capture on (or, without the request's
     keywords, to estimate from).
+
+    The usage chunk comes last, so every content chunk arrives before we know whether
+    an estimate will be needed. Reading each chunk's deltas then would be wasted work on
+    every stream that does report usage; instead a chunk's ``choices`` list is only
+    kept (one append) and read when the estimate is made, or in batches of
+    :data:`_FOLD_EVERY` so that a long stream holds at most that many chunks' choices.
     """
 
     __slots__ = ("request", "usage", "model", "id", "reasons", "texts", "tier", "capture", "generated",
-                 "keep_texts")
+                 "keep_texts", "pending")
 
     def __init__(self, request: Request, capture: bool) -> None:
         self.request = request
@@ -280,6 +290,8 @@ class ChatAccumulator:
         self.capture = capture
         self.keep_texts = capture or request is None or request.kwargs is None
         self.generated = Generated()
+        #: Chunks' ``choices`` not yet read into ``generated`` (see the class docstring).
+        self.pending: list[Any] = []
 
     def on_item(self, chunk: Any) -> None:
         # Once per chunk: the fewest reads and calls that follow the stream.
@@ -290,6 +302,7 @@ class ChatAccumulator:
         usage = chunk.usage
         if usage is not None:
             self.usage = usage
+            self.pending.clear()  # usage reported: nothing will be estimated
         choices = chunk.choices
         if not choices:
             return
@@ -297,11 +310,21 @@ class ChatAccumulator:
             if choice.finish_reason:
                 self.reasons.append(choice.finish_reason)
         if self.usage is None:
-            self.generated.chat_choices(choices)
+            pending = self.pending
+            pending.append(choices)
+            if len(pending) >= _FOLD_EVERY:
+                self._fold()
             if self.keep_texts:
                 self._keep_texts(choices)
         elif self.capture:
             self._keep_texts(choices)
+
+    def _fold(self) -> None:
+        """Read the kept chunks' deltas into ``generated``, in stream order."""
+        chat_choices = self.generated.chat_choices
+        for choices in self.pending:
+            chat_choices(choices)
+        self.pending.clear()
 
     def _keep_texts(self, choices: Any) -> None:
         for choice in choices:
@@ -315,6 +338,8 @@ class ChatAccumulator:
                           usage=Usage.from_openai(self.usage))
         set_reported_cost(call, self.usage)
         set_service_tier(call, self.tier)
+        if self.usage is None:
+            self._fold()
         _conclude(call, self.request, self.texts, self.usage, self.capture, self.reasons, self.generated)
 
 

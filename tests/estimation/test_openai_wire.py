@@ -163,3 +163,30 @@ def test_instrumenting_starts_the_vocabulary_preload(instrumented, monkeypatch):
     monkeypatch.setattr(tokens, "preload", lambda *a, **k: started.append(True))
     instrumented(OpenAIInstrumentor)
     assert started == [True]
+
+
+@pytest.mark.parametrize("n_chunks", [3, 255, 256, 257, 700])
+def test_a_long_stream_is_counted_whole_across_its_folds(wire, otel, n_chunks):
+    """Chunks are read in batches (see ``ChatAccumulator``): the estimate of a stream of
+    any length is the count of its whole text, across batch edges, as one text."""
+    chunks = [f"word{i} " if i % 3 else "ab" for i in range(n_chunks)]  # some tokens span two chunks
+    wire.enqueue(Reply(text="".join(chunks), chunks=chunks))
+    stream = sync_client(wire).chat.completions.create(model="gpt-4o", messages=COOKBOOK_MESSAGES, stream=True)
+    assert "".join(c.choices[0].delta.content or "" for c in stream) == "".join(chunks)
+    assert estimated(otel.span()) == (124, count_tokens("".join(chunks), "gpt-4o"))
+
+
+def test_a_stream_closed_early_is_estimated_from_what_was_read(wire, otel):
+    """A stream left after 300 of its 600 chunks ends its span with what it delivered."""
+    chunks = [f"w{i} " for i in range(600)]
+    wire.enqueue(Reply(text="".join(chunks), chunks=chunks))
+    stream = sync_client(wire).chat.completions.create(model="gpt-4o", messages=COOKBOOK_MESSAGES, stream=True)
+    read = []
+    for chunk in stream:
+        read.append(chunk.choices[0].delta.content or "")
+        if len(read) == 301:  # the role chunk, then 300 of text
+            break
+    stream.close()
+    span = otel.span()
+    assert span.attributes[s.LLM_COST_USAGE_SOURCE] == s.SOURCE_ESTIMATED
+    assert span.attributes[s.GEN_AI_USAGE_OUTPUT_TOKENS] == count_tokens("".join(read), "gpt-4o")
