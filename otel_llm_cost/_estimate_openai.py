@@ -185,7 +185,10 @@ class _Counter:
 
     # --- messages ----------------------------------------------------------------
 
-    def messages(self, messages: Any) -> int:
+    def messages(self, messages: Any, tools: bool = False) -> int:
+        """Messages with their framing. ``tools``: the request defines tools, so a tool
+        result is rendered under the ``functions.`` name of the call it answers, and a
+        ``name`` it carries too is not billed again."""
         # The reasoning models after o1 prime their reply with one token fewer (fitted:
         # 30 recorded calls of gpt-5*, o3-mini, all 1 below the chat models' count).
         later_reasoning = is_reasoning_model(self.model) and not _base_name(self.model).startswith("o1")
@@ -198,7 +201,10 @@ class _Counter:
                 continue
             total += self.text(_get(message, "role"))
             name = _get(message, "name")
-            if isinstance(name, str):
+            # A tool result's ``name`` repeats the called function's, which is rendered
+            # once (below) when the request has tools (docs/estimation.md: 100+ calls).
+            repeated = tools and _get(message, "role") == "tool" and _get(message, "tool_call_id") in names
+            if isinstance(name, str) and not repeated:
                 total += self.text(name) + self.family.per_name
             total += self.content(_get(message, "content"))
             total += self.text(_get(message, "refusal"))
@@ -647,11 +653,11 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
         # reply priming (their own search prompt is not billed as input either).
         total += sum(counter.content(_get(m, "content")) for m in messages)
     elif isinstance(messages, (list, tuple)):  # Chat Completions
-        total += counter.messages(messages)
         functions = _function_list(kwargs.get("tools"))
         legacy = kwargs.get("functions")
         if isinstance(legacy, (list, tuple)):
             functions += list(legacy)
+        total += counter.messages(messages, tools=bool(functions))
         shared = any(_get(m, "role") in ("system", "developer") for m in messages)
         total += counter.functions(functions, shared)
         total += counter.schema(kwargs.get("response_format"), shared, bool(functions))
