@@ -721,6 +721,19 @@ def parallel_call_text(calls: list[tuple[str, str]]) -> str:
     return f'{{"tool_uses":[{uses}]}}'
 
 
+def _respaced(arguments: str) -> bool:
+    """Whether tool-call arguments are a JSON object re-serialized with the spaced
+    separators (``", "``, ``": "``) rather than written compact, as the model writes."""
+    try:
+        value = json.loads(arguments)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    if not isinstance(value, dict) or not value:
+        return False
+    spaced = (json.dumps(value), json.dumps(value, ensure_ascii=False))
+    return arguments in spaced and arguments != json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def _compact(arguments: str) -> str:
     """Arguments as the model wrote them inside the wrapper: compact JSON (the API hands
     each call's arguments back re-spaced); anything that is not JSON as it is."""
@@ -809,7 +822,10 @@ class Generated:
         for by_index in calls.values():
             ordered = sorted(by_index.items(), key=lambda item: str(item[0]).zfill(8))
             made = [(c.get("name", ""), c.get("args", "")) for _, c in ordered]
-            if floor:
+            if floor and not forced and len(made) == 1 and _respaced(made[0][1]):
+                # Unwrapped from a ``multi_tool_use.parallel`` call: that JSON was written.
+                total += count_tokens(parallel_call_text(made), model)
+            elif floor:
                 total += sum((0 if forced else count_tokens(name, model)) + count_tokens(_compact(args), model)
                              for name, args in made)
             elif forced and len(made) == 1:
@@ -835,6 +851,23 @@ class Generated:
                 if joined:
                     total += extra * (_json_documents(joined) if schema else 1)
         return total
+
+    def unwrapped(self, kwargs: Mapping[str, Any]) -> bool:
+        """Whether a choice holds one tool call whose arguments the API re-spaced.
+
+        The model writes every call's arguments as compact JSON; only the calls it wraps
+        in one ``multi_tool_use.parallel`` call come back re-serialized (``", "`` and
+        ``": "``: all 179 arguments of the recorded parallel-call replies). One such call
+        alone was wrapped too, and the wrapper was billed: by its JSON and framing in
+        one recording, by 14 tokens more than that in another — so the figure is a floor.
+        """
+        if forced_call(kwargs) is not None:
+            return False
+        calls: dict[Any, list[str]] = {}
+        for key, parts in self.parts.items():
+            if len(key) >= 4 and key[1] == "tool" and key[-1] == "args":
+                calls.setdefault(key[0], []).append("".join(parts))
+        return any(len(args) == 1 and _respaced(args[0]) for args in calls.values())
 
     # --- stream items --------------------------------------------------------------
 
@@ -962,7 +995,7 @@ def estimate_openai(model: str | None, kwargs: Mapping[str, Any], generated: Gen
     """The estimated usage of one OpenAI call: input by :func:`count_request`, output
     from what was generated; a lower bound for reasoning models and unmeasured media."""
     input_tokens, counter = _count(model, kwargs)
-    floor = counter.floor
+    floor = counter.floor or generated.unwrapped(kwargs)
     reasoning = (is_reasoning_model(model) or generated.reasoning
                  or isinstance(kwargs.get("reasoning_effort"), str) or isinstance(kwargs.get("reasoning"), Mapping))
     output_tokens = generated.tokens(model, kwargs)
