@@ -670,6 +670,11 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
             counter.floor = True  # see _LEGACY_GPT35
         if stop_tokens(model, kwargs) > _STOP_MIDPOINT_MAX:
             counter.floor = True  # see stop_tokens
+        if kwargs.get("tool_choice") == "required" and _choices(kwargs) > 1:
+            # A call forced by ``required`` was billed in two ways over time: as counted
+            # here, or 2 tokens more input and 2 fewer output per choice (the same request
+            # recorded 10 times: 7 and 3); with several choices that spread exceeds 5 %.
+            counter.floor = True
         forced = forced_call(kwargs)
         if forced:
             total += counter.text(forced) + _FORCED_CALL_FRAME
@@ -694,6 +699,11 @@ def _count(model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, _Counter]
         for one in prompts:
             total += counter.text(one) if isinstance(one, str) else len(one) if isinstance(one, list) else 0
     return total, counter
+
+
+def _choices(kwargs: Mapping[str, Any]) -> int:
+    n = kwargs.get("n")
+    return n if type(n) is int else 1
 
 
 def stop_tokens(model: str | None, kwargs: Mapping[str, Any]) -> int:
