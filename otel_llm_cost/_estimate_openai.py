@@ -37,6 +37,7 @@ import base64
 import binascii
 import json
 import math
+import re
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,8 @@ _STOP_MIDPOINT_MAX = 4
 #: can never lift it above the truth.
 _FLOOR_SHADE = 0.95
 _REPLY_PRIMING = 3
+#: A line break and the indentation after it, in a schema's strings.
+_INDENTED_LINE = re.compile(r"\n[ \t]+")
 #: Input audio: about one token per 100 ms (OpenAI's Realtime guide for user audio).
 _AUDIO_TOKENS_PER_SECOND = 10
 #: Tile-billed images: (base, per 512 px tile), by model prefix, most specific first.
@@ -176,12 +179,14 @@ class _Counter:
         return count_tokens(value, self.model) if isinstance(value, str) else 0
 
     def json(self, value: Any) -> int:
-        """Compact JSON; a newline inside a string counts as the newline it renders as."""
+        """Compact JSON; a newline inside a string counts as the newline it renders as,
+        and the indentation after it is not billed (as in tool descriptions: a docstring
+        used as a schema description, 23 recorded calls, 24 tokens over with it, 10 without)."""
         try:
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
         except (TypeError, ValueError):
             return 0
-        return self.text(text.replace("\\n", "\n"))
+        return self.text(_INDENTED_LINE.sub("\n", text.replace("\\n", "\n")))
 
     # --- messages ----------------------------------------------------------------
 
