@@ -62,15 +62,15 @@ def test_floors_by_nature_are_marked(rows):
 
 
 def test_accuracy_on_the_calls_that_are_not_floors_by_nature(rows):
-    """Measured 2026-12-07: 1654 of 1720 within 5 % (96.2 %), 60 honest floors, 6 wrong
-    (the rules before this fit, on the same recordings: 1623 within, 37 wrong; the
-    cookbook rules: 865 of 1420 within). The issue's 0 wrong is not met: the 6 are listed
-    in docs/estimation.md. This guards what the fitted rules reach."""
+    """Measured 2026-12-07 after the fourth fit: 1656 of 1720 within 5 % (96.3 %), 61 honest
+    floors, 3 wrong (the third fit: 1654 within, 6 wrong; the rules before it: 1623
+    within, 37 wrong; the cookbook rules: 865 of 1420 within). The issue's 0 wrong is not
+    met: the 3 are listed in docs/estimation.md. This guards what the fitted rules reach."""
     table = estimation.table(rows)
     overall = table["not floors by nature"]
-    assert overall["within"] / overall["calls"] >= 0.96
-    assert overall["wrong"] <= 6
-    for name, share in (("text", 0.99), ("multi-turn", 0.99), ("tools", 0.97), ("tool-call", 0.93),
+    assert overall["within"] / overall["calls"] >= 0.962
+    assert overall["wrong"] <= 3
+    for name, share in (("text", 0.99), ("multi-turn", 0.99), ("tools", 0.98), ("tool-call", 0.93),
                         ("forced-call", 0.99), ("parallel-calls", 0.99), ("tool-results", 0.99),
                         ("functions", 0.99), ("json_object", 0.99), ("refusal", 0.99), ("image", 0.99)):
         assert table[name]["within"] / table[name]["calls"] >= share, name
@@ -79,20 +79,22 @@ def test_accuracy_on_the_calls_that_are_not_floors_by_nature(rows):
     structured = table["structured"]
     assert structured["within"] / structured["calls"] >= 0.79
     assert structured["wrong"] <= 1
-    assert table["text"]["wrong"] <= 1 and table["tool-call"]["wrong"] <= 1
+    assert table["text"]["wrong"] == 0 and table["tool-call"]["wrong"] == 0 and table["tools"]["wrong"] <= 2
 
 
 def test_held_out_recordings_never_used_to_fit():
     """1177 calls from eleven other projects (dd-trace-py, agentops, langtrace, ruby-openai,
     ruby_llm, lmnr-python, openllmetry-js and four Future-House projects), gathered after
-    the rules of the fit they check. Measured 2026-12-07: 1141 of 1155 within (98.8 %),
-    7 floors, 7 wrong (listed in docs/estimation.md); no floor above the truth."""
+    the rules of the fit they check. Measured 2026-12-07 after the fourth fit: 1132 of 1155
+    within (98.0 %), 20 floors, 3 wrong (three calls with one 32 px image whose recorded
+    figures contradict the others, see docs/estimation.md); no floor above the truth."""
     rows = estimation.run(estimation.load(estimation.HELD_OUT))
     assert len(rows) >= 1150
     assert all(r["est_input"] <= r["input"] and r["est_output"] <= r["output"] for r in rows if r["lower_bound"])
     overall = estimation.table(rows)["not floors by nature"]
-    assert overall["within"] / overall["calls"] >= 0.985
-    assert overall["wrong"] <= 7
+    assert overall["within"] / overall["calls"] >= 0.98
+    assert overall["wrong"] <= 3
+    assert all(r["verdict"] != "wrong" for r in rows if r["category"] != "image")
 
 
 def _replayable(records, category, limit):

@@ -46,7 +46,9 @@ def test_cookbook_conversation_streamed(wire, otel, model, api_prompt_tokens):
 
 @pytest.mark.parametrize("model,api_prompt_tokens", [("gpt-4o", 101), ("gpt-4", 105)])
 def test_cookbook_tools_streamed_tool_call(wire, otel, model, api_prompt_tokens):
-    arguments = {"location": "San Francisco, CA", "unit": "fahrenheit"}
+    # One call's arguments come back as the model wrote them, compact (re-spaced ones were
+    # unwrapped from a parallel call: a floor, see test_rules).
+    arguments = json.dumps({"location": "San Francisco, CA", "unit": "fahrenheit"}, separators=(",", ":"))
     wire.enqueue(Reply(text="", chunks=[], tool_calls=[{"name": "get_current_weather", "arguments": arguments}]))
 
     async def main():
@@ -57,18 +59,18 @@ def test_cookbook_tools_streamed_tool_call(wire, otel, model, api_prompt_tokens)
     calls = asyncio.run(main())
     assert calls[0].function.name == "get_current_weather"
     frame = 4 if model == "gpt-4" else 7  # the framing of one call (4 on the first function-calling models)
-    out = count_tokens("get_current_weather", model) + count_tokens(json.dumps(arguments), model) + frame
+    out = count_tokens("get_current_weather", model) + count_tokens(arguments, model) + frame
     assert estimated(otel.span()) == (api_prompt_tokens, out)
 
 
 def test_sdk_stream_helper_with_tools(wire, otel):
     wire.enqueue(Reply(text="", chunks=[], tool_calls=[{"name": "get_current_weather",
-                                                        "arguments": {"location": "Paris"}}]))
+                                                        "arguments": '{"location":"Paris"}'}]))
     with sync_client(wire).chat.completions.stream(model="gpt-4o", messages=COOKBOOK_TOOL_MESSAGES,
                                                    tools=COOKBOOK_TOOLS) as stream:
         final = stream.get_final_completion()
     assert final.choices[0].message.tool_calls[0].function.name == "get_current_weather"
-    out = count_tokens("get_current_weather", "gpt-4o") + count_tokens('{"location": "Paris"}', "gpt-4o") + 7
+    out = count_tokens("get_current_weather", "gpt-4o") + count_tokens('{"location":"Paris"}', "gpt-4o") + 7
     assert estimated(otel.span()) == (101, out)
 
 
@@ -110,10 +112,10 @@ def test_reasoning_model_is_marked_a_lower_bound(wire, otel):
 
 
 def test_non_stream_without_usage_counts_tool_calls(wire, otel):
-    wire.enqueue(Reply(text="", tool_calls=[{"name": "get_current_weather", "arguments": {"location": "Paris"}}],
+    wire.enqueue(Reply(text="", tool_calls=[{"name": "get_current_weather", "arguments": '{"location":"Paris"}'}],
                        omit_usage=True))
     sync_client(wire).chat.completions.create(model="gpt-4o", messages=COOKBOOK_TOOL_MESSAGES, tools=COOKBOOK_TOOLS)
-    out = count_tokens("get_current_weather", "gpt-4o") + count_tokens('{"location": "Paris"}', "gpt-4o") + 7
+    out = count_tokens("get_current_weather", "gpt-4o") + count_tokens('{"location":"Paris"}', "gpt-4o") + 7
     assert estimated(otel.span()) == (101, out)
 
 

@@ -111,3 +111,53 @@ def test_additional_properties_on_a_node_that_is_not_an_object_is_not_billed():
                                                     "required": ["c"], "additionalProperties": False}}}}
     assert count_request("gpt-4o", request({"type": "string", "additionalProperties": False})) \
         == count_request("gpt-4o", request({"type": "string"}))
+
+
+def test_a_tool_results_name_is_billed_once_when_the_request_has_tools():
+    call = _call("get_weather", '{"city":"Paris"}', "a")
+
+    def messages(**result):
+        return [ASK, {"role": "assistant", "tool_calls": [call]},
+                {"role": "tool", "tool_call_id": "a", "content": "sunny", **result}]
+    named, unnamed = messages(name="get_weather"), messages()
+    # With tools the result is rendered under the called function's name, once.
+    assert count_request("gpt-4o", {"messages": named, "tools": [WEATHER]}) \
+        == count_request("gpt-4o", {"messages": unnamed, "tools": [WEATHER]})
+    # Without tools the name is billed as a message's name is.
+    assert count_request("gpt-4o", {"messages": named})[0] \
+        == count_request("gpt-4o", {"messages": unnamed})[0] + count_tokens("get_weather", "gpt-4o") + 1
+
+
+def test_one_call_with_respaced_arguments_was_unwrapped_from_a_parallel_call_and_is_a_floor():
+    kwargs = {"messages": [ASK], "tools": [WEATHER]}
+    spaced = json.dumps({"city": "Paris", "days": 2})
+    compact = json.dumps({"city": "Paris", "days": 2}, separators=(",", ":"))
+    usage = estimate_openai("gpt-4o", kwargs, _reply(tool_calls=[_call("get_weather", spaced, "a")]))
+    wrapper = '{"tool_uses":[{"recipient_name":"functions.get_weather","parameters":' + compact + "}]}"
+    assert usage.lower_bound
+    assert usage.output_tokens == math.floor(count_tokens(wrapper, "gpt-4o") * 0.95)
+    # As the model writes it (compact), or forced by name (never wrapped): an estimate.
+    assert not estimate_openai("gpt-4o", kwargs, _reply(tool_calls=[_call("get_weather", compact, "a")])).lower_bound
+    forced = {**kwargs, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}
+    assert not estimate_openai("gpt-4o", forced, _reply(tool_calls=[_call("get_weather", spaced, "a")])).lower_bound
+    # Several calls in one reply are always re-spaced: the parallel rule, not a floor.
+    two = [_call("get_weather", spaced, "a"), _call("get_weather", json.dumps({"city": "Rome"}), "b")]
+    assert not estimate_openai("gpt-4o", kwargs, _reply(tool_calls=two)).lower_bound
+
+
+def test_tool_choice_required_with_several_choices_is_a_floor():
+    kwargs = {"messages": [ASK], "tools": [WEATHER], "tool_choice": "required"}
+    assert count_request("gpt-4o", {**kwargs, "n": 2})[1]
+    assert not count_request("gpt-4o", kwargs)[1]
+    assert not count_request("gpt-4o", {**kwargs, "tool_choice": "auto", "n": 2})[1]
+
+
+def test_the_indentation_after_a_line_break_in_a_schema_string_is_not_billed():
+    def request(description):
+        return {"messages": [ASK], "response_format": {"type": "json_schema", "json_schema": {
+            "name": "W", "strict": True, "schema": {"type": "object", "description": description,
+                                                    "properties": {"c": {"type": "string"}},
+                                                    "required": ["c"], "additionalProperties": False}}}}
+    indented = "Weather.\n\n    Attributes:\n        c: the city"
+    assert count_tokens(indented, "gpt-4o") > count_tokens("Weather.\n\nAttributes:\nc: the city", "gpt-4o")
+    assert count_request("gpt-4o", request(indented)) == count_request("gpt-4o", request("Weather.\n\nAttributes:\nc: the city"))
