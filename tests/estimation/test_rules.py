@@ -158,6 +158,6 @@ def test_the_indentation_after_a_line_break_in_a_schema_string_is_not_billed():
             "name": "W", "strict": True, "schema": {"type": "object", "description": description,
                                                     "properties": {"c": {"type": "string"}},
                                                     "required": ["c"], "additionalProperties": False}}}}
-    indented = "Weather.\n\n    Attributes:\n        c: the city"
-    assert count_tokens(indented, "gpt-4o") > count_tokens("Weather.\n\nAttributes:\nc: the city", "gpt-4o")
-    assert count_request("gpt-4o", request(indented)) == count_request("gpt-4o", request("Weather.\n\nAttributes:\nc: the city"))
+    indented, flush = "Weather.\n\n    Attributes:\n        c: the city", "Weather.\n\nAttributes:\nc: the city"
+    assert count_tokens(indented, "gpt-4o") > count_tokens(flush, "gpt-4o")
+    assert count_request("gpt-4o", request(indented)) == count_request("gpt-4o", request(flush))
