@@ -20,9 +20,9 @@ recorded calls (``tests/data/estimation``; each rule's evidence is in docs/estim
   model, or 32 px patches times a multiplier for the patch-billed models;
 * what no rule fits within 5 % (loose schemas, unions of objects, nested or formatted
   tool parameters, pretty-printed earlier arguments, the gpt-3.5-turbo snapshots before
-  1106 with tools, the first function-calling generation with stop sequences, audio,
-  files, images by URL) is counted low — a floor's output only as what was surely
-  generated — and marked a floor.
+  1106 with tools, long stop sequences, one tool call unwrapped from a parallel call,
+  ``tool_choice="required"`` with several choices, audio, files, images by URL) is
+  counted low — a floor's output only as what was surely generated — and marked a floor.
 
 The result is a :class:`~otel_llm_cost.usage.Usage` marked ``estimated``, and marked a
 lower bound when the true figure is surely higher: a reasoning model's hidden
