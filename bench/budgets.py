@@ -39,7 +39,7 @@ from otel_llm_cost import budgets, semconv
 from otel_llm_cost.budgets._enforce import Enforcer
 from otel_llm_cost.budgets._periods import parse_period, to_unix_nano
 from otel_llm_cost.cost import Cost
-from otel_llm_cost.ledger import _attributes, _rollup
+from otel_llm_cost.ledger import _attributes, _holds, _rollup
 from otel_llm_cost.ledger._money import to_pico
 from otel_llm_cost.ledger._schema import COLUMNS
 from otel_llm_cost.record import CallRecord
@@ -50,7 +50,8 @@ COST = Decimal("0.0035")
 
 
 def _execute(conn: Any, pg: bool, rows: list[tuple]) -> None:
-    """Rows and their rollups in one transaction, as the exporter writes them."""
+    """Rows and their rollups in one transaction, as the exporter writes them, deleting the
+    holds the rows replace."""
     if pg:
         with conn.cursor() as cur:
             cur.executemany(_INSERT.replace("?", "%s"), rows)
@@ -58,6 +59,7 @@ def _execute(conn: Any, pg: bool, rows: list[tuple]) -> None:
         conn.executemany(_INSERT, rows)
     _rollup.record(conn, "postgresql" if pg else "sqlite", rows)
     _attributes.index(conn, "postgresql" if pg else "sqlite", rows)
+    _holds.release(conn, "postgresql" if pg else "sqlite", rows)
     conn.commit()
 
 
@@ -164,8 +166,8 @@ def main() -> None:
     print(f"check + hold (before_call): {_percentiles(holds)}")
     print(f"settle (on_call_end):       {_percentiles(settles)}")
     print(f"both:                       {_percentiles([a + b for a, b in zip(holds, settles, strict=True)])}")
-    # The floor on this machine: one round trip to the same server (a hold is five:
-    # BEGIN, lock, read, insert, COMMIT).
+    # The floor on this machine: one round trip to the same server (a check or a settle is
+    # one on PostgreSQL: the server-side function ``llm_budget_hold``).
     floor = []
     for _ in range(len(holds)):
         t0 = time.perf_counter()

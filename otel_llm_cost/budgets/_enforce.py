@@ -258,32 +258,20 @@ class Enforcer:
     # -- ledger transactions ------------------------------------------------------------
     def _hold(self, budget: Budget, sid: str | None, hold_id: str, usd: Decimal, now: datetime,
               now_ns: int) -> Decimal | None:
-        """Hold ``usd`` for the call; None when held, else the committed spend that refused it."""
+        """Hold ``usd`` for the call; None when held, else the committed spend that refused it.
+        One round trip on PostgreSQL (``BudgetLedger.hold``)."""
         start_ns, end_ns = self.window(budget, now)
-        scope = self.scope(budget, sid)
-        key = scope.value or ""  # as the ledger stores it: an over-long id is a digest there
-        limit = budget.limit
-        with self.ledger.transaction() as cur:
-            self.ledger.lock(cur, budget.name, key)
-            committed = self.ledger.committed(cur, budget.name, key, scope, start_ns, end_ns, now_ns)
-            if committed >= limit or committed + usd > limit:
-                return committed
-            self.ledger.insert_hold(cur, hold_id, budget.name, key, _pico(usd), now_ns + self.hold_ttl_ns)
-        return None
+        committed, held = self.ledger.hold(budget.name, self.scope(budget, sid), start_ns, end_ns, now_ns, hold_id,
+                                           _pico(usd), now_ns + self.hold_ttl_ns, usd=usd, limit=budget.limit)
+        return None if held else committed
 
     def _settle(self, budget: Budget, sid: str | None, hold_id: str | None, cost: Decimal, model: str | None,
                 trace_id: str, span_id: str, now: datetime, now_ns: int) -> Decimal:
         """Turn the call's hold (or a new one) into its exact cost; the spend before it."""
         start_ns, end_ns = self.window(budget, now)
-        scope = self.scope(budget, sid)
-        key = scope.value or ""
-        expires = now_ns + self.hold_ttl_ns
-        with self.ledger.transaction() as cur:
-            self.ledger.lock(cur, budget.name, key)
-            before = self.ledger.committed(cur, budget.name, key, scope, start_ns, end_ns, now_ns,
-                                           exclude=hold_id or "")
-            self.ledger.settle_hold(cur, hold_id or f"{trace_id}{span_id}/{budget.name}", budget.name, key,
-                                    _pico(cost), model, trace_id, span_id, expires)
+        before, _ = self.ledger.hold(budget.name, self.scope(budget, sid), start_ns, end_ns, now_ns,
+                                     hold_id or f"{trace_id}{span_id}/{budget.name}", _pico(cost),
+                                     now_ns + self.hold_ttl_ns, model=model, trace_id=trace_id, span_id=span_id)
         return before
 
     def _worst_case(self) -> tuple[Decimal, str]:

@@ -49,6 +49,7 @@ from typing import Any
 
 from ..ledger._attributes import INDEX_TABLE
 from ..ledger._attributes import dim as attribute_dim
+from ..ledger._holds import HOLD_CALL_PG
 from ..ledger._money import SPLIT, from_parts
 from ..ledger._pg import migrate_pg
 from ..ledger._rollup import cost_sql
@@ -56,31 +57,12 @@ from ..ledger._schema import LedgerError, describe, redact, rollback
 from ..ledger._schema import connect as connect_sqlite
 from ..ledger._values import storable
 
-__all__ = ["BudgetLedger", "LedgerUnavailable", "Scope", "Totals", "HOLDS_SCHEMA", "RETRY_S"]
+__all__ = ["BudgetLedger", "LedgerUnavailable", "Scope", "Totals", "RETRY_S"]
 
 _log = logging.getLogger("otel_llm_cost")
 
 #: After a failure to reach the ledger, how long every check fails at once.
 RETRY_S = 5.0
-#: A free-standing table of the ledger, not a step of its schema versions: it holds
-#: nothing that must be kept (every row expires) and can be dropped at any time.
-HOLDS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS llm_budget_holds (
-    id                 TEXT   PRIMARY KEY,
-    budget             TEXT   NOT NULL,
-    scope_key          TEXT   NOT NULL,
-    usd_pico           BIGINT NOT NULL,
-    model              TEXT,
-    trace_id           TEXT,
-    span_id            TEXT,
-    expires_unix_nano  BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS llm_budget_holds_key ON llm_budget_holds (budget, scope_key, expires_unix_nano)
-"""
-#: Names the advisory lock under which PostgreSQL creates the holds table.
-_CREATE_LOCK = 0x6C6C6D627564  # "llmbud"
-
-
 class LedgerUnavailable(Exception):
     """The ledger could not be read or written in time; the message says why."""
 
@@ -157,21 +139,14 @@ def spend_sql(scope: Scope, start_ns: int, end_ns: int) -> tuple[str, tuple[Any,
     window shorter than a day is all edge. One statement is one snapshot: the rows and
     rollups the exporter changes in one transaction are read together.
     """
-    first_whole = -(-start_ns // _DAY_NS) * _DAY_NS
-    last_whole = end_ns // _DAY_NS * _DAY_NS
+    days, edges = split_window(start_ns, end_ns)
     parts: list[str] = []
     params: list[Any] = []
-    if first_whole < last_whole:
-        sql, days = cost_sql(scope.dim, scope.value if scope.kind != "app" else None,
-                             _day(first_whole), _day(last_whole))
+    if days is not None:
+        sql, day_params = cost_sql(scope.dim, scope.value if scope.kind != "app" else None, *days)
         parts.append(sql)
-        params += days
-        edges = [(start_ns, first_whole), (last_whole, end_ns)]
-    else:
-        edges = [(start_ns, end_ns)]
+        params += day_params
     for lo, hi in edges:
-        if lo >= hi:
-            continue
         rows, where = scope.rows(lo, hi)
         parts.append(f"SELECT 0, SUM(cost_pico / {SPLIT}), SUM(cost_pico % {SPLIT}), NULL {rows} "
                      f"UNION ALL SELECT 1, NULL, NULL, CAST(cost_usd AS TEXT) {rows} "
@@ -180,6 +155,19 @@ def spend_sql(scope: Scope, start_ns: int, end_ns: int) -> tuple[str, tuple[Any,
     if not parts:
         return "SELECT 0, NULL, NULL, NULL", ()
     return " UNION ALL ".join(parts), tuple(params)
+
+
+def split_window(start_ns: int, end_ns: int) -> tuple[tuple[str, str] | None, list[tuple[int, int]]]:
+    """``[start_ns, end_ns)`` as its whole UTC days (``[first, last)`` as ``YYYY-MM-DD``, or
+    None) and the non-empty ranges of end times at its edges, read from rows."""
+    first_whole = -(-start_ns // _DAY_NS) * _DAY_NS
+    last_whole = end_ns // _DAY_NS * _DAY_NS
+    if first_whole < last_whole:
+        days: tuple[str, str] | None = (_day(first_whole), _day(last_whole))
+        edges = [(start_ns, first_whole), (last_whole, end_ns)]
+    else:
+        days, edges = None, [(start_ns, end_ns)]
+    return days, [(lo, hi) for lo, hi in edges if lo < hi]
 
 
 def _day(unix_ns: int) -> str:
@@ -317,16 +305,14 @@ class BudgetLedger:
             conn = psycopg.connect(self.target, autocommit=True, connect_timeout=max(2, int(self.timeout_s + 0.999)),
                                    application_name="otel-llm-cost-budgets",
                                    options=f"-c statement_timeout={ms} -c lock_timeout={ms} -c synchronous_commit=off",
-                                   keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2)
+                                   keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2,
+                                   # Prepared at its first use (one extra round trip then), not at
+                                   # psycopg's fifth: from then on every check is one round trip.
+                                   prepare_threshold=0)
             if not self._ready:
-                # The ledger's own tables first (a budget may be checked before the
-                # exporter has written anything), then the holds.
+                # A budget may be checked before the exporter has written anything: the
+                # ledger's tables, the holds and the check function (schema 10) first.
                 migrate_pg(conn, self.target)
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
-                    for statement in HOLDS_SCHEMA.split(";"):
-                        if statement.strip():
-                            conn.execute(statement)
                 self._ready = True
         except (psycopg.Error, LedgerError) as exc:
             raise self._broken(exc) from None
@@ -334,13 +320,19 @@ class BudgetLedger:
         return conn
 
     @contextmanager
-    def _pg(self) -> Iterator[Any]:
+    def _pg(self, transaction: bool = True) -> Iterator[Any]:
+        """The thread's connection under the client clock: in a transaction, or (``False``)
+        in autocommit, where each statement is its own transaction."""
         import psycopg
 
         conn = self._pg_conn()
         try:
-            with _WATCHDOG.deadline(conn.fileno(), self.timeout_s), conn.transaction():
-                yield _PgCursor(conn)
+            with _WATCHDOG.deadline(conn.fileno(), self.timeout_s):
+                if transaction:
+                    with conn.transaction():
+                        yield _PgCursor(conn)
+                else:
+                    yield _PgCursor(conn)
         except (psycopg.Error, OSError) as exc:
             try:
                 conn.close()
@@ -364,7 +356,6 @@ class BudgetLedger:
                     assert isinstance(self.target, Path)
                     conn = connect_sqlite(self.target)
                     conn.execute(f"PRAGMA busy_timeout = {max(1, int(self.timeout_s * 1000))}")
-                    conn.executescript(HOLDS_SCHEMA)
                 except Exception as exc:  # noqa: BLE001 - LedgerError, sqlite3.Error, OSError
                     raise self._broken(exc) from None
                 self._sqlite, self._sqlite_pid = conn, os.getpid()
@@ -380,27 +371,55 @@ class BudgetLedger:
                 raise self._broken(exc) from None
 
     # -- operations ---------------------------------------------------------------------
+    def hold(self, budget: str, scope: Scope, start_ns: int, end_ns: int, now_ns: int, hold_id: str,
+             usd_pico: int, expires_ns: int, *, usd: Decimal = Decimal(0), limit: Decimal | None = None,
+             model: str | None = None, trace_id: str | None = None,
+             span_id: str | None = None) -> tuple[Decimal, bool]:
+        """Under the lock of (``budget``, ``scope``): the scope's committed spend over
+        ``[start_ns, end_ns)`` (rows, rollups and the live holds other than ``hold_id``),
+        and whether the hold ``hold_id`` of ``usd_pico`` was written.
+
+        With a ``limit`` (a check) the hold is written only if the spend is below it and
+        the spend plus ``usd`` does not pass it; without (a settle) it is always written,
+        replacing the call's hold of the same id. On PostgreSQL this is one statement, one
+        round trip (``_holds.HOLD_FUNCTION_PG``); on SQLite one ``BEGIN IMMEDIATE``
+        transaction, the file's one writer being the lock.
+        """
+        key = scope.value or ""  # as the ledger stores it: an over-long id is a digest there
+        if self.pg:
+            days, edges = split_window(start_ns, end_ns)
+            first, last = days or ("", "")
+            from psycopg.types.numeric import Int8
+
+            # The same parameter types every time (psycopg would send a small integer as
+            # int2, an empty list untyped): the statement is prepared once per connection.
+            params = (f"{budget}\x1f{key}", budget, key, scope.kind, scope.dim,
+                      scope.value if scope.kind != "app" else None, scope.attribute, first, last,
+                      "{" + ",".join(str(t) for edge in edges for t in edge) + "}", Int8(now_ns), hold_id,
+                      Int8(usd_pico), usd, limit, Int8(expires_ns), model, trace_id, span_id)
+            with self._pg(transaction=False) as cur:
+                [(committed, held)] = cur.conn.execute(HOLD_CALL_PG, params).fetchall()
+            return Decimal(committed), bool(held)
+        with self._sql() as cur:
+            committed = self.committed(cur, budget, key, scope, start_ns, end_ns, now_ns, exclude=hold_id)
+            if limit is not None and (committed >= limit or committed + usd > limit):
+                return committed, False
+            if limit is None:
+                cur.query("DELETE FROM llm_budget_holds WHERE id = ?", (hold_id,), fetch=False)
+            self.insert_hold(cur, hold_id, budget, key, usd_pico, expires_ns, model, trace_id, span_id)
+        return committed, True
+
     def committed(self, cur: Any, budget: str, scope_key: str, scope: Scope, start_ns: int, end_ns: int,
                   now_ns: int, exclude: str = "") -> Decimal:
         sql, params = spend_sql(scope, start_ns, end_ns)
         rows = cur.query(sql + " " + _HELD_SQL, (*params, budget, scope_key, now_ns, exclude))
         return _committed(rows)
 
-    def lock(self, cur: Any, budget: str, scope_key: str) -> None:
-        if self.pg:
-            cur.query("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (f"{budget}\x1f{scope_key}",))
-
     def insert_hold(self, cur: Any, hold_id: str, budget: str, scope_key: str, usd_pico: int, expires_ns: int,
                     model: str | None = None, trace_id: str | None = None, span_id: str | None = None) -> None:
         cur.query("INSERT INTO llm_budget_holds (id, budget, scope_key, usd_pico, model, trace_id, span_id, "
                   "expires_unix_nano) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   (hold_id, budget, scope_key, usd_pico, model, trace_id, span_id, expires_ns), fetch=False)
-
-    def settle_hold(self, cur: Any, hold_id: str, budget: str, scope_key: str, usd_pico: int, model: str | None,
-                    trace_id: str, span_id: str, expires_ns: int) -> None:
-        """The call ended: its hold (if it was made) becomes its exact cost and its row's key."""
-        cur.query("DELETE FROM llm_budget_holds WHERE id = ?", (hold_id,), fetch=False)
-        self.insert_hold(cur, hold_id, budget, scope_key, usd_pico, expires_ns, model, trace_id, span_id)
 
     def delete_holds(self, ids: Sequence[str]) -> None:
         if not ids:

@@ -34,6 +34,7 @@ from ..cost import format_usd
 from ..foreign_spans import may_be_a_call, record_of_span, should_count
 from ..usage import Usage
 from . import _attributes as attributes
+from . import _holds as holds
 from . import _rollup as rollup
 from ._money import to_pico
 from ._pg import connect_pg
@@ -181,6 +182,7 @@ class _SqliteWriter(_Writer):
             inserted = [row for row in rows if conn.execute(_INSERT, row).rowcount]
             rollup.record(conn, "sqlite", inserted)
             attributes.index(conn, "sqlite", inserted)
+            holds.release(conn, "sqlite", inserted)
             conn.executemany(_QUARANTINE, rejected)
             conn.execute("COMMIT")
             return _Written(len(rows) + len(rejected), len(rejected))
@@ -210,6 +212,7 @@ class _SqliteWriter(_Writer):
                 conn.execute("RELEASE one_row")
             rollup.record(conn, "sqlite", inserted)
             attributes.index(conn, "sqlite", inserted)
+            holds.release(conn, "sqlite", inserted)
             conn.execute("COMMIT")
         except BaseException:
             rollback(conn)
@@ -351,6 +354,7 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
                     inserted = _inserted(rows, keys)
                     rollup.record(conn, "postgresql", inserted)
                     attributes.index(conn, "postgresql", inserted)
+                    holds.release(conn, "postgresql", inserted)
                 if rejected:
                     cur.executemany(quarantine, rejected)
         return _Written(len(rows) + len(rejected), len(rejected))
@@ -376,6 +380,7 @@ def _write_pg(conn: Any, rows: list[tuple[Any, ...]], rejected: Sequence[tuple[A
                     quarantined += 1
             rollup.record(conn, "postgresql", inserted)
             attributes.index(conn, "postgresql", inserted)
+            holds.release(conn, "postgresql", inserted)
     return _Written(len(rows) + len(rejected), quarantined)
 
 

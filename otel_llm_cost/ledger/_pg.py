@@ -94,6 +94,7 @@ CREATE TABLE llm_quarantine (
     6: "ROLLUP_V7",
     7: "ATTRIBUTES",
     8: "ROLLUP_HOUR",
+    9: "HOLDS",
 }
 
 def _driver():
@@ -188,6 +189,11 @@ def migrate_pg(conn, url: str = "<ledger>") -> int:
                 rebuild(conn, "postgresql", HOUR)
                 _run(conn, ROLLUP_KEY_PG)
                 conn.execute(build_sql("postgresql"))
+            elif _STEPS[step] == "HOLDS":
+                from ._holds import HOLD_FUNCTION_PG, HOLDS_PG
+
+                _run(conn, HOLDS_PG)
+                conn.execute(HOLD_FUNCTION_PG)  # one statement: its body has semicolons
             else:
                 _run(conn, _STEPS[step])
         if start != CURRENT_VERSION:

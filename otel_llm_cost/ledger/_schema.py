@@ -144,9 +144,14 @@ _V7_TO_V8 = "ATTRIBUTES"
 #: partial hour.
 _V8_TO_V9 = "ROLLUP_HOUR"
 
+#: Version 10 makes the budgets' holds part of the ledger (``_holds``): ``llm_budget_holds``
+#: (already there where budgets were used) with an index of settled holds by their row's
+#: key, so that the exporter deletes a call's holds in the transaction that writes its row.
+_V9_TO_V10 = "HOLDS"
+
 #: ``_STEPS[n]`` takes a database from version ``n + 1`` to ``n + 2``.
 _STEPS: tuple[str, ...] = (_V1_TO_V2, _V2_TO_V3, _V3_TO_V4, _V4_TO_V5, _V5_TO_V6, _V6_TO_V7, _V7_TO_V8,
-                          _V8_TO_V9)
+                          _V8_TO_V9, _V9_TO_V10)
 CURRENT_VERSION = 1 + len(_STEPS)
 
 #: Every column of the current schema, in insert order (``id`` excluded).
@@ -339,6 +344,10 @@ def migrate(conn: sqlite3.Connection, path: Path | str = "<ledger>") -> int:
                 rebuild(conn, "sqlite", HOUR)
                 _run(conn, ROLLUP_KEY_SQLITE)
                 conn.execute(build_sql("sqlite"))
+            elif step == _V9_TO_V10:
+                from ._holds import HOLDS_SQLITE
+
+                _run(conn, HOLDS_SQLITE)
             else:
                 _run(conn, step)
         conn.execute(f"PRAGMA user_version = {CURRENT_VERSION}")

@@ -30,19 +30,25 @@ COST = Decimal("0.0000375")
 WORST = worst_case({"model": "gpt-4o", "max_tokens": 1, "messages": [{"role": "user", "content": "race"}]})[0]
 
 
-def test_four_processes_of_eight_threads_never_overspend_a_users_budget(pg_url, wire):
+def _race(pg_url: str, wire_url: str, processes: int, threads: int, *scope: str) -> tuple[int, int]:
+    """``processes`` racers of ``threads`` threads each (``tests/budgets/_racer.py``) against
+    one budget until every thread was refused three times: the calls sent and refused."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.budgets._racer", pg_url, wire.base_url, "8",
-                               str(LIMIT), "0.5"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [subprocess.Popen([sys.executable, "-m", "tests.budgets._racer", pg_url, wire_url, str(threads),
+                               str(LIMIT), "0.5", *scope], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(processes)]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err[-3000:]
         results.append(json.loads(out.strip().splitlines()[-1]))
-    sent = sum(r["sent"] for r in results)
     assert sum(r["errors"] for r in results) == 0
-    assert all(r["refused"] >= 8 * 3 for r in results)  # every thread was refused in the end
+    assert all(r["refused"] >= threads * 3 for r in results)  # every thread was refused in the end
+    return sum(r["sent"] for r in results), sum(r["refused"] for r in results)
+
+
+def test_four_processes_of_eight_threads_never_overspend_a_users_budget(pg_url, wire):
+    sent, refused = _race(pg_url, wire.base_url, 4, 8)
     with psycopg.connect(pg_url) as conn:
         calls, spent, biggest = conn.execute(
             "SELECT COUNT(*), SUM(cost_usd), MAX(cost_usd) FROM llm_calls WHERE user_id = 'racer'").fetchone()
@@ -52,26 +58,14 @@ def test_four_processes_of_eight_threads_never_overspend_a_users_budget(pg_url, 
     assert spent <= LIMIT, f"{sent} calls spent {spent} USD of a {LIMIT} USD budget"
     # And the budget was used, not refused from the start: less than one worst case was left over.
     assert spent > LIMIT - WORST
-    print(f"fleet race: {sent} calls sent, {sum(r['refused'] for r in results)} refused, "
-          f"spent {spent} of {LIMIT} USD")
+    print(f"fleet race: {sent} calls sent, {refused} refused, spent {spent} of {LIMIT} USD")
 
 
 def test_three_processes_of_six_threads_never_overspend_a_tenants_budget(pg_url, wire):
     """The same race on a tenant's budget: every thread is another user of the tenant
     ``racers``; the tenant's spend, read back through the ledger's attribute index, never
     exceeds the limit."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = [subprocess.Popen([sys.executable, "-m", "tests.budgets._racer", pg_url, wire.base_url, "6",
-                               str(LIMIT), "0.5", "tenant"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=240)
-        assert proc.returncode == 0, err[-3000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    sent = sum(r["sent"] for r in results)
-    assert sum(r["errors"] for r in results) == 0
-    assert all(r["refused"] >= 6 * 3 for r in results)
+    sent, refused = _race(pg_url, wire.base_url, 3, 6, "tenant")
     with psycopg.connect(pg_url) as conn:
         calls, users, spent = conn.execute(
             "SELECT COUNT(*), COUNT(DISTINCT c.user_id), SUM(c.cost_usd) FROM llm_calls c JOIN llm_call_attributes a "
@@ -82,8 +76,7 @@ def test_three_processes_of_six_threads_never_overspend_a_tenants_budget(pg_url,
     assert users >= 2  # one tenant, several users: only the tenant's budget held them
     assert spent <= LIMIT, f"{sent} calls spent {spent} USD of a {LIMIT} USD tenant budget"
     assert spent > LIMIT - WORST
-    print(f"tenant fleet race: {sent} calls sent, {sum(r['refused'] for r in results)} refused, "
-          f"spent {spent} of {LIMIT} USD")
+    print(f"tenant fleet race: {sent} calls sent, {refused} refused, spent {spent} of {LIMIT} USD")
 
 
 @pytest.mark.parametrize("mode", ["open", "closed"])

@@ -162,7 +162,7 @@ def test_v1_ledger_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     # v3: the old row's cost was converted to pico-dollars by the migration, the new row's by the exporter
     assert (old["cost_pico"], new["cost_pico"]) == (300_000_000, 8_200_000_000)
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION == 9
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == CURRENT_VERSION == 10
     indexes = [r[1] for r in conn.execute("PRAGMA index_list(llm_calls)")]
     assert {"llm_calls_end_time", "llm_calls_session", "llm_calls_user"} <= set(indexes)
 

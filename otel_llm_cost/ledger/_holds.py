@@ -1,0 +1,153 @@
+"""The budgets' holds as part of the ledger (schema 10): their table, the PostgreSQL
+check-and-hold function, and the exporter's release of the holds its rows replace.
+
+Why in the ledger's schema. A hard budget holds a call's worst case in
+``llm_budget_holds`` before the call is sent and settles it to the exact cost when the
+call ends (``budgets._ledger``); the hold counts until the exporter has written the
+call's row. The exporter deletes those holds in the transaction that writes the rows
+(:func:`release`), so a hot scope does not carry hundreds of settled holds, each an index
+probe of ``llm_calls`` in every check, until the budgets' sweep. For that the table must
+exist wherever rows are written: schema 10 creates it (``IF NOT EXISTS``: ledgers used
+with budgets before have it already) with an index of the settled holds by their row's key.
+
+Why a function on PostgreSQL. A check is a lock per (budget, scope), a read of the
+scope's spend (rollups, edge rows, live holds) and a hold inserted only within the limit.
+As statements from the client that is five round trips (``BEGIN``, lock, read, insert,
+``COMMIT``), each a wait for the server's process to be scheduled: the round trips, not
+the work, were most of a check's time. :data:`HOLD_FUNCTION_PG` does it all on the server
+in one ``SELECT`` (autocommit: the statement is the transaction, and its advisory lock is
+released at its commit). It must be a function rather than one plain statement: a
+statement's snapshot is taken before it waits for the lock, so it would not see the hold
+the previous holder of the lock committed; each statement inside a ``VOLATILE`` PL/pgSQL
+function takes a new snapshot, after the lock. The sums are exact ``numeric`` (bigint
+sums of whole pico-dollars, times 10⁻¹², plus the decimal rests), compared with the
+limit on the server; the client gets the spend back as a ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ._schema import COLUMNS
+
+__all__ = ["HOLDS_SQLITE", "HOLDS_PG", "HOLD_FUNCTION_PG", "HOLD_CALL_PG", "release"]
+
+_TABLE = """
+CREATE TABLE IF NOT EXISTS llm_budget_holds (
+    id                 TEXT   PRIMARY KEY,
+    budget             TEXT   NOT NULL,
+    scope_key          TEXT   NOT NULL,
+    usd_pico           BIGINT NOT NULL,
+    model              TEXT,
+    trace_id           TEXT,
+    span_id            TEXT,
+    expires_unix_nano  BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_budget_holds_key ON llm_budget_holds (budget, scope_key, expires_unix_nano);
+CREATE INDEX IF NOT EXISTS llm_budget_holds_call ON llm_budget_holds (trace_id, span_id) WHERE trace_id IS NOT NULL
+"""
+#: The holds table and its indexes (SQLite reads ``BIGINT`` as an integer column).
+HOLDS_SQLITE = HOLDS_PG = _TABLE
+
+#: One check (``p_limit`` given: hold only within it) or settle (``p_limit`` NULL: always
+#: write the hold, replacing the call's in-flight one) under the scope's lock. Returns the
+#: scope's committed spend over the window without ``p_hold_id`` — whole UTC days
+#: ``[p_first_day, p_last_day)`` from ``llm_rollup``, the edge ranges ``p_edges`` (pairs of
+#: ``[lo, hi)`` end times) from the rows, plus the live holds not yet rows — and whether the
+#: hold was written. ``p_kind`` is ``user``, ``service``, ``attr`` or ``app`` (``p_key``
+#: NULL: every key of ``p_dim``). Each branch is a static statement: PL/pgSQL prepares it
+#: once per connection.
+HOLD_FUNCTION_PG = """
+CREATE OR REPLACE FUNCTION llm_budget_hold(
+    p_lock TEXT, p_budget TEXT, p_scope_key TEXT, p_kind TEXT, p_dim TEXT, p_key TEXT, p_attribute TEXT,
+    p_first_day TEXT, p_last_day TEXT, p_edges BIGINT[], p_now BIGINT, p_hold_id TEXT, p_usd_pico BIGINT,
+    p_usd NUMERIC, p_limit NUMERIC, p_expires BIGINT, p_model TEXT, p_trace_id TEXT, p_span_id TEXT,
+    OUT committed NUMERIC, OUT held BOOLEAN)
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+    pico NUMERIC := 0;
+    rest NUMERIC := 0;
+    part_pico NUMERIC;
+    part_rest NUMERIC;
+    lo BIGINT;
+    hi BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_lock, 0));
+    IF p_first_day < p_last_day THEN
+        IF p_key IS NULL THEN
+            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo), SUM(cost_rest) INTO part_pico, part_rest
+                FROM llm_rollup WHERE dim = p_dim AND day >= p_first_day AND day < p_last_day;
+        ELSE
+            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo), SUM(cost_rest) INTO part_pico, part_rest
+                FROM llm_rollup WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day;
+        END IF;
+        pico := pico + COALESCE(part_pico, 0);
+        rest := rest + COALESCE(part_rest, 0);
+    END IF;
+    FOR i IN 1 .. COALESCE(array_length(p_edges, 1), 0) / 2 LOOP
+        lo := p_edges[2 * i - 1];
+        hi := p_edges[2 * i];
+        CONTINUE WHEN lo >= hi;
+        IF p_kind = 'user' THEN
+            SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL) INTO part_pico, part_rest
+                FROM llm_calls WHERE user_id = p_key AND end_time_unix_nano >= lo AND end_time_unix_nano < hi;
+        ELSIF p_kind = 'service' THEN
+            SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL) INTO part_pico, part_rest
+                FROM llm_calls WHERE service = p_key AND end_time_unix_nano >= lo AND end_time_unix_nano < hi;
+        ELSIF p_kind = 'attr' THEN
+            SELECT SUM(c.cost_pico), SUM(c.cost_usd) FILTER (WHERE c.cost_pico IS NULL) INTO part_pico, part_rest
+                FROM llm_call_attributes a JOIN llm_calls c ON c.trace_id = a.trace_id AND c.span_id = a.span_id
+                WHERE a.name = p_attribute AND a.value = p_key
+                AND a.end_time_unix_nano >= lo AND a.end_time_unix_nano < hi;
+        ELSE
+            SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL) INTO part_pico, part_rest
+                FROM llm_calls WHERE end_time_unix_nano >= lo AND end_time_unix_nano < hi;
+        END IF;
+        pico := pico + COALESCE(part_pico, 0);
+        rest := rest + COALESCE(part_rest, 0);
+    END LOOP;
+    SELECT SUM(usd_pico) INTO part_pico FROM llm_budget_holds h
+        WHERE budget = p_budget AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
+        AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id AND c.span_id = h.span_id);
+    pico := pico + COALESCE(part_pico, 0);
+    committed := pico * 0.000000000001 + rest;
+    IF p_limit IS NOT NULL AND (committed >= p_limit OR committed + p_usd > p_limit) THEN
+        held := false;
+        RETURN;
+    END IF;
+    INSERT INTO llm_budget_holds (id, budget, scope_key, usd_pico, model, trace_id, span_id, expires_unix_nano)
+        VALUES (p_hold_id, p_budget, p_scope_key, p_usd_pico, p_model, p_trace_id, p_span_id, p_expires)
+        ON CONFLICT (id) DO UPDATE SET usd_pico = excluded.usd_pico, model = excluded.model,
+            trace_id = excluded.trace_id, span_id = excluded.span_id,
+            expires_unix_nano = excluded.expires_unix_nano;
+    held := true;
+END
+$fn$
+"""
+#: The one statement a check or a settle sends (psycopg placeholders).
+HOLD_CALL_PG = ("SELECT committed, held FROM llm_budget_hold(%s::text, %s::text, %s::text, %s::text, %s::text, "
+                "%s::text, %s::text, %s::text, %s::text, %s::bigint[], %s::bigint, %s::text, %s::bigint, "
+                "%s::numeric, %s::numeric, %s::bigint, %s::text, %s::text, %s::text)")
+
+_TRACE, _SPAN = COLUMNS.index("trace_id"), COLUMNS.index("span_id")
+
+
+def release(conn: Any, kind: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Delete the holds of the calls whose ``rows`` (in ``COLUMNS`` order) this open
+    transaction inserted: from its commit the rows count, and the holds no longer would.
+
+    On PostgreSQL a hold another transaction has locked (a settle replacing it, the sweep
+    deleting it) is skipped rather than waited for: the exporter never waits on a budget,
+    and a hold left behind does not count (its row exists) until the sweep removes it.
+    """
+    keys = [(row[_TRACE], row[_SPAN]) for row in rows]
+    if not keys:
+        return
+    if kind == "sqlite":
+        conn.executemany("DELETE FROM llm_budget_holds WHERE trace_id = ? AND span_id = ?", keys)
+        return
+    conn.execute("DELETE FROM llm_budget_holds WHERE id IN (SELECT h.id FROM llm_budget_holds h "
+                 "JOIN unnest(%s::text[], %s::text[]) AS k(trace_id, span_id) "
+                 "ON h.trace_id = k.trace_id AND h.span_id = k.span_id FOR UPDATE OF h SKIP LOCKED)",
+                 ([k[0] for k in keys], [k[1] for k in keys]))
