@@ -81,7 +81,7 @@ def test_a_month_boundary_in_the_declared_time_zone_starts_a_new_budget(app, clo
         a.call()  # the Paris budget has a new month
 
 
-def test_spend_is_exact_and_shows_the_pending_row_of_a_finished_call(app, clock):
+def test_spend_is_exact_and_shows_the_pending_row_of_a_finished_call(app, clock, tmp_path):
     a = app()
     budgets.set_budgets([Budget("user", 10, "day", hard=True, name="daily")], ledger=a.ledger, clock=clock)
     with otel_llm_cost.session(user_id="ann"):
@@ -90,6 +90,17 @@ def test_spend_is_exact_and_shows_the_pending_row_of_a_finished_call(app, clock)
     spend = budgets.spend(user="ann", budget="daily")
     assert spend.total == 3 * ONE_CALL and spend.remaining == 10 - 3 * ONE_CALL
     with sqlite3.connect(a.ledger) as conn:
+        # The exporter deleted each call's hold in the transaction that wrote its row.
+        assert conn.execute("SELECT COUNT(*) FROM llm_budget_holds").fetchall() == [(0,)]
+    # Budgets on a ledger the exporter does not write: no row arrives, the settled holds count.
+    pending = tmp_path / "pending.db"
+    budgets.set_budgets([Budget("user", 10, "day", hard=True, name="daily")], ledger=pending, clock=clock)
+    with otel_llm_cost.session(user_id="ann"):
+        for _ in range(3):
+            a.call()
+    spend = budgets.spend(user="ann", budget="daily")
+    assert spend.total == 3 * ONE_CALL and spend.calls == 3 and spend.by_model == {"gpt-4o": 3 * ONE_CALL}
+    with sqlite3.connect(pending) as conn:
         # Every hold was settled to the call's exact cost and span.
         rows = conn.execute("SELECT usd_pico, trace_id IS NOT NULL FROM llm_budget_holds").fetchall()
     assert rows == [(3_500_000_000, 1)] * 3
