@@ -153,7 +153,8 @@ class Spend:
 def spend(*, user: str | None = None, service: str | None = None, app: bool = False,
           tenant: str | None = None, attribute: tuple[str, str] | None = None,
           period: str | Period | None = None, tz: str | None = None, budget: str | None = None,
-          ledger: str | os.PathLike[str] | None = None, now: datetime | None = None) -> Spend:
+          ledger: str | os.PathLike[str] | None = None, now: datetime | None = None,
+          by_model: bool = True) -> Spend:
     """The spend of one scope (``user=``, ``service=``, ``attribute=(name, value)`` — e.g.
     ``("tenant", "acme")``, or ``tenant="acme"`` for short — or ``app=True``) over the
     current ``period`` (``day``, ``week``, ``month``, ``rolling:24h`` …).
@@ -162,6 +163,12 @@ def spend(*, user: str | None = None, service: str | None = None, app: bool = Fa
     matching one with this period, else the first matching one), its period and time zone
     are the default, and its limit and remaining amount are filled in. Raises
     :class:`LedgerUnavailable` when the ledger cannot be read.
+
+    The whole UTC days of the period are read from the ledger's per-day rollups, the
+    partial days at its edges from the rows. ``by_model`` (the default) fills in
+    ``Spend.by_model``; for a user, a service or an attribute value that sums the period's
+    rows (the rollups have no cells per scope and model), so ``by_model=False`` is the
+    faster read when the breakdown is not shown.
     """
     if tenant is not None:
         if attribute is not None:
@@ -193,21 +200,21 @@ def spend(*, user: str | None = None, service: str | None = None, app: bool = Fa
         store, clock, owned = ledger_for(ledger, DEFAULT_TIMEOUT_S), None, True
     try:
         moment = now or (clock() if clock is not None else datetime.now().astimezone())
-        return spend_in(store, kind, sid, period, chosen, moment, name)
+        return spend_in(store, kind, sid, period, chosen, moment, name, by_model)
     finally:
         if owned:
             store.close()
 
 
 def spend_in(store: BudgetLedger, kind: str, sid: str | None, period: Period, chosen: Budget | None,
-             moment: datetime, attribute: str | None = None) -> Spend:
+             moment: datetime, attribute: str | None = None, by_model: bool = True) -> Spend:
     """The :class:`Spend` of one scope in ``store`` over the ``period`` holding ``moment``
-    (``attribute``: the attribute of an ``attr`` scope)."""
+    (``attribute``: the attribute of an ``attr`` scope; ``by_model``: fill in the breakdown)."""
     start, end = period.bounds(moment)
     end_ns = to_unix_nano(end) + (1 if period.window is not None else 0)
     scope = scope_of(kind, sid, attribute)
     totals = store.totals(scope, to_unix_nano(start), end_ns, to_unix_nano(moment),
-                          chosen.name if chosen is not None else None, scope.value or "")
+                          chosen.name if chosen is not None else None, scope.value or "", by_model)
     limit = chosen.limit if chosen is not None else None
     remaining = None if limit is None else _tidy(max(limit - totals.total - totals.reserved, Decimal(0)))
     return Spend(_tidy(totals.total), start, end, totals.calls, totals.unpriced_calls, totals.estimated_calls,
@@ -259,7 +266,7 @@ def standings(seen: Iterable[tuple[str, str | None]]) -> list[dict[str, Any]]:
         period = budget.period
         assert isinstance(period, Period)
         out.append(standing(budget, sid, spend_in(enforcer.ledger, budget.scope, sid, period, budget, moment,
-                                                  budget.attribute or None)))
+                                                  budget.attribute or None, by_model=False)))
     return out
 
 

@@ -59,7 +59,8 @@ def _rows(budget: Budget, args: argparse.Namespace, store: Any, now: datetime) -
             start, end = period.bounds(now)
             ids = list(store.top(budget.scope, to_unix_nano(start), to_unix_nano(end) + 1, args.top,
                                  budget.attribute or None))
-    return [(sid, spend_in(store, budget.scope, sid, period, budget, now, budget.attribute or None)) for sid in ids]
+    return [(sid, spend_in(store, budget.scope, sid, period, budget, now, budget.attribute or None,
+                           by_model=False)) for sid in ids]
 
 
 def _attr_values(args: argparse.Namespace) -> dict[str, str]:

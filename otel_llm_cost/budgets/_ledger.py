@@ -439,42 +439,77 @@ class BudgetLedger:
         return self._sql()
 
     def totals(self, scope: Scope, start_ns: int, end_ns: int, now_ns: int, budget: str | None = None,
-               scope_key: str = "") -> Totals:
-        """The exact spend of ``scope`` over the window, by model, with flags."""
-        source, params = scope.rows(start_ns, end_ns)
+               scope_key: str = "", by_model: bool = True) -> Totals:
+        """The exact spend of ``scope`` over the window, with flags, and (``by_model``) by model.
+
+        The whole UTC days come from the ledger's per-day rollups and only the partial days
+        at the window's edges from the rows, as in the check (:func:`split_window`) —
+        except for a breakdown by model of a user, a service or an attribute value: the
+        rollups keep each dim alone (a user's cells, a model's cells), never a user's
+        cells per model, so that breakdown sums the period's rows. ``app``'s breakdown
+        is the rollup dim ``model`` itself.
+        """
         out = Totals()
+        amounts: dict[str, Decimal] = {}
+
+        def add(model: str, amount: Decimal) -> None:
+            amounts[model] = amounts.get(model, Decimal(0)) + amount
+
+        from_rollups = not by_model or scope.kind == "app"
+        days, edges = split_window(start_ns, end_ns) if from_rollups else (None, [(start_ns, end_ns)])
         with self._sql() as cur:
-            rows = cur.query(
-                f"SELECT COALESCE(model, response_model, ''), COUNT(*), SUM(cost_pico / {SPLIT}), "
-                f"SUM(cost_pico % {SPLIT}), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), "
-                f"SUM(CASE WHEN usage_source = 'estimated' THEN 1 ELSE 0 END) {source} GROUP BY 1", params)
-            loose = cur.query(
-                f"SELECT COALESCE(model, response_model, ''), cost_usd {source} AND cost_pico IS NULL "
-                "AND cost_usd IS NOT NULL", params)
+            if self.pg:  # every statement below reads one snapshot
+                cur.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", fetch=False)
+            if days is not None:
+                dim, key = ("model", None) if scope.kind == "app" else (scope.dim, scope.value)
+                where = "dim = ? AND day >= ? AND day < ?" if key is None else \
+                    "dim = ? AND key = ? AND day >= ? AND day < ?"
+                params: tuple[Any, ...] = (dim, *days) if key is None else (dim, key, *days)
+                for model, calls, hi, lo, priced, estimated in cur.query(
+                        "SELECT key, SUM(calls), SUM(pico_hi), SUM(pico_lo), SUM(priced), SUM(estimated) "
+                        f"FROM llm_rollup WHERE {where} GROUP BY key", params):
+                    add(str(model), from_parts(hi, lo))
+                    out.calls += int(calls)
+                    out.unpriced_calls += int(calls) - int(priced or 0)
+                    out.estimated_calls += int(estimated or 0)
+                for model, text in cur.query(f"SELECT key, CAST(cost_rest AS TEXT) FROM llm_rollup WHERE {where} "
+                                             "AND cost_rest IS NOT NULL", params):
+                    try:
+                        add(str(model), Decimal(str(text)))
+                    except InvalidOperation:
+                        continue
+            for lo_ns, hi_ns in edges:
+                source, where_params = scope.rows(lo_ns, hi_ns)
+                for model, calls, hi, lo, unpriced, estimated in cur.query(
+                        f"SELECT COALESCE(model, response_model, ''), COUNT(*), SUM(cost_pico / {SPLIT}), "
+                        f"SUM(cost_pico % {SPLIT}), SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), "
+                        f"SUM(CASE WHEN usage_source = 'estimated' THEN 1 ELSE 0 END) {source} GROUP BY 1",
+                        where_params):
+                    add(model, from_parts(hi, lo))
+                    out.calls += int(calls)
+                    out.unpriced_calls += int(unpriced or 0)
+                    out.estimated_calls += int(estimated or 0)
+                for model, text in cur.query(f"SELECT COALESCE(model, response_model, ''), cost_usd {source} "
+                                             "AND cost_pico IS NULL AND cost_usd IS NOT NULL", where_params):
+                    try:
+                        add(model, Decimal(str(text)))
+                    except InvalidOperation:
+                        continue
             holds = cur.query(
                 "SELECT COALESCE(model, ''), usd_pico, trace_id FROM llm_budget_holds h WHERE budget = ? "
                 "AND scope_key = ? AND expires_unix_nano > ? AND NOT EXISTS (SELECT 1 FROM llm_calls c "
                 "WHERE c.trace_id = h.trace_id AND c.span_id = h.span_id)",
                 (budget or "", scope_key, now_ns)) if budget else []
-        for model, calls, hi, lo, unpriced, estimated in rows:
-            amount = from_parts(hi, lo)
-            out.by_model[model] = out.by_model.get(model, Decimal(0)) + amount
-            out.calls += int(calls)
-            out.unpriced_calls += int(unpriced or 0)
-            out.estimated_calls += int(estimated or 0)
-        for model, text in loose:
-            try:
-                out.by_model[model] = out.by_model.get(model, Decimal(0)) + Decimal(str(text))
-            except InvalidOperation:
-                continue
         for model, pico, trace_id in holds:
             amount = from_parts(int(pico) // SPLIT, int(pico) % SPLIT)
             if trace_id is None:
                 out.reserved += amount
             else:  # a finished call the exporter has not written yet
-                out.by_model[model] = out.by_model.get(model, Decimal(0)) + amount
+                add(model, amount)
                 out.calls += 1
-        out.total = sum(out.by_model.values(), Decimal(0))
+        out.total = sum(amounts.values(), Decimal(0))
+        if by_model:
+            out.by_model = amounts
         return out
 
     def top(self, kind: str, start_ns: int, end_ns: int, limit: int, attribute: str | None = None) -> list[str]:

@@ -61,8 +61,8 @@ _WINDOWS = [("month", "Europe/Paris", datetime(2026, 12, 2, 12, tzinfo=UTC)),   
 
 
 def _check(target: Any) -> None:
-    calls = _calls()
-    _write(target, calls)
+    written = _calls()
+    _write(target, written)
     ledger = BudgetLedger(resolve_target(target))
     try:
         for name, tz, now in _WINDOWS:
@@ -75,7 +75,7 @@ def _check(target: Any) -> None:
                                     ("attr", "acme", lambda c: c[4] == "acme"),
                                     ("attr", "globex", lambda c: c[4] == "globex"),
                                     ("app", None, lambda c: True)):
-                want = sum((c[2] for c in calls if pick(c) and start_ns <= to_unix_nano(c[3]) < end_ns),
+                want = sum((c[2] for c in written if pick(c) and start_ns <= to_unix_nano(c[3]) < end_ns),
                            Decimal(0))
                 scope = scope_of(kind, sid, "tenant" if kind == "attr" else None)
                 # The check itself (on PostgreSQL the server-side function): with a limit of 0
@@ -83,6 +83,13 @@ def _check(target: Any) -> None:
                 got, held = ledger.hold("b", scope, start_ns, end_ns, to_unix_nano(now), "h", 1,
                                         to_unix_nano(now) + 10**9, usd=Decimal(0), limit=Decimal(0))
                 assert got == want and not held, (name, tz, now, kind, sid)
+                # spend(): whole days from the rollups (by_model=False, and app's breakdown by
+                # model: its rollup dim), or the period's rows (a scope's breakdown by model).
+                calls = sum(1 for c in written if pick(c) and start_ns <= to_unix_nano(c[3]) < end_ns)
+                for by_model in (False, True):
+                    totals = ledger.totals(scope, start_ns, end_ns, to_unix_nano(now), by_model=by_model)
+                    assert (totals.total, totals.calls) == (want, calls), (name, tz, now, kind, sid, by_model)
+                    assert totals.by_model == ({"gpt-4o": want} if by_model and calls else {})
     finally:
         ledger.close()
 
@@ -108,7 +115,7 @@ def test_a_months_spend_is_read_by_index_from_the_rollups_and_the_edge_days_rows
     assert reads and all(step.startswith("SEARCH") for step in reads), plan
     # The rows by the user's index; the rollup cells by one range of the primary key
     # (dim, key, day): the key's days are adjacent.
-    assert all("USING INDEX llm_calls_user (user_id=? AND end_time_unix_nano>? AND end_time_unix_nano<?)" in step
+    assert all("USING INDEX llm_writtenuser (user_id=? AND end_time_unix_nano>? AND end_time_unix_nano<?)" in step
                or "llm_rollup USING PRIMARY KEY (dim=? AND key=? AND day>? AND day<?)" in step
                for step in reads), plan
     assert sum("llm_rollup" in step for step in reads) == 2
