@@ -389,14 +389,15 @@ class BudgetLedger:
         if self.pg:
             days, edges = split_window(start_ns, end_ns)
             first, last = days or ("", "")
+            (lo1, hi1), (lo2, hi2) = (edges + [(0, 0), (0, 0)])[:2]
             from psycopg.types.numeric import Int8
 
             # The same parameter types every time (psycopg would send a small integer as
-            # int2, an empty list untyped): the statement is prepared once per connection.
+            # int2): the statement is prepared once per connection.
             params = (f"{budget}\x1f{key}", budget, key, scope.kind, scope.dim,
                       scope.value if scope.kind != "app" else None, scope.attribute, first, last,
-                      "{" + ",".join(str(t) for edge in edges for t in edge) + "}", Int8(now_ns), hold_id,
-                      Int8(usd_pico), usd, limit, Int8(expires_ns), model, trace_id, span_id)
+                      Int8(lo1), Int8(hi1), Int8(lo2), Int8(hi2), Int8(now_ns), hold_id, Int8(usd_pico), usd,
+                      limit, Int8(expires_ns), model, trace_id, span_id)
             with self._pg(transaction=False) as cur:
                 [(committed, held)] = cur.conn.execute(HOLD_CALL_PG, params).fetchall()
             return Decimal(committed), bool(held)

@@ -53,64 +53,78 @@ HOLDS_SQLITE = HOLDS_PG = _TABLE
 #: One check (``p_limit`` given: hold only within it) or settle (``p_limit`` NULL: always
 #: write the hold, replacing the call's in-flight one) under the scope's lock. Returns the
 #: scope's committed spend over the window without ``p_hold_id`` — whole UTC days
-#: ``[p_first_day, p_last_day)`` from ``llm_rollup``, the edge ranges ``p_edges`` (pairs of
-#: ``[lo, hi)`` end times) from the rows, plus the live holds not yet rows — and whether the
-#: hold was written. ``p_kind`` is ``user``, ``service``, ``attr`` or ``app`` (``p_key``
-#: NULL: every key of ``p_dim``). Each branch is a static statement: PL/pgSQL prepares it
-#: once per connection.
+#: ``[p_first_day, p_last_day)`` from ``llm_rollup``, the edges ``[p_lo1, p_hi1)`` and
+#: ``[p_lo2, p_hi2)`` of end times (empty when lo = hi) from the rows, plus the live holds
+#: not yet rows — and whether the hold was written. The read is one statement, one
+#: snapshot, taken after the lock: the exporter commits a row, its rollups and the deletion
+#: of its hold together without the lock, so a call counts once, as a hold or as a row.
+#: ``p_kind`` is ``user``, ``service``, ``attr`` or ``app`` (every key of ``p_dim``); each
+#: branch is a static statement, which PL/pgSQL prepares once per connection.
 HOLD_FUNCTION_PG = """
 CREATE OR REPLACE FUNCTION llm_budget_hold(
     p_lock TEXT, p_budget TEXT, p_scope_key TEXT, p_kind TEXT, p_dim TEXT, p_key TEXT, p_attribute TEXT,
-    p_first_day TEXT, p_last_day TEXT, p_edges BIGINT[], p_now BIGINT, p_hold_id TEXT, p_usd_pico BIGINT,
-    p_usd NUMERIC, p_limit NUMERIC, p_expires BIGINT, p_model TEXT, p_trace_id TEXT, p_span_id TEXT,
-    OUT committed NUMERIC, OUT held BOOLEAN)
+    p_first_day TEXT, p_last_day TEXT, p_lo1 BIGINT, p_hi1 BIGINT, p_lo2 BIGINT, p_hi2 BIGINT, p_now BIGINT,
+    p_hold_id TEXT, p_usd_pico BIGINT, p_usd NUMERIC, p_limit NUMERIC, p_expires BIGINT, p_model TEXT,
+    p_trace_id TEXT, p_span_id TEXT, OUT committed NUMERIC, OUT held BOOLEAN)
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
-    pico NUMERIC := 0;
-    rest NUMERIC := 0;
-    part_pico NUMERIC;
-    part_rest NUMERIC;
-    lo BIGINT;
-    hi BIGINT;
+    pico NUMERIC;
+    rest NUMERIC;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_lock, 0));
-    IF p_first_day < p_last_day THEN
-        IF p_key IS NULL THEN
-            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo), SUM(cost_rest) INTO part_pico, part_rest
-                FROM llm_rollup WHERE dim = p_dim AND day >= p_first_day AND day < p_last_day;
-        ELSE
-            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo), SUM(cost_rest) INTO part_pico, part_rest
-                FROM llm_rollup WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day;
-        END IF;
-        pico := pico + COALESCE(part_pico, 0);
-        rest := rest + COALESCE(part_rest, 0);
-    END IF;
-    FOR i IN 1 .. COALESCE(array_length(p_edges, 1), 0) / 2 LOOP
-        lo := p_edges[2 * i - 1];
-        hi := p_edges[2 * i];
-        CONTINUE WHEN lo >= hi;
-        IF p_kind = 'user' THEN
-            SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL) INTO part_pico, part_rest
-                FROM llm_calls WHERE user_id = p_key AND end_time_unix_nano >= lo AND end_time_unix_nano < hi;
-        ELSIF p_kind = 'service' THEN
-            SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL) INTO part_pico, part_rest
-                FROM llm_calls WHERE service = p_key AND end_time_unix_nano >= lo AND end_time_unix_nano < hi;
-        ELSIF p_kind = 'attr' THEN
-            SELECT SUM(c.cost_pico), SUM(c.cost_usd) FILTER (WHERE c.cost_pico IS NULL) INTO part_pico, part_rest
+    IF p_kind = 'user' THEN
+        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
+            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
+                WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day
+            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
+                FROM llm_calls WHERE user_id = p_key AND end_time_unix_nano >= p_lo1 AND end_time_unix_nano < p_hi1
+            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
+                FROM llm_calls WHERE user_id = p_key AND end_time_unix_nano >= p_lo2 AND end_time_unix_nano < p_hi2
+            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
+                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
+                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
+                AND c.span_id = h.span_id)) parts;
+    ELSIF p_kind = 'service' THEN
+        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
+            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
+                WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day
+            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
+                FROM llm_calls WHERE service = p_key AND end_time_unix_nano >= p_lo1 AND end_time_unix_nano < p_hi1
+            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
+                FROM llm_calls WHERE service = p_key AND end_time_unix_nano >= p_lo2 AND end_time_unix_nano < p_hi2
+            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
+                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
+                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
+                AND c.span_id = h.span_id)) parts;
+    ELSIF p_kind = 'attr' THEN
+        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
+            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
+                WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day
+            UNION ALL SELECT SUM(c.cost_pico), SUM(c.cost_usd) FILTER (WHERE c.cost_pico IS NULL)
                 FROM llm_call_attributes a JOIN llm_calls c ON c.trace_id = a.trace_id AND c.span_id = a.span_id
                 WHERE a.name = p_attribute AND a.value = p_key
-                AND a.end_time_unix_nano >= lo AND a.end_time_unix_nano < hi;
-        ELSE
-            SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL) INTO part_pico, part_rest
-                FROM llm_calls WHERE end_time_unix_nano >= lo AND end_time_unix_nano < hi;
-        END IF;
-        pico := pico + COALESCE(part_pico, 0);
-        rest := rest + COALESCE(part_rest, 0);
-    END LOOP;
-    SELECT SUM(usd_pico) INTO part_pico FROM llm_budget_holds h
-        WHERE budget = p_budget AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
-        AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id AND c.span_id = h.span_id);
-    pico := pico + COALESCE(part_pico, 0);
+                AND a.end_time_unix_nano >= p_lo1 AND a.end_time_unix_nano < p_hi1
+            UNION ALL SELECT SUM(c.cost_pico), SUM(c.cost_usd) FILTER (WHERE c.cost_pico IS NULL)
+                FROM llm_call_attributes a JOIN llm_calls c ON c.trace_id = a.trace_id AND c.span_id = a.span_id
+                WHERE a.name = p_attribute AND a.value = p_key
+                AND a.end_time_unix_nano >= p_lo2 AND a.end_time_unix_nano < p_hi2
+            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
+                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
+                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
+                AND c.span_id = h.span_id)) parts;
+    ELSE
+        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
+            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
+                WHERE dim = p_dim AND day >= p_first_day AND day < p_last_day
+            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
+                FROM llm_calls WHERE end_time_unix_nano >= p_lo1 AND end_time_unix_nano < p_hi1
+            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
+                FROM llm_calls WHERE end_time_unix_nano >= p_lo2 AND end_time_unix_nano < p_hi2
+            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
+                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
+                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
+                AND c.span_id = h.span_id)) parts;
+    END IF;
     committed := pico * 0.000000000001 + rest;
     IF p_limit IS NOT NULL AND (committed >= p_limit OR committed + p_usd > p_limit) THEN
         held := false;
@@ -127,8 +141,9 @@ $fn$
 """
 #: The one statement a check or a settle sends (psycopg placeholders).
 HOLD_CALL_PG = ("SELECT committed, held FROM llm_budget_hold(%s::text, %s::text, %s::text, %s::text, %s::text, "
-                "%s::text, %s::text, %s::text, %s::text, %s::bigint[], %s::bigint, %s::text, %s::bigint, "
-                "%s::numeric, %s::numeric, %s::bigint, %s::text, %s::text, %s::text)")
+                "%s::text, %s::text, %s::text, %s::text, %s::bigint, %s::bigint, %s::bigint, %s::bigint, "
+                "%s::bigint, %s::text, %s::bigint, %s::numeric, %s::numeric, %s::bigint, %s::text, %s::text, "
+                "%s::text)")
 
 _TRACE, _SPAN = COLUMNS.index("trace_id"), COLUMNS.index("span_id")
 

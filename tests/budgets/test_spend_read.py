@@ -115,7 +115,7 @@ def test_a_months_spend_is_read_by_index_from_the_rollups_and_the_edge_days_rows
     assert reads and all(step.startswith("SEARCH") for step in reads), plan
     # The rows by the user's index; the rollup cells by one range of the primary key
     # (dim, key, day): the key's days are adjacent.
-    assert all("USING INDEX llm_writtenuser (user_id=? AND end_time_unix_nano>? AND end_time_unix_nano<?)" in step
+    assert all("USING INDEX llm_calls_user (user_id=? AND end_time_unix_nano>? AND end_time_unix_nano<?)" in step
                or "llm_rollup USING PRIMARY KEY (dim=? AND key=? AND day>? AND day<?)" in step
                for step in reads), plan
     assert sum("llm_rollup" in step for step in reads) == 2
