@@ -174,6 +174,9 @@ def main() -> None:
         conn.execute("SELECT 1").fetchall()
         floor.append(time.perf_counter() - t0)
     print(f"one round trip (SELECT 1):  {_percentiles(floor)}")
+    # Holds the next check would read: the exporter deletes a call's holds with its row.
+    [(holds_left,)] = conn.execute("SELECT COUNT(*) FROM llm_budget_holds").fetchall()
+    print(f"holds left in llm_budget_holds: {holds_left}")
     budgets.clear_budgets()
 
 
