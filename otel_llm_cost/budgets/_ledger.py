@@ -1,7 +1,8 @@
 """The budgets' side of the shared ledger: spend over a period, and fleet-wide holds.
 
-Spend. A scope's spend over ``[start, end)`` is read in one statement
-(:func:`spend_sql`): its whole UTC days from the ledger's per-day rollups
+Spend. A scope's spend over ``[start, end)`` is read in one statement (:func:`spend_sql`
+on SQLite, the same parts inside ``llm_budget_hold`` on PostgreSQL): its whole UTC days
+from the ledger's per-day rollups
 (``llm_rollup``, kept in the rows' transaction), the partial days at the window's edges
 from ``llm_calls`` by the scope's index (``(user_id, end_time_unix_nano)``; an
 attribute's through the ledger's attribute index ``llm_call_attributes``; the time index
@@ -20,7 +21,10 @@ wrote, stops counting after the hold's time to live, and is deleted by a later s
 Atomic across processes. Check and hold run in one transaction under a lock per
 (budget, scope): PostgreSQL ``pg_advisory_xact_lock`` on a hash of the key, SQLite
 ``BEGIN IMMEDIATE`` (one writer for the file). Two processes racing the last dollar of a
-budget are serialised; one of them sees the other's hold.
+budget are serialised; one of them sees the other's hold. On PostgreSQL the transaction is
+one statement, a call of the ledger's function ``llm_budget_hold`` (``ledger._holds``):
+one round trip per check and per settle. The exporter deletes a call's holds in the
+transaction that writes its row; the sweep is the backstop.
 
 Never a hang. Every statement runs under a client clock (:class:`_Watchdog`): past the
 budget timeout the connection's socket is shut down, the call gets
@@ -435,9 +439,6 @@ class BudgetLedger:
             cur.query("DELETE FROM llm_budget_holds WHERE expires_unix_nano <= ? OR EXISTS (SELECT 1 FROM "
                       "llm_calls c WHERE c.trace_id = llm_budget_holds.trace_id "
                       "AND c.span_id = llm_budget_holds.span_id)", (now_ns,), fetch=False)
-
-    def transaction(self) -> Any:
-        return self._sql()
 
     def totals(self, scope: Scope, start_ns: int, end_ns: int, now_ns: int, budget: str | None = None,
                scope_key: str = "", by_model: bool = True) -> Totals:

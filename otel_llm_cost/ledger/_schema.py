@@ -388,7 +388,7 @@ def check_ours(conn: sqlite3.Connection, path: Path | str) -> None:
     if app_id == 0 and (not tables or ("llm_calls" in tables and version > 0
                                         and set(tables) <= {"llm_calls", "llm_quarantine", "llm_rollup",
                                                              "llm_call_attributes", "llm_rollup_hour",
-                                                             "llm_key_totals"})):
+                                                             "llm_key_totals", "llm_budget_holds"})):
         return
     found = ", ".join(tables[:10]) + (", …" if len(tables) > 10 else "") if tables else "no tables"
     raise LedgerError(
