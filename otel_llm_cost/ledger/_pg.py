@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ._schema import CURRENT_VERSION, LedgerError, is_url, redact, scrub
 
-__all__ = ["is_url", "redact", "connect_pg", "migrate_pg", "PG_FIRST_VERSION"]
+__all__ = ["is_url", "redact", "connect_pg", "connect_settings", "migrate_pg", "catalog", "PG_FIRST_VERSION"]
 
 #: Seconds to wait for the server: a down database must not hold an export (or a
 #: shutdown) for long.
@@ -105,15 +105,46 @@ def _driver():
     return psycopg
 
 
-def connect_pg(url: str, *, migrate: bool = True, application_name: str = "otel-llm-cost"):
-    """An autocommit psycopg connection to the ledger at ``url``, migrated when ``migrate``."""
+#: The libpq environment variable that sets each connection keyword we give a default for:
+#: a setting the user made there, like one in the URL, is theirs and wins over ours.
+_ENV = {"connect_timeout": "PGCONNECT_TIMEOUT", "application_name": "PGAPPNAME", "options": "PGOPTIONS"}
+
+
+def connect_settings(*, application_name: str = "otel-llm-cost", read_only: bool = False,
+                     given: dict[str, str] | None = None) -> dict[str, str]:
+    """The connection keywords we add to ``url``: our defaults for what the user did not set
+    (in the URL, ``given``, or libpq's environment variables), never in place of it.
+
+    ``options`` is the exception, merged rather than replaced: ours first (the statement
+    timeout), then the user's (``-c search_path=…``, even their own timeout: later settings
+    win), then, for ``read_only``, ``default_transaction_read_only`` last, which no option
+    undoes. Sent in the start-up packet, they cost no round trip (a ``SET`` after connecting
+    costs one). Nothing is said about SSL or GSSAPI encryption: libpq's defaults and the
+    user's ``sslmode``/``gssencmode`` decide (see docs/ledger.md, "Speed", for what each
+    costs a connection).
+    """
+    import os
+
+    given = {} if given is None else given
+    mine = {"connect_timeout": str(CONNECT_TIMEOUT_S), "application_name": application_name, **TCP_SETTINGS}
+    out = {k: v for k, v in mine.items() if k not in given and not os.environ.get(_ENV.get(k, ""))}
+    theirs = given.get("options") or os.environ.get("PGOPTIONS", "")
+    options = [f"-c statement_timeout={STATEMENT_TIMEOUT_MS}", *([theirs] if theirs.strip() else []),
+               *(["-c default_transaction_read_only=on"] if read_only else [])]
+    out["options"] = " ".join(options)
+    return out
+
+
+def connect_pg(url: str, *, migrate: bool = True, application_name: str = "otel-llm-cost",
+               read_only: bool = False):
+    """An autocommit psycopg connection to the ledger at ``url``, migrated when ``migrate``;
+    every transaction read-only when ``read_only`` (the report's)."""
     psycopg = _driver()
     try:
         given = psycopg.conninfo.conninfo_to_dict(url)
-        extra = {k: v for k, v in TCP_SETTINGS.items() if k not in given}
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                               application_name=application_name,
-                               options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}", **extra)
+        settings = connect_settings(application_name=application_name, read_only=read_only,
+                                    given={k: str(v) for k, v in given.items() if v is not None})
+        conn = psycopg.connect(url, autocommit=True, **settings)
     except psycopg.Error as exc:
         raise LedgerError(f"{redact(url)}: cannot connect ({scrub(str(exc).strip(), url)})") from None
     try:
@@ -141,6 +172,25 @@ def schema_version(conn) -> int:
         return -1 if _table_exists(conn, "llm_calls") else 0
     row = conn.execute("SELECT max(version) FROM llm_ledger_schema").fetchone()
     return int(row[0] or 0)
+
+
+def catalog(conn) -> tuple[int, set[str], set[str]]:
+    """The ledger's schema version (as :func:`schema_version`), its tables and the columns
+    of ``llm_calls``, in two short statements on ``pg_catalog`` — what a reader needs before
+    its first query (``information_schema`` gives the same through views that take tens of
+    milliseconds to plan and run on a new connection)."""
+    rows = conn.execute(
+        "SELECT c.relname, a.attname FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema() "
+        "LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND c.relname = 'llm_calls' "
+        "AND a.attnum > 0 AND NOT a.attisdropped "
+        "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')").fetchall()
+    tables = {table for table, _ in rows}
+    columns = {column for _, column in rows if column is not None}
+    if "llm_ledger_schema" not in tables:
+        return (-1 if "llm_calls" in tables else 0), tables, columns
+    row = conn.execute("SELECT max(version) FROM llm_ledger_schema").fetchone()
+    return int(row[0] or 0), tables, columns
 
 
 def migrate_pg(conn, url: str = "<ledger>") -> int:

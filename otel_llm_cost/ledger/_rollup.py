@@ -62,27 +62,21 @@ SUMS = ("calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_wr
 _CTX = Context(prec=80)
 _PRICED = SUMS.index("priced")
 
-_COLUMNS_SQL = ",\n".join(f"    {name} BIGINT NOT NULL DEFAULT 0" for name in SUMS)
-ROLLUP_SQLITE = f"""
-CREATE TABLE llm_rollup (
-    dim   TEXT NOT NULL,
-    day   TEXT NOT NULL,
-    key   TEXT NOT NULL,
-{_COLUMNS_SQL.replace('BIGINT', 'INTEGER')},
-    cost_rest TEXT,
-    PRIMARY KEY (dim, day, key)
-) WITHOUT ROWID
-"""
-ROLLUP_PG = f"""
-CREATE TABLE llm_rollup (
-    dim   TEXT NOT NULL,
-    day   TEXT NOT NULL,
-    key   TEXT NOT NULL,
-{_COLUMNS_SQL},
-    cost_rest NUMERIC,
-    PRIMARY KEY (dim, day, key)
-)
-"""
+
+def _cells_table(name: str, column: str, order: tuple[str, str, str], sqlite: bool) -> str:
+    """``CREATE TABLE name``: one cell per (dim, ``column`` — ``day`` or ``hour`` —, key) with
+    the integer :data:`SUMS` and the decimal rest, its primary key in ``order``. SQLite keeps
+    the integers as ``INTEGER`` and the rest as text, in a ``WITHOUT ROWID`` table (stored in
+    key order); PostgreSQL as ``BIGINT`` and ``NUMERIC``."""
+    integer, rest, rowid = ("INTEGER", "TEXT", " WITHOUT ROWID") if sqlite else ("BIGINT", "NUMERIC", "")
+    keys = {"dim": "dim   TEXT NOT NULL", "key": "key   TEXT NOT NULL", column: f"{column:<5} TEXT NOT NULL"}
+    sums = ",\n".join(f"    {column_} {integer} NOT NULL DEFAULT 0" for column_ in SUMS)
+    return (f"\nCREATE TABLE {name} (\n" + "".join(f"    {keys[k]},\n" for k in order)
+            + f"{sums},\n    cost_rest {rest},\n    PRIMARY KEY ({', '.join(order)})\n){rowid}")
+
+
+ROLLUP_SQLITE = _cells_table("llm_rollup", "day", ("dim", "day", "key"), sqlite=True) + "\n"
+ROLLUP_PG = _cells_table("llm_rollup", "day", ("dim", "day", "key"), sqlite=False) + "\n"
 
 #: Schema version 7 keys the cells by (dim, key, day). Why: the report ranks keys over a
 #: window (``GROUP BY key``) and :func:`spend` reads one key's days; in SQLite the table is
@@ -90,15 +84,7 @@ CREATE TABLE llm_rollup (
 #: (no sort of a million session cells) and a key's days are one range. The rest index
 #: finds the rare cells with a decimal rest without reading the others. (PostgreSQL keeps
 #: the table and adds the same order as an index.) The data is copied as it is.
-ROLLUP_V7_SQLITE = f"""
-CREATE TABLE llm_rollup_v7 (
-    dim   TEXT NOT NULL,
-    key   TEXT NOT NULL,
-    day   TEXT NOT NULL,
-{_COLUMNS_SQL.replace('BIGINT', 'INTEGER')},
-    cost_rest TEXT,
-    PRIMARY KEY (dim, key, day)
-) WITHOUT ROWID;
+ROLLUP_V7_SQLITE = _cells_table("llm_rollup_v7", "day", ("dim", "key", "day"), sqlite=True) + f""";
 INSERT INTO llm_rollup_v7 (dim, key, day, {", ".join(SUMS)}, cost_rest)
     SELECT dim, key, day, {", ".join(SUMS)}, cost_rest FROM llm_rollup ORDER BY dim, key, day;
 DROP TABLE llm_rollup;
@@ -112,26 +98,8 @@ CREATE INDEX llm_rollup_rest ON llm_rollup (dim, day) WHERE cost_rest IS NOT NUL
 
 #: Schema version 9 adds the same cells per UTC hour (``hour`` is ``YYYY-MM-DDTHH``), keyed
 #: (dim, hour, key): the report reads one dim's hours of one day as one range.
-ROLLUP_HOUR_SQLITE = f"""
-CREATE TABLE llm_rollup_hour (
-    dim   TEXT NOT NULL,
-    hour  TEXT NOT NULL,
-    key   TEXT NOT NULL,
-{_COLUMNS_SQL.replace('BIGINT', 'INTEGER')},
-    cost_rest TEXT,
-    PRIMARY KEY (dim, hour, key)
-) WITHOUT ROWID
-"""
-ROLLUP_HOUR_PG = f"""
-CREATE TABLE llm_rollup_hour (
-    dim   TEXT NOT NULL,
-    hour  TEXT NOT NULL,
-    key   TEXT NOT NULL,
-{_COLUMNS_SQL},
-    cost_rest NUMERIC,
-    PRIMARY KEY (dim, hour, key)
-)
-"""
+ROLLUP_HOUR_SQLITE = _cells_table("llm_rollup_hour", "hour", ("dim", "hour", "key"), sqlite=True) + "\n"
+ROLLUP_HOUR_PG = _cells_table("llm_rollup_hour", "hour", ("dim", "hour", "key"), sqlite=False) + "\n"
 #: ... and ``llm_key_totals``, each key's lifetime totals indexed by cost (``_keys``),
 #: built from the day cells.
 ROLLUP_KEY_SQLITE, ROLLUP_KEY_PG = _keys.ROLLUP_KEY_SQLITE, _keys.ROLLUP_KEY_PG

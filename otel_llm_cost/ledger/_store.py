@@ -125,15 +125,16 @@ def _open_sqlite(path: Path, write: bool) -> Store:
 
 
 def _open_pg(url: str, write: bool) -> Store:
-    from ._pg import connect_pg, schema_version
+    from ._pg import catalog, connect_pg
 
     try:
-        conn = connect_pg(url, migrate=write, application_name="otel-llm-cost")
+        # A reader's connection is read-only from its start-up packet (no SET afterwards).
+        conn = connect_pg(url, migrate=write, application_name="otel-llm-cost", read_only=not write)
     except LedgerError as exc:
         raise StoreError(str(exc)) from None
     name = describe(url)
     try:
-        version = schema_version(conn)
+        version, tables, columns = catalog(conn)
         if version == 0:
             raise StoreError(f"{name}: no ledger in this database yet (nothing has been recorded there; "
                              f"record calls with {semconv.ENV_LEDGER_URL} set to it)")
@@ -142,13 +143,6 @@ def _open_pg(url: str, write: bool) -> Store:
         if version > CURRENT_VERSION:
             raise StoreError(f"{name}: ledger schema version {version} is newer than this "
                              f"otel-llm-cost understands ({CURRENT_VERSION}); upgrade otel-llm-cost")
-        if not write:
-            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        columns = {r[0] for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'llm_calls' AND table_schema = current_schema()").fetchall()}
-        tables = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()").fetchall()}
     except BaseException:
         conn.close()
         raise

@@ -6,13 +6,11 @@ rule; and a version 7 ledger with rows migrated in place — on SQLite and on Po
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -25,6 +23,7 @@ from otel_llm_cost.ledger._store import open_store
 from otel_llm_cost.ledger._values import DIGEST_MARK, storable
 
 from ._spans import llm_span, provider_with, unix_nano
+from ._sql import execute
 
 _T0 = datetime(2025, 3, 10, tzinfo=UTC)
 #: Values a caller may send as a tenant: over the ledger's length limit, with a NUL, with
@@ -69,17 +68,6 @@ def _query(target: str, sql: str) -> list[tuple]:
         return store.query(sql)
 
 
-def _execute(target: str, sql: str) -> None:
-    if target.startswith("postgresql://"):
-        with psycopg.connect(target, autocommit=True) as conn:
-            conn.execute(sql)
-    else:
-        conn = sqlite3.connect(target)
-        conn.execute(sql)
-        conn.commit()
-        conn.close()
-
-
 def _expected(tenant: str) -> Decimal:
     """What the calls of ``tenant`` (as the ledger stores it) cost."""
     total = Decimal(0)
@@ -120,24 +108,24 @@ def test_rows_keep_the_allow_listed_attributes_and_the_index_and_rollups_follow(
 
 def test_verify_fails_on_a_tampered_attribute_rollup_or_index_and_prune_keeps_them_true(ledger: str,
                                                                                         capsys) -> None:
-    _execute(ledger, "UPDATE llm_rollup SET pico_lo = pico_lo + 1 WHERE dim = 'attr:tenant' AND key = 'globex' "
+    execute(ledger, "UPDATE llm_rollup SET pico_lo = pico_lo + 1 WHERE dim = 'attr:tenant' AND key = 'globex' "
                      "AND day = '2025-03-10'")
     assert main(["ledger", "verify", "--db", ledger]) == 2
     assert "attr:tenant/2025-03-10/globex: rows give" in capsys.readouterr().err
-    _execute(ledger, "UPDATE llm_rollup SET pico_lo = pico_lo - 1 WHERE dim = 'attr:tenant' AND key = 'globex' "
+    execute(ledger, "UPDATE llm_rollup SET pico_lo = pico_lo - 1 WHERE dim = 'attr:tenant' AND key = 'globex' "
                      "AND day = '2025-03-10'")
     assert main(["ledger", "verify", "--db", ledger]) == 0
-    _execute(ledger, "DELETE FROM llm_call_attributes WHERE value = 'acme' AND end_time_unix_nano = "
+    execute(ledger, "DELETE FROM llm_call_attributes WHERE value = 'acme' AND end_time_unix_nano = "
                      f"{unix_nano(_T0)}")
     assert main(["ledger", "verify", "--db", ledger]) == 2
     assert "llm_call_attributes: missing tenant='acme'" in capsys.readouterr().err
-    _execute(ledger, "INSERT INTO llm_call_attributes VALUES ('tenant', 'acme', "
+    execute(ledger, "INSERT INTO llm_call_attributes VALUES ('tenant', 'acme', "
                      f"{unix_nano(_T0)}, (SELECT trace_id FROM llm_calls ORDER BY end_time_unix_nano LIMIT 1), "
                      "(SELECT span_id FROM llm_calls ORDER BY end_time_unix_nano LIMIT 1))")
-    _execute(ledger, "INSERT INTO llm_call_attributes VALUES ('tenant', 'ghost', 5, 'no-trace', 'no-span')")
+    execute(ledger, "INSERT INTO llm_call_attributes VALUES ('tenant', 'ghost', 5, 'no-trace', 'no-span')")
     assert main(["ledger", "verify", "--db", ledger]) == 2
     assert "llm_call_attributes: 1 entries of no ledger row" in capsys.readouterr().err
-    _execute(ledger, "DELETE FROM llm_call_attributes WHERE value = 'ghost'")
+    execute(ledger, "DELETE FROM llm_call_attributes WHERE value = 'ghost'")
     assert main(["ledger", "prune", "--before", (_T0 + timedelta(hours=50)).isoformat(), "--db", ledger]) == 0
     assert main(["ledger", "verify", "--db", ledger]) == 0
     [(left,)] = _query(ledger, "SELECT COUNT(*) FROM llm_call_attributes WHERE end_time_unix_nano < "
@@ -148,24 +136,11 @@ def test_verify_fails_on_a_tampered_attribute_rollup_or_index_and_prune_keeps_th
 def _as_version_7(target: str) -> None:
     """The ledger as schema 7 left it: no attributes column, index table or service dim (nor
     schema 9's hour cells and key totals)."""
-    if target.startswith("postgresql://"):
-        with psycopg.connect(target, autocommit=True) as conn:
-            conn.execute("DROP TABLE llm_rollup_hour")
-            conn.execute("DROP TABLE llm_key_totals")
-            conn.execute("DROP TABLE llm_call_attributes")
-            conn.execute("ALTER TABLE llm_calls DROP COLUMN attributes")
-            conn.execute("DELETE FROM llm_rollup WHERE dim = 'service' OR dim LIKE 'attr:%'")
-            conn.execute("UPDATE llm_ledger_schema SET version = 7")
-    else:
-        conn = sqlite3.connect(target)
-        conn.execute("DROP TABLE llm_rollup_hour")
-        conn.execute("DROP TABLE llm_key_totals")
-        conn.execute("DROP TABLE llm_call_attributes")
-        conn.execute("ALTER TABLE llm_calls DROP COLUMN attributes")
-        conn.execute("DELETE FROM llm_rollup WHERE dim = 'service' OR dim LIKE 'attr:%'")
-        conn.execute("PRAGMA user_version = 7")
-        conn.commit()
-        conn.close()
+    execute(target, "DROP TABLE llm_rollup_hour", "DROP TABLE llm_key_totals", "DROP TABLE llm_call_attributes",
+            "ALTER TABLE llm_calls DROP COLUMN attributes",
+            "DELETE FROM llm_rollup WHERE dim = 'service' OR dim LIKE 'attr:%'",
+            "UPDATE llm_ledger_schema SET version = 7" if target.startswith("postgresql://")
+            else "PRAGMA user_version = 7")
 
 
 def test_a_version_7_ledger_with_rows_is_migrated_in_place(ledger: str, capsys) -> None:

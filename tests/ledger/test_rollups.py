@@ -36,6 +36,7 @@ from otel_llm_cost.ledger._schema import CURRENT_VERSION
 from otel_llm_cost.ledger._store import open_store
 
 from ._spans import llm_span, provider_with, unix_nano
+from ._sql import execute
 
 _T0 = datetime(2025, 3, 10, tzinfo=UTC)
 
@@ -110,7 +111,7 @@ def test_verify_after_writes_prune_and_tampering(ledger: str, capsys) -> None:
     assert main(["ledger", "prune", "--before", (_T0 + timedelta(hours=40)).isoformat(), "--db", ledger]) == 0
     assert main(["ledger", "verify", "--db", ledger]) == 0
     assert load_report(ledger, "user").total.calls == load_report(ledger, "user", exact=True).total.calls == 70
-    _execute(ledger, "UPDATE llm_rollup SET pico_lo = pico_lo + 1 WHERE dim = 'user' AND key = 'u1' "
+    execute(ledger, "UPDATE llm_rollup SET pico_lo = pico_lo + 1 WHERE dim = 'user' AND key = 'u1' "
                      "AND day = '2025-03-12'")
     assert main(["ledger", "verify", "--db", ledger]) == 2
     assert "user/2025-03-12/u1: rows give" in capsys.readouterr().err
@@ -146,9 +147,9 @@ def test_a_version_6_ledger_is_rekeyed_in_place_with_its_cells_unchanged(ledger:
     schema 8's step builds the service dim from the rows: the cells the writers kept)."""
     with open_store(ledger) as store:
         before = stored(store.conn)
-    _execute(ledger, "DELETE FROM llm_rollup WHERE dim = 'service'")  # not in schema 6 (nor 7)
-    _execute(ledger, "DROP TABLE llm_call_attributes")
-    _execute(ledger, "ALTER TABLE llm_calls DROP COLUMN attributes")
+    execute(ledger, "DELETE FROM llm_rollup WHERE dim = 'service'")  # not in schema 6 (nor 7)
+    execute(ledger, "DROP TABLE llm_call_attributes")
+    execute(ledger, "ALTER TABLE llm_calls DROP COLUMN attributes")
     if ledger.startswith("postgresql://"):
         with psycopg.connect(ledger, autocommit=True) as conn:  # as version 6 left it
             conn.execute("DROP TABLE llm_rollup_hour")
@@ -264,7 +265,7 @@ def test_hour_cells_are_kept_by_writes_and_prune_and_checked_by_verify(ledger: s
         assert min(cell[1] for cell in hours) == "2025-03-11T16"  # 40.8 h: the first call kept
     assert main(["ledger", "verify", "--db", ledger]) == 0
     capsys.readouterr()
-    _execute(ledger, "UPDATE llm_rollup_hour SET calls = calls + 1 WHERE dim = 'session' AND key = 's1' "
+    execute(ledger, "UPDATE llm_rollup_hour SET calls = calls + 1 WHERE dim = 'session' AND key = 's1' "
                      "AND hour = (SELECT MIN(hour) FROM llm_rollup_hour WHERE dim = 'session' AND key = 's1')")
     assert main(["ledger", "verify", "--db", ledger]) == 2
     err = capsys.readouterr().err
@@ -278,12 +279,12 @@ def test_a_version_8_ledger_gets_its_hour_cells_and_key_totals_built(ledger: str
     edge, the top sessions ranked from the cells)."""
     with open_store(ledger) as store:
         days, hours = stored(store.conn), stored(store.conn, HOUR)
-    _execute(ledger, "DROP TABLE llm_rollup_hour")
-    _execute(ledger, "DROP TABLE llm_key_totals")
+    execute(ledger, "DROP TABLE llm_rollup_hour")
+    execute(ledger, "DROP TABLE llm_key_totals")
     if ledger.startswith("postgresql://"):
-        _execute(ledger, "UPDATE llm_ledger_schema SET version = 8")
+        execute(ledger, "UPDATE llm_ledger_schema SET version = 8")
     else:
-        _execute(ledger, "PRAGMA user_version = 8")
+        execute(ledger, "PRAGMA user_version = 8")
     reference = {(by, top): render(load_report(ledger, by, SINCES[2], exact=True, top=top), "json")
                  for by in ("model", "session") for top in (None, 2)}
     for (by, top), text in reference.items():  # read as version 8: day cells, the partial day from rows
@@ -320,7 +321,7 @@ def test_key_totals_are_kept_by_writes_and_prune_and_checked_by_verify(ledger: s
         assert sum(total[2] for (dim, _), total in keys.items() if dim == "model") == 57
     assert main(["ledger", "verify", "--db", ledger]) == 0
     capsys.readouterr()
-    _execute(ledger, "UPDATE llm_key_totals SET pico_lo = pico_lo + 1 WHERE dim = 'user' AND key = 'u2'")
+    execute(ledger, "UPDATE llm_key_totals SET pico_lo = pico_lo + 1 WHERE dim = 'user' AND key = 'u2'")
     assert main(["ledger", "verify", "--db", ledger]) == 2
     assert "key user/u2: rows give" in capsys.readouterr().err
 
@@ -341,14 +342,3 @@ def test_the_top_keys_walk_stops_early_and_gives_up_when_it_would_read_too_much(
                 for top in (1, 3):
                     assert _keys.top_keys(store, dim, day, top) == (order[:top], len(cells)), (day, dim, top)
         assert _keys.top_keys(store, "session", "2025-03-13", 3, budget=4) is None
-
-
-def _execute(target: str, sql: str) -> None:
-    if target.startswith("postgresql://"):
-        with psycopg.connect(target, autocommit=True) as conn:
-            conn.execute(sql)
-        return
-    conn = sqlite3.connect(target)
-    conn.execute(sql)
-    conn.commit()
-    conn.close()
