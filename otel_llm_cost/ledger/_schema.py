@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
 import stat
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import semconv
 from ._money import to_pico
+
+if TYPE_CHECKING:  # imported where a SQLite ledger is opened: a PostgreSQL reader never needs it
+    import sqlite3
 
 __all__ = [
     "CURRENT_VERSION",
@@ -253,6 +256,8 @@ def connect(path: Path) -> sqlite3.Connection:
     Autocommit mode (``isolation_level=None``): transactions are explicit, so a batch is
     exactly one ``BEGIN IMMEDIATE … COMMIT`` and nothing is left open between exports.
     """
+    import sqlite3
+
     _make_private_dirs(path.parent)
     if not _create_private(path):
         _warn_if_shared(path)
@@ -278,6 +283,8 @@ def _enable_wal(conn: sqlite3.Connection) -> None:
     handler for it, so processes creating the same new ledger at once see "database is
     locked" here; retry until the busy timeout instead.
     """
+    import sqlite3
+
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
@@ -366,6 +373,8 @@ def rollback(conn: sqlite3.Connection) -> None:
     the transaction back itself; a ROLLBACK then fails with "cannot rollback - no
     transaction is active", which would replace the real cause in the log line.
     """
+    import sqlite3
+
     try:
         if conn.in_transaction:
             conn.execute("ROLLBACK")

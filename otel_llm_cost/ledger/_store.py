@@ -8,7 +8,6 @@ the rest — placeholders, opening read-only, and which columns an older ledger 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,10 @@ from .. import semconv
 from ._schema import CURRENT_VERSION, LedgerError, connect, describe, is_url, rollback
 
 __all__ = ["Store", "StoreError", "open_store"]
+
+
+#: PostgreSQL's SQLSTATE for a number out of its type's range (a ``bigint`` sum past 2⁶³).
+_OUT_OF_RANGE = "22003"
 
 
 class StoreError(Exception):
@@ -36,7 +39,7 @@ class Store:
         #: The columns of ``llm_calls`` (an unmigrated SQLite ledger lacks newer ones).
         self.columns = columns
         self.errors: tuple[type[BaseException], ...] = (
-            (sqlite3.Error,) if kind == "sqlite" else (_psycopg().Error,))
+            (_sqlite3().Error,) if kind == "sqlite" else (_psycopg().Error,))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         if self.kind == "postgresql":
@@ -44,7 +47,8 @@ class Store:
         try:
             return list(self.conn.execute(sql, tuple(params)).fetchall())
         except self.errors as exc:
-            if self.kind == "sqlite" and "integer overflow" in str(exc):
+            if ((self.kind == "sqlite" and "integer overflow" in str(exc))
+                    or getattr(exc, "sqlstate", None) == _OUT_OF_RANGE):
                 raise OverflowError(str(exc)) from None
             raise StoreError(f"{self.name}: cannot read the ledger ({str(exc).strip()})") from None
 
@@ -82,6 +86,13 @@ def _psycopg():
     return psycopg
 
 
+def _sqlite3():
+    # Imported for a SQLite ledger only: a report on PostgreSQL starts without it.
+    import sqlite3
+
+    return sqlite3
+
+
 def open_store(target: Path | str, *, write: bool = False) -> Store:
     """Open the ledger at ``target``: a ``postgresql://`` URL, else a SQLite file path.
 
@@ -94,6 +105,7 @@ def open_store(target: Path | str, *, write: bool = False) -> Store:
 
 
 def _open_sqlite(path: Path, write: bool) -> Store:
+    sqlite3 = _sqlite3()
     if not path.exists():
         raise StoreError(
             f"no ledger at {path}: nothing has been recorded there yet (record calls with "

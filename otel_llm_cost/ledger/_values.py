@@ -16,8 +16,6 @@ dropped (``_exporter``).
 
 from __future__ import annotations
 
-import hashlib
-
 __all__ = ["MAX_TEXT", "storable", "DIGEST_MARK"]
 
 #: Longest text stored as it is (characters); longer values are stored as a digest.
@@ -38,5 +36,7 @@ def storable(value: str) -> str:
         text = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace").replace("\x00", "")
     if len(text) <= MAX_TEXT:
         return text
+    import hashlib  # here, not at the top: loading OpenSSL is a few ms of every report's start
+
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return f"{text[:_PREFIX]}{DIGEST_MARK}{digest}"

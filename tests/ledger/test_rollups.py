@@ -105,6 +105,17 @@ def test_the_report_from_rollups_is_the_report_from_rows(ledger: str, by: str) -
     assert total.calls == 120 and total.unpriced == 20 and total.failed == 20 and total.estimated == 20
 
 
+def test_a_cell_sum_past_64_bits_gives_way_to_the_rows(ledger: str) -> None:
+    """Cells whose sum no 64-bit integer holds (only a tampered ledger has them: 9.2·10¹²
+    USD): SQLite raises, PostgreSQL's cast back to bigint raises, and the report adds the
+    rows' decimals instead — the rows' exact totals, never a wrapped or rounded sum."""
+    execute(ledger, f"UPDATE llm_rollup SET pico_hi = pico_hi + {2**62} WHERE dim = 'provider'")
+    for by in ("provider", "model"):
+        report = load_report(ledger, by, SINCES[1])
+        assert report.source == "rows"
+        assert render(report, "json") == render(load_report(ledger, by, SINCES[1], exact=True), "json")
+
+
 def test_verify_after_writes_prune_and_tampering(ledger: str, capsys) -> None:
     assert main(["ledger", "verify", "--db", ledger]) == 0
     assert "equal the sums of the 120 rows" in capsys.readouterr().out
