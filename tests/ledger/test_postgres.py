@@ -198,3 +198,57 @@ def test_url_from_the_environment_for_the_exporter_and_the_report(pg_url: str, m
 def test_a_report_on_an_empty_database_says_so(pg_url: str, capsys) -> None:
     assert main(["report", "--db", pg_url]) == 1
     assert "no ledger in this database yet" in capsys.readouterr().err
+
+
+def _settings(conn) -> dict[str, str]:
+    names = ("statement_timeout", "search_path", "application_name", "default_transaction_read_only")
+    return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}
+
+
+def test_a_ledger_in_its_own_schema_through_the_urls_options(pg_url: str, capsys) -> None:
+    """``?options=-c search_path=costs`` (or ``PGOPTIONS``) is the user's: the exporter writes
+    its tables there and the report reads them there; our statement timeout is merged in
+    before theirs, never in place of them."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA costs")
+    url = f"{pg_url}?options=-c%20search_path%3Dcosts&application_name=billing"
+    exporter = LedgerSpanExporter(url)
+    provider = provider_with(exporter)
+    llm_span(provider.get_tracer("otel_llm_cost"), model="gpt-4o", cost="0.25", inp=1, out=1,
+             end_ns=unix_nano(datetime.now(UTC) - timedelta(minutes=5)))
+    provider.shutdown()
+    with psycopg.connect(pg_url) as conn:
+        tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables "
+                                             "WHERE table_schema = 'costs'")}
+        assert {"llm_calls", "llm_rollup", "llm_key_totals"} <= tables
+        assert conn.execute("SELECT to_regclass('public.llm_calls')").fetchone()[0] is None
+    assert main(["report", "--db", url, "--since", "1h", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"]["cost_usd"] == "0.25"
+    from otel_llm_cost.ledger._store import open_store
+
+    with open_store(url) as store:
+        assert _settings(store.conn) == {"statement_timeout": "30s", "search_path": "costs",
+                                         "application_name": "billing", "default_transaction_read_only": "on"}
+
+
+def test_the_users_settings_win_and_a_reader_stays_read_only(pg_url: str, monkeypatch) -> None:
+    from otel_llm_cost.ledger._pg import connect_pg
+    from otel_llm_cost.ledger._store import StoreError, open_store
+
+    monkeypatch.setenv("PGOPTIONS", "-c statement_timeout=1234 -c default_transaction_read_only=off")
+    monkeypatch.setenv("PGAPPNAME", "nightly-report")
+    connect_pg(pg_url).close()  # the ledger's tables
+    with connect_pg(pg_url, migrate=False) as conn:  # a writer: the user's read_only=off stands
+        assert _settings(conn) == {"statement_timeout": "1234ms", "search_path": '"$user", public',
+                                   "application_name": "nightly-report", "default_transaction_read_only": "off"}
+    with open_store(pg_url) as store:  # a reader is read-only whatever the options say
+        assert _settings(store.conn)["default_transaction_read_only"] == "on"
+        assert _settings(store.conn)["statement_timeout"] == "1234ms"
+        with pytest.raises(StoreError, match="read-only transaction"):
+            store.query("DELETE FROM llm_calls")
+    monkeypatch.delenv("PGOPTIONS")
+    monkeypatch.delenv("PGAPPNAME")
+    with connect_pg(f"{pg_url}?connect_timeout=7", migrate=False) as conn:
+        assert conn.info.get_parameters()["connect_timeout"] == "7"
+        assert _settings(conn)["statement_timeout"] == "30s"
+        assert _settings(conn)["application_name"] == "otel-llm-cost"
