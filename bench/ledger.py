@@ -211,6 +211,20 @@ def _exact_total(db: str, since_ns: int) -> tuple[int, str]:
     return calls, format_usd(total)
 
 
+def _exact_total_pg(url: str, since_ns: int) -> tuple[int, str]:
+    """The window's rows summed by PostgreSQL itself (``SUM`` of ``NUMERIC`` is exact): the
+    reference for a PostgreSQL ledger."""
+    import psycopg
+
+    from otel_llm_cost.cost import format_usd
+
+    with psycopg.connect(url) as conn:
+        conn.execute("SET statement_timeout = 0")
+        calls, total = conn.execute("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM llm_calls "
+                                    "WHERE end_time_unix_nano >= %s", (since_ns,)).fetchone()
+    return int(calls), format_usd(Decimal(total))
+
+
 def _in_process(db: str, runs: int, result: dict) -> None:
     """The report's own work, without starting Python and importing: ``load_report`` and the
     table, best of ``runs`` in this process (CPU seconds)."""
@@ -257,17 +271,17 @@ def time_reports(db: str, before: Path | None, runs: int, verify: bool = True) -
         for by in _BYS:
             same = after[by]["groups"] == reference[by]["groups"] and after[by]["total"] == reference[by]["total"]
             result.setdefault("identical_to_before", {})[by] = same
-    if is_file:
-        # The report's total against every row's exact Decimal sum, over the same window.
-        from otel_llm_cost.ledger._report import _unix_nano
+    # The report's total against every row's exact Decimal sum, over the same window.
+    from otel_llm_cost.ledger._report import _unix_nano
 
-        calls, exact = _exact_total(db, _unix_nano(datetime.fromisoformat(_SINCE)))
-        total = after["model"]["total"]
-        every = all(after[by]["total"]["cost_usd"] == exact and after[by]["total"]["calls"] == calls for by in _BYS)
-        result["exact_check"] = {"calls": calls, "decimal_sum": exact, "report_total": total["cost_usd"],
-                                 "equal": every}
-        print(f"total over {calls:,} calls: report {total['cost_usd']} / Decimal sum {exact} "
-              f"(every --by equal: {every})", file=sys.stderr)
+    since_ns = _unix_nano(datetime.fromisoformat(_SINCE))
+    calls, exact = _exact_total(db, since_ns) if is_file else _exact_total_pg(db, since_ns)
+    total = after["model"]["total"]
+    every = all(after[by]["total"]["cost_usd"] == exact and after[by]["total"]["calls"] == calls for by in _BYS)
+    result["exact_check"] = {"calls": calls, "decimal_sum": exact, "report_total": total["cost_usd"],
+                             "equal": every}
+    print(f"total over {calls:,} calls: report {total['cost_usd']} / Decimal sum {exact} "
+          f"(every --by equal: {every})", file=sys.stderr)
     if not verify:
         return result
     t0 = time.perf_counter()
