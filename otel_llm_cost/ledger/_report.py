@@ -337,11 +337,15 @@ def _from_rollups(store: Store, by: str, since: datetime | None, first: int, las
     def fetch(keys: set[str]) -> None:
         missing = sorted(keys - by_key.keys())
         if missing and store.kind == "postgresql":
-            # The keys as one array joined to the cells: one probe of (dim, key, day) per key.
-            # (As an IN list of hundreds of keys PostgreSQL reads every cell of the table.)
-            for row in store.query(f"SELECT key, {sums} FROM unnest(?::text[]) AS wanted (key) JOIN {table} "
-                                   f"USING (key) {where} GROUP BY key", [missing, *params]):
-                by_key[_raw(row[0])] = row
+            # One probe of the (dim, key, day) index per key, whatever their number: the keys
+            # as an array, each key's cells summed by a LATERAL subquery. (As an IN list, or
+            # an array joined to the cells, PostgreSQL reads every cell of the dim once the
+            # keys are many: 28,722 partial-day sessions at 10M calls took 2.5 s that way.)
+            for row in store.query(f"SELECT wanted.key, cells.* FROM unnest(?::text[]) AS wanted (key) "
+                                   f"CROSS JOIN LATERAL (SELECT {sums} FROM {table} {where} "
+                                   f"AND {table}.key = wanted.key) AS cells", [missing, *params]):
+                if row[1] is not None:  # a key without cells in the window's whole days
+                    by_key[_raw(row[0])] = row
             return
         for i in range(0, len(missing), 5_000):
             chunk = missing[i:i + 5_000]
