@@ -115,7 +115,9 @@ def compute_cost(usage: Usage | None, price: ModelPrice | None, *,
         components["output_audio"] = _times(usage.output_audio_tokens, _or(rates.output_audio, rates.output))
     if usage.output_image_tokens:
         components["output_image"] = _times(usage.output_image_tokens, _or(rates.output_image, rates.output))
-    for charge in PER_CALL_CHARGES:
+    # Per-call charges (``PER_CALL_CHARGES``), looked up only when one was counted.
+    for charge in (PER_CALL_CHARGES if usage.web_search_calls or usage.web_search_preview_calls
+                   or usage.file_search_calls else ()):
         calls = getattr(usage, CHARGES[charge][0])
         if calls:
             per_thousand = price.per_1k_calls.get(charge)

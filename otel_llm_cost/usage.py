@@ -337,13 +337,15 @@ class Usage:
         if not ((type(prompt) is int and prompt >= 0) or (type(output) is int and output >= 0)
                 or is_count(prompt) or is_count(output)):
             return None  # a block of junk says nothing: unknown, not zero
-        # to_int, inline for a plain count or None (every call reads these).
-        counts = []
-        for read, name in ((in_details, "cached_tokens"), (out_details, "reasoning_tokens"),
-                           (out_details, "audio_tokens"), (out_details, "image_tokens")):
-            n = read(name)
-            counts.append(n if type(n) is int and 0 <= n <= MAX_TOKENS else 0 if n is None else to_int(n))
-        cached, reasoning, audio_out, image_out = counts
+        # to_int, inline for a plain count or None (every call reads these; unrolled).
+        n = in_details("cached_tokens")
+        cached = n if type(n) is int and 0 <= n <= MAX_TOKENS else 0 if n is None else to_int(n)
+        n = out_details("reasoning_tokens")
+        reasoning = n if type(n) is int and 0 <= n <= MAX_TOKENS else 0 if n is None else to_int(n)
+        n = out_details("audio_tokens")
+        audio_out = n if type(n) is int and 0 <= n <= MAX_TOKENS else 0 if n is None else to_int(n)
+        n = out_details("image_tokens")
+        image_out = n if type(n) is int and 0 <= n <= MAX_TOKENS else 0 if n is None else to_int(n)
         # Cached audio (reported by the Realtime API's details) is a cache read, not audio input.
         audio_in = in_details("audio_tokens")
         if audio_in:

@@ -250,10 +250,14 @@ class LLMCall:
                 attrs[semconv.LLM_COST_CACHE_CREATION_1H_TOKENS] = usage.cache_write_1h_tokens
             if usage.reasoning_tokens:
                 attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
-            for field, attribute in _CHARGE_FIELDS:
-                count = getattr(usage, field)
-                if count:
-                    attrs[attribute] = count
+            # The non-text charges (``usage.CHARGES``), read in a loop only when one is
+            # counted: most calls have none, and six attribute reads beat six getattr calls.
+            if (usage.input_audio_tokens or usage.output_audio_tokens or usage.output_image_tokens
+                    or usage.web_search_calls or usage.web_search_preview_calls or usage.file_search_calls):
+                for field, attribute in _CHARGE_FIELDS:
+                    count = getattr(usage, field)
+                    if count:
+                        attrs[attribute] = count
             attrs[semconv.LLM_COST_USAGE_SOURCE] = usage.source
             if usage.lower_bound:
                 attrs[semconv.LLM_COST_ESTIMATE] = semconv.ESTIMATE_LOWER_BOUND
