@@ -306,9 +306,18 @@ class BudgetLedger:
         assert isinstance(self.target, str)
         ms = max(1, int(self.timeout_s * 1000))
         try:
+            # The user's own settings stay: their URL's (or PGOPTIONS') options come first —
+            # a search_path puts our tables where theirs are — and ours after them, so that
+            # the budget's timeouts, which bound the call's wait, are the ones in force; their
+            # application name (URL or PGAPPNAME) is kept.
+            given = psycopg.conninfo.conninfo_to_dict(self.target)
+            theirs = str(given.get("options") or os.environ.get("PGOPTIONS", "")).strip()
+            ours = f"-c statement_timeout={ms} -c lock_timeout={ms} -c synchronous_commit=off"
+            named = given.get("application_name") is not None or bool(os.environ.get("PGAPPNAME"))
+            name: dict[str, Any] = {} if named else {"application_name": "otel-llm-cost-budgets"}
             conn = psycopg.connect(self.target, autocommit=True, connect_timeout=max(2, int(self.timeout_s + 0.999)),
-                                   application_name="otel-llm-cost-budgets",
-                                   options=f"-c statement_timeout={ms} -c lock_timeout={ms} -c synchronous_commit=off",
+                                   **name,
+                                   options=f"{theirs} {ours}".strip(),
                                    keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=2,
                                    # Prepared at its first use (one extra round trip then), not at
                                    # psycopg's fifth: from then on every check is one round trip.

@@ -142,3 +142,30 @@ def test_a_tenants_month_is_read_by_index_from_its_rollup_dim_and_the_attribute_
                for step in reads) == 4, plan
     assert sum("llm_rollup USING PRIMARY KEY" in step for step in reads) == 2, plan
     assert len(reads) == 10, plan
+
+
+def test_the_checks_connection_keeps_the_users_search_path_and_application_name(pg_url):
+    """The budgets' connection adds its timeouts to the user's URL settings and replaces
+    none of them: with ``options=-c search_path=…`` the ledger's tables, holds and check
+    function live in the user's schema, and their application name is the one the server
+    shows."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("CREATE SCHEMA billing")
+    ledger = BudgetLedger(resolve_target(f"{pg_url}?application_name=billing-api&options=-c%20search_path%3Dbilling"))
+    try:
+        now = to_unix_nano(datetime(2026, 12, 7, tzinfo=UTC))
+        got, held = ledger.hold("b", scope_of("app", None, None), now - 10**12, now + 1, now, "h", 1,
+                                now + 10**12, usd=Decimal("0.5"), limit=Decimal(1))
+        assert (got, held) == (Decimal(0), True)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            names = {row[0] for row in admin.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()")}
+            schemas = {row[0] for row in admin.execute(
+                "SELECT table_schema FROM information_schema.tables"
+                " WHERE table_name IN ('llm_calls', 'llm_budget_holds')")}
+        assert "billing-api" in names and "otel-llm-cost-budgets" not in names
+        assert schemas == {"billing"}
+    finally:
+        ledger.close()
