@@ -50,6 +50,46 @@ CREATE INDEX IF NOT EXISTS llm_budget_holds_call ON llm_budget_holds (trace_id, 
 #: The holds table and its indexes (SQLite reads ``BIGINT`` as an integer column).
 HOLDS_SQLITE = HOLDS_PG = _TABLE
 
+
+def _calls_edge(column: str | None, lo: str, hi: str) -> str:
+    """The rows of one edge range of the period, of one user or service (``column``) or of all."""
+    scope = f"{column} = p_key AND " if column else ""
+    return ("SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)\n"
+            f"                FROM llm_calls WHERE {scope}end_time_unix_nano >= {lo} AND end_time_unix_nano < {hi}")
+
+
+def _attribute_edge(lo: str, hi: str) -> str:
+    """The rows of one edge range of the period carrying the attribute's value."""
+    return ("SELECT SUM(c.cost_pico), SUM(c.cost_usd) FILTER (WHERE c.cost_pico IS NULL)\n"
+            "                FROM llm_call_attributes a JOIN llm_calls c ON c.trace_id = a.trace_id"
+            " AND c.span_id = a.span_id\n"
+            "                WHERE a.name = p_attribute AND a.value = p_key\n"
+            f"                AND a.end_time_unix_nano >= {lo} AND a.end_time_unix_nano < {hi}")
+
+
+def _spend_read(keyed: bool, edges: tuple[str, str]) -> str:
+    """One scope kind's read: its whole days' cells, its two edge ranges' rows (``edges``),
+    and the live holds whose row is not written yet, summed into ``pico`` and ``rest``.
+    Each kind's read stays a static statement of its own in the function (PL/pgSQL prepares
+    it once per connection; ``EXECUTE format(…)`` would plan it at every check): the branches
+    are written out from this one template, not assembled inside the function."""
+    key = "key = p_key AND " if keyed else ""
+    return f"""        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
+            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
+                WHERE dim = p_dim AND {key}day >= p_first_day AND day < p_last_day
+            UNION ALL {edges[0]}
+            UNION ALL {edges[1]}
+            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
+                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
+                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
+                AND c.span_id = h.span_id)) parts;
+"""
+
+
+def _rows_edges(column: str | None) -> tuple[str, str]:
+    return _calls_edge(column, "p_lo1", "p_hi1"), _calls_edge(column, "p_lo2", "p_hi2")
+
+
 #: One check (``p_limit`` given: hold only within it) or settle (``p_limit`` NULL: always
 #: write the hold, replacing the call's in-flight one) under the scope's lock. Returns the
 #: scope's committed spend over the window without ``p_hold_id`` — whole UTC days
@@ -60,7 +100,7 @@ HOLDS_SQLITE = HOLDS_PG = _TABLE
 #: of its hold together without the lock, so a call counts once, as a hold or as a row.
 #: ``p_kind`` is ``user``, ``service``, ``attr`` or ``app`` (every key of ``p_dim``); each
 #: branch is a static statement, which PL/pgSQL prepares once per connection.
-HOLD_FUNCTION_PG = """
+HOLD_FUNCTION_PG = ("""
 CREATE OR REPLACE FUNCTION llm_budget_hold(
     p_lock TEXT, p_budget TEXT, p_scope_key TEXT, p_kind TEXT, p_dim TEXT, p_key TEXT, p_attribute TEXT,
     p_first_day TEXT, p_last_day TEXT, p_lo1 BIGINT, p_hi1 BIGINT, p_lo2 BIGINT, p_hi2 BIGINT, p_now BIGINT,
@@ -73,58 +113,10 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_lock, 0));
     IF p_kind = 'user' THEN
-        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
-            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
-                WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day
-            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
-                FROM llm_calls WHERE user_id = p_key AND end_time_unix_nano >= p_lo1 AND end_time_unix_nano < p_hi1
-            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
-                FROM llm_calls WHERE user_id = p_key AND end_time_unix_nano >= p_lo2 AND end_time_unix_nano < p_hi2
-            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
-                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
-                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
-                AND c.span_id = h.span_id)) parts;
-    ELSIF p_kind = 'service' THEN
-        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
-            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
-                WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day
-            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
-                FROM llm_calls WHERE service = p_key AND end_time_unix_nano >= p_lo1 AND end_time_unix_nano < p_hi1
-            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
-                FROM llm_calls WHERE service = p_key AND end_time_unix_nano >= p_lo2 AND end_time_unix_nano < p_hi2
-            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
-                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
-                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
-                AND c.span_id = h.span_id)) parts;
-    ELSIF p_kind = 'attr' THEN
-        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
-            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
-                WHERE dim = p_dim AND key = p_key AND day >= p_first_day AND day < p_last_day
-            UNION ALL SELECT SUM(c.cost_pico), SUM(c.cost_usd) FILTER (WHERE c.cost_pico IS NULL)
-                FROM llm_call_attributes a JOIN llm_calls c ON c.trace_id = a.trace_id AND c.span_id = a.span_id
-                WHERE a.name = p_attribute AND a.value = p_key
-                AND a.end_time_unix_nano >= p_lo1 AND a.end_time_unix_nano < p_hi1
-            UNION ALL SELECT SUM(c.cost_pico), SUM(c.cost_usd) FILTER (WHERE c.cost_pico IS NULL)
-                FROM llm_call_attributes a JOIN llm_calls c ON c.trace_id = a.trace_id AND c.span_id = a.span_id
-                WHERE a.name = p_attribute AND a.value = p_key
-                AND a.end_time_unix_nano >= p_lo2 AND a.end_time_unix_nano < p_hi2
-            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
-                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
-                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
-                AND c.span_id = h.span_id)) parts;
-    ELSE
-        SELECT COALESCE(SUM(p), 0), COALESCE(SUM(r), 0) INTO pico, rest FROM (
-            SELECT SUM(pico_hi) * 1000000 + SUM(pico_lo) AS p, SUM(cost_rest) AS r FROM llm_rollup
-                WHERE dim = p_dim AND day >= p_first_day AND day < p_last_day
-            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
-                FROM llm_calls WHERE end_time_unix_nano >= p_lo1 AND end_time_unix_nano < p_hi1
-            UNION ALL SELECT SUM(cost_pico), SUM(cost_usd) FILTER (WHERE cost_pico IS NULL)
-                FROM llm_calls WHERE end_time_unix_nano >= p_lo2 AND end_time_unix_nano < p_hi2
-            UNION ALL SELECT SUM(usd_pico), NULL FROM llm_budget_holds h WHERE budget = p_budget
-                AND scope_key = p_scope_key AND expires_unix_nano > p_now AND id <> p_hold_id
-                AND NOT EXISTS (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id
-                AND c.span_id = h.span_id)) parts;
-    END IF;
+""" + _spend_read(True, _rows_edges("user_id")) + """    ELSIF p_kind = 'service' THEN
+""" + _spend_read(True, _rows_edges("service")) + """    ELSIF p_kind = 'attr' THEN
+""" + _spend_read(True, (_attribute_edge("p_lo1", "p_hi1"), _attribute_edge("p_lo2", "p_hi2"))) + """    ELSE
+""" + _spend_read(False, _rows_edges(None)) + """    END IF;
     committed := pico * 0.000000000001 + rest;
     IF p_limit IS NOT NULL AND (committed >= p_limit OR committed + p_usd > p_limit) THEN
         held := false;
@@ -138,7 +130,7 @@ BEGIN
     held := true;
 END
 $fn$
-"""
+""")
 #: The one statement a check or a settle sends (psycopg placeholders).
 HOLD_CALL_PG = ("SELECT committed, held FROM llm_budget_hold(%s::text, %s::text, %s::text, %s::text, %s::text, "
                 "%s::text, %s::text, %s::text, %s::text, %s::bigint, %s::bigint, %s::bigint, %s::bigint, "
