@@ -14,23 +14,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
+from tests._ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "collector-config"
 BUILD = CONFIG / "build.sh"
 MANIFEST = CONFIG / "builder" / "manifest.yaml"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def otelcol_binary() -> str:
