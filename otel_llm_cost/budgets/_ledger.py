@@ -443,11 +443,18 @@ class BudgetLedger:
                       fetch=False)
 
     def sweep(self, now_ns: int) -> None:
-        """Delete holds that expired or whose call is now a ledger row."""
+        """Delete holds that expired or whose call is now a ledger row.
+
+        It runs on a calling thread (every ``SWEEP_S``), so it must cost a few index probes
+        whatever the ledger's size: see :data:`SWEEP_PG` for why PostgreSQL gets its own
+        statement. One statement, so on PostgreSQL it runs in autocommit (one round trip).
+        """
+        if self.pg:
+            with self._pg(transaction=False) as cur:
+                cur.query(SWEEP_PG, (now_ns,), fetch=False)
+            return
         with self._sql() as cur:
-            cur.query("DELETE FROM llm_budget_holds WHERE expires_unix_nano <= ? OR EXISTS (SELECT 1 FROM "
-                      "llm_calls c WHERE c.trace_id = llm_budget_holds.trace_id "
-                      "AND c.span_id = llm_budget_holds.span_id)", (now_ns,), fetch=False)
+            cur.query(SWEEP_SQLITE, (now_ns,), fetch=False)
 
     def totals(self, scope: Scope, start_ns: int, end_ns: int, now_ns: int, budget: str | None = None,
                scope_key: str = "", by_model: bool = True) -> Totals:
@@ -550,6 +557,21 @@ class BudgetLedger:
         if self._sqlite is not None and self._sqlite_pid == os.getpid():
             self._sqlite.close()
             self._sqlite = None
+
+
+#: The sweep on SQLite: a correlated ``EXISTS`` is always a probe of ``llm_calls``' key per hold.
+SWEEP_SQLITE = ("DELETE FROM llm_budget_holds WHERE expires_unix_nano <= ? OR EXISTS (SELECT 1 FROM llm_calls c "
+                "WHERE c.trace_id = llm_budget_holds.trace_id AND c.span_id = llm_budget_holds.span_id)")
+#: The sweep on PostgreSQL. Written as :data:`SWEEP_SQLITE`, PostgreSQL may plan the
+#: ``EXISTS`` beside an ``OR`` as a *hashed* subplan — every row of ``llm_calls`` read into a
+#: hash, once per sweep — whenever it expects more than a few holds (a holds table never
+#: analysed, or analysed while it was busy): 34 ms over 42,000 calls, seconds over millions,
+#: on a calling thread. A ``LATERAL`` subquery with ``LIMIT 1`` cannot be pulled up or
+#: hashed: each hold is one probe of the ``(trace_id, span_id)`` key, whatever the plan
+#: (``tests/budgets/test_sweep_plan.py``).
+SWEEP_PG = ("DELETE FROM llm_budget_holds WHERE expires_unix_nano <= ? OR id IN (SELECT h.id FROM "
+            "llm_budget_holds h CROSS JOIN LATERAL (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id "
+            "AND c.span_id = h.span_id LIMIT 1) AS written)")
 
 
 class _PgCursor:
