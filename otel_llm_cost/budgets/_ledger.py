@@ -566,9 +566,9 @@ SWEEP_SQLITE = ("DELETE FROM llm_budget_holds WHERE expires_unix_nano <= ? OR EX
 #: ``EXISTS`` beside an ``OR`` as a *hashed* subplan — every row of ``llm_calls`` read into a
 #: hash, once per sweep — whenever the holds it expects (a holds table never analysed, or
 #: analysed while it was busy) times a key probe cost more than reading every call: 34 ms
-#: over 42,000 calls, on a calling thread, where the probes take 0.2 ms. A ``LATERAL`` subquery with ``LIMIT 1`` cannot be pulled up or
-#: hashed: each hold is one probe of the ``(trace_id, span_id)`` key, whatever the plan
-#: (``tests/budgets/test_sweep_plan.py``).
+#: over 42,000 calls, on a calling thread, where the probes take 0.2 ms. A ``LATERAL``
+#: subquery with ``LIMIT 1`` cannot be pulled up or hashed: each hold is one probe of the
+#: ``(trace_id, span_id)`` key, whatever the plan (``tests/budgets/test_sweep.py``).
 SWEEP_PG = ("DELETE FROM llm_budget_holds WHERE expires_unix_nano <= ? OR id IN (SELECT h.id FROM "
             "llm_budget_holds h CROSS JOIN LATERAL (SELECT 1 FROM llm_calls c WHERE c.trace_id = h.trace_id "
             "AND c.span_id = h.span_id LIMIT 1) AS written)")
