@@ -4,12 +4,9 @@ whose row has not been written, stays — no sweep runs here."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from decimal import Decimal
-from typing import Any
 
-import psycopg
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -17,15 +14,8 @@ from otel_llm_cost import semconv
 from otel_llm_cost.budgets._ledger import BudgetLedger, scope_of
 from otel_llm_cost.ledger import LedgerSpanExporter
 from otel_llm_cost.ledger._schema import resolve_target
+from tests.budgets._holds import hold_ids
 from tests.ledger._spans import llm_span, provider_with
-
-
-def _holds(target: Any) -> set[str]:
-    if isinstance(target, str):
-        with psycopg.connect(target) as conn:
-            return {r[0] for r in conn.execute("SELECT id FROM llm_budget_holds").fetchall()}
-    with sqlite3.connect(target) as conn:
-        return {r[0] for r in conn.execute("SELECT id FROM llm_budget_holds").fetchall()}
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -48,11 +38,11 @@ def test_the_exporter_deletes_the_holds_of_the_rows_it_writes(kind, tmp_path, re
                         span_id=format(span.context.span_id, "016x"))
     finally:
         ledger.close()
-    assert _holds(target) == {"in-flight", "call-0", "call-1"}
+    assert hold_ids(target) == {"in-flight", "call-0", "call-1"}
     exporter = LedgerSpanExporter(target)
     exporter.export(spans[:1])
-    assert _holds(target) == {"in-flight", "call-1"}
+    assert hold_ids(target) == {"in-flight", "call-1"}
     exporter.export(spans)  # the first again (already written: nothing to delete) and the second
     exporter.shutdown()
-    assert _holds(target) == {"in-flight"}
+    assert hold_ids(target) == {"in-flight"}
 

@@ -5,7 +5,6 @@ seconds). Both against the real server the suite starts."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from decimal import Decimal
 from typing import Any
@@ -18,15 +17,8 @@ from otel_llm_cost import semconv
 from otel_llm_cost.budgets._ledger import SWEEP_PG, SWEEP_SQLITE, BudgetLedger, scope_of
 from otel_llm_cost.ledger import LedgerSpanExporter
 from otel_llm_cost.ledger._schema import resolve_target
+from tests.budgets._holds import hold_ids
 from tests.ledger._spans import llm_span, provider_with
-
-
-def _holds(target: Any) -> set[str]:
-    if isinstance(target, str):
-        with psycopg.connect(target) as conn:
-            return {r[0] for r in conn.execute("SELECT id FROM llm_budget_holds").fetchall()}
-    with sqlite3.connect(target) as conn:
-        return {r[0] for r in conn.execute("SELECT id FROM llm_budget_holds").fetchall()}
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -51,11 +43,11 @@ def test_the_sweep_deletes_expired_and_written_holds_only(kind, tmp_path, reques
                     trace_id=format(span.context.trace_id, "032x"), span_id=format(span.context.span_id, "016x"))
         ledger.hold("b", scope, *window, "not-written", 10**9, now + 10**12, model="gpt-4o",
                     trace_id="f" * 32, span_id="e" * 16)
-        assert _holds(target) == {"in-flight", "expired", "written", "not-written"}
+        assert hold_ids(target) == {"in-flight", "expired", "written", "not-written"}
         ledger.sweep(time.time_ns())
     finally:
         ledger.close()
-    assert _holds(target) == {"in-flight", "not-written"}
+    assert hold_ids(target) == {"in-flight", "not-written"}
 
 
 def _plan_reads_every_call(conn: Any, sql: str) -> bool:
