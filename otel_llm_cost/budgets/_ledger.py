@@ -43,7 +43,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -473,6 +473,14 @@ class BudgetLedger:
         def add(model: str, amount: Decimal) -> None:
             amounts[model] = amounts.get(model, Decimal(0)) + amount
 
+        def add_texts(rows: Iterable[tuple[Any, Any]]) -> None:
+            """Costs kept only as decimal text (finer than a pico-dollar), by model."""
+            for model, text in rows:
+                try:
+                    add(str(model), Decimal(str(text)))
+                except InvalidOperation:
+                    continue
+
         from_rollups = not by_model or scope.kind == "app"
         days, edges = split_window(start_ns, end_ns) if from_rollups else (None, [(start_ns, end_ns)])
         with self._sql() as cur:
@@ -490,12 +498,8 @@ class BudgetLedger:
                     out.calls += int(calls)
                     out.unpriced_calls += int(calls) - int(priced or 0)
                     out.estimated_calls += int(estimated or 0)
-                for model, text in cur.query(f"SELECT key, CAST(cost_rest AS TEXT) FROM llm_rollup WHERE {where} "
-                                             "AND cost_rest IS NOT NULL", params):
-                    try:
-                        add(str(model), Decimal(str(text)))
-                    except InvalidOperation:
-                        continue
+                add_texts(cur.query(f"SELECT key, CAST(cost_rest AS TEXT) FROM llm_rollup WHERE {where} "
+                                    "AND cost_rest IS NOT NULL", params))
             for lo_ns, hi_ns in edges:
                 source, where_params = scope.rows(lo_ns, hi_ns)
                 for model, calls, hi, lo, unpriced, estimated in cur.query(
@@ -507,12 +511,8 @@ class BudgetLedger:
                     out.calls += int(calls)
                     out.unpriced_calls += int(unpriced or 0)
                     out.estimated_calls += int(estimated or 0)
-                for model, text in cur.query(f"SELECT COALESCE(model, response_model, ''), cost_usd {source} "
-                                             "AND cost_pico IS NULL AND cost_usd IS NOT NULL", where_params):
-                    try:
-                        add(model, Decimal(str(text)))
-                    except InvalidOperation:
-                        continue
+                add_texts(cur.query(f"SELECT COALESCE(model, response_model, ''), cost_usd {source} "
+                                    "AND cost_pico IS NULL AND cost_usd IS NOT NULL", where_params))
             holds = cur.query(
                 "SELECT COALESCE(model, ''), usd_pico, trace_id FROM llm_budget_holds h WHERE budget = ? "
                 "AND scope_key = ? AND expires_unix_nano > ? AND NOT EXISTS (SELECT 1 FROM llm_calls c "
