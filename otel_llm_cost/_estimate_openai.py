@@ -45,7 +45,7 @@ from typing import Any
 
 from . import semconv
 from ._image_size import data_url_bytes, image_size
-from .tokens import count_tokens
+from .tokens import count_prompt_text, count_tokens, encoding_name_for_model
 from .usage import Usage, _get
 
 __all__ = ["Generated", "count_request", "estimate_openai", "image_tokens", "is_reasoning_model"]
@@ -164,10 +164,12 @@ def _family(model: str | None) -> _Family:
 class _Counter:
     """Counts one request's parts for one model; remembers if any figure is a floor."""
 
-    __slots__ = ("model", "family", "floor", "image_excess")
+    __slots__ = ("model", "encoding", "family", "floor", "image_excess")
 
     def __init__(self, model: str | None) -> None:
         self.model = model
+        #: The vocabulary, resolved once per request rather than once per text.
+        self.encoding = encoding_name_for_model(model)
         self.family = _family(model)
         self.floor = False
         #: Image tokens counted above each image's documented minimum: taken back when
@@ -176,7 +178,7 @@ class _Counter:
         self.image_excess = 0
 
     def text(self, value: Any) -> int:
-        return count_tokens(value, self.model) if isinstance(value, str) else 0
+        return count_prompt_text(value, self.encoding) if isinstance(value, str) else 0
 
     def json(self, value: Any) -> int:
         """Compact JSON; a newline inside a string counts as the newline it renders as,

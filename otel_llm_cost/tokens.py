@@ -28,7 +28,8 @@ from . import config, semconv
 from ._files import gunzip_bounded, read_regular
 from .usage import Usage
 
-__all__ = ["preload", "encoding_name_for_model", "get_encoding", "count_tokens", "count_messages", "estimate_usage"]
+__all__ = ["preload", "encoding_name_for_model", "get_encoding", "count_tokens", "count_prompt_text",
+           "count_messages", "estimate_usage"]
 
 _ENDOFTEXT = "<|endoftext|>"
 # Split patterns and special tokens of the two encodings, as published with tiktoken.
@@ -159,8 +160,12 @@ if hasattr(os, "register_at_fork"):
 
 
 def _forget_encodings() -> None:
-    """Drop the built encodings (tests: to load again from another directory)."""
+    """Drop the built encodings (tests: to load again from another directory), and the
+    counts made with them."""
+    global _seen_chars
     _encodings.clear()
+    _seen.clear()
+    _seen_chars = 0
 
 
 _preload_started = False
@@ -202,6 +207,41 @@ def count_tokens(text: str, model: str | None) -> int:
     if not text:
         return 0
     return len(get_encoding(model).encode(text, disallowed_special=()))
+
+
+#: Counts of request texts already seen, by (vocabulary, text): a conversation sends its
+#: whole history again on every turn, and an application its system prompt and tool
+#: definitions on every call, so most of a request's text was counted before. Bounded by
+#: entries and by characters held (the keys keep their strings alive); when either bound
+#: is reached the cache starts again empty. Never used for generated text, which does
+#: not repeat.
+_seen: dict[tuple[str, str], int] = {}
+_seen_chars = 0
+#: Bounds of :data:`_seen`.
+SEEN_MAX_ENTRIES = 8192
+SEEN_MAX_CHARS = 4 * 1024 * 1024
+
+
+def count_prompt_text(text: str, encoding_name: str) -> int:
+    """Tokens in ``text``, a part of a request, with vocabulary ``encoding_name``;
+    remembered (see :data:`_seen`), so a text sent again is not tokenized again."""
+    global _seen_chars
+    key = (encoding_name, text)
+    count = _seen.get(key)
+    if count is not None:
+        return count
+    count = len(_build(encoding_name).encode(text, disallowed_special=())) if text else 0
+    size = len(text)
+    if size > SEEN_MAX_CHARS // 4:  # a huge one-off (a whole document): not kept
+        return count
+    if len(_seen) >= SEEN_MAX_ENTRIES or _seen_chars + size > SEEN_MAX_CHARS:
+        # Threads may race here: the worst is a count dropped or the bound crossed by one
+        # text, never a wrong count (a key's count never changes).
+        _seen.clear()
+        _seen_chars = 0
+    _seen[key] = count
+    _seen_chars += size
+    return count
 
 
 def _content_text(content: Any) -> Iterable[str]:
