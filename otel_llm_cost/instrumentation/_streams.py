@@ -68,8 +68,31 @@ class StreamProxy(wrapt.ObjectProxy):
         self._self_acc = accumulator
         self._self_iter: Iterator[Any] | None = None
 
-    def __iter__(self) -> StreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        """A ``for`` loop's iterator: a generator over the same items as :meth:`__next__`
+        (one underlying iterator, so loops and ``next()`` calls can be mixed), because
+        resuming a generator costs less per item than a call of ``__next__`` through
+        the proxy. Leaving a loop early ends nothing: the stream can still be read, and
+        its span ends when it is closed, exited or collected."""
+        if self._self_iter is None:
+            self._self_iter = iter(self.__wrapped__)
+        return self._self_items(self._self_iter)
+
+    def _self_items(self, items: Iterator[Any]) -> Iterator[Any]:
+        on_item = self._self_acc.on_item
+        try:
+            for item in items:
+                try:  # inline, not a helper: once per item
+                    on_item(item)
+                except Exception:  # noqa: BLE001
+                    _log.exception("otel_llm_cost: error reading a stream item (the stream is unaffected)")
+                yield item
+        except GeneratorExit:  # the loop was left (break, or the loop's frame went away)
+            raise
+        except BaseException as exc:
+            _StreamState.end(self, completed=False, exc=exc)
+            raise
+        _StreamState.end(self, completed=True)
 
     def __next__(self) -> Any:
         if self._self_iter is None:

@@ -381,6 +381,9 @@ class _StreamAccumulator:
 class _SyncStream(StreamProxy):
     """LiteLLM's sync stream; each read is inside the call (it may open the request)."""
 
+    def __iter__(self) -> _SyncStream:
+        return self  # every read goes through __next__ below, not the base's generator
+
     def __next__(self) -> Any:
         call = self._self_call
         if call is None:

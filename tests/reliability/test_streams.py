@@ -95,6 +95,32 @@ def test_stream_broken_out_of_early_and_closed(wire, instrumented, provider):
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
+def test_stream_read_by_next_and_by_loops_in_turn(wire, instrumented, provider):
+    """``next()``, a loop left early and a second loop share one position in the stream:
+    every item once, in order, as without us; one span, ended when the stream is, whole."""
+    sdk = client(provider, wire)
+
+    def scenario():
+        stream = call(provider, sdk, stream=True)
+        seen = [describe(next(iter(stream)))]
+        if provider != "bedrock":  # botocore's EventStream is iterable, not an iterator
+            seen.append(describe(next(stream)))
+        for _ in range(2):
+            for item in stream:
+                seen.append(describe(item))
+                break
+        seen += [describe(item) for item in stream]
+        return seen
+
+    inst, seen, _ = bare_then_instrumented(wire, instrumented, provider, [Reply(text=TEXT)], scenario)
+    assert len(seen) >= 5
+    spans = our_spans(inst)
+    assert len(spans) == 1 and s.LLM_COST_PARTIAL not in spans[0].attributes
+    assert_cost_consistent(spans[0])
+    assert calls_metric(inst) == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_stream_abandoned_ends_once_on_gc(wire, instrumented, provider):
     sdk = client(provider, wire)
 
