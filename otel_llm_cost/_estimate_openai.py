@@ -725,7 +725,8 @@ def stop_tokens(model: str | None, kwargs: Mapping[str, Any]) -> int:
         return 0
     stop = kwargs.get("stop")
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, (list, tuple)) else ()
-    counts = [count_tokens(one, model) for one in stops if isinstance(one, str) and one]
+    encoding = encoding_name_for_model(model)  # the request's own text: counted once per process
+    counts = [count_prompt_text(one, encoding) for one in stops if isinstance(one, str) and one]
     return min(counts) if counts else 0
 
 
