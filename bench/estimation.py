@@ -6,6 +6,7 @@ billed, and what the first estimate costs.
     python -m bench.estimation --held-out      # the held-out recordings, never used to fit
     python -m bench.estimation --held-out --source Future-House   # ...of some projects only
     python -m bench.estimation --first-call    # first-estimate latency, cold vs preloaded
+    python -m bench.estimation --conversation 40   # a conversation's estimates, counts reused or not
     python -m bench.estimation --json          # the rows, machine-readable
 
 The reference is real: ``tests/data/estimation/*.jsonl`` holds chat completions that other
@@ -210,9 +211,50 @@ def first_call(rounds: int = 5) -> dict[str, dict[str, float]]:
     return out
 
 
+def conversation(turns: int, rounds: int = 5) -> dict[str, float]:
+    """CPU µs per estimate of each turn of a conversation whose requests resend its whole
+    history (as new, equal strings, the way a request is rebuilt from stored messages),
+    mean over the turns, best of ``rounds``: ``cold`` with the counts of request texts
+    forgotten before each estimate (every text tokenized, as before they were kept),
+    ``warm`` with them kept across the turns, as in a running process. The texts are the
+    replies and longest system prompt of the calibration set, so they are real text."""
+    from otel_llm_cost import tokens
+    from otel_llm_cost._estimate_openai import Generated, estimate_openai
+
+    records = load()
+    replies = [c["message"]["content"] for r in records for c in r["choices"]
+               if isinstance((c.get("message") or {}).get("content"), str) and len(c["message"]["content"]) > 200]
+    systems = [m["content"] for r in records for m in r["request"].get("messages", [])
+               if isinstance(m, dict) and m.get("role") == "system" and isinstance(m.get("content"), str)]
+    history: list[dict[str, str]] = [{"role": "system", "content": max(systems[:200], key=len)}]
+    requests = []
+    for turn in range(turns):
+        history = [*history, {"role": "user", "content": f"Question {turn}: " + replies[2 * turn][:300]}]
+        requests.append([{k: "".join(list(v)) for k, v in m.items()} for m in history])  # equal, new strings
+        history = [*history, {"role": "assistant", "content": replies[2 * turn + 1]}]
+    reply = Generated().response({"object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": replies[-1]}, "finish_reason": "stop"}]})
+    tokens.get_encoding("gpt-4o-mini")
+    out = {}
+    for mode in ("cold", "warm"):
+        best = float("inf")
+        for _ in range(rounds):
+            tokens._seen.clear()
+            started = time.process_time()
+            for messages in requests:
+                if mode == "cold":
+                    tokens._seen.clear()
+                estimate_openai("gpt-4o-mini", {"messages": messages}, reply)
+            best = min(best, (time.process_time() - started) / len(requests) * 1e6)
+        out[mode] = best
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.estimation", description=__doc__.split("\n")[0])
     parser.add_argument("--first-call", action="store_true", help="measure the first estimate's latency")
+    parser.add_argument("--conversation", type=int, default=0, metavar="TURNS",
+                        help="time the estimates of a TURNS-turn conversation, request counts reused or not")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--worst", type=int, default=0, help="list the N largest misses")
@@ -229,6 +271,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{mode:8} instrument-time cost {r['startup_ms']:7.2f} ms   background load "
                       f"{r['background_load_ms']:7.1f} ms   first estimate {r['first_ms']:7.2f} ms   "
                       f"second {r['second_ms']:6.3f} ms")
+        return 0
+    if args.conversation:
+        result = conversation(args.conversation, args.rounds)
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{args.conversation}-turn conversation, CPU per estimate (mean over the turns, best of "
+                  f"{args.rounds}): every text tokenized {result['cold']:8.1f} µs; request counts reused "
+                  f"{result['warm']:8.1f} µs (×{result['cold'] / result['warm']:.1f})")
         return 0
     started = time.perf_counter()
     records = load(HELD_OUT) if args.held_out else load()

@@ -145,3 +145,9 @@ def test_call_counts_split_the_added_calls_of_ours_and_of_the_floor(tmp_path: Pa
         assert r["ours_by_place"]["ours"] > 0 and "ours" not in r["floor_by_place"], name
         assert any("instrumentation/" in function for function in r["ours_functions"]), name
     assert "function calls per call" in proc.stdout
+
+
+def test_the_conversation_benchmark_reports_both_modes() -> None:
+    result = _run("-m", "bench.estimation", "--conversation", "4", "--rounds", "1", "--json")
+    assert set(result) == {"cold", "warm"}
+    assert all(isinstance(v, float) and v > 0 for v in result.values())
