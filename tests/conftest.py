@@ -13,6 +13,9 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
 from otel_llm_cost import config, observers, pricing
 from otel_llm_cost.instrumentation.anthropic import AnthropicInstrumentor
 from otel_llm_cost.instrumentation.bedrock import BedrockInstrumentor
@@ -39,6 +42,22 @@ def wire(wire_server: WireServer) -> WireServer:
     """The wire server with an empty reply queue and no recorded requests."""
     wire_server.reset()
     return wire_server
+
+
+@pytest.fixture(autouse=True)
+def _no_span_left_current() -> Iterator[None]:
+    """A test that leaves a span current fails, and the context is put back.
+
+    A span left current makes every later test's calls its children, in one trace: a
+    ratio sampler then samples all of them or none (``tests/sessions/test_sampling.py``
+    failed one run in ten so, after a test that leaks a context on purpose forgot to
+    restore it)."""
+    token = otel_context.attach(otel_context.get_current())
+    yield
+    left = trace.get_current_span()
+    otel_context.detach(token)
+    if left.get_span_context().is_valid and not trace.get_current_span().get_span_context().is_valid:
+        pytest.fail(f"the test left the span {getattr(left, 'name', left)!r} current")
 
 
 @pytest.fixture(autouse=True)

@@ -66,6 +66,7 @@ def test_a_context_leaked_by_an_inner_wrapper_does_not_silence_later_calls(wire,
         return wrapped(*args, **kwargs)
 
     installed = wrap(chat.Completions, "create", inner)[2]
+    outer = otel_context.attach(otel_context.get_current())  # the test's own context, put back below
     try:
         inst = instrumented(INSTRUMENTORS["openai"])  # ours outside the inner wrapper
         sdk = client("openai", wire)
@@ -75,4 +76,5 @@ def test_a_context_leaked_by_an_inner_wrapper_does_not_silence_later_calls(wire,
         spans = our_spans(inst)
         assert len(spans) == 3 and all(usd(sp) is not None for sp in spans)
     finally:
+        otel_context.detach(outer)  # what the late restores left current was our finished call's
         unwrap_own(chat.Completions, "create", installed)  # only the inner wrapper
