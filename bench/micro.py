@@ -104,6 +104,51 @@ def _stream_chunks(objs: dict[str, Any], results: dict[str, Any], number_chunks:
         "best_us": round(p["best_us"] - b["best_us"], 4),
         "note": f"per chunk over {n}-chunk streams; span start/end amortised",
     }
+    _async_stream_chunks(stream, telemetry, accumulator, results)
+
+
+def _async_stream_chunks(stream: list[Any], telemetry: Any, accumulator: Callable[[], Any],
+                         results: dict[str, Any]) -> None:
+    """The same per-chunk cost through ``AsyncStreamProxy`` (``async for``), one event loop."""
+    import asyncio
+
+    from otel_llm_cost.instrumentation._shared import AsyncStreamProxy, LLMCall
+
+    class Items:  # an SDK-like async stream: the items of a list
+        def __init__(self) -> None:
+            self._items = iter(stream)
+
+        def __aiter__(self) -> Any:
+            return self
+
+        async def __anext__(self) -> Any:
+            for item in self._items:
+                return item
+            raise StopAsyncIteration
+
+    async def bare() -> None:
+        async for _ in Items():
+            pass
+
+    async def proxied() -> None:
+        call = LLMCall(telemetry, "chat", "openai", "gpt-4o-mini", {})
+        async for _ in AsyncStreamProxy(Items(), call, accumulator()):
+            pass
+
+    loop = asyncio.new_event_loop()
+    try:
+        n = len(stream)
+        b = _measure(lambda: loop.run_until_complete(bare()), number=5, per=n)
+        p = _measure(lambda: loop.run_until_complete(proxied()), number=5, per=n)
+    finally:
+        loop.close()
+    results["async_stream_chunk_bare"] = b
+    results["async_stream_chunk_proxied"] = p
+    results["async_stream_chunk_added"] = {
+        "median_us": round(p["median_us"] - b["median_us"], 4),
+        "best_us": round(p["best_us"] - b["best_us"], 4),
+        "note": f"per chunk over {n}-chunk async streams; span start/end amortised",
+    }
 
 
 class _StandInAccumulator:

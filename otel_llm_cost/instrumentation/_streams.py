@@ -143,8 +143,29 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         self._self_acc = accumulator
         self._self_iter: AsyncIterator[Any] | None = None
 
-    def __aiter__(self) -> AsyncStreamProxy:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        """An ``async for`` loop's iterator: an async generator over the same items as
+        :meth:`__anext__` (one underlying iterator), as :meth:`StreamProxy.__iter__`.
+        Leaving the loop early ends nothing; the event loop closes the generator."""
+        if self._self_iter is None:
+            self._self_iter = self.__wrapped__.__aiter__()
+        return self._self_items(self._self_iter)
+
+    async def _self_items(self, items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        on_item = self._self_acc.on_item
+        try:
+            async for item in items:
+                try:  # inline, not a helper: once per item
+                    on_item(item)
+                except Exception:  # noqa: BLE001
+                    _log.exception("otel_llm_cost: error reading a stream item (the stream is unaffected)")
+                yield item
+        except GeneratorExit:  # the loop was left, and the generator closed
+            raise
+        except BaseException as exc:
+            _StreamState.end(self, completed=False, exc=exc)
+            raise
+        _StreamState.end(self, completed=True)
 
     async def __anext__(self) -> Any:
         if self._self_iter is None:

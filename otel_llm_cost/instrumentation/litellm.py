@@ -398,6 +398,9 @@ class _SyncStream(StreamProxy):
 class _AsyncStream(AsyncStreamProxy):
     """LiteLLM's async stream; each read is inside the call (it may open the request)."""
 
+    def __aiter__(self) -> _AsyncStream:
+        return self  # every read goes through __anext__ below, not the base's generator
+
     async def __anext__(self) -> Any:
         call = self._self_call
         if call is None:

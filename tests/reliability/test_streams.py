@@ -205,6 +205,30 @@ def test_asyncio_task_cancelled_mid_stream(wire, instrumented, provider):
 
 
 @pytest.mark.parametrize("provider", ASYNC_PROVIDERS)
+def test_async_stream_read_by_loops_in_turn(wire, instrumented, provider):
+    """Two ``async for`` loops left early, then a third to the end: every item once, in
+    order, as without us; one span, ended when the stream is, whole."""
+    async def main():
+        sdk = client(provider, wire, is_async=True)
+        stream = await acall(provider, sdk, stream=True)
+        seen = []
+        for _ in range(2):
+            async for item in stream:
+                seen.append(describe(item))
+                break
+        seen += [describe(item) async for item in stream]
+        return seen
+
+    inst, seen, _ = bare_then_instrumented(wire, instrumented, provider, [Reply(text=TEXT)],
+                                           lambda: asyncio.run(main()))
+    assert len(seen) >= 5
+    spans = our_spans(inst)
+    assert len(spans) == 1 and s.LLM_COST_PARTIAL not in spans[0].attributes
+    assert_cost_consistent(spans[0])
+    assert calls_metric(inst) == 1
+
+
+@pytest.mark.parametrize("provider", ASYNC_PROVIDERS)
 def test_async_stream_failing_mid_way(wire, instrumented, provider):
     async def main():
         sdk = client(provider, wire, is_async=True)
