@@ -23,11 +23,11 @@ class Rig:
 
     def __init__(self, workload: str) -> None:
         from bench._transport import CannedTransport, anthropic_client, openai_client
-        from bench.workloads import WORKLOADS, _telemetry
+        from bench.workloads import WORKLOADS
 
         fn, self.provider, _ = WORKLOADS[workload]
         self.workload = workload
-        self._telemetry = {name: _telemetry(_NOWHERE)[:2] for name in ("ours", "sdk-floor")}
+        self._telemetry: dict[str, Any] = {}
         transport = CannedTransport()
         client, aclient = openai_client(transport), anthropic_client(transport)
 
@@ -44,6 +44,10 @@ class Rig:
     def _instrumented(self, name: str) -> Iterator[Any]:
         from bench.workloads import IMPLS
 
+        if name not in self._telemetry:
+            from bench.workloads import _telemetry
+
+            self._telemetry[name] = _telemetry(_NOWHERE)[:2]
         tracer_provider, meter_provider = self._telemetry[name]
         kwargs = {"tracer_provider": tracer_provider, "meter_provider": meter_provider}
         impl = IMPLS[name](tracer_provider, kwargs)
@@ -58,6 +62,12 @@ class Rig:
     def ours(self) -> Iterator[None]:
         """Ours instrumented, inside a session, as in the timed bench."""
         with self._instrumented("ours") as impl, impl.scope():
+            yield
+
+    @contextmanager
+    def peer(self, name: str) -> Iterator[None]:
+        """A peer instrumentation (run in its own venv, ``bench/_venvs.py``), as in the timed bench."""
+        with self._instrumented(name) as impl, impl.scope():
             yield
 
     @contextmanager

@@ -27,6 +27,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 _TOGGLES = {"bare": "sys_call_tracing", "ours": "functools_reduce", "floor": "_operator_call"}
 
 
-def _child(workload: str, calls: int) -> None:
-    """The process callgrind watches: warm up, then the three counted loops."""
+def _child(workload: str, calls: int, peer: str | None = None) -> None:
+    """The process callgrind watches: warm up, then the counted loops — bare, ours and
+    the floor; or, in a peer's venv, bare and the peer (counted where ours is)."""
     import functools
     import operator
 
@@ -50,12 +52,13 @@ def _child(workload: str, calls: int) -> None:
 
     rig.warm()
     sys.call_tracing(loop, ())
-    with rig.ours():
+    with rig.peer(peer) if peer else rig.ours():
         loop()
         functools.reduce(lambda acc, _i: rig.call(), range(calls), None)
-    with rig.floor():
-        loop()
-        operator.call(loop)
+    if not peer:
+        with rig.floor():
+            loop()
+            operator.call(loop)
     os._exit(0)  # skip the exporters' shutdown (nothing to count there)
 
 
@@ -70,25 +73,60 @@ def _inclusive(out_file: str) -> dict[str, int]:
     return found
 
 
-def count(workload: str, calls: int) -> dict[str, Any]:
+def _callgrind(workload: str, calls: int, peer: str | None = None) -> dict[str, Any]:
+    """Instructions per call of each counted loop (``_TOGGLES``), or ``{"error": …}``."""
+    python = sys.executable
+    toggles = dict(_TOGGLES)
+    if peer:
+        from bench._venvs import ensure_venv
+
+        found = ensure_venv(peer, log=lambda m: print(m, file=sys.stderr))
+        if found is None:
+            return {"error": f"no venv for {peer}"}
+        python = str(found)
+        del toggles["floor"]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-               *(f"--toggle-collect={f}" for f in _TOGGLES.values()),
-               sys.executable, "-W", "ignore", "-m", "bench.instructions", "--child", workload, "--calls", str(calls)]
+               *(f"--toggle-collect={f}" for f in toggles.values()),
+               python, "-W", "ignore", "-m", "bench.instructions", "--child", workload, "--calls", str(calls),
+               *(["--peer", peer] if peer else [])]
         env = {**os.environ, "PYTHONHASHSEED": "0",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
         if proc.returncode != 0:
             return {"error": proc.stderr[-2000:]}
         inc = _inclusive(out)
-    if len(inc) != len(_TOGGLES):
+    if len(inc) != len(toggles):
         return {"error": f"callgrind_annotate found {inc} only"}
-    per = {mode: inc.get(fn, 0) / calls for mode, fn in _TOGGLES.items()}
+    return {mode: inc.get(fn, 0) / calls for mode, fn in toggles.items()}
+
+
+def count(workload: str, calls: int, peers: Sequence[str] = ()) -> dict[str, Any]:
+    """Ours and the floor, and each peer that instruments this workload, in instructions
+    added per call over the same process's bare call."""
+    per = _callgrind(workload, calls)
+    if "error" in per:
+        return per
     ours, floor = per["ours"] - per["bare"], per["floor"] - per["bare"]
-    return {"calls": calls, "bare": round(per["bare"]), "ours_added": round(ours), "floor_added": round(floor),
-            "ours_minus_floor": round(ours - floor),
-            "ours_minus_floor_share_of_floor": round((ours - floor) / floor, 3) if floor else None}
+    result: dict[str, Any] = {
+        "calls": calls, "bare": round(per["bare"]), "ours_added": round(ours), "floor_added": round(floor),
+        "ours_minus_floor": round(ours - floor),
+        "ours_minus_floor_share_of_floor": round((ours - floor) / floor, 3) if floor else None}
+    for peer in peers:
+        if peer == "openai-v2" and workload == "anthropic_messages":
+            continue  # it instruments OpenAI only
+        got = _callgrind(workload, calls, peer)
+        if "error" in got:
+            result.setdefault("peer_errors", {})[peer] = got["error"][-500:]
+            continue
+        result.setdefault("peers", {})[peer] = {"bare": round(got["bare"]), "added": round(got["ours"] - got["bare"])}
+    if result.get("peers"):
+        best = min(result["peers"], key=lambda name: result["peers"][name]["added"])
+        result["leanest_peer"] = best
+        result["ours_over_leanest"] = round(ours / result["peers"][best]["added"], 3)
+        result["floor_over_leanest"] = round(floor / result["peers"][best]["added"], 3)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,22 +135,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions", description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--only", nargs="*", choices=sorted(WORKLOADS))
+    parser.add_argument("--peers", nargs="*", metavar="PEER",
+                        help="also count these peers, each in its own venv (default with no names: "
+                             "openai-v2 contrib-genai)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--peer", help=argparse.SUPPRESS)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child, args.calls)
+        _child(args.child, args.calls, args.peer)
         return 0
+    peers = (args.peers or ["openai-v2", "contrib-genai"]) if args.peers is not None else []
     results = {}
     print(f"{'workload':20} {'bare':>12} {'ours added':>12} {'floor added':>12} {'ours-floor':>11} {'share':>7}"
           "  (instructions per call)", flush=True)
     for name in args.only or WORKLOADS:
-        r = results[name] = count(name, args.calls)
+        r = results[name] = count(name, args.calls, peers)
         if "error" in r:
             print(f"{name:20} ERROR {r['error'][-500:]}", flush=True)
             continue
         print(f"{name:20} {r['bare']:12,} {r['ours_added']:+12,} {r['floor_added']:+12,} "
               f"{r['ours_minus_floor']:+11,} {r['ours_minus_floor_share_of_floor']:7.2f}", flush=True)
+        for peer, got in r.get("peers", {}).items():
+            print(f"  {peer:18} {got['bare']:12,} {got['added']:+12,}", flush=True)
+        for peer, error in r.get("peer_errors", {}).items():
+            print(f"  {peer:18} ERROR {error}", flush=True)
+        if "leanest_peer" in r:
+            print(f"  ours ÷ {r['leanest_peer']}: ×{r['ours_over_leanest']:.2f}; "
+                  f"floor ÷ {r['leanest_peer']}: ×{r['floor_over_leanest']:.2f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
