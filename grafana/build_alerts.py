@@ -25,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from grafana.panels import CALLS, OURS
 from otel_llm_cost.semconv import SESSION_COST_BUCKETS
 
 HERE = Path(__file__).resolve().parent
@@ -59,9 +60,9 @@ def _le(value: float) -> str:
 
 def alerts(t: dict[str, float]) -> list[dict]:
     """Each alert: name, value query, threshold key (or None for "> 0"), for, severity, text."""
-    calls = "llm_cost_calls_total"
+    calls = CALLS
     share = (
-        'sum by (job) (increase(%s{llm_cost_%s}[%s])) / sum by (job) (increase(%s[%s]))'
+        'sum by (job) (increase(%s{%s, llm_cost_%s}[%s])) / sum by (job) (increase(%s{%s}[%s]))'
     )
     return [
         dict(
@@ -90,14 +91,14 @@ def alerts(t: dict[str, float]) -> list[dict]:
         dict(
             alert="LLMUnpricedCalls", threshold="unpriced_call_share", for_="5m",
             severity="warning",
-            value=share % (calls, 'status!="priced"', "15m", calls, "15m"),
+            value=share % (calls, OURS, 'status!="priced"', "15m", calls, OURS, "15m"),
             summary=("{{ $labels.job }}: {{ $value | humanizePercentage }} of LLM calls could not be priced;"
                      " spend is undercounted"),
         ),
         dict(
             alert="LLMEstimatedUsageHigh", threshold="estimated_usage_share", for_="15m",
             severity="info",
-            value=share % (calls, 'usage_source="estimated"', "1h", calls, "1h"),
+            value=share % (calls, OURS, 'usage_source="estimated"', "1h", calls, OURS, "1h"),
             summary=("{{ $labels.job }}: {{ $value | humanizePercentage }} of LLM calls have estimated,"
                      " not reported, token usage"),
         ),

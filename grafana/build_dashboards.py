@@ -24,7 +24,7 @@ from grafana_foundation_sdk.models.common import BigValueGraphMode, StackingMode
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos, VariableRefresh, VariableSort
 
 from grafana.build_alerts import load_thresholds
-from grafana.panels import DASHBOARDS, Dashboard, Panel
+from grafana.panels import CALLS, DASHBOARDS, OURS, Dashboard, Panel
 
 OUT = Path(__file__).resolve().parent / "dashboards"
 DS = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -32,9 +32,9 @@ _KINDS = {"timeseries": timeseries.Panel, "stat": stat.Panel, "bargauge": bargau
 
 #: Cascading variables: each lists only values present under the ones before it.
 _VARIABLES = {
-    "service": ("Service", "label_values(llm_cost_calls_total, job)"),
-    "provider": ("Provider", 'label_values(llm_cost_calls_total{job=~"$service"}, gen_ai_provider_name)'),
-    "model": ("Model", 'label_values(llm_cost_calls_total{job=~"$service", '
+    "service": ("Service", f"label_values({CALLS}{{{OURS}}}, job)"),
+    "provider": ("Provider", f'label_values({CALLS}{{{OURS}, job=~"$service"}}, gen_ai_provider_name)'),
+    "model": ("Model", f'label_values({CALLS}{{{OURS}, job=~"$service", '
                        'gen_ai_provider_name=~"$provider"}, gen_ai_request_model)'),
 }
 _SESSIONS_SERVICE = "label_values(llm_cost_session_cost_USD_count, job)"

@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 
 SPEND = "llm_cost_spend_USD_total"
 SAVINGS = "llm_cost_cache_savings_USD_total"
-CALLS = "llm_cost_calls_total"
 TOKENS = "gen_ai_client_token_usage"
 DURATION = "gen_ai_client_operation_duration_seconds"
+#: The call count: the duration histogram's, which carries each call's pricing status
+#: and usage source (docs/metrics.md; ``llm_cost_calls_total`` is opt-in).
+CALLS = DURATION + "_count"
+#: Only our series of it: another instrumentation writing the same histogram has no
+#: ``llm_cost_status``, and a ``!=`` matcher alone would count its calls as unpriced.
+OURS = 'llm_cost_status!=""'
 SESSION_COST = "llm_cost_session_cost_USD"
 SESSION_TOKENS = "llm_cost_session_tokens"
 SESSION_CALLS = "llm_cost_session_calls"
@@ -33,7 +38,10 @@ _SERVICE_FILTER = 'job=~"$service"'
 
 
 def c(metric: str, extra: str = "") -> str:
-    """Selector of a per-call metric, filtered by service, provider and model."""
+    """Selector of a per-call metric, filtered by service, provider and model (and, for
+    the call count, to our series)."""
+    if metric == CALLS:
+        extra = f"{OURS}, {extra}" if extra else OURS
     return f"{metric}{{{_CALL_FILTER}{', ' + extra if extra else ''}}}"
 
 

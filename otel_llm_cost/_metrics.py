@@ -1,8 +1,12 @@
 """The per-call metrics: created once per meter provider, recorded once per LLM call.
 
-Plain SDK instruments — two semantic-convention ``Histogram`` s and three ``Counter`` s —
-recorded in the call's own context, so exemplars point to the call's span and a
-user's ``View`` s select and re-aggregate them like any other instrument. Our own
+Plain SDK instruments — two semantic-convention ``Histogram`` s and the cost
+``Counter`` s — recorded in the call's own context, so exemplars point to the call's
+span and a user's ``View`` s select and re-aggregate them like any other instrument.
+The duration histogram carries the call's pricing status and usage source, so its
+count is the call count the unpriced and estimated-usage alerts divide; the separate
+``llm_cost.calls`` counter is opt-in (``docs/metrics.md``: every point costs the SDK
+about 10 µs). Our own
 instrumentations and the session processor (for priced foreign spans) record through
 :meth:`CallMetrics.on_call_end`, from a :class:`~otel_llm_cost.record.CallRecord`, so
 a call is counted in one place by one rule. Metric attributes stay low-cardinality:
@@ -35,7 +39,7 @@ class CallMetrics:
     """The instruments of one meter provider, and the rule for recording a call."""
 
     def __init__(self, meter_provider: metrics.MeterProvider | None = None,
-                 metric_attributes: tuple[str, ...] = (), calls: bool = True) -> None:
+                 metric_attributes: tuple[str, ...] = (), calls: bool = False) -> None:
         meter = metrics.get_meter(semconv.SCOPE_NAME, __version__, meter_provider)
         self.token_usage = meter.create_histogram(
             semconv.METRIC_TOKEN_USAGE,
@@ -57,8 +61,8 @@ class CallMetrics:
         self.calls = meter.create_counter(semconv.METRIC_CALLS, unit=semconv.UNIT_CALL,
                                           description="LLM calls, by pricing status and usage source.")
         self.extra_keys = tuple(metric_attributes)
-        #: Record ``llm_cost.calls`` (``metric_calls``): one point per call that only the
-        #: status and usage-source panels and alerts read (``docs/metrics.md``).
+        #: Record ``llm_cost.calls`` (``metric_calls``, off by default): one point per call
+        #: that repeats the duration histogram's count and labels (``docs/metrics.md``).
         self.record_calls = calls
         self._sets: dict[tuple[Any, ...], _AttributeSets] = {}
         self._response_models: set[Any] = set()
@@ -131,12 +135,13 @@ class CallMetrics:
             context = _EMPTY_CONTEXT
         with GATE:  # a fork waits for this recording: see _recording
             if duration_s is not None:
-                self.duration.record(duration_s, sets.timing, context=context)
+                self.duration.record(duration_s, sets.status, context=context)
             if usage is not None:
                 self.token_usage.record(usage.input_tokens, sets.input, context=context)
-                self.token_usage.record(usage.output_tokens, sets.output, context=context)
+                if sets.output is not None:
+                    self.token_usage.record(usage.output_tokens, sets.output, context=context)
             if self.record_calls:
-                self.calls.add(1, sets.status, context=context)
+                self.calls.add(1, sets.calls, context=context)
             components = sets._components
             for component, usd in cost.components.items():
                 if usd:
@@ -146,6 +151,10 @@ class CallMetrics:
             if cost.cache_savings:
                 self.cache_savings.add(float(cost.cache_savings), sets.base, context=context)
 
+
+#: Operations whose replies are not tokens: their usage has no output side to record
+#: (the conventions' ``gen_ai.client.token.usage`` for embeddings is input only).
+_NO_OUTPUT_OPERATIONS = frozenset({"embeddings"})
 
 #: Distinct (provider, operation, model, … status) combinations whose dicts are kept.
 _MAX_CACHED_SETS = 1024
@@ -166,7 +175,7 @@ class _AttributeSets:
     call of a kind; the dicts are never mutated after they are built.
     """
 
-    __slots__ = ("base", "timing", "input", "output", "status", "_components")
+    __slots__ = ("base", "input", "output", "status", "calls", "_components")
 
     def __init__(self, key: tuple[Any, ...], span_attributes: Mapping[str, Any], extra_keys: tuple[str, ...]) -> None:
         provider, operation, model, response_model, error_type, status, source, floor = key
@@ -185,14 +194,19 @@ class _AttributeSets:
         if error_type:
             timing[semconv.ERROR_TYPE] = error_type
         self.base = base
-        self.timing = timing
         self.input = {**timing, semconv.GEN_AI_TOKEN_TYPE: "input"}
-        self.output = {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"}
-        self.status = {**base, semconv.LLM_COST_STATUS: status, semconv.LLM_COST_USAGE_SOURCE: source}
-        if error_type:
-            self.status[semconv.ERROR_TYPE] = error_type
+        #: None where the operation produces no tokens (embeddings): no output point.
+        self.output: dict[str, Any] | None = (
+            None if operation in _NO_OUTPUT_OPERATIONS else {**timing, semconv.GEN_AI_TOKEN_TYPE: "output"})
+        labels = {semconv.LLM_COST_STATUS: status, semconv.LLM_COST_USAGE_SOURCE: source}
         if floor:  # the call's tokens and cost are "at least" figures
-            self.status[semconv.LLM_COST_ESTIMATE] = floor
+            labels[semconv.LLM_COST_ESTIMATE] = floor
+        #: The duration histogram's attributes: its count is the call count by status.
+        self.status = {**timing, **labels}
+        #: The opt-in ``llm_cost.calls`` counter's, as they were when it was on by default.
+        self.calls = {**base, **labels}
+        if error_type:
+            self.calls[semconv.ERROR_TYPE] = error_type
         self._components: dict[str, dict[str, Any]] = {}
 
     def component(self, component: str) -> dict[str, Any]:

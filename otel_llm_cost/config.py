@@ -43,9 +43,10 @@ variable (``configure()`` keyword)                         meaning
                                                            baggage join live sessions (off)
 ``OTEL_LLM_COST_PROPOSED_COST_ATTRIBUTES``                 also emit the proposed ``gen_ai.usage.cost.*``
 (``proposed_cost_attributes``)                             span attributes (semconv-genai #443; off)
-``OTEL_LLM_COST_METRIC_CALLS`` (``metric_calls``)          record the ``llm_cost.calls`` counter (on;
-                                                           off saves one metric point per call where
-                                                           no dashboard or alert reads it, see
+``OTEL_LLM_COST_METRIC_CALLS`` (``metric_calls``)          also record the ``llm_cost.calls`` counter
+                                                           (off: the duration histogram's count,
+                                                           with the same status labels, is the call
+                                                           count; on costs one point per call, see
                                                            ``docs/metrics.md``)
 =========================================================  ==========================
 """
@@ -84,7 +85,7 @@ class Settings:
     fallback_prices_files: tuple[str, ...] = ()
     trust_baggage: bool = False
     proposed_cost_attributes: bool = False
-    metric_calls: bool = True
+    metric_calls: bool = False
     #: None: the metric allow-list (``ledger._attributes.allowed``).
     ledger_attributes: tuple[str, ...] | None = None
 
@@ -223,7 +224,7 @@ def _from_environment() -> Settings:
         trust_baggage=parse_bool(ENVIRONMENT["trust_baggage"], env.get(ENVIRONMENT["trust_baggage"])),
         proposed_cost_attributes=parse_bool(ENVIRONMENT["proposed_cost_attributes"],
                                             env.get(ENVIRONMENT["proposed_cost_attributes"])),
-        metric_calls=parse_bool(ENVIRONMENT["metric_calls"], env.get(ENVIRONMENT["metric_calls"]), default=True),
+        metric_calls=parse_bool(ENVIRONMENT["metric_calls"], env.get(ENVIRONMENT["metric_calls"])),
         ledger_attributes=(None if ENVIRONMENT["ledger_attributes"] not in env
                            else _parse_list(env[ENVIRONMENT["ledger_attributes"]], ",")),
     )

@@ -235,7 +235,7 @@ ENV_PRICES_FILE: Final = "OTEL_LLM_COST_PRICES_FILE"
 ENV_MODEL_ALIASES: Final = "OTEL_LLM_COST_MODEL_ALIASES"
 ENV_METRIC_ATTRIBUTES: Final = "OTEL_LLM_COST_METRIC_ATTRIBUTES"
 ENV_LEDGER_ATTRIBUTES: Final = "OTEL_LLM_COST_LEDGER_ATTRIBUTES"
-#: ``false`` drops the ``llm_cost.calls`` counter (one metric point per call).
+#: ``true`` also records the ``llm_cost.calls`` counter (one more metric point per call).
 ENV_METRIC_CALLS: Final = "OTEL_LLM_COST_METRIC_CALLS"
 ENV_INCLUDE_USAGE: Final = "OTEL_LLM_COST_OPENAI_INCLUDE_USAGE"
 ENV_TIKTOKEN_DIR: Final = "OTEL_LLM_COST_TIKTOKEN_DIR"

@@ -166,7 +166,10 @@ def test_calls_and_sessions(run):
     prom = run.prometheus
     by = {(m["metric"]["llm_cost_status"], m["metric"]["llm_cost_usage_source"]): float(m["value"][1])
           for m in prom.query(
-              f'sum by (llm_cost_status, llm_cost_usage_source) (llm_cost_calls_total{{job="{JOB}"}})')}
+              f'sum by (llm_cost_status, llm_cost_usage_source) '
+              f'(gen_ai_client_operation_duration_seconds_count{{llm_cost_status!="", job="{JOB}"}})')}
+    # The duration histogram's count is the call count; the calls counter is opt-in.
+    assert prom.query(f'llm_cost_calls_total{{job="{JOB}"}}') == []
     assert by == {("priced", "reported"): 4, ("priced", "estimated"): 4,
                   ("unknown_model", "reported"): 2, ("no_usage", "reported"): 2}
     in_sessions = [s for s in run.spans if str(s.attributes.get(semconv.SESSION_ID, "")).startswith("e2e-round-")]
@@ -178,7 +181,7 @@ def test_calls_and_sessions(run):
 
 def test_job_and_instance_come_from_the_resource(run):
     """service.name → job, service.instance.id → instance, kept by honor_labels."""
-    got = run.prometheus.query(f'count by (job, instance) (llm_cost_calls_total{{job="{JOB}"}})')
+    got = run.prometheus.query(f'count by (job, instance) (llm_cost_spend_USD_total{{job="{JOB}"}})')
     assert [m["metric"] for m in got] == [{"job": JOB, "instance": f"e2e-{run.temporality}"}]
 
 
@@ -196,7 +199,7 @@ def test_series_are_the_documented_ones(run):
     from grafana.contract import known_labels, known_series
 
     series = run.prometheus.api("series", **{"match[]": f'{{job="{JOB}", otel_scope_name="{semconv.SCOPE_NAME}"}}'})
-    assert {s["__name__"] for s in series} == known_series()
+    assert {s["__name__"] for s in series} == known_series(opt_in=False)
     extra = {"__name__", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
     labels = {k for s in series for k in s} - extra
     assert labels <= known_labels(), labels - known_labels()

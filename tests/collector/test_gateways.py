@@ -133,7 +133,8 @@ class Tier:
 
     def calls_in_prometheus(self) -> dict[str, float]:
         return {m["metric"]["job"]: float(m["value"][1])
-                for m in self.prom.query("sum by (job) (llm_cost_calls_total)")}
+                for m in self.prom.query(
+                    'sum by (job) (gen_ai_client_operation_duration_seconds_count{llm_cost_status!=""})')}
 
     def spend_in_prometheus(self) -> dict[str, float]:
         return {m["metric"]["job"]: float(m["value"][1])

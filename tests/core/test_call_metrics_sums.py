@@ -1,4 +1,4 @@
-"""``llm_cost.calls`` / ``llm_cost.spend`` are summed in-process and observed at collection.
+"""``llm_cost.calls`` (when switched on) and ``llm_cost.spend`` are sums per attribute set.
 
 They must export exactly what a synchronous ``Counter`` would: a monotonic Sum per
 attribute set, in either temporality, bounded in cardinality.
@@ -33,7 +33,7 @@ def _points(reader: InMemoryMetricReader, name: str) -> list:
 
 def test_calls_and_spend_are_monotonic_sums_per_attribute_set() -> None:
     reader = InMemoryMetricReader()
-    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]), calls=True)
     usage = Usage(input_tokens=1000, output_tokens=500)
     cost = price_usage("gpt-4o-mini", usage)
     for _ in range(3):
@@ -54,7 +54,7 @@ def test_calls_and_spend_are_monotonic_sums_per_attribute_set() -> None:
 def test_delta_temporality_exports_what_was_added_since_the_last_collection() -> None:
     reader = InMemoryMetricReader(preferred_temporality={Counter: AggregationTemporality.DELTA,
                                                          ObservableCounter: AggregationTemporality.DELTA})
-    metrics = CallMetrics(MeterProvider(metric_readers=[reader]))
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]), calls=True)
     usage = Usage(input_tokens=10, output_tokens=5)
     cost = price_usage("gpt-4o-mini", usage)
     metrics.record(_ATTRS, usage, cost, 0.1)
@@ -69,7 +69,7 @@ def test_every_call_metrics_on_one_provider_counts_into_the_same_series() -> Non
     # same provider; a meter keeps one callback per name, so they must share sums.
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
-    first, second = CallMetrics(provider), CallMetrics(provider)
+    first, second = CallMetrics(provider, calls=True), CallMetrics(provider, calls=True)
     usage = Usage(input_tokens=10, output_tokens=5)
     cost = price_usage("gpt-4o-mini", usage)
     first.record(_ATTRS, usage, cost, 0.1)
@@ -78,7 +78,7 @@ def test_every_call_metrics_on_one_provider_counts_into_the_same_series() -> Non
     assert [v for _, v in _points(reader, semconv.METRIC_CALLS)[1]] == [3]
     # A separate provider has its own series.
     other_reader = InMemoryMetricReader()
-    CallMetrics(MeterProvider(metric_readers=[other_reader])).record(_ATTRS, usage, cost, 0.1)
+    CallMetrics(MeterProvider(metric_readers=[other_reader]), calls=True).record(_ATTRS, usage, cost, 0.1)
     assert [v for _, v in _points(other_reader, semconv.METRIC_CALLS)[1]] == [1]
     assert [v for _, v in _points(reader, semconv.METRIC_CALLS)[1]] == [3]
 

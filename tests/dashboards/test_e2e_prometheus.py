@@ -119,7 +119,8 @@ def _round(wire: WireServer, oai: openai.OpenAI, claude: anthropic.Anthropic, n:
 
 
 def _calls_seen(prom: Prometheus, job: str, n: int, timeout: float) -> None:
-    prom.wait_for(f'sum(llm_cost_calls_total{{job="{job}"}})', lambda v: v == n, timeout=timeout)
+    prom.wait_for(f'sum(gen_ai_client_operation_duration_seconds_count{{llm_cost_status!="", job="{job}"}})',
+                  lambda v: v == n, timeout=timeout)
 
 
 def _alerts_active(prom: Prometheus, timeout: float) -> None:
@@ -249,7 +250,10 @@ def test_cache_savings_in_prometheus_equal_the_rate_difference(run):
 def test_calls_by_status_and_source(run):
     by = {(m["metric"]["llm_cost_status"], m["metric"]["llm_cost_usage_source"]): float(m["value"][1])
           for m in run.prometheus.query(
-              f'sum by (llm_cost_status, llm_cost_usage_source) (llm_cost_calls_total{{job="{JOB}"}})')}
+              f'sum by (llm_cost_status, llm_cost_usage_source) '
+              f'(gen_ai_client_operation_duration_seconds_count{{llm_cost_status!="", job="{JOB}"}})')}
+    # The duration histogram's count is the call count; the calls counter is opt-in.
+    assert run.prometheus.query(f'llm_cost_calls_total{{job="{JOB}"}}') == []
     assert by == {("priced", "reported"): 4, ("priced", "estimated"): 4,
                   ("unknown_model", "reported"): 2, ("no_usage", "reported"): 2}
 
@@ -286,7 +290,7 @@ def test_real_series_are_the_documented_ones(run):
 
     series = run.prometheus.api("series", **{"match[]": f'{{job="{JOB}", otel_scope_name="{semconv.SCOPE_NAME}"}}'})
     names = {s["__name__"] for s in series}
-    assert names == known_series()
+    assert names == known_series(opt_in=False)
     extra = {"__name__", "instance", "otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
     labels = {k for s in series for k in s} - extra
     assert labels <= known_labels(), labels - known_labels()

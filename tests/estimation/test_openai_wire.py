@@ -153,7 +153,7 @@ def test_lower_bound_reaches_metrics_and_the_session_summary(wire, otel):
     assert summary.lower_bound and summary.as_dict()["lower_bound"] is True
     assert summary.estimated_calls == 2
     floors = {attrs[s.GEN_AI_REQUEST_MODEL]: attrs.get(s.LLM_COST_ESTIMATE)
-              for name, _, attrs, _ in otel.metric_points() if name == s.METRIC_CALLS}
+              for name, _, attrs, _ in otel.metric_points() if name == s.METRIC_OPERATION_DURATION}
     assert floors == {"gpt-4o": None, "o3-mini": s.ESTIMATE_LOWER_BOUND}
 
 

@@ -139,8 +139,8 @@ def test_one_counted_span_with_exact_cost(route, stream, is_async, wire, everyth
     assert s.LLM_COST_COST_SOURCE not in a  # our price: LiteLLM's is only a second opinion
     assert tally.calls == 1 and tally.cost == usd
     spend = [p for name, _, _, p in ours.metric_points() if name == s.METRIC_SPEND]
-    calls = [p for name, _, _, p in ours.metric_points() if name == s.METRIC_CALLS]
-    assert sum(value(p) for p in spend) == pytest.approx(float(usd)) and sum(value(p) for p in calls) == 1
+    calls = [p for name, _, _, p in ours.metric_points() if name == s.METRIC_OPERATION_DURATION]
+    assert sum(value(p) for p in spend) == pytest.approx(float(usd)) and sum(p.count for p in calls) == 1
 
 
 def test_litellm_own_cost_is_a_second_opinion(wire, everything):

@@ -234,7 +234,9 @@ def assert_cost_consistent(span: Any) -> None:
 
 
 def calls_metric(inst: Instrumented) -> int:
-    return sum(p.value for name, _, _, p in inst.metric_points() if name == s.METRIC_CALLS)
+    """Calls counted in the metrics: the duration histogram's count of our calls."""
+    return sum(p.count for name, _, attrs, p in inst.metric_points()
+               if name == s.METRIC_OPERATION_DURATION and s.LLM_COST_STATUS in attrs)
 
 
 def spend_metric(inst: Instrumented) -> float:

@@ -42,7 +42,8 @@ def test_long_and_ever_new_response_models_are_bounded(wire, instrumented):
     assert s.OVERFLOW_VALUE in models
     assert max(len(m) for m in models) == s.MAX_ATTRIBUTE_CHARS
     # Every call is still counted: the overflow groups them, it does not drop them.
-    calls = sum(p.value for name, _, _, p in inst.metric_points() if name == s.METRIC_CALLS)
+    calls = sum(p.count for name, _, attrs, p in inst.metric_points()
+                if name == s.METRIC_OPERATION_DURATION and s.LLM_COST_STATUS in attrs)
     assert calls == CALLS
 
 

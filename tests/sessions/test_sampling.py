@@ -44,8 +44,8 @@ def _pipeline(sampler):
 
 def _calls_metric(reader) -> int:
     data = reader.get_metrics_data()
-    return sum(p.value for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-               if m.name == semconv.METRIC_CALLS for p in m.data.data_points)
+    return sum(p.count for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+               if m.name == semconv.METRIC_OPERATION_DURATION for p in m.data.data_points)
 
 
 @pytest.mark.parametrize("sampler", [ALWAYS_OFF, TraceIdRatioBased(0.1)], ids=["always_off", "ratio_0.1"])

@@ -31,8 +31,8 @@ def _foreign_call(provider: TracerProvider) -> None:
 
 def _calls_metric(reader: InMemoryMetricReader) -> int:
     data = reader.get_metrics_data()
-    return sum(p.value for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
-               if m.name == semconv.METRIC_CALLS for p in m.data.data_points) if data else 0
+    return sum(p.count for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+               if m.name == semconv.METRIC_OPERATION_DURATION for p in m.data.data_points) if data else 0
 
 
 def test_install_after_a_hand_added_processor_adds_none():

@@ -99,8 +99,9 @@ def _check(result: dict, metrics: dict, spans: list) -> None:
     unit, points, _ = metrics[semconv.METRIC_SESSIONS_ACTIVE]
     assert unit == "{session}" and points[0]["value"] == 0
     # The foreign call is also in the per-call metrics, once.
-    unit, points, _ = metrics[semconv.METRIC_CALLS]
-    assert points[0]["value"] == 1 and points[0]["attributes"][semconv.LLM_COST_STATUS] == "priced"
+    unit, points, _ = metrics[semconv.METRIC_OPERATION_DURATION]
+    assert points[0]["count"] == 1 and points[0]["attributes"][semconv.LLM_COST_STATUS] == "priced"
+    assert semconv.METRIC_CALLS not in metrics  # opt-in
     # Its histogram points wait for a collection; the periodic reader's last one, at
     # shutdown, still exports them.
     unit, points, _ = metrics[semconv.METRIC_TOKEN_USAGE]
