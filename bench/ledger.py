@@ -287,8 +287,14 @@ def time_reports(db: str, before: Path | None, runs: int, verify: bool = True) -
     t0 = time.perf_counter()
     verified = subprocess.run([sys.executable, "-m", "otel_llm_cost.cli", "ledger", "verify", "--db", db],
                               capture_output=True, text=True, cwd=ROOT)
-    result["verify"] = {"ok": verified.returncode == 0, "seconds": round(time.perf_counter() - t0, 3)}
-    print(f"ledger verify: exit {verified.returncode} in {result['verify']['seconds']:.1f} s", file=sys.stderr)
+    import resource
+
+    # The largest child waited for so far: run last, on a ledger this size verify is it.
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result["verify"] = {"ok": verified.returncode == 0, "seconds": round(time.perf_counter() - t0, 3),
+                        "peak_rss_mb_of_any_child": round(peak_mb, 1)}
+    print(f"ledger verify: exit {verified.returncode} in {result['verify']['seconds']:.1f} s "
+          f"(largest child's peak RSS {peak_mb:,.0f} MB)", file=sys.stderr)
     return result
 
 

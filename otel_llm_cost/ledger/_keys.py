@@ -27,6 +27,7 @@ rows (:func:`expected`).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from typing import Any
 
 from ._money import SPLIT
@@ -112,6 +113,12 @@ def expected(cells: dict[tuple[str, str, str], Any]) -> dict[tuple[str, str], tu
     """The key totals that day ``cells`` (by (dim, day, key)) give: what ``llm_key_totals``
     must hold."""
     out: dict[tuple[str, str], list[Any]] = {}
+    add_expected(out, cells)
+    return finish_expected(out)
+
+
+def add_expected(out: dict[tuple[str, str], list[Any]], cells: dict[tuple[str, str, str], Any]) -> None:
+    """Add some day ``cells`` to the running key totals ``out`` (see :func:`expected`)."""
     for (dim, day, key), cell in cells.items():
         pico = cell.sums[6] * SPLIT + cell.sums[7]
         known = out.get((dim, key))
@@ -121,6 +128,9 @@ def expected(cells: dict[tuple[str, str, str], Any]) -> dict[tuple[str, str], tu
             known[0], known[1] = min(known[0], day), max(known[1], day)
             known[2] += cell.sums[0]
             known[3] += pico
+
+
+def finish_expected(out: dict[tuple[str, str], list[Any]]) -> dict[tuple[str, str], tuple[str, str, int, int, int]]:
     return {k: (first, last, calls, *divmod(pico, SPLIT)) for k, (first, last, calls, pico) in out.items()}
 
 
@@ -129,6 +139,22 @@ def stored(conn: Any) -> dict[tuple[str, str], tuple[str, str, int, int, int]]:
     return {(dim, key): (str(first), str(last), int(calls), int(hi), int(lo))
             for dim, key, first, last, calls, hi, lo in conn.execute(
                 "SELECT dim, key, first_day, last_day, calls, pico_hi, pico_lo FROM llm_key_totals").fetchall()}
+
+
+def stored_pages(conn: Any, page: int = 10_000) -> Iterator[tuple[tuple[str, str], tuple[str, str, int, int, int]]]:
+    """What ``llm_key_totals`` holds, as :func:`stored` gives it, read ``page`` keys per
+    statement in the table's key order (so that no client holds the whole table)."""
+    mark = "?" if type(conn).__module__.startswith("sqlite3") else "%s"
+    last: tuple[str, str] | None = None
+    while True:
+        after, params = ("", (page,)) if last is None else (f"WHERE (dim, key) > ({mark}, {mark}) ", (*last, page))
+        rows = conn.execute("SELECT dim, key, first_day, last_day, calls, pico_hi, pico_lo FROM llm_key_totals "
+                            f"{after}ORDER BY dim, key LIMIT {mark}", params).fetchall()
+        for dim, key, first, last_day, calls, hi, lo in rows:
+            yield (dim, key), (str(first), str(last_day), int(calls), int(hi), int(lo))
+        if len(rows) < page:
+            return
+        last = (rows[-1][0], rows[-1][1])
 
 
 #: Keys the walk may read before it gives up (then the window's cells are ranked instead).

@@ -328,30 +328,38 @@ def recompute(conn: Any, kind: str, grain: Grain = DAY) -> dict[tuple[str, str, 
     """Every rollup cell of ``grain`` computed from the rows (the database sums, decimals in
     Python), one day of rows per statement."""
     cells: dict[tuple[str, str, str], Cell] = {}
-    bucket = f"substr(end_time, 1, {grain.width})"
     for lo, hi in batches(conn):
-        for cell_key, cell in _attribute_cells(conn, lo, hi, grain).items():
-            known = cells.get(cell_key)
-            if known is None:
-                cells[cell_key] = cell
-            else:  # a row whose end_time text names another day than its unix time
-                known.add(cell)
-        for dim, key_sql in KEY_SQL.items():
-            for day, key, *sums in _query(conn, f"SELECT {bucket}, {key_sql}, {_TERMS} "
-                                                f"FROM llm_calls WHERE end_time_unix_nano >= {lo} "
-                                                f"AND end_time_unix_nano < {hi} "
-                                                f"GROUP BY {bucket}, {key_sql}"):
-                cell = Cell([int(v) for v in sums])
-                known = cells.get((dim, day, key))
-                if known is None:
-                    cells[(dim, day, key)] = cell
-                else:  # a row whose end_time text names another day than its unix time
-                    known.add(cell)
-        for cell_key, (rest, count) in _rests(conn, lo, hi, grain).items():
-            cell = cells[cell_key]
-            cell.sums[_PRICED] += count
-            cell.rest = rest if cell.rest is None else _CTX.add(cell.rest, rest)
+        _merge(cells, cells_of(conn, lo, hi, grain))
     return cells
+
+
+def cells_of(conn: Any, lo: int, hi: int, grain: Grain = DAY) -> dict[tuple[str, str, str], Cell]:
+    """The rollup cells of ``grain`` that the rows in ``[lo, hi)`` (one UTC day of
+    ``end_time_unix_nano``) add up to. Normally all of that day; a row whose ``end_time``
+    text names another day than its unix time adds to a cell of that other day."""
+    cells: dict[tuple[str, str, str], Cell] = {}
+    bucket = f"substr(end_time, 1, {grain.width})"
+    _merge(cells, _attribute_cells(conn, lo, hi, grain))
+    for dim, key_sql in KEY_SQL.items():
+        for day, key, *sums in _query(conn, f"SELECT {bucket}, {key_sql}, {_TERMS} "
+                                            f"FROM llm_calls WHERE end_time_unix_nano >= {lo} "
+                                            f"AND end_time_unix_nano < {hi} "
+                                            f"GROUP BY {bucket}, {key_sql}"):
+            _merge(cells, {(dim, day, key): Cell([int(v) for v in sums])})
+    for cell_key, (rest, count) in _rests(conn, lo, hi, grain).items():
+        cell = cells[cell_key]
+        cell.sums[_PRICED] += count
+        cell.rest = rest if cell.rest is None else _CTX.add(cell.rest, rest)
+    return cells
+
+
+def _merge(into: dict[tuple[str, str, str], Cell], cells: dict[tuple[str, str, str], Cell]) -> None:
+    for cell_key, cell in cells.items():
+        known = into.get(cell_key)
+        if known is None:
+            into[cell_key] = cell
+        else:
+            known.add(cell)
 
 
 def stored(conn: Any, grain: Grain = DAY) -> dict[tuple[str, str, str], Cell]:
@@ -406,28 +414,103 @@ def rebuild(conn: Any, kind: str, grain: Grain = DAY, keys: bool = True, dims: S
 def verify(conn: Any, kind: str, grains: Sequence[Grain] = GRAINS, keys: bool = True) -> list[str]:
     """Each difference between the rollups (of every grain in ``grains``, and with ``keys``
     the keys' lifetime totals) and the rows, described (``user/2025-03-12/u1``, an hour's
-    ``user/2025-03-12T05/u1``, a key's ``key user/u1``); empty when they agree."""
+    ``user/2025-03-12T05/u1``, a key's ``key user/u1``); empty when they agree.
+
+    One UTC day at a time: the rows' cells of a day are compared with the cells stored for
+    that day and let go, so what is held is one day's cells, the keys' expected lifetime
+    totals and the list of days — not every cell of the ledger (which at ten million calls
+    took gigabytes). A row whose ``end_time`` text names another day than its unix time
+    (rare: written by hand or by a clock that moved) is found first, per day, by a count,
+    and its cells are held until their own day is compared.
+    """
     problems = []
+    days: list[tuple[int, int, str]] = []
     for lo, hi in batches(conn):
         problems += attributes.index_problems(conn, lo, hi)
+        days.append((lo, hi, _day_text(lo)))
     [(orphans,)] = conn.execute(f"SELECT COUNT(*) FROM {attributes.INDEX_TABLE} a WHERE NOT EXISTS (SELECT 1 FROM "
                                 "llm_calls c WHERE c.trace_id = a.trace_id AND c.span_id = a.span_id)").fetchall()
     if orphans:
         problems.append(f"{attributes.INDEX_TABLE}: {orphans} entries of no ledger row")
     for grain in grains:
-        want, have = recompute(conn, kind, grain), stored(conn, grain)
-        if grain is DAY and keys:
-            want_keys, have_keys = _keys.expected(want), _keys.stored(conn)
-            for name in sorted(set(want_keys) | set(have_keys)):
-                if want_keys.get(name) != have_keys.get(name):
-                    problems.append(f"key {'/'.join(name)}: rows give {_show_key(want_keys.get(name))}, "
-                                    f"the rollup holds {_show_key(have_keys.get(name))}")
-        for cell_key in sorted(set(want) | set(have)):
-            a, b = want.get(cell_key), have.get(cell_key)
-            a_rest = (a.rest or Decimal(0)) if a else Decimal(0)
-            b_rest = (b.rest or Decimal(0)) if b else Decimal(0)
-            if a is None or b is None or a.sums != b.sums or a_rest != b_rest:
-                problems.append(f"{'/'.join(cell_key)}: rows give {_show(a)}, the rollup holds {_show(b)}")
+        want_keys: dict[tuple[str, str], list[Any]] | None = {} if grain is DAY and keys else None
+        problems += _verify_grain(conn, grain, days, want_keys)
+        if want_keys is not None:
+            problems += _verify_keys(conn, want_keys)
+    return problems
+
+
+def _day_text(lo: int) -> str:
+    return datetime.fromtimestamp(lo // 10**9, UTC).strftime("%Y-%m-%d")
+
+
+def _verify_grain(conn: Any, grain: Grain, days: list[tuple[int, int, str]],
+                  want_keys: dict[tuple[str, str], list[Any]] | None) -> list[str]:
+    """The cells of ``grain``, day by day (see :func:`verify`); ``want_keys``, if given, is
+    filled with the keys' lifetime totals the rows give."""
+    mark = "?" if _kind(conn) == "sqlite" else "%s"
+    # Cells of rows filed under another day than their unix time's: held for that day.
+    strays: dict[str, dict[tuple[str, str, str], Cell]] = {}
+    for lo, hi, day in days:
+        [(count,)] = conn.execute(f"SELECT COUNT(*) FROM llm_calls WHERE end_time_unix_nano >= {lo} "
+                                  f"AND end_time_unix_nano < {hi} AND substr(end_time, 1, 10) <> {mark}",
+                                  (day,)).fetchall()
+        if count:
+            for cell_key, cell in cells_of(conn, lo, hi, grain).items():
+                if cell_key[1][:10] != day:
+                    _merge(strays.setdefault(cell_key[1][:10], {}), {cell_key: cell})
+    problems: list[str] = []
+    compared = set()
+    for lo, hi, day in days:
+        want = {k: c for k, c in cells_of(conn, lo, hi, grain).items() if k[1][:10] == day}
+        _merge(want, strays.pop(day, {}))
+        problems += _compare(want, _stored_day(conn, grain, day), want_keys)
+        compared.add(day)
+    # Days with stored cells but no rows (or only rows filed under them from another day).
+    for (day,) in conn.execute(f"SELECT DISTINCT substr({grain.column}, 1, 10) FROM {grain.table}").fetchall():
+        if day not in compared:
+            problems += _compare(strays.pop(day, {}), _stored_day(conn, grain, day), want_keys)
+    for cells in strays.values():  # rows filed under a day the rollup has nothing of
+        problems += _compare(cells, {}, want_keys)
+    return problems
+
+
+def _stored_day(conn: Any, grain: Grain, day: str) -> dict[tuple[str, str, str], Cell]:
+    """The cells of ``grain`` stored for one UTC day (``YYYY-MM-DD``): a range of the time
+    column (an hour is ``YYYY-MM-DDTHH``, and ``T`` sorts before ``U``)."""
+    mark = "?" if _kind(conn) == "sqlite" else "%s"
+    return {(dim, when, key): Cell([int(v) for v in sums], _decimal(rest))
+            for dim, when, key, *sums, rest in conn.execute(
+                f"SELECT dim, {grain.column}, key, {', '.join(SUMS)}, cost_rest FROM {grain.table} "
+                f"WHERE {grain.column} >= {mark} AND {grain.column} < {mark}", (day, day + "U")).fetchall()}
+
+
+def _compare(want: dict[tuple[str, str, str], Cell], have: dict[tuple[str, str, str], Cell],
+             want_keys: dict[tuple[str, str], list[Any]] | None) -> list[str]:
+    problems = []
+    for cell_key in sorted(set(want) | set(have)):
+        a, b = want.get(cell_key), have.get(cell_key)
+        a_rest = (a.rest or Decimal(0)) if a else Decimal(0)
+        b_rest = (b.rest or Decimal(0)) if b else Decimal(0)
+        if a is None or b is None or a.sums != b.sums or a_rest != b_rest:
+            problems.append(f"{'/'.join(cell_key)}: rows give {_show(a)}, the rollup holds {_show(b)}")
+    if want_keys is not None:
+        _keys.add_expected(want_keys, want)
+    return problems
+
+
+def _verify_keys(conn: Any, want_keys: dict[tuple[str, str], list[Any]]) -> list[str]:
+    """The stored key totals, read a page at a time, against those the rows gave (each
+    taken out of ``want_keys`` as it is matched; what is left the table lacks)."""
+    problems = []
+    for name, have in _keys.stored_pages(conn):
+        known = want_keys.pop(name, None)
+        want = _keys.finish_expected({name: known})[name] if known is not None else None
+        if want != have:
+            problems.append(f"key {'/'.join(name)}: rows give {_show_key(want)}, "
+                            f"the rollup holds {_show_key(have)}")
+    for name, total in sorted(_keys.finish_expected(want_keys).items()):
+        problems.append(f"key {'/'.join(name)}: rows give {_show_key(total)}, the rollup holds nothing")
     return problems
 
 

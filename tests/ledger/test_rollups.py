@@ -353,3 +353,56 @@ def test_the_top_keys_walk_stops_early_and_gives_up_when_it_would_read_too_much(
                 for top in (1, 3):
                     assert _keys.top_keys(store, dim, day, top) == (order[:top], len(cells)), (day, dim, top)
         assert _keys.top_keys(store, "session", "2025-03-13", 3, budget=4) is None
+
+
+def _rebuilt(ledger: str) -> None:
+    """Every rollup rebuilt from the rows, as ``ledger migrate`` builds them."""
+    with open_store(ledger, write=True) as store:
+        if store.kind == "postgresql":
+            with store.conn.transaction():
+                for grain in GRAINS:
+                    rebuild(store.conn, store.kind, grain)
+        else:
+            store.conn.execute("BEGIN IMMEDIATE")
+            for grain in GRAINS:
+                rebuild(store.conn, store.kind, grain)
+            store.conn.execute("COMMIT")
+
+
+def test_verify_goes_day_by_day_and_files_a_row_under_the_day_its_end_time_names(ledger: str, capsys) -> None:
+    """``ledger verify`` compares one UTC day at a time (so that it never holds every cell of
+    a big ledger). A row whose ``end_time`` text names another day than its unix time adds to
+    that day's cells, as the writers and ``rebuild`` file it: verify holds its cells for that
+    day — one with rows of its own, and one with none — and agrees with a rebuild; it still
+    names a tampered cell of such a day, a cell of a day without rows, and a missing key."""
+    first = _T0 + timedelta(hours=1)
+    execute(ledger,
+            # A row of the first day filed under the third (which has rows of its own) ...
+            "UPDATE llm_calls SET end_time = '2025-03-12' || substr(end_time, 11) WHERE end_time_unix_nano = "
+            f"(SELECT MIN(end_time_unix_nano) FROM llm_calls WHERE end_time_unix_nano >= {unix_nano(first)})",
+            # ... and one of the last day under a day that has no rows at all.
+            "UPDATE llm_calls SET end_time = '2025-03-20' || substr(end_time, 11) WHERE end_time_unix_nano = "
+            "(SELECT MAX(end_time_unix_nano) FROM llm_calls)")
+    assert main(["ledger", "verify", "--db", ledger]) == 2  # the rollups still hold them where they were
+    capsys.readouterr()
+    _rebuilt(ledger)
+    with open_store(ledger) as store:
+        assert verify(store.conn, store.kind) == []
+        assert any(day == "2025-03-20" for _, day, _ in stored(store.conn))
+        assert {day for _, day, _ in stored(store.conn)} == {day for _, day, _ in recompute(store.conn, store.kind)}
+    execute(ledger, "UPDATE llm_rollup SET calls = calls + 1 WHERE dim = 'model' AND day = '2025-03-20'",
+            "UPDATE llm_rollup_hour SET calls = calls + 1 WHERE dim = 'user' AND hour LIKE '2025-03-12T%'",
+            "INSERT INTO llm_rollup (dim, key, day, calls) VALUES ('user', 'ghost', '2025-04-01', 3)",
+            "DELETE FROM llm_key_totals WHERE dim = 'provider'")
+    assert main(["ledger", "verify", "--db", ledger]) == 2
+    err = capsys.readouterr().err
+    assert "model/2025-03-20/" in err and "user/2025-03-12T" in err
+    assert "user/2025-04-01/ghost: rows give nothing" in err
+    assert "key provider/" in err and "the rollup holds nothing" in err
+
+
+def test_key_totals_are_read_a_page_at_a_time(ledger: str) -> None:
+    with open_store(ledger) as store:
+        whole = _keys.stored(store.conn)
+        paged = list(_keys.stored_pages(store.conn, page=3))
+    assert len(whole) > 10 and dict(paged) == whole and len(paged) == len(whole)
