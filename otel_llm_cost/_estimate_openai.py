@@ -108,6 +108,13 @@ _TILE_COSTS = (
     ("computer-use", 65, 129),
 )
 _DEFAULT_TILE_COST = (85, 170)  # gpt-4o, gpt-4.1, gpt-4.5, gpt-4-turbo
+#: A tile-billed image no larger than this on either side (an icon, a test's 1x1 or 32x32
+#: square) is billed inconsistently: byte-identical requests with a 32x32 PNG were billed
+#: 286 and 482 input tokens on gpt-4o, and 8,520 and 460 on gpt-4o-mini, whose documented
+#: minimum alone is 2,833. No rule fits both, so such an image is a floor, counted at one
+#: gpt-4o tile (85 + 170), under every billing recorded for one.
+_TINY_IMAGE_PX = 64
+_TINY_IMAGE_FLOOR = sum(_DEFAULT_TILE_COST)
 #: Patch-billed images: tokens per 32 px patch, by model prefix.
 _PATCH_MULTIPLIERS = (
     ("gpt-4.1-mini", 1.62),
@@ -592,7 +599,8 @@ def image_tokens(model: str | None, size: tuple[int, int] | None, detail: str = 
 
     ``size`` None (a URL we will not download): the documented minimum — exact for
     ``low`` detail on tile-billed models, where size does not matter, else a floor.
-    ``auto`` is counted as ``high``, the larger of what the API may choose.
+    ``auto`` is counted as ``high``, the larger of what the API may choose. A tiny image
+    on a tile-billed model is a floor too (``_TINY_IMAGE_PX``).
     """
     name = _base_name(model)
     for prefix, multiplier in _PATCH_MULTIPLIERS:
@@ -605,6 +613,8 @@ def image_tokens(model: str | None, size: tuple[int, int] | None, detail: str = 
         return base, False
     if size is None:
         return base + tile, True
+    if max(size) <= _TINY_IMAGE_PX:
+        return min(base + tile, _TINY_IMAGE_FLOOR), True
     return base + tile * _tiles(*size), False
 
 

@@ -162,6 +162,22 @@ def test_image_tokens(model, size, detail, expected):
     assert image_tokens(model, size, detail) == (expected, False)
 
 
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4o-2024-11-20", "gpt-4o-mini", "gpt-4-turbo", "gpt-4.1"])
+@pytest.mark.parametrize("size", [(1, 1), (32, 32), (64, 48)])
+def test_tiny_images_on_tile_models_are_floors_under_every_recorded_billing(model, size):
+    """Identical 32x32 requests were billed 286 and 482 (gpt-4o), 8,520 and 460
+    (gpt-4o-mini): a tiny image is counted at one gpt-4o tile and marked a floor."""
+    assert image_tokens(model, size, "auto") == (255, True)
+    assert image_tokens(model, size, "high") == (255, True)
+
+
+def test_tiny_image_rule_leaves_low_detail_patch_models_and_larger_images_alone():
+    assert image_tokens("gpt-4o-mini", (32, 32), "low") == (2833, False)  # documented, size-free
+    assert image_tokens("gpt-4.1-mini", (32, 32), "high") == (2, False)  # patches: 1 * 1.62
+    assert image_tokens("gpt-4o", (65, 65), "high") == (255, False)
+    assert image_tokens("gpt-4o-mini", (100, 100), "high") == (2833 + 5667, False)
+
+
 def test_url_images_are_counted_at_their_minimum_and_say_so():
     assert image_tokens("gpt-4o", None, "high") == (255, True)
     assert image_tokens("gpt-4o", None, "low") == (85, False)  # exact: size does not matter
