@@ -131,7 +131,14 @@ def add_expected(out: dict[tuple[str, str], list[Any]], cells: dict[tuple[str, s
 
 
 def finish_expected(out: dict[tuple[str, str], list[Any]]) -> dict[tuple[str, str], tuple[str, str, int, int, int]]:
-    return {k: (first, last, calls, *divmod(pico, SPLIT)) for k, (first, last, calls, pico) in out.items()}
+    """The running totals of :func:`add_expected` as ``llm_key_totals`` holds them."""
+    return {name: total(running) for name, running in out.items()}
+
+
+def total(running: list[Any]) -> tuple[str, str, int, int, int]:
+    """One key's running ``[first, last, calls, pico]`` as its stored row (pico split)."""
+    first, last, calls, pico = running
+    return (first, last, calls, *divmod(pico, SPLIT))
 
 
 def stored(conn: Any) -> dict[tuple[str, str], tuple[str, str, int, int, int]]:
@@ -141,10 +148,11 @@ def stored(conn: Any) -> dict[tuple[str, str], tuple[str, str, int, int, int]]:
                 "SELECT dim, key, first_day, last_day, calls, pico_hi, pico_lo FROM llm_key_totals").fetchall()}
 
 
-def stored_pages(conn: Any, page: int = 10_000) -> Iterator[tuple[tuple[str, str], tuple[str, str, int, int, int]]]:
+def stored_pages(conn: Any, kind: str,
+                 page: int = 10_000) -> Iterator[tuple[tuple[str, str], tuple[str, str, int, int, int]]]:
     """What ``llm_key_totals`` holds, as :func:`stored` gives it, read ``page`` keys per
     statement in the table's key order (so that no client holds the whole table)."""
-    mark = "?" if type(conn).__module__.startswith("sqlite3") else "%s"
+    mark = "?" if kind == "sqlite" else "%s"
     last: tuple[str, str] | None = None
     while True:
         after, params = ("", (page,)) if last is None else (f"WHERE (dim, key) > ({mark}, {mark}) ", (*last, page))

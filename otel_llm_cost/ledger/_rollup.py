@@ -427,28 +427,24 @@ def verify(conn: Any, kind: str, grains: Sequence[Grain] = GRAINS, keys: bool = 
     days: list[tuple[int, int, str]] = []
     for lo, hi in batches(conn):
         problems += attributes.index_problems(conn, lo, hi)
-        days.append((lo, hi, _day_text(lo)))
+        days.append((lo, hi, day_of(datetime.fromtimestamp(lo // 10**9, UTC))))
     [(orphans,)] = conn.execute(f"SELECT COUNT(*) FROM {attributes.INDEX_TABLE} a WHERE NOT EXISTS (SELECT 1 FROM "
                                 "llm_calls c WHERE c.trace_id = a.trace_id AND c.span_id = a.span_id)").fetchall()
     if orphans:
         problems.append(f"{attributes.INDEX_TABLE}: {orphans} entries of no ledger row")
     for grain in grains:
         want_keys: dict[tuple[str, str], list[Any]] | None = {} if grain is DAY and keys else None
-        problems += _verify_grain(conn, grain, days, want_keys)
+        problems += _verify_grain(conn, kind, grain, days, want_keys)
         if want_keys is not None:
-            problems += _verify_keys(conn, want_keys)
+            problems += _verify_keys(conn, kind, want_keys)
     return problems
 
 
-def _day_text(lo: int) -> str:
-    return datetime.fromtimestamp(lo // 10**9, UTC).strftime("%Y-%m-%d")
-
-
-def _verify_grain(conn: Any, grain: Grain, days: list[tuple[int, int, str]],
+def _verify_grain(conn: Any, kind: str, grain: Grain, days: list[tuple[int, int, str]],
                   want_keys: dict[tuple[str, str], list[Any]] | None) -> list[str]:
     """The cells of ``grain``, day by day (see :func:`verify`); ``want_keys``, if given, is
     filled with the keys' lifetime totals the rows give."""
-    mark = "?" if _kind(conn) == "sqlite" else "%s"
+    mark = "?" if kind == "sqlite" else "%s"
     # Cells of rows filed under another day than their unix time's: held for that day.
     strays: dict[str, dict[tuple[str, str, str], Cell]] = {}
     for lo, hi, day in days:
@@ -464,21 +460,20 @@ def _verify_grain(conn: Any, grain: Grain, days: list[tuple[int, int, str]],
     for lo, hi, day in days:
         want = {k: c for k, c in cells_of(conn, lo, hi, grain).items() if k[1][:10] == day}
         _merge(want, strays.pop(day, {}))
-        problems += _compare(want, _stored_day(conn, grain, day), want_keys)
+        problems += _compare(want, _stored_day(conn, mark, grain, day), want_keys)
         compared.add(day)
     # Days with stored cells but no rows (or only rows filed under them from another day).
     for (day,) in conn.execute(f"SELECT DISTINCT substr({grain.column}, 1, 10) FROM {grain.table}").fetchall():
         if day not in compared:
-            problems += _compare(strays.pop(day, {}), _stored_day(conn, grain, day), want_keys)
+            problems += _compare(strays.pop(day, {}), _stored_day(conn, mark, grain, day), want_keys)
     for cells in strays.values():  # rows filed under a day the rollup has nothing of
         problems += _compare(cells, {}, want_keys)
     return problems
 
 
-def _stored_day(conn: Any, grain: Grain, day: str) -> dict[tuple[str, str, str], Cell]:
+def _stored_day(conn: Any, mark: str, grain: Grain, day: str) -> dict[tuple[str, str, str], Cell]:
     """The cells of ``grain`` stored for one UTC day (``YYYY-MM-DD``): a range of the time
     column (an hour is ``YYYY-MM-DDTHH``, and ``T`` sorts before ``U``)."""
-    mark = "?" if _kind(conn) == "sqlite" else "%s"
     return {(dim, when, key): Cell([int(v) for v in sums], _decimal(rest))
             for dim, when, key, *sums, rest in conn.execute(
                 f"SELECT dim, {grain.column}, key, {', '.join(SUMS)}, cost_rest FROM {grain.table} "
@@ -499,13 +494,13 @@ def _compare(want: dict[tuple[str, str, str], Cell], have: dict[tuple[str, str, 
     return problems
 
 
-def _verify_keys(conn: Any, want_keys: dict[tuple[str, str], list[Any]]) -> list[str]:
+def _verify_keys(conn: Any, kind: str, want_keys: dict[tuple[str, str], list[Any]]) -> list[str]:
     """The stored key totals, read a page at a time, against those the rows gave (each
     taken out of ``want_keys`` as it is matched; what is left the table lacks)."""
     problems = []
-    for name, have in _keys.stored_pages(conn):
+    for name, have in _keys.stored_pages(conn, kind):
         known = want_keys.pop(name, None)
-        want = _keys.finish_expected({name: known})[name] if known is not None else None
+        want = _keys.total(known) if known is not None else None
         if want != have:
             problems.append(f"key {'/'.join(name)}: rows give {_show_key(want)}, "
                             f"the rollup holds {_show_key(have)}")

@@ -404,5 +404,5 @@ def test_verify_goes_day_by_day_and_files_a_row_under_the_day_its_end_time_names
 def test_key_totals_are_read_a_page_at_a_time(ledger: str) -> None:
     with open_store(ledger) as store:
         whole = _keys.stored(store.conn)
-        paged = list(_keys.stored_pages(store.conn, page=3))
+        paged = list(_keys.stored_pages(store.conn, store.kind, page=3))
     assert len(whole) > 10 and dict(paged) == whole and len(paged) == len(whole)
